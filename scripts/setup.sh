@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs every Debian package hubimg needs to build, test and benchmark. Idempotent.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  clang clang-format clang-tidy libclang-rt-14-dev
+  protobuf-compiler libprotobuf-dev
+  libsnappy-dev libarchive-dev
+  libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev
+  libdnnl-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

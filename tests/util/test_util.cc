@@ -1,0 +1,72 @@
+#include "util/test_util.h"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace hubimg::testing {
+
+std::filesystem::path shared_dir() {
+  std::filesystem::path p = HUBIMG_SHARED_DIR;
+  if (std::filesystem::exists(p / "fixtures" / "real")) return p;
+  return {};
+}
+
+std::filesystem::path real_fixture(const std::string& relative) {
+  return shared_dir() / "fixtures" / "real" / relative;
+}
+
+std::filesystem::path golden_dir() {
+  return shared_dir() / "fixtures" / "golden";
+}
+std::filesystem::path cli_path() {
+  return HUBIMG_CLI_PATH;
+}
+std::filesystem::path source_dir() {
+  return HUBIMG_SOURCE_DIR;
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  auto base = std::filesystem::temp_directory_path();
+  for (;;) {
+    path_ = base / ("hubimg_test_" + std::to_string(rd()));
+    if (std::filesystem::create_directory(path_)) break;
+  }
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+CommandResult run_command(const std::string& command) {
+  CommandResult result;
+  std::string full = command + " 2>&1";
+  FILE* pipe = popen(full.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) result.out.append(buf.data(), n);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+}  // namespace hubimg::testing

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace hubimg::testing {
+
+// ../shared (HUBIMG_SHARED_DIR); empty when absent, for a user's fresh clone.
+std::filesystem::path shared_dir();
+std::filesystem::path real_fixture(const std::string& relative);  // fixtures/real/<relative>
+std::filesystem::path golden_dir();                               // fixtures/golden
+std::filesystem::path cli_path();                                 // the built `hubimg`
+std::filesystem::path source_dir();
+
+// A fresh temporary directory removed when the object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr, interleaved
+};
+CommandResult run_command(const std::string& command);
+
+std::string read_file(const std::filesystem::path& path);
+void write_file(const std::filesystem::path& path, const std::string& bytes);
+
+}  // namespace hubimg::testing
+
+// Skips the test, with a message saying why, when ../shared is not beside the checkout.
+#define HUBIMG_REQUIRE_SHARED()                                                   \
+  do {                                                                            \
+    if (::hubimg::testing::shared_dir().empty())                                  \
+      GTEST_SKIP() << "shared fixtures not found (set -DHUBIMG_SHARED_DIR=...); " \
+                      "this test needs ../shared/fixtures";                       \
+  } while (0)

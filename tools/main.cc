@@ -1,0 +1,5 @@
+#include <cstdio>
+int main() {
+  std::puts("hubimg");
+  return 0;
+}
