@@ -1,0 +1,7 @@
+#include "ops/op_registry.h"
+
+namespace hubimg::ops {
+
+void register_array_ops(OpRegistry& r) {}
+
+}  // namespace hubimg::ops

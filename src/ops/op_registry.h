@@ -1,0 +1,113 @@
+// The op table: one OpSpec per TensorFlow op we run, registered explicitly in
+// src/ops/registry.cc. Each op family lives in its own file (nn_ops.cc, math_ops.cc, ...) and
+// exposes one `register_<family>_ops(OpRegistry&)` function.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "graph/attrs.h"
+#include "hubimg/status.h"
+#include "hubimg/tensor.h"
+
+namespace hubimg::ops {
+
+class Variable;  // defined by the executor; kernels that read or write variables see it
+
+// What a kernel sees: its node's identity (for error messages), attributes and input tensors;
+// it sets every output.
+class KernelContext {
+ public:
+  KernelContext(std::string_view node_name, std::string_view op, const graph::AttrMap& attrs,
+                std::span<const Tensor> inputs, size_t num_outputs)
+      : node_name_(node_name), op_(op), attrs_(attrs), inputs_(inputs), outputs_(num_outputs) {}
+
+  std::string_view node_name() const { return node_name_; }
+  std::string_view op() const { return op_; }
+  const graph::AttrMap& attrs() const { return attrs_; }
+  size_t num_inputs() const { return inputs_.size(); }
+  const Tensor& input(size_t i) const { return inputs_[i]; }
+  std::span<const Tensor> inputs() const { return inputs_; }
+
+  size_t num_outputs() const { return outputs_.size(); }
+  void set_output(size_t i, Tensor t) { outputs_[i] = std::move(t); }
+  std::vector<Tensor>& outputs() { return outputs_; }
+
+  // Variables bound to this node (ReadVariableOp, AssignVariableOp, ...), in input order.
+  std::span<Variable* const> variables() const { return variables_; }
+  void set_variables(std::span<Variable* const> v) { variables_ = v; }
+
+  // Seed source for stateful random ops (RandomUniform without seeds): a per-executor counter.
+  uint64_t next_random_seed() { return random_seed_++; }
+  void set_random_seed(uint64_t s) { random_seed_ = s; }
+
+  // An error that names the node and op: "node 'model/conv/Conv2D' (Conv2D): <message>".
+  Status error(std::string message) const { return error(StatusCode::kInvalidArgument, message); }
+  Status error(StatusCode code, std::string message) const;
+
+ private:
+  std::string_view node_name_;
+  std::string_view op_;
+  const graph::AttrMap& attrs_;
+  std::span<const Tensor> inputs_;
+  std::vector<Tensor> outputs_;
+  std::span<Variable* const> variables_;
+  uint64_t random_seed_ = 87654321;
+};
+
+using Kernel = std::function<Status(KernelContext&)>;
+
+// One output argument of an op, as its OpDef names it. Function bodies refer to outputs as
+// "node:<arg name>:<index within the arg>", so the executor needs these names and list sizes.
+struct OutputArg {
+  std::string name;
+  // Empty: a single tensor. Otherwise the attribute that sizes the list: an int attribute
+  // (number_attr, e.g. Split's "num_split") or a list-of-types attribute (type_list_attr,
+  // e.g. IdentityN's "T").
+  std::string list_size_attr;
+};
+
+struct OpSpec {
+  std::string name;
+  std::vector<OutputArg> outputs;
+  Kernel kernel;
+  // True for ops whose result depends on state or randomness; never constant-folded.
+  bool stateful = false;
+};
+
+class OpRegistry {
+ public:
+  // Registers `spec`; registering a name twice is a programming error (aborts).
+  void add(OpSpec spec);
+  const OpSpec* find(std::string_view name) const;
+  std::vector<std::string> names() const;
+
+  // The process-wide registry with every op family registered.
+  static const OpRegistry& global();
+
+ private:
+  std::map<std::string, std::unique_ptr<OpSpec>, std::less<>> ops_;
+};
+
+// Number of tensors each output arg of `spec` produces on a node with `attrs`.
+Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const graph::AttrMap& attrs);
+
+// Runs one op on concrete inputs outside any graph (tests, constant folding).
+Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor> inputs,
+                                     const graph::AttrMap& attrs,
+                                     std::string_view node_name = "op");
+
+// Family registration functions, called from registry.cc.
+void register_array_ops(OpRegistry& r);
+void register_math_ops(OpRegistry& r);
+void register_nn_ops(OpRegistry& r);
+void register_image_ops(OpRegistry& r);
+void register_random_ops(OpRegistry& r);
+void register_state_ops(OpRegistry& r);
+
+}  // namespace hubimg::ops

@@ -1,0 +1,89 @@
+#include <cstdio>
+#include <cstdlib>
+
+#include "ops/op_registry.h"
+
+namespace hubimg::ops {
+
+Status KernelContext::error(StatusCode code, std::string message) const {
+  return {code, "node '" + std::string(node_name_) + "' (" + std::string(op_) + "): " + message};
+}
+
+void OpRegistry::add(OpSpec spec) {
+  std::string name = spec.name;
+  auto [it, inserted] = ops_.emplace(name, std::make_unique<OpSpec>(std::move(spec)));
+  if (!inserted) {
+    std::fprintf(stderr, "hubimg: op %s registered twice\n", name.c_str());
+    std::abort();
+  }
+}
+
+const OpSpec* OpRegistry::find(std::string_view name) const {
+  auto it = ops_.find(name);
+  return it == ops_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> OpRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, spec] : ops_) out.push_back(name);
+  return out;
+}
+
+const OpRegistry& OpRegistry::global() {
+  static const OpRegistry* registry = [] {
+    auto* r = new OpRegistry();  // intentionally immortal: used until process exit
+    register_array_ops(*r);
+    register_math_ops(*r);
+    register_nn_ops(*r);
+    register_image_ops(*r);
+    register_random_ops(*r);
+    register_state_ops(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const graph::AttrMap& attrs) {
+  std::vector<size_t> sizes;
+  for (const auto& arg : spec.outputs) {
+    if (arg.list_size_attr.empty()) {
+      sizes.push_back(1);
+      continue;
+    }
+    const graph::AttrValue* v = attrs.find(arg.list_size_attr);
+    if (v == nullptr) {
+      return invalid_argument("op " + spec.name + " needs attribute '" + arg.list_size_attr +
+                              "' to size output '" + arg.name + "'");
+    }
+    if (const auto* n = std::get_if<int64_t>(v)) {
+      if (*n < 0 || *n > 1'000'000) {
+        return invalid_argument("attribute '" + arg.list_size_attr + "' = " + std::to_string(*n));
+      }
+      sizes.push_back(static_cast<size_t>(*n));
+    } else if (const auto* types = std::get_if<std::vector<DType>>(v)) {
+      sizes.push_back(types->size());
+    } else if (const auto* ints = std::get_if<std::vector<int64_t>>(v); ints && ints->empty()) {
+      sizes.push_back(0);  // an empty list attribute
+    } else {
+      return invalid_argument("attribute '" + arg.list_size_attr + "' cannot size a list");
+    }
+  }
+  return sizes;
+}
+
+Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor> inputs,
+                                     const graph::AttrMap& attrs, std::string_view node_name) {
+  const OpSpec* spec = OpRegistry::global().find(op);
+  if (spec == nullptr) return unimplemented("op '" + std::string(op) + "' is not implemented");
+  HUBIMG_ASSIGN_OR_RETURN(auto sizes, output_arg_sizes(*spec, attrs));
+  size_t total = 0;
+  for (size_t s : sizes) total += s;
+  KernelContext ctx(node_name, op, attrs, inputs, total);
+  HUBIMG_RETURN_IF_ERROR(spec->kernel(ctx));
+  for (size_t i = 0; i < total; ++i) {
+    if (!ctx.outputs()[i].valid()) return ctx.error(StatusCode::kInternal, "output not set");
+  }
+  return std::move(ctx.outputs());
+}
+
+}  // namespace hubimg::ops
