@@ -15,9 +15,13 @@
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 
+namespace hubimg {
+class Variable;  // include/hubimg/model.h
+}
+
 namespace hubimg::ops {
 
-class Variable;  // defined by the executor; kernels that read or write variables see it
+using ::hubimg::Variable;
 
 // What a kernel sees: its node's identity (for error messages), attributes and input tensors;
 // it sets every output.

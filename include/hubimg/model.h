@@ -1,0 +1,97 @@
+// Loading and calling a SavedModel: the root `__call__` (what hub.load(...)(images) runs),
+// named signatures, and the model's variables.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hubimg/status.h"
+#include "hubimg/tensor.h"
+
+namespace hubimg {
+
+namespace format {
+class SavedModel;
+}
+
+// A model variable. Reading `value()` never copies; fine-tuning assigns new values.
+class Variable {
+ public:
+  Variable(std::string name, Tensor value, bool trainable)
+      : name_(std::move(name)), value_(std::move(value)), trainable_(trainable) {}
+  const std::string& name() const { return name_; }
+  const Tensor& value() const { return value_; }
+  bool trainable() const { return trainable_; }
+  void set_trainable(bool t) { trainable_ = t; }
+  void assign(Tensor t) { value_ = std::move(t); }
+
+ private:
+  std::string name_;
+  Tensor value_;
+  bool trainable_;
+};
+
+struct CallOptions {
+  // Selects the training trace (batch norm on batch statistics, dropout inside the model).
+  bool training = false;
+  // Keyword arguments of `__call__`, e.g. {"batch_norm_momentum", Tensor::scalar(0.997f)}.
+  std::map<std::string, Tensor> arguments;
+};
+
+struct LoadOptions {
+  // Build the training traces at load time too (they are otherwise built on first use).
+  bool prepare_training = false;
+};
+
+class Model {
+ public:
+  // `path`: a SavedModel directory or a .tar.gz of one.
+  static Expected<Model> load(const std::filesystem::path& path, const LoadOptions& options = {});
+
+  bool has_call() const;
+  // Root `__call__` on one positional input (e.g. images float32 [batch, h, w, 3]). Results in
+  // order: output_0, output_1, ... (or a dict result's keys, sorted).
+  Expected<std::vector<Tensor>> operator()(const Tensor& input, const CallOptions& options = {}) const;
+  // Root `__call__` with inputs by parameter name ("inputs", or "x", "y", ...); results by
+  // output name ("output_0", ... or the dict keys).
+  Expected<std::map<std::string, Tensor>> call(const std::map<std::string, Tensor>& inputs,
+                                               const CallOptions& options = {}) const;
+  // A named signature with its input keys; results by its output keys.
+  Expected<std::map<std::string, Tensor>> call_signature(
+      const std::string& name, const std::map<std::string, Tensor>& inputs) const;
+
+  std::vector<std::string> signature_names() const;
+  // Input specs of the inference `__call__` trace (positional parameter name -> spec).
+  struct InputSpec {
+    std::string name;
+    DType dtype;
+    PartialShape shape;
+  };
+  std::vector<InputSpec> call_input_specs() const;
+  std::vector<InputSpec> signature_input_specs(const std::string& name) const;
+
+  std::vector<Variable*> variables() const;
+  std::vector<Variable*> trainable_variables() const;
+  // Evaluates each of root.regularization_losses (scalar tensors).
+  Expected<std::vector<Tensor>> regularization_losses() const;
+
+  // Problems found at load time in parts of the model that are not needed for inference
+  // (e.g. a signature using an op hubimg does not implement); calling those parts fails.
+  const std::vector<std::string>& load_warnings() const;
+  const format::SavedModel& saved_model() const;
+
+  struct Impl;
+
+ private:
+  explicit Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<Impl> impl_;
+};
+
+inline Expected<Model> load(const std::filesystem::path& path, const LoadOptions& options = {}) {
+  return Model::load(path, options);
+}
+
+}  // namespace hubimg

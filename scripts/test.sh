@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds hubimg and runs every test: release build + ctest, AddressSanitizer/UBSan build +
+# ctest, the libFuzzer targets for a short run each, and the clang-format check.
+# Usage: scripts/test.sh [--quick]   (--quick: release build and ctest only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+shared="${HUBIMG_SHARED_DIR:-$(pwd)/../shared}"
+fuzz_seconds="${HUBIMG_FUZZ_SECONDS:-60}"
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "release build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHUBIMG_SHARED_DIR="$shared" >/dev/null
+cmake --build build -j "$jobs"
+section "tests (release)"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+[ "${1:-}" = "--quick" ] && exit 0
+
+section "clang-format"
+files=$(git ls-files '*.cc' '*.h')
+clang-format --dry-run -Werror $files
+
+section "AddressSanitizer + UBSan build"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHUBIMG_SANITIZE=ON \
+  -DHUBIMG_BUILD_BENCH=OFF -DHUBIMG_SHARED_DIR="$shared" >/dev/null
+cmake --build build-asan -j "$jobs"
+section "tests (ASan + UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+if [ -f fuzz/CMakeLists.txt ]; then
+  section "fuzzers (${fuzz_seconds}s each)"
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DHUBIMG_FUZZ=ON -DHUBIMG_BUILD_TESTS=OFF -DHUBIMG_BUILD_BENCH=OFF \
+    -DHUBIMG_SHARED_DIR="$shared" >/dev/null
+  cmake --build build-fuzz -j "$jobs"
+  bash fuzz/make_seed_corpus.sh "$shared" build-fuzz/corpus
+  for target in build-fuzz/fuzz/fuzz_*; do
+    name=$(basename "$target")
+    mkdir -p "build-fuzz/corpus/$name"
+    echo "-- $name"
+    "$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 -timeout=20 \
+      "build-fuzz/corpus/$name" 2>&1 | tail -n 3
+  done
+fi
+section "all tests passed"

@@ -1,0 +1,66 @@
+#include "exec/executor.h"
+
+namespace hubimg::exec {
+
+Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,
+                                        std::span<ops::Variable* const> variables,
+                                        RunStats* stats) {
+  const size_t n = graph.nodes.size();
+  if (inputs.size() != graph.arg_nodes.size()) {
+    return invalid_argument(graph.description + ": expects " +
+                            std::to_string(graph.arg_nodes.size()) + " inputs, got " +
+                            std::to_string(inputs.size()));
+  }
+  // Remaining uses of each node's outputs; graph outputs hold one extra use each.
+  std::vector<int> uses(n, 0);
+  for (const auto& node : graph.nodes) {
+    for (const auto& in : node.inputs) ++uses[static_cast<size_t>(in.node)];
+  }
+  for (const auto& o : graph.outputs) ++uses[static_cast<size_t>(o.node)];
+
+  std::vector<std::vector<Tensor>> values(n);
+  std::vector<Tensor> node_inputs;
+  std::vector<ops::Variable*> node_variables;
+  for (size_t i = 0; i < n; ++i) {
+    const graph::Node& node = graph.nodes[i];
+    if (node.op == graph::kArgOp) {
+      values[i] = {inputs[static_cast<size_t>(node.arg_index)]};
+      continue;
+    }
+    node_inputs.clear();
+    for (const auto& in : node.inputs) {
+      node_inputs.push_back(values[static_cast<size_t>(in.node)][static_cast<size_t>(in.index)]);
+    }
+    node_variables.clear();
+    for (int v : node.variables) {
+      if (v < 0 || static_cast<size_t>(v) >= variables.size()) {
+        return internal_error(graph.description + ": node '" + node.name +
+                              "' refers to a missing variable");
+      }
+      node_variables.push_back(variables[static_cast<size_t>(v)]);
+    }
+    ops::KernelContext ctx(node.name, node.op, node.attrs, node_inputs,
+                           static_cast<size_t>(node.num_outputs));
+    ctx.set_variables(node_variables);
+    Status s = node.spec->kernel(ctx);
+    if (!s.ok()) return s.with_context(graph.description);
+    for (int k = 0; k < node.num_outputs; ++k) {
+      if (!ctx.outputs()[static_cast<size_t>(k)].valid()) {
+        return internal_error(graph.description + ": node '" + node.name + "' (" + node.op +
+                              ") did not set output " + std::to_string(k));
+      }
+    }
+    values[i] = std::move(ctx.outputs());
+    for (const auto& in : node.inputs) {
+      if (--uses[static_cast<size_t>(in.node)] == 0) values[static_cast<size_t>(in.node)].clear();
+    }
+    if (stats) ++stats->nodes_run;
+  }
+  std::vector<Tensor> outputs;
+  for (const auto& o : graph.outputs) {
+    outputs.push_back(values[static_cast<size_t>(o.node)][static_cast<size_t>(o.index)]);
+  }
+  return outputs;
+}
+
+}  // namespace hubimg::exec

@@ -1,0 +1,316 @@
+#include <mutex>
+
+#include "exec/executor.h"
+#include "format/saved_model.h"
+#include "graph/graph.h"
+#include "hubimg/model.h"
+
+namespace hubimg {
+
+struct Model::Impl {
+  std::shared_ptr<format::SavedModel> saved;
+  std::vector<std::unique_ptr<Variable>> variables;
+  std::vector<Variable*> variable_ptrs;
+  std::vector<std::string> warnings;
+
+  mutable std::mutex mu;  // guards the caches
+  mutable std::map<std::string, std::shared_ptr<graph::Graph>> graphs;  // by function name
+  mutable std::map<std::string, Status> graph_errors;
+
+  Expected<std::shared_ptr<graph::Graph>> graph_for(const format::ConcreteFunction& cf,
+                                                    const std::string& description) const {
+    std::lock_guard lock(mu);
+    if (auto it = graphs.find(cf.name); it != graphs.end()) return it->second;
+    if (auto it = graph_errors.find(cf.name); it != graph_errors.end()) return it->second;
+    auto g = graph::build_function_graph(*saved, cf, description);
+    if (!g.ok()) {
+      graph_errors[cf.name] = g.status();
+      return g.status();
+    }
+    graphs[cf.name] = *g;
+    return *g;
+  }
+
+  Expected<std::shared_ptr<graph::Graph>> tf1_graph_for(const format::Signature& sig) const {
+    std::lock_guard lock(mu);
+    const std::string key = "signature:" + sig.key;
+    if (auto it = graphs.find(key); it != graphs.end()) return it->second;
+    if (auto it = graph_errors.find(key); it != graph_errors.end()) return it->second;
+    auto g = graph::build_tf1_signature_graph(*saved, sig);
+    if (!g.ok()) {
+      graph_errors[key] = g.status();
+      return g.status();
+    }
+    graphs[key] = *g;
+    return *g;
+  }
+
+  Expected<std::vector<Tensor>> run(const graph::Graph& g, std::span<const Tensor> inputs) const {
+    return exec::run_graph(g, inputs, variable_ptrs);
+  }
+};
+
+namespace {
+
+Status check_input(const std::string& where, const std::string& name, const Tensor& t,
+                   const format::TensorSpec& spec) {
+  if (!t.valid()) return invalid_argument(where + ": input '" + name + "' is empty");
+  if (spec.dtype != DType::kInvalid && t.dtype() != spec.dtype) {
+    return invalid_argument(where + ": input '" + name + "' must be " + dtype_name(spec.dtype) +
+                            spec.shape.to_string() + ", got " + t.description());
+  }
+  if (!spec.shape.is_compatible_with(t.shape())) {
+    return invalid_argument(where + ": input '" + name + "' must have shape " +
+                            spec.shape.to_string() + " (-1: any size), got " + t.description());
+  }
+  return {};
+}
+
+std::string describe_trace(const format::ConcreteFunction& cf) {
+  std::string s = "root.__call__ trace " + cf.name;
+  if (cf.training) s += *cf.training ? " (training=True)" : " (training=False)";
+  return s;
+}
+
+// Flattened (name, spec) pairs of a trace's tensor inputs, positional then keyword.
+std::vector<std::pair<std::string, format::TensorSpec>> named_inputs(
+    const format::ConcreteFunction& cf) {
+  std::vector<std::pair<std::string, format::TensorSpec>> out;
+  auto add = [&out](const std::string& name, const format::StructuredArg& a) {
+    std::vector<format::TensorSpec> flat;
+    a.flatten_tensors(flat);
+    if (flat.size() == 1 && a.kind == format::StructuredArg::Kind::kTensor) {
+      out.emplace_back(name, flat[0]);
+    } else {
+      for (size_t i = 0; i < flat.size(); ++i) out.emplace_back(name + "/" + std::to_string(i), flat[i]);
+    }
+  };
+  for (const auto& [name, a] : cf.args) add(name, a);
+  for (const auto& [name, a] : cf.kwargs) add(name, a);
+  return out;
+}
+
+}  // namespace
+
+Expected<Model> Model::load(const std::filesystem::path& path, const LoadOptions& options) {
+  auto impl = std::make_shared<Impl>();
+  HUBIMG_ASSIGN_OR_RETURN(impl->saved, format::SavedModel::load(path));
+  HUBIMG_RETURN_IF_ERROR(impl->saved->check_runnable());
+  for (const auto& v : impl->saved->variables()) {
+    impl->variables.push_back(std::make_unique<Variable>(v.name, v.value, v.trainable));
+    impl->variable_ptrs.push_back(impl->variables.back().get());
+  }
+  // Build every inference graph now, so an unsupported op is reported before any run.
+  bool call_ok = false;
+  Status call_error;
+  if (const auto& call = impl->saved->root_call()) {
+    for (const auto& cf : call->concrete_functions) {
+      if (cf.training.value_or(false) && !options.prepare_training) continue;
+      auto g = impl->graph_for(cf, describe_trace(cf));
+      if (g.ok()) {
+        call_ok = true;
+      } else {
+        call_error = g.status();
+      }
+    }
+  }
+  int signatures_ok = 0;
+  for (const auto& [key, sig] : impl->saved->signatures()) {
+    auto g = sig.function ? impl->graph_for(*sig.function, "signature '" + key + "'")
+                          : impl->tf1_graph_for(sig);
+    if (g.ok()) {
+      ++signatures_ok;
+    } else {
+      impl->warnings.push_back("signature '" + key + "' cannot run: " + g.status().message());
+    }
+  }
+  if (!call_ok && !call_error.ok()) {
+    if (signatures_ok == 0) return call_error;
+    impl->warnings.push_back("root.__call__ cannot run: " + call_error.message());
+  }
+  if (!call_ok && signatures_ok == 0 && !impl->warnings.empty()) {
+    return unimplemented(path.string() + ": nothing in this model can run: " + impl->warnings[0]);
+  }
+  return Model(std::move(impl));
+}
+
+bool Model::has_call() const {
+  const auto& c = impl_->saved->root_call();
+  return c && !c->concrete_functions.empty();
+}
+
+Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, Tensor>& inputs,
+                                                    const CallOptions& options) const {
+  const auto& call = impl_->saved->root_call();
+  if (!call || call->concrete_functions.empty()) {
+    return not_found(impl_->saved->directory().string() + ": the model has no root __call__");
+  }
+  bool any_training_arg = false;
+  std::string mismatch;
+  for (const auto& cf : call->concrete_functions) {
+    if (cf.training) any_training_arg = true;
+    if (cf.training.value_or(false) != options.training) continue;
+    auto named = named_inputs(cf);
+    std::vector<Tensor> flat;
+    Status problem;
+    size_t used_args = 0;
+    for (const auto& [name, spec] : named) {
+      auto in = inputs.find(name);
+      auto arg = options.arguments.find(name);
+      const Tensor* t = in != inputs.end() ? &in->second : arg != options.arguments.end() ? &arg->second : nullptr;
+      if (arg != options.arguments.end()) ++used_args;
+      if (t == nullptr) {
+        problem = invalid_argument("missing input '" + name + "'");
+        break;
+      }
+      problem = check_input(describe_trace(cf), name, *t, spec);
+      if (!problem.ok()) break;
+      flat.push_back(*t);
+    }
+    if (problem.ok() && inputs.size() + used_args != flat.size()) {
+      problem = invalid_argument("got " + std::to_string(inputs.size()) + " inputs, the trace takes " +
+                                 std::to_string(named.size() - used_args));
+    }
+    // Python-valued keyword arguments must equal what the trace was made with.
+    for (const auto& [name, value] : options.arguments) {
+      if (!problem.ok()) break;
+      bool found = false;
+      for (const auto& [n, s] : named) found |= n == name;
+      for (const auto& [n, a] : cf.kwargs) found |= n == name;
+      for (const auto& [n, a] : cf.args) found |= n == name;
+      if (!found) problem = invalid_argument("this trace has no argument '" + name + "'");
+    }
+    if (!problem.ok()) {
+      if (mismatch.empty()) mismatch = problem.message();
+      continue;
+    }
+    HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
+    HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat));
+    std::map<std::string, Tensor> result;
+    for (size_t i = 0; i < outs.size(); ++i) {
+      std::string key = i < cf.output_keys.size() ? cf.output_keys[i] : "output_" + std::to_string(i);
+      result[key] = std::move(outs[i]);
+    }
+    return result;
+  }
+  if (options.training && !any_training_arg) {
+    return invalid_argument(impl_->saved->directory().string() +
+                            ": root.__call__ has no `training` argument");
+  }
+  return invalid_argument(impl_->saved->directory().string() +
+                          ": no trace of root.__call__ accepts these inputs" +
+                          (mismatch.empty() ? std::string() : ": " + mismatch));
+}
+
+Expected<std::vector<Tensor>> Model::operator()(const Tensor& input, const CallOptions& options) const {
+  const auto& root_call = impl_->saved->root_call();
+  std::string name = "inputs";
+  if (root_call && !root_call->parameter_names.empty()) name = root_call->parameter_names[0];
+  HUBIMG_ASSIGN_OR_RETURN(auto named, call({{name, input}}, options));
+  std::vector<Tensor> out;
+  const auto& keys = root_call->concrete_functions[0].output_keys;
+  for (const auto& k : keys) {
+    if (auto it = named.find(k); it != named.end()) out.push_back(it->second);
+  }
+  if (out.size() != named.size()) {
+    out.clear();
+    for (auto& [k, v] : named) out.push_back(v);
+  }
+  return out;
+}
+
+Expected<std::map<std::string, Tensor>> Model::call_signature(
+    const std::string& name, const std::map<std::string, Tensor>& inputs) const {
+  const auto& sigs = impl_->saved->signatures();
+  auto it = sigs.find(name);
+  if (it == sigs.end()) {
+    std::string known;
+    for (const auto& [k, s] : sigs) known += (known.empty() ? "" : ", ") + k;
+    return not_found(impl_->saved->directory().string() + ": no signature '" + name +
+                     "' (the model has: " + known + ")");
+  }
+  const format::Signature& sig = it->second;
+  const std::string where = "signature '" + name + "'";
+  for (const auto& [key, t] : inputs) {
+    if (!sig.inputs.count(key)) return invalid_argument(where + " has no input '" + key + "'");
+  }
+  std::vector<Tensor> flat;
+  std::shared_ptr<graph::Graph> g;
+  std::vector<std::string> out_keys;
+  if (sig.function) {
+    for (const auto& [key, spec] : named_inputs(*sig.function)) {
+      auto in = inputs.find(key);
+      if (in == inputs.end()) return invalid_argument(where + ": missing input '" + key + "'");
+      HUBIMG_RETURN_IF_ERROR(check_input(where, key, in->second, spec));
+      flat.push_back(in->second);
+    }
+    HUBIMG_ASSIGN_OR_RETURN(g, impl_->graph_for(*sig.function, where));
+    out_keys = sig.function->output_keys;
+  } else {
+    for (const auto& [key, info] : sig.inputs) {
+      auto in = inputs.find(key);
+      if (in == inputs.end()) return invalid_argument(where + ": missing input '" + key + "'");
+      HUBIMG_RETURN_IF_ERROR(check_input(where, key, in->second, {key, info.dtype, info.shape}));
+      flat.push_back(in->second);
+    }
+    HUBIMG_ASSIGN_OR_RETURN(g, impl_->tf1_graph_for(sig));
+    for (const auto& [key, info] : sig.outputs) out_keys.push_back(key);
+  }
+  HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat));
+  std::map<std::string, Tensor> result;
+  for (size_t i = 0; i < outs.size() && i < out_keys.size(); ++i) result[out_keys[i]] = outs[i];
+  return result;
+}
+
+std::vector<std::string> Model::signature_names() const {
+  std::vector<std::string> names;
+  for (const auto& [k, s] : impl_->saved->signatures()) names.push_back(k);
+  return names;
+}
+
+std::vector<Model::InputSpec> Model::call_input_specs() const {
+  std::vector<InputSpec> specs;
+  const auto& call = impl_->saved->root_call();
+  if (!call) return specs;
+  for (const auto& cf : call->concrete_functions) {
+    if (cf.training.value_or(false)) continue;
+    for (const auto& [name, spec] : named_inputs(cf)) specs.push_back({name, spec.dtype, spec.shape});
+    break;
+  }
+  return specs;
+}
+
+std::vector<Model::InputSpec> Model::signature_input_specs(const std::string& name) const {
+  std::vector<InputSpec> specs;
+  auto it = impl_->saved->signatures().find(name);
+  if (it == impl_->saved->signatures().end()) return specs;
+  for (const auto& [key, info] : it->second.inputs) specs.push_back({key, info.dtype, info.shape});
+  return specs;
+}
+
+std::vector<Variable*> Model::variables() const { return impl_->variable_ptrs; }
+
+std::vector<Variable*> Model::trainable_variables() const {
+  std::vector<Variable*> out;
+  for (Variable* v : impl_->variable_ptrs) {
+    if (v->trainable()) out.push_back(v);
+  }
+  return out;
+}
+
+Expected<std::vector<Tensor>> Model::regularization_losses() const {
+  std::vector<Tensor> losses;
+  for (const auto& fo : impl_->saved->regularization_losses()) {
+    if (fo.concrete_functions.empty()) return not_found(fo.path + " has no traced function");
+    HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(fo.concrete_functions[0], fo.path));
+    HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, {}));
+    if (outs.size() != 1) return internal_error(fo.path + " returned " + std::to_string(outs.size()) + " values");
+    losses.push_back(outs[0]);
+  }
+  return losses;
+}
+
+const std::vector<std::string>& Model::load_warnings() const { return impl_->warnings; }
+const format::SavedModel& Model::saved_model() const { return *impl_->saved; }
+
+}  // namespace hubimg

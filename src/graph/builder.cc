@@ -1,0 +1,594 @@
+// FunctionDef -> Graph: inlines calls, resolves tensor names, binds variables.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "format/saved_model.h"
+#include "graph.pb.h"
+#include "graph/graph.h"
+#include "saved_model.pb.h"
+
+namespace hubimg::graph {
+namespace {
+
+constexpr int kMaxCallDepth = 64;
+
+// What a tensor name resolves to while inlining: a value in the graph being built, a model
+// variable (a DT_RESOURCE handle), or nothing (NoOp outputs).
+struct Binding {
+  enum class Kind { kNone, kValue, kVariable };
+  Kind kind = Kind::kNone;
+  ValueRef value;
+  int variable = -1;
+
+  static Binding of_value(ValueRef v) { return {Kind::kValue, v, -1}; }
+  static Binding of_variable(int v) { return {Kind::kVariable, {}, v}; }
+};
+
+bool is_call_op(const std::string& op) {
+  return op == "StatefulPartitionedCall" || op == "PartitionedCall";
+}
+bool is_identity_op(const std::string& op) {
+  return op == "Identity" || op == "IdentityN" || op == "Snapshot";
+}
+bool is_assign_op(const std::string& op) {
+  return op == "AssignVariableOp" || op == "AssignAddVariableOp" || op == "AssignSubVariableOp";
+}
+
+// The parts of an input string: "^ctrl", "arg", "node:out_arg:3" (functions), "node:3" (graphs).
+struct InputName {
+  bool control = false;
+  std::string node;
+  std::string arg;  // function style only
+  int index = 0;
+};
+
+InputName parse_input(const std::string& s, bool function_style) {
+  InputName in;
+  std::string_view v = s;
+  if (!v.empty() && v[0] == '^') {
+    in.control = true;
+    v.remove_prefix(1);
+  }
+  auto first = v.find(':');
+  in.node = std::string(v.substr(0, first));
+  if (first == std::string_view::npos) return in;
+  std::string_view rest = v.substr(first + 1);
+  auto to_int = [](std::string_view t) {
+    int n = 0;
+    for (char c : t) {
+      if (c < '0' || c > '9') return -1;
+      n = n * 10 + (c - '0');
+      if (n > 1'000'000) return -1;
+    }
+    return t.empty() ? -1 : n;
+  };
+  if (function_style) {
+    auto second = rest.find(':');
+    in.arg = std::string(rest.substr(0, second));
+    in.index = second == std::string_view::npos ? 0 : to_int(rest.substr(second + 1));
+  } else {
+    in.index = to_int(rest);
+  }
+  return in;
+}
+
+class Builder {
+ public:
+  Builder(const format::SavedModel& model, Graph& graph) : model_(model), graph_(graph) {}
+
+  int add_arg(const std::string& name, int index) {
+    Node n;
+    n.name = name;
+    n.op = kArgOp;
+    n.arg_index = index;
+    graph_.arg_nodes.push_back(static_cast<int>(graph_.nodes.size()));
+    graph_.nodes.push_back(std::move(n));
+    return static_cast<int>(graph_.nodes.size()) - 1;
+  }
+
+  Expected<int> add_const(const std::string& name, Tensor value) {
+    Node n;
+    n.name = name;
+    n.op = "Const";
+    n.attrs.set("value", std::move(value));
+    n.attrs.set("dtype", n.attrs.get_tensor("value")->dtype());
+    return add_node(std::move(n), "");
+  }
+
+  // Body of a FunctionDef, inlined under `scope`, with `args` bound to its input args.
+  Expected<std::vector<Binding>> inline_function(const tf::FunctionDef& f,
+                                                 const std::vector<Binding>& args,
+                                                 const std::string& scope, int depth);
+
+  // The top-level GraphDef (TF1), feeding `feeds` (node name -> arg binding), returning the
+  // bindings of `fetches` ("node:k" names).
+  Expected<std::vector<Binding>> inline_top_graph(const std::map<std::string, Binding>& feeds,
+                                                  const std::vector<std::string>& fetches);
+
+  Expected<int> add_node(Node n, const std::string& function_name) {
+    if (n.op != kArgOp) {
+      n.spec = ops::OpRegistry::global().find(n.op);
+      if (n.spec == nullptr) {
+        return unimplemented("op '" + n.op + "' is not implemented (node '" + n.name +
+                             "' in function '" + function_name + "')");
+      }
+      auto sizes = ops::output_arg_sizes(*n.spec, n.attrs);
+      if (!sizes.ok()) {
+        return sizes.status().with_context("node '" + n.name + "' in function '" + function_name + "'");
+      }
+      n.num_outputs = 0;
+      for (size_t s : *sizes) n.num_outputs += static_cast<int>(s);
+    }
+    n.function = function_name;
+    graph_.nodes.push_back(std::move(n));
+    return static_cast<int>(graph_.nodes.size()) - 1;
+  }
+
+ private:
+  // Shared by functions and the TF1 graph: processes `nodes` in dependency order.
+  Expected<std::map<std::string, std::vector<Binding>>> inline_body(
+      const google::protobuf::RepeatedPtrField<tf::NodeDef>& nodes,
+      const std::map<std::string, Binding>& arg_bindings, bool function_style,
+      const std::string& scope, const std::string& function_name, int depth,
+      const std::set<std::string>* needed);
+
+  Expected<std::vector<Binding>> process_node(const tf::NodeDef& node, std::vector<Binding> inputs,
+                                              std::vector<int> control_nodes,
+                                              const std::string& scope,
+                                              const std::string& function_name, int depth,
+                                              bool function_style,
+                                              std::map<std::string, size_t>& out_arg_offsets);
+
+  const format::SavedModel& model_;
+  Graph& graph_;
+};
+
+std::string where(const std::string& function_name, const std::string& node) {
+  return "node '" + node + "' in " +
+         (function_name.empty() ? std::string("the top-level graph") : "function '" + function_name + "'");
+}
+
+Expected<std::vector<Binding>> Builder::process_node(
+    const tf::NodeDef& node, std::vector<Binding> inputs, std::vector<int> control_nodes,
+    const std::string& scope, const std::string& function_name, int depth, bool function_style,
+    std::map<std::string, size_t>& out_arg_offsets) {
+  const std::string& op = node.op();
+  const std::string name = scope + node.name();
+  auto fail = [&](StatusCode code, const std::string& msg) {
+    return Status(code, where(function_name, node.name()) + " (" + op + "): " + msg);
+  };
+  auto inline_call = [&](const std::string& callee,
+                         const std::vector<Binding>& args) -> Expected<std::vector<Binding>> {
+    const tf::FunctionDef* f = model_.function(callee);
+    if (f == nullptr) return fail(StatusCode::kNotFound, "calls unknown function '" + callee + "'");
+    if (depth >= kMaxCallDepth) {
+      return fail(StatusCode::kOutOfRange, "function calls nest deeper than " +
+                                               std::to_string(kMaxCallDepth) + " (recursion?)");
+    }
+    auto outs = inline_function(*f, args, name + "/", depth + 1);
+    if (!outs.ok()) return outs.status();
+    // Function-style names of a call node's results: "call:output:i".
+    if (is_call_op(op)) {
+      out_arg_offsets["output"] = 0;
+    } else {
+      for (int i = 0; i < f->signature().output_arg_size(); ++i) {
+        out_arg_offsets[f->signature().output_arg(i).name()] = static_cast<size_t>(i);
+      }
+    }
+    return outs;
+  };
+
+  if (is_call_op(op)) {
+    auto fattr = node.attr().find("f");
+    if (fattr == node.attr().end() || !fattr->second.has_func()) {
+      return fail(StatusCode::kInvalidArgument, "call without a function attribute 'f'");
+    }
+    return inline_call(fattr->second.func().name(), inputs);
+  }
+  if (model_.function(op) != nullptr) return inline_call(op, inputs);
+
+  if (is_identity_op(op)) {
+    out_arg_offsets[op == "IdentityN" ? "output" : "output"] = 0;
+    return inputs;
+  }
+  if (op == "NoOp" || op == "DisableCopyOnRead") return std::vector<Binding>{};
+
+  if (op == "If" || op == "StatelessIf") {
+    if (inputs.empty() || inputs[0].kind != Binding::Kind::kValue) {
+      return fail(StatusCode::kInvalidArgument, "needs a condition input");
+    }
+    const Node& cond = graph_.nodes[static_cast<size_t>(inputs[0].value.node)];
+    auto value = cond.op == "Const" ? cond.attrs.get_tensor("value") : Expected<Tensor>(not_found(""));
+    if (!value.ok() || value->num_elements() != 1) {
+      return fail(StatusCode::kUnimplemented,
+                  "the condition is computed at run time; only conditions that are constant "
+                  "when the model is loaded are supported");
+    }
+    bool taken = element_as_double(*value, 0) != 0;
+    auto branch = node.attr().find(taken ? "then_branch" : "else_branch");
+    if (branch == node.attr().end()) return fail(StatusCode::kInvalidArgument, "missing branch");
+    std::vector<Binding> args(inputs.begin() + 1, inputs.end());
+    out_arg_offsets["output"] = 0;
+    const tf::FunctionDef* f = model_.function(branch->second.func().name());
+    if (f == nullptr) return fail(StatusCode::kNotFound, "branch function not found");
+    return inline_function(*f, args, name + "/", depth + 1);
+  }
+
+  if (op == "VarHandleOp") {
+    auto shared = node.attr().find("shared_name");
+    std::string var_name = node.name();
+    int idx = model_.variable_index_for_name(var_name);
+    if (idx < 0 && shared != node.attr().end()) idx = model_.variable_index_for_name(shared->second.s());
+    if (idx < 0) return fail(StatusCode::kNotFound, "no variable named '" + var_name + "'");
+    out_arg_offsets["resource"] = 0;
+    return std::vector<Binding>{Binding::of_variable(idx)};
+  }
+
+  Node n;
+  n.name = name;
+  n.op = op;
+  auto attrs = attrs_from_node(node);
+  if (!attrs.ok()) return attrs.status().with_context(where(function_name, node.name()));
+  n.attrs = std::move(attrs).value();
+  n.control_inputs = std::move(control_nodes);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Binding& b = inputs[i];
+    if (b.kind == Binding::Kind::kVariable) {
+      n.variables.push_back(b.variable);
+    } else if (b.kind == Binding::Kind::kValue) {
+      n.inputs.push_back(b.value);
+    } else {
+      return fail(StatusCode::kInvalidArgument,
+                  "input " + std::to_string(i) + " comes from an op without outputs");
+    }
+  }
+  if (op == "VarIsInitializedOp") {
+    n = Node{};
+    n.name = name;
+    HUBIMG_ASSIGN_OR_RETURN(int c, add_const(name, Tensor::scalar<bool>(true)));
+    out_arg_offsets["is_initialized"] = 0;
+    return std::vector<Binding>{Binding::of_value({c, 0})};
+  }
+  const bool side_effect = is_assign_op(op);
+  auto id = add_node(std::move(n), function_name);
+  if (!id.ok()) return id.status();
+  const Node& added = graph_.nodes[static_cast<size_t>(*id)];
+  if (side_effect || (added.spec && added.spec->stateful && !added.variables.empty())) {
+    graph_.side_effect_nodes.push_back(*id);
+  }
+  size_t offset = 0;
+  auto sizes = ops::output_arg_sizes(*added.spec, added.attrs);
+  for (size_t a = 0; a < added.spec->outputs.size(); ++a) {
+    out_arg_offsets[added.spec->outputs[a].name] = offset;
+    offset += (*sizes)[a];
+  }
+  std::vector<Binding> outs;
+  for (int i = 0; i < added.num_outputs; ++i) outs.push_back(Binding::of_value({*id, i}));
+  return outs;
+}
+
+Expected<std::map<std::string, std::vector<Binding>>> Builder::inline_body(
+    const google::protobuf::RepeatedPtrField<tf::NodeDef>& nodes,
+    const std::map<std::string, Binding>& arg_bindings, bool function_style,
+    const std::string& scope, const std::string& function_name, int depth,
+    const std::set<std::string>* needed) {
+  std::map<std::string, int> index_of;
+  for (int i = 0; i < nodes.size(); ++i) {
+    if (!index_of.emplace(nodes[i].name(), i).second) {
+      return data_loss(where(function_name, nodes[i].name()) + ": duplicate node name");
+    }
+  }
+  // Kahn's algorithm over the body's data and control edges; a leftover node means a cycle.
+  std::vector<std::vector<int>> users(static_cast<size_t>(nodes.size()));
+  std::vector<int> pending(static_cast<size_t>(nodes.size()), 0);
+  for (int i = 0; i < nodes.size(); ++i) {
+    for (const auto& in : nodes[i].input()) {
+      InputName parsed = parse_input(in, function_style);
+      auto it = index_of.find(parsed.node);
+      if (it == index_of.end()) {
+        if (!parsed.control && arg_bindings.count(parsed.node)) continue;
+        if (function_style && !parsed.control && parsed.arg.empty()) continue;  // checked later
+        return data_loss(where(function_name, nodes[i].name()) + ": input '" + in +
+                         "' names no node or argument");
+      }
+      users[static_cast<size_t>(it->second)].push_back(i);
+      ++pending[static_cast<size_t>(i)];
+    }
+  }
+  std::vector<int> ready;
+  for (int i = 0; i < nodes.size(); ++i) {
+    if (pending[static_cast<size_t>(i)] == 0) ready.push_back(i);
+  }
+  std::vector<int> order;
+  while (!ready.empty()) {
+    int i = ready.back();
+    ready.pop_back();
+    order.push_back(i);
+    for (int u : users[static_cast<size_t>(i)]) {
+      if (--pending[static_cast<size_t>(u)] == 0) ready.push_back(u);
+    }
+  }
+  if (order.size() != static_cast<size_t>(nodes.size())) {
+    return data_loss((function_name.empty() ? std::string("top-level graph")
+                                            : "function '" + function_name + "'") +
+                     " has a cycle");
+  }
+  // Nodes no output needs are skipped in TF1 graphs (savers, initializers, other signatures).
+  std::set<int> keep;
+  if (needed != nullptr) {
+    std::vector<int> stack;
+    for (const auto& name : *needed) {
+      if (auto it = index_of.find(name); it != index_of.end()) stack.push_back(it->second);
+    }
+    while (!stack.empty()) {
+      int i = stack.back();
+      stack.pop_back();
+      if (!keep.insert(i).second) continue;
+      if (arg_bindings.count(nodes[i].name())) continue;  // fed: its inputs are not needed
+      for (const auto& in : nodes[i].input()) {
+        auto it = index_of.find(parse_input(in, function_style).node);
+        if (it != index_of.end()) stack.push_back(it->second);
+      }
+    }
+  }
+
+  std::map<std::string, std::vector<Binding>> outputs;
+  std::map<std::string, std::map<std::string, size_t>> arg_offsets;
+  std::map<std::string, int> last_node_of;  // for control inputs
+  for (int i : order) {
+    if (needed != nullptr && !keep.count(i)) continue;
+    const tf::NodeDef& node = nodes[i];
+    if (auto fed = arg_bindings.find(node.name()); !function_style && fed != arg_bindings.end()) {
+      outputs[node.name()] = {fed->second};
+      arg_offsets[node.name()]["output"] = 0;
+      continue;
+    }
+    std::vector<Binding> inputs;
+    std::vector<int> controls;
+    for (const auto& in : node.input()) {
+      InputName parsed = parse_input(in, function_style);
+      if (parsed.index < 0) {
+        return data_loss(where(function_name, node.name()) + ": malformed input '" + in + "'");
+      }
+      if (parsed.control) {
+        if (auto it = last_node_of.find(parsed.node); it != last_node_of.end() && it->second >= 0) {
+          controls.push_back(it->second);
+        }
+        continue;
+      }
+      auto out_it = outputs.find(parsed.node);
+      if (out_it == outputs.end()) {
+        auto arg = arg_bindings.find(parsed.node);
+        if (arg == arg_bindings.end() || !parsed.arg.empty()) {
+          return data_loss(where(function_name, node.name()) + ": input '" + in +
+                           "' names no node or argument");
+        }
+        inputs.push_back(arg->second);
+        continue;
+      }
+      size_t flat = static_cast<size_t>(parsed.index);
+      if (function_style) {
+        const auto& offsets = arg_offsets[parsed.node];
+        auto off = offsets.find(parsed.arg);
+        if (off == offsets.end()) {
+          return data_loss(where(function_name, node.name()) + ": input '" + in + "': node '" +
+                           parsed.node + "' has no output named '" + parsed.arg + "'");
+        }
+        flat += off->second;
+      }
+      if (flat >= out_it->second.size()) {
+        return data_loss(where(function_name, node.name()) + ": input '" + in + "': node '" +
+                         parsed.node + "' has only " + std::to_string(out_it->second.size()) +
+                         " outputs");
+      }
+      inputs.push_back(out_it->second[flat]);
+    }
+    if (node.op() == "PlaceholderWithDefault" && !inputs.empty()) {
+      outputs[node.name()] = {inputs[0]};
+      arg_offsets[node.name()]["output"] = 0;
+      continue;
+    }
+    if (node.op() == "Placeholder") {
+      return invalid_argument(where(function_name, node.name()) + ": placeholder is not fed");
+    }
+    std::map<std::string, size_t> offsets;
+    size_t before = graph_.nodes.size();
+    auto result = process_node(node, std::move(inputs), std::move(controls), scope, function_name,
+                               depth, function_style, offsets);
+    if (!result.ok()) return result.status();
+    last_node_of[node.name()] =
+        graph_.nodes.size() > before ? static_cast<int>(graph_.nodes.size()) - 1 : -1;
+    outputs[node.name()] = std::move(result).value();
+    arg_offsets[node.name()] = std::move(offsets);
+  }
+  // Callers look outputs up by "node" and flat index (graphs) or via the ret map (functions):
+  // expose the offsets through a side table keyed "node:arg".
+  std::map<std::string, std::vector<Binding>> named;
+  for (auto& [node, bindings] : outputs) {
+    for (const auto& [arg, off] : arg_offsets[node]) {
+      std::vector<Binding> tail;
+      if (off <= bindings.size()) tail.assign(bindings.begin() + static_cast<long>(off), bindings.end());
+      named[node + ":" + arg] = std::move(tail);
+    }
+    named[node] = std::move(bindings);
+  }
+  return named;
+}
+
+Expected<std::vector<Binding>> Builder::inline_function(const tf::FunctionDef& f,
+                                                        const std::vector<Binding>& args,
+                                                        const std::string& scope, int depth) {
+  const std::string& fname = f.signature().name();
+  if (static_cast<size_t>(f.signature().input_arg_size()) != args.size()) {
+    return invalid_argument("function '" + fname + "' takes " +
+                            std::to_string(f.signature().input_arg_size()) + " arguments, called with " +
+                            std::to_string(args.size()));
+  }
+  std::map<std::string, Binding> arg_bindings;
+  for (int i = 0; i < f.signature().input_arg_size(); ++i) {
+    arg_bindings[f.signature().input_arg(i).name()] = args[static_cast<size_t>(i)];
+  }
+  HUBIMG_ASSIGN_OR_RETURN(auto body, inline_body(f.node_def(), arg_bindings, true, scope, fname,
+                                                 depth, nullptr));
+  std::vector<Binding> results;
+  for (const auto& out : f.signature().output_arg()) {
+    auto ret = f.ret().find(out.name());
+    if (ret == f.ret().end()) {
+      return data_loss("function '" + fname + "' has no ret entry for output '" + out.name() + "'");
+    }
+    InputName parsed = parse_input(ret->second, true);
+    if (parsed.arg.empty()) {  // returns an argument directly
+      auto a = arg_bindings.find(parsed.node);
+      if (a == arg_bindings.end()) {
+        return data_loss("function '" + fname + "' returns unknown '" + ret->second + "'");
+      }
+      results.push_back(a->second);
+      continue;
+    }
+    auto it = body.find(parsed.node + ":" + parsed.arg);
+    if (it == body.end() || parsed.index < 0 || static_cast<size_t>(parsed.index) >= it->second.size()) {
+      return data_loss("function '" + fname + "' returns unknown '" + ret->second + "'");
+    }
+    results.push_back(it->second[static_cast<size_t>(parsed.index)]);
+  }
+  return results;
+}
+
+Expected<std::vector<Binding>> Builder::inline_top_graph(const std::map<std::string, Binding>& feeds,
+                                                         const std::vector<std::string>& fetches) {
+  std::set<std::string> needed;
+  for (const auto& f : fetches) needed.insert(parse_input(f, false).node);
+  HUBIMG_ASSIGN_OR_RETURN(auto body, inline_body(model_.graph().node(), feeds, false, "", "", 0,
+                                                 &needed));
+  std::vector<Binding> results;
+  for (const auto& f : fetches) {
+    InputName parsed = parse_input(f, false);
+    auto it = body.find(parsed.node);
+    if (it == body.end() || parsed.index < 0 || static_cast<size_t>(parsed.index) >= it->second.size()) {
+      return not_found("the graph has no tensor '" + f + "'");
+    }
+    results.push_back(it->second[static_cast<size_t>(parsed.index)]);
+  }
+  return results;
+}
+
+// Drops nodes that neither an output nor a side effect needs and renumbers the rest.
+void prune(Graph& g) {
+  std::vector<char> live(g.nodes.size(), 0);
+  std::vector<int> stack;
+  for (const auto& o : g.outputs) stack.push_back(o.node);
+  for (int s : g.side_effect_nodes) stack.push_back(s);
+  for (int a : g.arg_nodes) stack.push_back(a);
+  while (!stack.empty()) {
+    int i = stack.back();
+    stack.pop_back();
+    if (i < 0 || live[static_cast<size_t>(i)]) continue;
+    live[static_cast<size_t>(i)] = 1;
+    for (const auto& in : g.nodes[static_cast<size_t>(i)].inputs) stack.push_back(in.node);
+    for (int c : g.nodes[static_cast<size_t>(i)].control_inputs) stack.push_back(c);
+  }
+  std::vector<int> remap(g.nodes.size(), -1);
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!live[i]) continue;
+    remap[i] = static_cast<int>(kept.size());
+    kept.push_back(std::move(g.nodes[i]));
+  }
+  for (auto& n : kept) {
+    for (auto& in : n.inputs) in.node = remap[static_cast<size_t>(in.node)];
+    std::vector<int> controls;
+    for (int c : n.control_inputs) {
+      if (remap[static_cast<size_t>(c)] >= 0) controls.push_back(remap[static_cast<size_t>(c)]);
+    }
+    n.control_inputs = std::move(controls);
+  }
+  for (auto& o : g.outputs) o.node = remap[static_cast<size_t>(o.node)];
+  for (auto& a : g.arg_nodes) a = remap[static_cast<size_t>(a)];
+  for (auto& s : g.side_effect_nodes) s = remap[static_cast<size_t>(s)];
+  g.nodes = std::move(kept);
+}
+
+}  // namespace
+
+Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& model,
+                                                      const format::ConcreteFunction& function,
+                                                      const std::string& description) {
+  auto graph = std::make_shared<Graph>();
+  graph->description = description;
+  const tf::FunctionDef* f = model.function(function.name);
+  if (f == nullptr) {
+    return not_found(description + ": function '" + function.name + "' is not in the library");
+  }
+  Builder builder(model, *graph);
+  std::vector<Binding> args;
+  for (size_t i = 0; i < function.flat_inputs.size(); ++i) {
+    const auto& spec = function.flat_inputs[i];
+    int id = builder.add_arg(spec.name.empty() ? "input_" + std::to_string(i) : spec.name,
+                             static_cast<int>(i));
+    args.push_back(Binding::of_value({id, 0}));
+  }
+  for (int node_id : function.bound_inputs) {
+    if (int v = model.variable_index_for_node(node_id); v >= 0) {
+      args.push_back(Binding::of_variable(v));
+      continue;
+    }
+    std::string const_op = model.constant_op_for_node(node_id);
+    const tf::NodeDef* const_node = nullptr;
+    for (const auto& n : model.graph().node()) {
+      if (!const_op.empty() && n.name() == const_op) const_node = &n;
+    }
+    if (const_node != nullptr) {
+      auto attrs = attrs_from_node(*const_node);
+      if (!attrs.ok()) return attrs.status().with_context("captured constant '" + const_op + "'");
+      auto value = attrs->get_tensor("value");
+      if (!value.ok()) return value.status().with_context("captured constant '" + const_op + "'");
+      HUBIMG_ASSIGN_OR_RETURN(int id, builder.add_const(const_op, *value));
+      args.push_back(Binding::of_value({id, 0}));
+      continue;
+    }
+    // Assets and other resources: a string constant naming the object, enough for functions
+    // that only pass them along; using them as data is reported by the consuming op.
+    HUBIMG_ASSIGN_OR_RETURN(int id, builder.add_const("capture_" + std::to_string(node_id),
+                                                      Tensor::from_strings({}, {""})));
+    args.push_back(Binding::of_value({id, 0}));
+  }
+  auto outs = builder.inline_function(*f, args, "", 0);
+  if (!outs.ok()) return outs.status().with_context(description);
+  for (size_t i = 0; i < outs->size(); ++i) {
+    const Binding& b = (*outs)[i];
+    if (b.kind != Binding::Kind::kValue) {
+      return unimplemented(description + ": output " + std::to_string(i) + " is not a tensor");
+    }
+    graph->outputs.push_back(b.value);
+  }
+  prune(*graph);
+  return graph;
+}
+
+Expected<std::shared_ptr<Graph>> build_tf1_signature_graph(const format::SavedModel& model,
+                                                           const format::Signature& signature) {
+  auto graph = std::make_shared<Graph>();
+  graph->description = "signature '" + signature.key + "'";
+  Builder builder(model, *graph);
+  std::map<std::string, Binding> feeds;
+  int index = 0;
+  for (const auto& [key, info] : signature.inputs) {
+    int id = builder.add_arg(key, index++);
+    feeds[parse_input(info.tensor_name, false).node] = Binding::of_value({id, 0});
+  }
+  std::vector<std::string> fetches;
+  for (const auto& [key, info] : signature.outputs) fetches.push_back(info.tensor_name);
+  auto outs = builder.inline_top_graph(feeds, fetches);
+  if (!outs.ok()) return outs.status().with_context(graph->description);
+  for (const auto& b : *outs) {
+    if (b.kind != Binding::Kind::kValue) {
+      return unimplemented(graph->description + ": an output is not a tensor");
+    }
+    graph->outputs.push_back(b.value);
+  }
+  prune(*graph);
+  return graph;
+}
+
+}  // namespace hubimg::graph

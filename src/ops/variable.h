@@ -1,0 +1,7 @@
+#pragma once
+
+#include "hubimg/model.h"
+
+namespace hubimg::ops {
+using ::hubimg::Variable;
+}  // namespace hubimg::ops

@@ -1,0 +1,107 @@
+// `hubimg info` end to end: the built CLI on every real fixture and on damaged inputs.
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include "util/test_util.h"
+
+namespace hubimg {
+namespace {
+
+using hubimg::testing::cli_path;
+using hubimg::testing::real_fixture;
+using hubimg::testing::run_command;
+
+const char* const kFixtures[] = {
+    "emoji_mobilenet025_gray_tf282",
+    "intel_cnn_keras3_tf218",
+    "mnist_cnn_tf231",
+    "potato_cnn_aug_tf25",
+    "rps_cnn_tf231",
+    "tm_mobilenetv2_035_tf115",
+    "tf_testdata/java_saved_model_using_python",
+    "tf_testdata/rust_regression_savedmodel",
+    "tf_testdata/serving_half_plus_two_tf2_cpu",
+    "tf_testdata/tfjs_node_model_multi_output",
+    "tf_testdata/tfjs_node_module_with_multiple_signatures",
+    "tf_testdata/tfjs_node_times_three_float",
+    "tf_testdata/tfjs_node_uint8_multiply",
+    "tf_testdata/tfnet_simple_model_from_auto_compile",
+};
+
+std::string info(const std::string& args) { return cli_path().string() + " info " + args; }
+
+TEST(InfoCommand, JsonOnEveryFixtureHasTheDocumentedKeys) {
+  HUBIMG_REQUIRE_SHARED();
+  for (const char* fixture : kFixtures) {
+    SCOPED_TRACE(fixture);
+    auto r = run_command(info((real_fixture(fixture) / "saved_model").string() + " --json"));
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_TRUE(j["tensorflow_version"].is_string());
+    ASSERT_TRUE(j["signatures"].is_object());
+    for (const auto& [name, sig] : j["signatures"].items()) {
+      for (const char* side : {"inputs", "outputs"}) {
+        for (const auto& [key, spec] : sig[side].items()) {
+          EXPECT_TRUE(spec["dtype"].is_string()) << name << " " << key;
+          EXPECT_TRUE(spec["shape"].is_array() || spec["shape"].is_null());
+        }
+      }
+    }
+    ASSERT_TRUE(j["call"].is_array());
+    for (const auto& c : j["call"]) {
+      EXPECT_TRUE(c["function"].is_string());
+      EXPECT_TRUE(c["inputs"].is_array());
+      EXPECT_TRUE(c["training"].is_boolean() || c["training"].is_null());
+      EXPECT_TRUE(c["kwargs"].is_object());
+    }
+    ASSERT_TRUE(j["variables"].is_array());
+    int64_t params = 0;
+    for (const auto& v : j["variables"]) {
+      int64_t n = 1;
+      for (int64_t d : v["shape"]) n *= d;
+      params += n;
+      EXPECT_TRUE(v["trainable"].is_boolean());
+    }
+    EXPECT_EQ(j["num_parameters"].get<int64_t>(), params);
+    EXPECT_TRUE(j["regularization_losses"].is_number_integer());
+    ASSERT_TRUE(j["ops"].is_object());
+    EXPECT_FALSE(j["ops"].empty());
+
+    auto human = run_command(info((real_fixture(fixture) / "saved_model").string()));
+    EXPECT_EQ(human.exit_code, 0) << human.out;
+    EXPECT_NE(human.out.find("Signatures"), std::string::npos);
+  }
+}
+
+TEST(InfoCommand, SpecificFixtureFacts) {
+  HUBIMG_REQUIRE_SHARED();
+  auto r = run_command(info((real_fixture("mnist_cnn_tf231") / "saved_model").string() + " --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["tensorflow_version"], "2.3.1");
+  auto in = j["signatures"]["serving_default"]["inputs"]["conv2d_input"];
+  EXPECT_EQ(in["dtype"], "float32");
+  EXPECT_EQ(in["shape"], nlohmann::json::parse("[-1, 28, 28, 1]"));
+  EXPECT_EQ(j["call"].size(), 4u);
+  EXPECT_EQ(j["variables"].size(), 16u);
+  EXPECT_EQ(j["variables"][0]["name"], "conv2d/kernel");
+  // PROVENANCE.md: the ops reachable from serving_default and __call__ include these.
+  for (const char* op : {"Conv2D", "MaxPool", "MatMul", "Relu", "Softmax", "RandomUniform"}) {
+    EXPECT_TRUE(j["ops"].contains(op)) << op;
+  }
+}
+
+TEST(InfoCommand, NegativeAndMissingModelsFailWithOneLine) {
+  HUBIMG_REQUIRE_SHARED();
+  auto r = run_command(info((real_fixture("lenet_tfmodule_nofunctions_tf216") / "saved_model").string()));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("no traced functions"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  auto missing = run_command(info("/nonexistent/model"));
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.out.find("/nonexistent/model"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hubimg

@@ -1,0 +1,219 @@
+// `hubimg info MODEL [--json]`: what a SavedModel contains, read without running anything.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "commands.h"
+#include "format/saved_model.h"
+#include "saved_model.pb.h"
+
+namespace hubimg::cli {
+namespace {
+
+using format::SavedModel;
+using nlohmann::ordered_json;
+
+ordered_json shape_json(const PartialShape& s) {
+  if (s.unknown_rank) return nullptr;
+  return s.dims;
+}
+
+ordered_json spec_json(DType dtype, const PartialShape& shape) {
+  return {{"dtype", dtype_name(dtype)}, {"shape", shape_json(shape)}};
+}
+
+ordered_json arg_json(const format::StructuredArg& a) {
+  using K = format::StructuredArg::Kind;
+  switch (a.kind) {
+    case K::kNone: return nullptr;
+    case K::kBool: return a.bool_value;
+    case K::kInt: return a.int_value;
+    case K::kFloat: return a.float_value;
+    case K::kString: return a.string_value;
+    case K::kTensor: return spec_json(a.tensor.dtype, a.tensor.shape);
+    case K::kDict: {
+      ordered_json o = ordered_json::object();
+      for (const auto& [k, v] : a.children) o[k] = arg_json(v);
+      return o;
+    }
+    default: {
+      ordered_json arr = ordered_json::array();
+      for (const auto& [k, v] : a.children) arr.push_back(arg_json(v));
+      return arr;
+    }
+  }
+}
+
+struct ModelSummary {
+  ordered_json json;
+  std::map<std::string, int64_t> ops;
+};
+
+std::map<std::string, int64_t> tf1_signature_ops(const SavedModel& m, const format::Signature& s) {
+  // TF1 graphs: the top-level nodes the signature's outputs depend on.
+  std::map<std::string, const tf::NodeDef*> by_name;
+  for (const auto& n : m.graph().node()) by_name[n.name()] = &n;
+  std::vector<std::string> stack;
+  for (const auto& [k, info] : s.outputs) stack.push_back(info.tensor_name);
+  std::set<std::string> seen;
+  std::map<std::string, int64_t> ops;
+  while (!stack.empty()) {
+    std::string name = stack.back();
+    stack.pop_back();
+    if (!name.empty() && name[0] == '^') name.erase(0, 1);
+    if (auto colon = name.find(':'); colon != std::string::npos) name.resize(colon);
+    if (!seen.insert(name).second) continue;
+    auto it = by_name.find(name);
+    if (it == by_name.end()) continue;
+    ++ops[it->second->op()];
+    for (const auto& in : it->second->input()) stack.push_back(in);
+  }
+  return ops;
+}
+
+ordered_json summarize(const SavedModel& m) {
+  ordered_json j;
+  j["tensorflow_version"] = m.tensorflow_version();
+  ordered_json sigs = ordered_json::object();
+  std::vector<std::string> roots;
+  std::map<std::string, int64_t> ops;
+  for (const auto& [key, s] : m.signatures()) {
+    ordered_json sj;
+    ordered_json in = ordered_json::object(), out = ordered_json::object();
+    for (const auto& [name, info] : s.inputs) in[name] = spec_json(info.dtype, info.shape);
+    for (const auto& [name, info] : s.outputs) out[name] = spec_json(info.dtype, info.shape);
+    sj["inputs"] = in;
+    sj["outputs"] = out;
+    sj["method_name"] = s.method_name;
+    if (s.function) {
+      sj["function"] = s.function->name;
+      roots.push_back(s.function->name);
+    } else {
+      for (const auto& [op, n] : tf1_signature_ops(m, s)) ops[op] += n;
+    }
+    sigs[key] = sj;
+  }
+  j["signatures"] = sigs;
+  ordered_json call = ordered_json::array();
+  if (m.root_call()) {
+    for (const auto& cf : m.root_call()->concrete_functions) {
+      ordered_json c;
+      c["function"] = cf.name;
+      ordered_json inputs = ordered_json::array();
+      for (const auto& t : cf.flat_inputs) inputs.push_back(spec_json(t.dtype, t.shape));
+      c["inputs"] = inputs;
+      c["training"] = cf.training ? ordered_json(*cf.training) : ordered_json(nullptr);
+      ordered_json kwargs = ordered_json::object();
+      for (const auto& [k, v] : cf.kwargs) kwargs[k] = arg_json(v);
+      c["kwargs"] = kwargs;
+      ordered_json args = ordered_json::object();
+      for (const auto& [k, v] : cf.args) args[k] = arg_json(v);
+      c["args"] = args;
+      c["outputs"] = cf.output_keys;
+      call.push_back(c);
+      roots.push_back(cf.name);
+    }
+  }
+  j["call"] = call;
+  ordered_json vars = ordered_json::array();
+  int64_t params = 0, bytes = 0;
+  for (const auto& v : m.variables()) {
+    vars.push_back({{"name", v.name},
+                    {"dtype", dtype_name(v.dtype)},
+                    {"shape", v.shape},
+                    {"trainable", v.trainable},
+                    {"checkpoint_key", v.checkpoint_key}});
+    params += v.value.num_elements();
+    bytes += static_cast<int64_t>(v.value.byte_size());
+  }
+  j["variables"] = vars;
+  j["num_parameters"] = params;
+  j["parameter_bytes"] = bytes;
+  j["regularization_losses"] = m.regularization_losses().size();
+  for (const auto& [op, n] : m.op_histogram(m.reachable_functions(roots))) ops[op] += n;
+  j["ops"] = ops;
+  return j;
+}
+
+void print_human(const SavedModel& m, const ordered_json& j) {
+  std::cout << fmt::format("SavedModel {}\n", m.directory().string());
+  std::cout << fmt::format("TensorFlow {}{}\n", j["tensorflow_version"].get<std::string>(),
+                           m.has_object_graph() ? "" : " (TF1 graph, no object graph)");
+  auto shape_str = [](const ordered_json& s) {
+    return s.is_null() ? std::string("<unknown rank>") : s.dump();
+  };
+  std::cout << fmt::format("\nSignatures ({}):\n", j["signatures"].size());
+  for (const auto& [key, s] : j["signatures"].items()) {
+    std::cout << fmt::format("  {}  ({})\n", key, s["method_name"].get<std::string>());
+    for (const auto& [name, t] : s["inputs"].items()) {
+      std::cout << fmt::format("    in   {}: {} {}\n", name, t["dtype"].get<std::string>(),
+                               shape_str(t["shape"]));
+    }
+    for (const auto& [name, t] : s["outputs"].items()) {
+      std::cout << fmt::format("    out  {}: {} {}\n", name, t["dtype"].get<std::string>(),
+                               shape_str(t["shape"]));
+    }
+  }
+  if (m.root_call()) {
+    const auto& rc = *m.root_call();
+    std::string params;
+    for (const auto& p : rc.parameter_names) params += (params.empty() ? "" : ", ") + p;
+    std::cout << fmt::format("\n__call__({}): {} concrete functions\n", params,
+                             rc.concrete_functions.size());
+    for (const auto& cf : rc.concrete_functions) {
+      std::string args;
+      for (const auto& [k, v] : cf.args) args += (args.empty() ? "" : ", ") + k + "=" + v.to_string();
+      for (const auto& [k, v] : cf.kwargs) args += (args.empty() ? "" : ", ") + k + "=" + v.to_string();
+      std::cout << fmt::format("  {}\n    ({}) -> {}\n", cf.name, args, cf.output.to_string());
+    }
+  } else {
+    std::cout << "\n__call__: none\n";
+  }
+  int64_t trainable = 0;
+  for (const auto& v : m.variables()) trainable += v.trainable;
+  std::cout << fmt::format("\nVariables: {} ({} trainable), {} parameters, {} bytes\n",
+                           m.variables().size(), trainable, j["num_parameters"].get<int64_t>(),
+                           j["parameter_bytes"].get<int64_t>());
+  for (const auto& v : m.variables()) {
+    std::cout << fmt::format("  {:<50} {:<8} {:<20} {}\n", v.name, dtype_name(v.dtype),
+                             dims_to_string(v.shape), v.trainable ? "trainable" : "");
+  }
+  std::cout << fmt::format("\nRegularization losses: {}\n", m.regularization_losses().size());
+  std::cout << "\nOps reachable from the signatures and __call__:\n";
+  for (const auto& [op, n] : j["ops"].items()) {
+    std::cout << fmt::format("  {:<36} {}\n", op, n.get<int64_t>());
+  }
+}
+
+}  // namespace
+
+void add_info_command(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("info", "Describe a SavedModel: signatures, __call__, variables, ops");
+  auto model_path = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_option("MODEL", *model_path, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_flag("--json", *as_json, "Print one JSON object");
+  cmd->callback([model_path, as_json, &exit_code] {
+    auto model = SavedModel::load(*model_path);
+    if (!model.ok()) {
+      exit_code = report_error(model.status().message());
+      return;
+    }
+    if (Status s = (*model)->check_runnable(); !s.ok()) {
+      exit_code = report_error(s.message());
+      return;
+    }
+    ordered_json j = summarize(**model);
+    if (*as_json) {
+      std::cout << j.dump(2) << "\n";
+    } else {
+      print_human(**model, j);
+    }
+    exit_code = 0;
+  });
+}
+
+}  // namespace hubimg::cli
