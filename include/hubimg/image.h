@@ -1,0 +1,93 @@
+// Image decoding and resizing with TensorFlow's image-pipeline semantics.
+//
+// Decoding yields float32 [H, W, 3] RGB in [0, 1] (8-bit samples times float(1/255), 16-bit
+// PNG samples times float(1/65535), as tf.image.convert_image_dtype does); gray images are
+// replicated to three channels and alpha is dropped. JPEG is decoded as tf.io.decode_jpeg does
+// by default (libjpeg-turbo, integer IDCT, fancy upsampling) and then turned upright by its
+// EXIF orientation.
+//
+// Resizing follows TensorFlow's CPU kernels operation for operation, in float32.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string_view>
+
+#include "hubimg/status.h"
+#include "hubimg/tensor.h"
+
+namespace hubimg {
+
+// Decoders refuse images with more pixels than this before allocating anything for them.
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+
+// Detects the format by its magic bytes: JPEG, PNG, WebP or BMP. Errors start with
+// `name_for_errors`.
+Expected<Tensor> decode_image(std::span<const uint8_t> bytes, std::string_view name_for_errors);
+Expected<Tensor> decode_image_file(const std::filesystem::path& path);
+
+enum class ColorMode { kRgb, kGray };
+
+// float32 [H, W, 3] RGB -> [H, W, 1] luma 0.299 R + 0.587 G + 0.114 B (also for rank 4).
+Expected<Tensor> rgb_to_luma(const Tensor& rgb);
+
+// tf.image.resize options (method bilinear).
+struct ResizeOptions {
+  bool antialias = false;
+};
+
+// tf.image.resize(images, [height, width], method='bilinear', antialias=...): images is
+// [H, W, C] or [N, H, W, C] of any real dtype; the result is float32 of the same rank.
+// Without antialias this is ResizeBilinear(half_pixel_centers=True); with antialias it is
+// ScaleAndTranslate with the triangle kernel (widened by 1/scale when downscaling).
+Expected<Tensor> resize_bilinear(const Tensor& images, int64_t height, int64_t width,
+                                 ResizeOptions options = {});
+
+// tf.image.resize(..., method='nearest'): ResizeNearestNeighbor(half_pixel_centers=True).
+// The result keeps the input dtype.
+Expected<Tensor> resize_nearest(const Tensor& images, int64_t height, int64_t width);
+
+// The attributes of TensorFlow's ResizeBilinear / ResizeNearestNeighbor ops. align_corners
+// uses scale (in - 1) / (out - 1); half_pixel_centers maps out -> (out + 0.5) * scale - 0.5;
+// neither is the legacy in = out * scale. Both set at once is an error, as in TensorFlow.
+struct ResizeOpAttrs {
+  bool align_corners = false;
+  bool half_pixel_centers = false;
+};
+
+// The ResizeBilinear op on [N, H, W, C] of any real dtype; float32 result.
+Expected<Tensor> resize_bilinear_op(const Tensor& images_nhwc, int64_t height, int64_t width,
+                                    ResizeOpAttrs attrs);
+// The ResizeNearestNeighbor op on [N, H, W, C] of any numeric dtype; same-dtype result.
+Expected<Tensor> resize_nearest_neighbor_op(const Tensor& images_nhwc, int64_t height,
+                                            int64_t width, ResizeOpAttrs attrs);
+
+// The kernels of TensorFlow's ScaleAndTranslate op (sampling_kernels.h).
+enum class SamplingKernel {
+  kLanczos1,
+  kLanczos3,
+  kLanczos5,
+  kGaussian,
+  kBox,
+  kTriangle,
+  kKeysCubic,
+  kMitchellCubic,
+};
+// "lanczos1", "lanczos3", "lanczos5", "gaussian", "box", "triangle", "keyscubic",
+// "mitchellcubic".
+Expected<SamplingKernel> sampling_kernel_from_name(std::string_view name);
+
+// The ScaleAndTranslate op on [N, H, W, C] of any real dtype; float32 result. An output pixel
+// x samples the input at (x + 0.5) / scale - translate / scale.
+Expected<Tensor> scale_and_translate(const Tensor& images_nhwc, int64_t height, int64_t width,
+                                     float scale_y, float scale_x, float translate_y,
+                                     float translate_x, SamplingKernel kernel, bool antialias);
+
+// Decodes each file, converts it to `mode` and resizes it with resize_bilinear:
+// float32 [N, height, width, C] (C = 3 for kRgb, 1 for kGray) in [0, 1], rows in the order
+// given. Errors name the file.
+Expected<Tensor> load_image_batch(std::span<const std::filesystem::path> files, int64_t height,
+                                  int64_t width, ColorMode mode, ResizeOptions options = {});
+
+}  // namespace hubimg

@@ -1,0 +1,114 @@
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <system_error>
+
+#include "hubimg/image.h"
+#include "image/decoders.h"
+
+namespace hubimg {
+namespace image_internal {
+
+Status check_dimensions(int64_t width, int64_t height, std::string_view format) {
+  if (width <= 0 || height <= 0) {
+    return data_loss(std::string(format) + ": invalid dimensions " + std::to_string(width) + "x" +
+                     std::to_string(height));
+  }
+  if (width > kMaxImagePixels || height > kMaxImagePixels || width * height > kMaxImagePixels) {
+    return out_of_range(std::string(format) + ": image of " + std::to_string(width) + "x" +
+                        std::to_string(height) + " pixels is larger than the limit of " +
+                        std::to_string(kMaxImagePixels) + " pixels");
+  }
+  return {};
+}
+
+}  // namespace image_internal
+
+namespace {
+
+using image_internal::DecodedImage;
+
+bool starts_with(std::span<const uint8_t> b, std::string_view magic, size_t at = 0) {
+  return b.size() >= at + magic.size() &&
+         std::memcmp(b.data() + at, magic.data(), magic.size()) == 0;
+}
+
+Expected<DecodedImage> decode_any(std::span<const uint8_t> b) {
+  if (starts_with(b, "\xff\xd8\xff")) return image_internal::decode_jpeg(b);
+  if (starts_with(b, "\x89PNG\r\n\x1a\n")) return image_internal::decode_png(b);
+  if (starts_with(b, "RIFF") && starts_with(b, "WEBP", 8)) return image_internal::decode_webp(b);
+  if (starts_with(b, "BM")) return image_internal::decode_bmp(b);
+  if (starts_with(b, "GIF87a") || starts_with(b, "GIF89a")) {
+    return unimplemented("GIF images are not supported");
+  }
+  if (b.empty()) return data_loss("empty file");
+  std::string head;
+  for (size_t i = 0; i < std::min<size_t>(b.size(), 8); ++i) {
+    char buf[4];
+    std::snprintf(buf, sizeof buf, "%02x", b[i]);
+    head += buf;
+  }
+  return invalid_argument("unknown image format (not JPEG, PNG, WebP or BMP; starts with " + head +
+                          ")");
+}
+
+Tensor to_float_tensor(const DecodedImage& img) {
+  Tensor t(DType::kFloat32, {img.height, img.width, 3});
+  float* out = t.mutable_data<float>();
+  const size_t n = static_cast<size_t>(t.num_elements());
+  // tf.image.convert_image_dtype multiplies by the float32 constant 1 / max.
+  if (img.bits == 16) {
+    const float scale = static_cast<float>(1.0 / 65535.0);
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(img.rgb16[i]) * scale;
+  } else {
+    const float scale = static_cast<float>(1.0 / 255.0);
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(img.rgb8[i]) * scale;
+  }
+  return t;
+}
+
+}  // namespace
+
+Expected<Tensor> decode_image(std::span<const uint8_t> bytes, std::string_view name_for_errors) {
+  auto decoded = decode_any(bytes);
+  if (!decoded.ok()) return decoded.status().with_context(name_for_errors);
+  return to_float_tensor(*decoded);
+}
+
+Expected<Tensor> decode_image_file(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return invalid_argument("is a directory").with_context(name);
+  }
+  uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) return not_found("cannot open: " + ec.message()).with_context(name);
+  constexpr uint64_t kMaxFileBytes = uint64_t{1} << 31;
+  if (size > kMaxFileBytes) {
+    return out_of_range("file of " + std::to_string(size) + " bytes is too large for an image")
+        .with_context(name);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found("cannot open for reading").with_context(name);
+  std::vector<uint8_t> bytes(size);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
+  if (!in) return data_loss("read error").with_context(name);
+  return decode_image(bytes, name);
+}
+
+Expected<Tensor> rgb_to_luma(const Tensor& rgb) {
+  if (rgb.dtype() != DType::kFloat32 || rgb.rank() < 1 || rgb.dim(rgb.rank() - 1) != 3) {
+    return invalid_argument("rgb_to_luma needs float32 [..., 3], got " + rgb.description());
+  }
+  Dims shape = rgb.shape();
+  shape.back() = 1;
+  Tensor out(DType::kFloat32, shape);
+  const float* in = rgb.data<float>();
+  float* o = out.mutable_data<float>();
+  for (int64_t i = 0; i < out.num_elements(); ++i) {
+    o[i] = 0.299f * in[3 * i] + 0.587f * in[3 * i + 1] + 0.114f * in[3 * i + 2];
+  }
+  return out;
+}
+
+}  // namespace hubimg

@@ -1,0 +1,474 @@
+// TensorFlow's CPU resize kernels (resize_bilinear_op.cc, resize_nearest_neighbor_op.cc,
+// scale_and_translate_op.cc), reproduced operation for operation in float32 so results match
+// bit for bit.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "hubimg/image.h"
+
+namespace hubimg {
+namespace {
+
+template <typename T>
+inline float to_float(T v) {
+  return static_cast<float>(v);
+}
+inline float to_float(Float16 v) {
+  return v.to_float();
+}
+inline float to_float(BFloat16 v) {
+  return v.to_float();
+}
+
+// Calls f(T{}) with the element type of a real-valued dtype TensorFlow's resize ops accept.
+template <typename F>
+Status dispatch_real(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::kFloat32: return f(float{});
+    case DType::kFloat64: return f(double{});
+    case DType::kFloat16: return f(Float16{});
+    case DType::kBFloat16: return f(BFloat16{});
+    case DType::kUInt8: return f(uint8_t{});
+    case DType::kInt8: return f(int8_t{});
+    case DType::kUInt16: return f(uint16_t{});
+    case DType::kInt16: return f(int16_t{});
+    case DType::kInt32: return f(int32_t{});
+    case DType::kInt64: return f(int64_t{});
+    default: return invalid_argument("resize: unsupported image dtype " + dtype_name(dtype));
+  }
+}
+
+struct Geometry {
+  int64_t batch, in_h, in_w, channels;
+};
+
+Expected<Geometry> check_nhwc(const Tensor& images, int64_t height, int64_t width,
+                              std::string_view op) {
+  const std::string name(op);
+  if (images.rank() != 4) {
+    return invalid_argument(name + ": images must be 4-D [N, H, W, C], got " +
+                            images.description());
+  }
+  Geometry g{images.dim(0), images.dim(1), images.dim(2), images.dim(3)};
+  if (g.channels <= 0) return invalid_argument(name + ": image must have at least one channel");
+  if (g.in_h <= 0 || g.in_w <= 0) {
+    return invalid_argument(name + ": input image must be of non-zero size, got " +
+                            images.description());
+  }
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  if (g.in_h > kInt32Max || g.in_w > kInt32Max) {
+    return invalid_argument(name + ": input sizes must be below 2^31");
+  }
+  if (height <= 0 || width <= 0 || height > kInt32Max || width > kInt32Max) {
+    return invalid_argument(name + ": output dimensions must be positive int32 values, got " +
+                            std::to_string(height) + "x" + std::to_string(width));
+  }
+  return g;
+}
+
+// CalculateResizeScale in image_resizer_state.h.
+float resize_scale(int64_t in_size, int64_t out_size, bool align_corners) {
+  return (align_corners && out_size > 1) ? (in_size - 1) / static_cast<float>(out_size - 1)
+                                         : in_size / static_cast<float>(out_size);
+}
+
+struct CachedInterpolation {
+  int64_t lower;  // source indices, pre-multiplied by the channel count for columns
+  int64_t upper;
+  float lerp;
+};
+
+std::vector<CachedInterpolation> interpolation_weights(int64_t out_size, int64_t in_size,
+                                                       float scale, bool half_pixel_centers) {
+  std::vector<CachedInterpolation> v(static_cast<size_t>(out_size));
+  for (int64_t i = 0; i < out_size; ++i) {
+    const float in = half_pixel_centers ? (static_cast<float>(i) + 0.5f) * scale - 0.5f
+                                        : static_cast<float>(i) * scale;
+    const float in_f = std::floor(in);
+    auto& c = v[static_cast<size_t>(i)];
+    // TensorFlow clamps only the lower index below and the upper above; the extra clamp of
+    // the lower index to in_size - 1 never changes a result and guards the memory access.
+    c.lower = std::min(std::max(static_cast<int64_t>(in_f), int64_t{0}), in_size - 1);
+    c.upper = std::min(static_cast<int64_t>(std::ceil(in)), in_size - 1);
+    c.lerp = in - in_f;
+  }
+  return v;
+}
+
+inline float compute_lerp(float top_left, float top_right, float bottom_left, float bottom_right,
+                          float x_lerp, float y_lerp) {
+  const float top = top_left + (top_right - top_left) * x_lerp;
+  const float bottom = bottom_left + (bottom_right - bottom_left) * x_lerp;
+  return top + (bottom - top) * y_lerp;
+}
+
+template <typename T>
+void resize_bilinear_kernel(const T* input, const Geometry& g, int64_t out_h, int64_t out_w,
+                            float height_scale, float width_scale, bool half_pixel_centers,
+                            float* output) {
+  const int64_t c = g.channels;
+  if (out_h == g.in_h && out_w == g.in_w) {
+    const int64_t n = g.batch * g.in_h * g.in_w * c;
+    for (int64_t i = 0; i < n; ++i) output[i] = to_float(input[i]);
+    return;
+  }
+  auto ys = interpolation_weights(out_h, g.in_h, height_scale, half_pixel_centers);
+  auto xs = interpolation_weights(out_w, g.in_w, width_scale, half_pixel_centers);
+  const int64_t in_row = g.in_w * c;
+  for (int64_t b = 0; b < g.batch; ++b) {
+    const T* image = input + b * g.in_h * in_row;
+    for (int64_t y = 0; y < out_h; ++y) {
+      const T* lower_row = image + ys[y].lower * in_row;
+      const T* upper_row = image + ys[y].upper * in_row;
+      const float y_lerp = ys[y].lerp;
+      for (int64_t x = 0; x < out_w; ++x) {
+        const T* tl = lower_row + xs[x].lower * c;
+        const T* tr = lower_row + xs[x].upper * c;
+        const T* bl = upper_row + xs[x].lower * c;
+        const T* br = upper_row + xs[x].upper * c;
+        for (int64_t ch = 0; ch < c; ++ch) {
+          *output++ = compute_lerp(to_float(tl[ch]), to_float(tr[ch]), to_float(bl[ch]),
+                                   to_float(br[ch]), xs[x].lerp, y_lerp);
+        }
+      }
+    }
+  }
+}
+
+// --- ScaleAndTranslate -------------------------------------------------------------------
+
+struct LanczosKernel {
+  float radius;
+  float operator()(float x) const {
+    constexpr float kPI = 3.14159265359;
+    x = std::abs(x);
+    if (x > radius) return 0.0;
+    if (x <= 1e-3) return 1.0;
+    return radius * std::sin(kPI * x) * std::sin(kPI * x / radius) / (kPI * kPI * x * x);
+  }
+  float Radius() const { return radius; }
+};
+
+struct GaussianKernel {
+  float radius = 1.5f;
+  float sigma = 1.5f / 3.0f;
+  float operator()(float x) const {
+    x = std::abs(x);
+    if (x >= radius) return 0.0;
+    return std::exp(-x * x / (2.0 * sigma * sigma));
+  }
+  float Radius() const { return radius; }
+};
+
+struct BoxKernel {
+  float operator()(float x) const {
+    x = std::abs(x);
+    return x < 0.5f ? 1. : x == 0.5f ? 0.5f : 0.0f;
+  }
+  float Radius() const { return 1.f; }
+};
+
+struct TriangleKernel {
+  float operator()(float x) const {
+    x = std::abs(x);
+    return x < 1.0f ? 1.0f - x : 0.0f;
+  }
+  float Radius() const { return 1.f; }
+};
+
+struct KeysCubicKernel {
+  float operator()(float x) const {
+    x = std::abs(x);
+    if (x >= 2.0f) return 0.0f;
+    if (x >= 1.0f) return ((-0.5f * x + 2.5f) * x - 4.0f) * x + 2.0f;
+    return ((1.5f * x - 2.5f) * x) * x + 1.0f;
+  }
+  float Radius() const { return 2.f; }
+};
+
+struct MitchellCubicKernel {
+  float operator()(float x) const {
+    x = std::abs(x);
+    if (x >= 2.0f) return 0.0f;
+    if (x >= 1.0f) {
+      return (((-7.0f / 18.0f) * x + 2.0f) * x - 10.0f / 3.0f) * x + 16.0f / 9.0f;
+    }
+    return (((7.0f / 6.0f) * x - 2.0f) * x) * x + 8.0f / 9.0f;
+  }
+  float Radius() const { return 2.f; }
+};
+
+struct Spans {
+  int64_t span_size = 0;
+  std::vector<int64_t> starts;
+  std::vector<float> weights;  // span_size per output index, zero-padded
+};
+
+template <typename Kernel>
+Expected<Spans> compute_spans(const Kernel& kernel, int64_t output_size, int64_t input_size,
+                              float scale, float translate, bool antialias) {
+  const float inv_scale = 1.0 / scale;
+  const float inv_translate = -inv_scale * translate;
+  // Downsampling widens the kernel (low-pass filter); upsampling only interpolates.
+  const float kernel_scale = antialias ? std::max(inv_scale, 1.0f) : 1.0f;
+  const float reach = kernel.Radius() * kernel_scale;
+  Spans spans;
+  spans.span_size = reach >= static_cast<float>(input_size)
+                        ? input_size
+                        : std::min(2 * static_cast<int64_t>(std::ceil(reach)) + 1, input_size);
+  spans.starts.assign(static_cast<size_t>(output_size), 0);
+  spans.weights.assign(static_cast<size_t>(spans.span_size * output_size), 0.0f);
+  const float one_over_kernel_scale = 1.0f / kernel_scale;
+  std::vector<float> temp_weights;
+  for (int64_t x = 0; x < output_size; ++x) {
+    const float col_f = x + 0.5f;
+    const float sample_f = col_f * inv_scale + inv_translate;
+    // Outside the source image: an empty span (all weights zero).
+    if (sample_f < 0 || sample_f > input_size) continue;
+    int64_t span_start =
+        static_cast<int64_t>(std::ceil(sample_f - kernel.Radius() * kernel_scale - 0.5f));
+    int64_t span_end =
+        static_cast<int64_t>(std::floor(sample_f + kernel.Radius() * kernel_scale - 0.5f));
+    span_start = std::clamp(span_start, int64_t{0}, input_size - 1);
+    span_end = std::clamp(span_end, int64_t{0}, input_size - 1) + 1;
+    const int64_t this_span_size = span_end - span_start;
+    if (this_span_size > spans.span_size) {
+      return internal_error(
+          "scale_and_translate: span is too large: " + std::to_string(this_span_size) + " vs " +
+          std::to_string(spans.span_size));
+    }
+    float total_weight_sum = 0.0f;
+    temp_weights.clear();
+    for (int64_t source = span_start; source < span_end; ++source) {
+      float kernel_pos = static_cast<float>(source) + 0.5f - sample_f;
+      float weight = kernel(std::abs(kernel_pos * one_over_kernel_scale));
+      total_weight_sum += weight;
+      temp_weights.push_back(weight);
+    }
+    if (std::abs(total_weight_sum) >= 1000.0f * std::numeric_limits<float>::min()) {
+      const float one_over_total_weight_sum = 1.0f / total_weight_sum;
+      float* out = &spans.weights[static_cast<size_t>(spans.span_size * x)];
+      for (float weight : temp_weights) *out++ = weight * one_over_total_weight_sum;
+    }
+    spans.starts[static_cast<size_t>(x)] = span_start;
+  }
+  return spans;
+}
+
+Expected<Spans> compute_spans_for(SamplingKernel kernel, int64_t output_size, int64_t input_size,
+                                  float scale, float translate, bool antialias) {
+  switch (kernel) {
+    case SamplingKernel::kLanczos1:
+      return compute_spans(LanczosKernel{1.0f}, output_size, input_size, scale, translate,
+                           antialias);
+    case SamplingKernel::kLanczos3:
+      return compute_spans(LanczosKernel{3.0f}, output_size, input_size, scale, translate,
+                           antialias);
+    case SamplingKernel::kLanczos5:
+      return compute_spans(LanczosKernel{5.0f}, output_size, input_size, scale, translate,
+                           antialias);
+    case SamplingKernel::kGaussian:
+      return compute_spans(GaussianKernel{}, output_size, input_size, scale, translate, antialias);
+    case SamplingKernel::kBox:
+      return compute_spans(BoxKernel{}, output_size, input_size, scale, translate, antialias);
+    case SamplingKernel::kTriangle:
+      return compute_spans(TriangleKernel{}, output_size, input_size, scale, translate, antialias);
+    case SamplingKernel::kKeysCubic:
+      return compute_spans(KeysCubicKernel{}, output_size, input_size, scale, translate, antialias);
+    case SamplingKernel::kMitchellCubic:
+      return compute_spans(MitchellCubicKernel{}, output_size, input_size, scale, translate,
+                           antialias);
+  }
+  return invalid_argument("scale_and_translate: unknown kernel");
+}
+
+// Rows first into [out_h, in_w, C], then columns, accumulating in the order TensorFlow does.
+template <typename T>
+void gather_spans(const T* image, const Geometry& g, int64_t out_h, int64_t out_w,
+                  const Spans& rows, const Spans& cols, float* intermediate, float* output) {
+  const int64_t c = g.channels;
+  const int64_t in_row_size = g.in_w * c;
+  for (int64_t y = 0; y < out_h; ++y) {
+    float* out_row = intermediate + in_row_size * y;
+    std::fill(out_row, out_row + in_row_size, 0.0f);
+    const int64_t start = rows.starts[static_cast<size_t>(y)];
+    const T* in_row = image + in_row_size * start;
+    const float* w = &rows.weights[static_cast<size_t>(y * rows.span_size)];
+    const int64_t real_span = std::min(start + rows.span_size, g.in_h) - start;
+    for (int64_t k = 0; k < real_span; ++k, in_row += in_row_size) {
+      for (int64_t i = 0; i < in_row_size; ++i) out_row[i] += w[k] * to_float(in_row[i]);
+    }
+  }
+  for (int64_t y = 0; y < out_h; ++y) {
+    const float* in_row = intermediate + in_row_size * y;
+    float* out_pix = output + out_w * c * y;
+    for (int64_t x = 0; x < out_w; ++x, out_pix += c) {
+      const int64_t start = cols.starts[static_cast<size_t>(x)];
+      const float* in_pix = in_row + start * c;
+      const float* w = &cols.weights[static_cast<size_t>(x * cols.span_size)];
+      const int64_t real_span = std::min(start + cols.span_size, g.in_w) - start;
+      std::fill(out_pix, out_pix + c, 0.0f);
+      for (int64_t k = 0; k < real_span; ++k, in_pix += c) {
+        for (int64_t ch = 0; ch < c; ++ch) out_pix[ch] += w[k] * in_pix[ch];
+      }
+    }
+  }
+}
+
+// Runs a 4-D op on a 3-D [H, W, C] image by adding and removing the batch dimension.
+template <typename F>
+Expected<Tensor> with_optional_batch(const Tensor& images, std::string_view op, F&& f) {
+  if (images.rank() == 4) return f(images);
+  if (images.rank() != 3) {
+    return invalid_argument(std::string(op) + ": images must be [H, W, C] or [N, H, W, C], got " +
+                            images.description());
+  }
+  HUBIMG_ASSIGN_OR_RETURN(Tensor batched,
+                          images.reshaped({1, images.dim(0), images.dim(1), images.dim(2)}));
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out, f(batched));
+  return out.reshaped({out.dim(1), out.dim(2), out.dim(3)});
+}
+
+}  // namespace
+
+Expected<Tensor> resize_bilinear_op(const Tensor& images, int64_t height, int64_t width,
+                                    ResizeOpAttrs attrs) {
+  if (attrs.half_pixel_centers && attrs.align_corners) {
+    return invalid_argument(
+        "ResizeBilinear: if half_pixel_centers is True, align_corners must be False");
+  }
+  HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ResizeBilinear"));
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                          Tensor::create(DType::kFloat32, {g.batch, height, width, g.channels}));
+  const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
+  const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
+  HUBIMG_RETURN_IF_ERROR(dispatch_real(images.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    resize_bilinear_kernel(static_cast<const T*>(images.raw_data()), g, height, width, height_scale,
+                           width_scale, attrs.half_pixel_centers, out.mutable_data<float>());
+    return {};
+  }));
+  return out;
+}
+
+Expected<Tensor> resize_nearest_neighbor_op(const Tensor& images, int64_t height, int64_t width,
+                                            ResizeOpAttrs attrs) {
+  if (attrs.half_pixel_centers && attrs.align_corners) {
+    return invalid_argument(
+        "ResizeNearestNeighbor: if half_pixel_centers is True, align_corners must be False");
+  }
+  HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ResizeNearestNeighbor"));
+  if (!dtype_is_numeric(images.dtype())) {
+    return invalid_argument("ResizeNearestNeighbor: unsupported dtype " +
+                            dtype_name(images.dtype()));
+  }
+  if (g.in_h >= (int64_t{1} << 24) || g.in_w >= (int64_t{1} << 24)) {
+    return invalid_argument("ResizeNearestNeighbor: requires max height & width of 2^24");
+  }
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                          Tensor::create(images.dtype(), {g.batch, height, width, g.channels}));
+  const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
+  const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
+  auto indices = [&](int64_t out_size, int64_t in_size, float scale) {
+    std::vector<int64_t> idx(static_cast<size_t>(out_size));
+    for (int64_t i = 0; i < out_size; ++i) {
+      // The half-pixel scaler omits the -0.5: the floor that follows does the rounding.
+      const float s = attrs.half_pixel_centers ? (static_cast<float>(i) + 0.5f) * scale
+                                               : static_cast<float>(i) * scale;
+      int64_t x = std::min(attrs.align_corners ? static_cast<int64_t>(std::roundf(s))
+                                               : static_cast<int64_t>(std::floor(s)),
+                           in_size - 1);
+      idx[static_cast<size_t>(i)] = std::max(int64_t{0}, x);
+    }
+    return idx;
+  };
+  const auto ys = indices(height, g.in_h, height_scale);
+  const auto xs = indices(width, g.in_w, width_scale);
+  const size_t pixel_bytes = static_cast<size_t>(g.channels) * dtype_size(images.dtype());
+  const auto* in = static_cast<const uint8_t*>(images.raw_data());
+  auto* o = static_cast<uint8_t*>(out.raw_mutable_data());
+  for (int64_t b = 0; b < g.batch; ++b) {
+    for (int64_t y = 0; y < height; ++y) {
+      const uint8_t* row = in + ((b * g.in_h + ys[y]) * g.in_w) * pixel_bytes;
+      for (int64_t x = 0; x < width; ++x, o += pixel_bytes) {
+        std::memcpy(o, row + xs[x] * pixel_bytes, pixel_bytes);
+      }
+    }
+  }
+  return out;
+}
+
+Expected<SamplingKernel> sampling_kernel_from_name(std::string_view name) {
+  static constexpr std::pair<std::string_view, SamplingKernel> kNames[] = {
+      {"lanczos1", SamplingKernel::kLanczos1},
+      {"lanczos3", SamplingKernel::kLanczos3},
+      {"lanczos5", SamplingKernel::kLanczos5},
+      {"gaussian", SamplingKernel::kGaussian},
+      {"box", SamplingKernel::kBox},
+      {"triangle", SamplingKernel::kTriangle},
+      {"keyscubic", SamplingKernel::kKeysCubic},
+      {"mitchellcubic", SamplingKernel::kMitchellCubic},
+  };
+  for (const auto& [n, k] : kNames) {
+    if (n == name) return k;
+  }
+  return invalid_argument("unknown sampling kernel '" + std::string(name) + "'");
+}
+
+Expected<Tensor> scale_and_translate(const Tensor& images, int64_t height, int64_t width,
+                                     float scale_y, float scale_x, float translate_y,
+                                     float translate_x, SamplingKernel kernel, bool antialias) {
+  HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ScaleAndTranslate"));
+  if (!(scale_y > 0) || !(scale_x > 0)) {
+    return invalid_argument("ScaleAndTranslate: scale must be greater than zero");
+  }
+  HUBIMG_ASSIGN_OR_RETURN(
+      Spans cols, compute_spans_for(kernel, width, g.in_w, scale_x, translate_x, antialias));
+  HUBIMG_ASSIGN_OR_RETURN(
+      Spans rows, compute_spans_for(kernel, height, g.in_h, scale_y, translate_y, antialias));
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                          Tensor::create(DType::kFloat32, {g.batch, height, width, g.channels}));
+  std::vector<float> intermediate(static_cast<size_t>(height * g.in_w * g.channels));
+  HUBIMG_RETURN_IF_ERROR(dispatch_real(images.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T* in = static_cast<const T*>(images.raw_data());
+    float* o = out.mutable_data<float>();
+    for (int64_t b = 0; b < g.batch; ++b) {
+      gather_spans(in + b * g.in_h * g.in_w * g.channels, g, height, width, rows, cols,
+                   intermediate.data(), o + b * height * width * g.channels);
+    }
+    return {};
+  }));
+  return out;
+}
+
+Expected<Tensor> resize_bilinear(const Tensor& images, int64_t height, int64_t width,
+                                 ResizeOptions options) {
+  return with_optional_batch(images, "resize_bilinear", [&](const Tensor& nhwc) {
+    if (!options.antialias) {
+      return resize_bilinear_op(nhwc, height, width, {.half_pixel_centers = true});
+    }
+    if (nhwc.dim(1) <= 0 || nhwc.dim(2) <= 0) {
+      return Expected<Tensor>(
+          invalid_argument("resize_bilinear: empty input image " + nhwc.description()));
+    }
+    // tf.image.resize: scale = float32(new_size) / float32(input_size), no translation.
+    const float scale_y = static_cast<float>(height) / static_cast<float>(nhwc.dim(1));
+    const float scale_x = static_cast<float>(width) / static_cast<float>(nhwc.dim(2));
+    return scale_and_translate(nhwc, height, width, scale_y, scale_x, 0.0f, 0.0f,
+                               SamplingKernel::kTriangle, true);
+  });
+}
+
+Expected<Tensor> resize_nearest(const Tensor& images, int64_t height, int64_t width) {
+  return with_optional_batch(images, "resize_nearest", [&](const Tensor& nhwc) {
+    return resize_nearest_neighbor_op(nhwc, height, width, {.half_pixel_centers = true});
+  });
+}
+
+}  // namespace hubimg

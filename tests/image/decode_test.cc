@@ -1,0 +1,570 @@
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "hubimg/image.h"
+#include "image/encode_util.h"
+#include "util/test_util.h"
+
+namespace hubimg {
+namespace {
+
+using testing::Bytes;
+
+// What tf.image.convert_image_dtype makes of an 8-bit / 16-bit sample.
+float u8(int v) {
+  return static_cast<float>(v) * static_cast<float>(1.0 / 255.0);
+}
+float u16(int v) {
+  return static_cast<float>(v) * static_cast<float>(1.0 / 65535.0);
+}
+
+Tensor decode_ok(const Bytes& b) {
+  auto t = decode_image(b, "img");
+  EXPECT_TRUE(t.ok()) << t.status().to_string();
+  return t.ok() ? *t : Tensor();
+}
+
+// Pixel (y, x) of a decoded [H, W, 3] image.
+std::array<float, 3> px(const Tensor& t, int64_t y, int64_t x) {
+  const float* p = t.data<float>() + (y * t.dim(1) + x) * 3;
+  return {p[0], p[1], p[2]};
+}
+
+void expect_rgb8(const Tensor& t, int64_t y, int64_t x, int r, int g, int b) {
+  auto p = px(t, y, x);
+  EXPECT_EQ(p[0], u8(r)) << "at " << y << "," << x;
+  EXPECT_EQ(p[1], u8(g)) << "at " << y << "," << x;
+  EXPECT_EQ(p[2], u8(b)) << "at " << y << "," << x;
+}
+
+// A 5x3 RGB test pattern with distinct values per pixel.
+Bytes pattern_rgb(int w, int h) {
+  Bytes b;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      b.push_back(static_cast<uint8_t>(10 * x + 3 * y));
+      b.push_back(static_cast<uint8_t>(255 - 7 * x));
+      b.push_back(static_cast<uint8_t>(40 * y + x));
+    }
+  }
+  return b;
+}
+
+void expect_pattern(const Tensor& t, int w, int h) {
+  ASSERT_EQ(t.shape(), (Dims{h, w, 3}));
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) expect_rgb8(t, y, x, 10 * x + 3 * y, 255 - 7 * x, 40 * y + x);
+  }
+}
+
+testing::PngSpec rgb_png_spec(int w, int h, bool interlaced) {
+  testing::PngSpec s;
+  s.width = w;
+  s.height = h;
+  s.interlaced = interlaced;
+  Bytes all = pattern_rgb(w, h);
+  for (int y = 0; y < h; ++y)
+    s.rows.emplace_back(all.begin() + y * w * 3, all.begin() + (y + 1) * w * 3);
+  return s;
+}
+
+// --- PNG -------------------------------------------------------------------------------------
+
+TEST(DecodePng, Rgb8Exact) {
+  Tensor t = decode_ok(testing::encode_png(rgb_png_spec(5, 3, false)));
+  EXPECT_EQ(t.dtype(), DType::kFloat32);
+  expect_pattern(t, 5, 3);
+}
+
+TEST(DecodePng, InterlacedExact) {
+  expect_pattern(decode_ok(testing::encode_png(rgb_png_spec(9, 7, true))), 9, 7);
+}
+
+TEST(DecodePng, GrayIsReplicated) {
+  testing::PngSpec s;
+  s.width = 3, s.height = 1, s.color_type = PNG_COLOR_TYPE_GRAY;
+  s.rows = {{0, 128, 255}};
+  Tensor t = decode_ok(testing::encode_png(s));
+  ASSERT_EQ(t.shape(), (Dims{1, 3, 3}));
+  expect_rgb8(t, 0, 0, 0, 0, 0);
+  expect_rgb8(t, 0, 1, 128, 128, 128);
+  expect_rgb8(t, 0, 2, 255, 255, 255);
+}
+
+TEST(DecodePng, TwoBitGrayIsScaledTo8Bits) {
+  testing::PngSpec s;
+  s.width = 4, s.height = 1, s.color_type = PNG_COLOR_TYPE_GRAY, s.bit_depth = 2;
+  s.rows = {{0b00011011}};  // samples 0, 1, 2, 3
+  Tensor t = decode_ok(testing::encode_png(s));
+  ASSERT_EQ(t.shape(), (Dims{1, 4, 3}));
+  expect_rgb8(t, 0, 0, 0, 0, 0);
+  expect_rgb8(t, 0, 1, 85, 85, 85);
+  expect_rgb8(t, 0, 2, 170, 170, 170);
+  expect_rgb8(t, 0, 3, 255, 255, 255);
+}
+
+TEST(DecodePng, GrayAlphaDropsAlpha) {
+  testing::PngSpec s;
+  s.width = 2, s.height = 1, s.color_type = PNG_COLOR_TYPE_GRAY_ALPHA;
+  s.rows = {{50, 0, 200, 255}};
+  Tensor t = decode_ok(testing::encode_png(s));
+  expect_rgb8(t, 0, 0, 50, 50, 50);
+  expect_rgb8(t, 0, 1, 200, 200, 200);
+}
+
+TEST(DecodePng, RgbaDropsAlphaWithoutPremultiplying) {
+  testing::PngSpec s;
+  s.width = 2, s.height = 1, s.color_type = PNG_COLOR_TYPE_RGB_ALPHA;
+  s.rows = {{10, 20, 30, 0, 200, 100, 50, 128}};
+  Tensor t = decode_ok(testing::encode_png(s));
+  ASSERT_EQ(t.shape(), (Dims{1, 2, 3}));
+  expect_rgb8(t, 0, 0, 10, 20, 30);
+  expect_rgb8(t, 0, 1, 200, 100, 50);
+}
+
+TEST(DecodePng, PaletteWithTransparency) {
+  testing::PngSpec s;
+  s.width = 3, s.height = 2, s.color_type = PNG_COLOR_TYPE_PALETTE;
+  s.palette = {{255, 0, 0}, {0, 255, 0}, {1, 2, 3}};
+  s.trns = {0, 128};  // entry 0 fully transparent, 1 half, 2 opaque
+  s.rows = {{0, 1, 2}, {2, 2, 0}};
+  Tensor t = decode_ok(testing::encode_png(s));
+  ASSERT_EQ(t.shape(), (Dims{2, 3, 3}));
+  expect_rgb8(t, 0, 0, 255, 0, 0);
+  expect_rgb8(t, 0, 1, 0, 255, 0);
+  expect_rgb8(t, 0, 2, 1, 2, 3);
+  expect_rgb8(t, 1, 2, 255, 0, 0);
+}
+
+TEST(DecodePng, FourBitPalette) {
+  testing::PngSpec s;
+  s.width = 3, s.height = 1, s.color_type = PNG_COLOR_TYPE_PALETTE, s.bit_depth = 4;
+  s.palette.resize(16);
+  for (int i = 0; i < 16; ++i) s.palette[i] = {static_cast<png_byte>(i * 16), 7, 9};
+  s.rows = {{0xf3, 0xa0}};  // indices 15, 3, 10
+  Tensor t = decode_ok(testing::encode_png(s));
+  expect_rgb8(t, 0, 0, 240, 7, 9);
+  expect_rgb8(t, 0, 1, 48, 7, 9);
+  expect_rgb8(t, 0, 2, 160, 7, 9);
+}
+
+TEST(DecodePng, SixteenBitScaledBy65535) {
+  testing::PngSpec s;
+  s.width = 2, s.height = 1, s.bit_depth = 16;
+  // Big-endian samples: (65535, 0, 12345), (256, 1, 65534).
+  s.rows = {{0xff, 0xff, 0x00, 0x00, 0x30, 0x39, 0x01, 0x00, 0x00, 0x01, 0xff, 0xfe}};
+  Tensor t = decode_ok(testing::encode_png(s));
+  ASSERT_EQ(t.shape(), (Dims{1, 2, 3}));
+  EXPECT_EQ(px(t, 0, 0)[0], 1.0f);
+  EXPECT_EQ(px(t, 0, 0)[1], 0.0f);
+  EXPECT_EQ(px(t, 0, 0)[2], u16(12345));
+  EXPECT_EQ(px(t, 0, 1)[0], u16(256));
+  EXPECT_EQ(px(t, 0, 1)[1], u16(1));
+  EXPECT_EQ(px(t, 0, 1)[2], u16(65534));
+  // Not the 8-bit value: 16-bit precision survives.
+  EXPECT_NE(u16(12345), u8(12345 >> 8));
+}
+
+TEST(DecodePng, SixteenBitGray) {
+  testing::PngSpec s;
+  s.width = 1, s.height = 1, s.bit_depth = 16, s.color_type = PNG_COLOR_TYPE_GRAY;
+  s.rows = {{0x80, 0x01}};
+  Tensor t = decode_ok(testing::encode_png(s));
+  EXPECT_EQ(px(t, 0, 0)[0], u16(0x8001));
+  EXPECT_EQ(px(t, 0, 0)[2], u16(0x8001));
+}
+
+// --- JPEG ------------------------------------------------------------------------------------
+
+TEST(DecodeJpeg, FlatColorsRoundTripClosely) {
+  // 16x16 blocks of flat color survive JPEG almost exactly.
+  const int w = 32, h = 16;
+  Bytes rgb;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      bool left = x < 16;
+      rgb.push_back(left ? 200 : 30);
+      rgb.push_back(left ? 60 : 120);
+      rgb.push_back(left ? 40 : 220);
+    }
+  }
+  Tensor t = decode_ok(testing::encode_jpeg(w, h, 3, rgb, 95));
+  ASSERT_EQ(t.shape(), (Dims{h, w, 3}));
+  auto l = px(t, 8, 4), r = px(t, 8, 27);
+  EXPECT_NEAR(l[0] * 255, 200, 3);
+  EXPECT_NEAR(l[1] * 255, 60, 3);
+  EXPECT_NEAR(l[2] * 255, 40, 3);
+  EXPECT_NEAR(r[0] * 255, 30, 3);
+  EXPECT_NEAR(r[1] * 255, 120, 3);
+  EXPECT_NEAR(r[2] * 255, 220, 3);
+}
+
+TEST(DecodeJpeg, GrayscaleJpegIsReplicated) {
+  Bytes gray(8 * 8, 77);
+  Tensor t = decode_ok(testing::encode_jpeg(8, 8, 1, gray, 95));
+  ASSERT_EQ(t.shape(), (Dims{8, 8, 3}));
+  auto p = px(t, 3, 3);
+  EXPECT_EQ(p[0], p[1]);
+  EXPECT_EQ(p[1], p[2]);
+  EXPECT_NEAR(p[0] * 255, 77, 1.5);
+}
+
+// A 48x32 image, red in its top-left 16x16 block, blue elsewhere.
+Bytes marked_image() {
+  Bytes rgb;
+  for (int y = 0; y < 32; ++y) {
+    for (int x = 0; x < 48; ++x) {
+      bool mark = x < 16 && y < 16;
+      rgb.push_back(mark ? 255 : 0);
+      rgb.push_back(0);
+      rgb.push_back(mark ? 0 : 255);
+    }
+  }
+  return rgb;
+}
+
+bool is_red(const Tensor& t, int64_t y, int64_t x) {
+  auto p = px(t, y, x);
+  return p[0] > 0.8f && p[2] < 0.2f;
+}
+bool is_blue(const Tensor& t, int64_t y, int64_t x) {
+  auto p = px(t, y, x);
+  return p[0] < 0.2f && p[2] > 0.8f;
+}
+
+TEST(DecodeJpeg, ExifOrientationTurnsTheImageUpright) {
+  struct Case {
+    int orientation;
+    int64_t out_h, out_w;
+    int64_t mark_y, mark_x;  // center of where the red block must end up
+  };
+  // Stored 32 rows x 48 columns, red block centered at (8, 8).
+  const Case cases[] = {
+      {1, 32, 48, 8, 8},    // as stored
+      {2, 32, 48, 8, 39},   // mirrored: top-right
+      {3, 32, 48, 23, 39},  // rotated 180: bottom-right
+      {4, 32, 48, 23, 8},   // flipped: bottom-left
+      {5, 48, 32, 8, 8},    // transposed: top-left
+      {6, 48, 32, 8, 23},   // rotate 90 clockwise: top-right
+      {7, 48, 32, 39, 23},  // transverse: bottom-right
+      {8, 48, 32, 39, 8},   // rotate 90 counter-clockwise: bottom-left
+  };
+  for (bool big_endian : {true, false}) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE("orientation " + std::to_string(c.orientation) + (big_endian ? " MM" : " II"));
+      Bytes jpeg = testing::encode_jpeg(48, 32, 3, marked_image(), 95,
+                                        testing::exif_orientation_app1(c.orientation, big_endian));
+      Tensor t = decode_ok(jpeg);
+      ASSERT_EQ(t.shape(), (Dims{c.out_h, c.out_w, 3}));
+      EXPECT_TRUE(is_red(t, c.mark_y, c.mark_x));
+      // The three other corners are blue.
+      int red_corners = 0;
+      for (int64_t y : {int64_t{2}, c.out_h - 3}) {
+        for (int64_t x : {int64_t{2}, c.out_w - 3}) {
+          red_corners += is_red(t, y, x);
+          if (!is_red(t, y, x)) EXPECT_TRUE(is_blue(t, y, x)) << y << "," << x;
+        }
+      }
+      EXPECT_EQ(red_corners, 1);
+    }
+  }
+}
+
+TEST(DecodeJpeg, NonExifApp1AndBadOrientationAreIgnored) {
+  Bytes xmp = {'h', 't', 't', 'p', ':', '/', '/'};
+  Tensor t = decode_ok(testing::encode_jpeg(48, 32, 3, marked_image(), 95, xmp));
+  EXPECT_EQ(t.shape(), (Dims{32, 48, 3}));
+  Tensor u = decode_ok(
+      testing::encode_jpeg(48, 32, 3, marked_image(), 95, testing::exif_orientation_app1(9, true)));
+  EXPECT_EQ(u.shape(), (Dims{32, 48, 3}));
+  EXPECT_TRUE(is_red(u, 8, 8));
+}
+
+// --- WebP ------------------------------------------------------------------------------------
+
+TEST(DecodeWebp, LosslessRgbExact) {
+  expect_pattern(decode_ok(testing::encode_webp_lossless_rgb(5, 3, pattern_rgb(5, 3))), 5, 3);
+}
+
+TEST(DecodeWebp, LosslessRgbaDropsAlpha) {
+  Bytes rgb = pattern_rgb(5, 3), rgba;
+  for (size_t i = 0; i < rgb.size(); i += 3) {
+    rgba.insert(rgba.end(), {rgb[i], rgb[i + 1], rgb[i + 2], static_cast<uint8_t>(10 + i)});
+  }
+  expect_pattern(decode_ok(testing::encode_webp_lossless_rgba(5, 3, rgba)), 5, 3);
+}
+
+TEST(DecodeWebp, LossyIsClose) {
+  Bytes rgb(32 * 32 * 3);
+  for (size_t i = 0; i < rgb.size(); i += 3) rgb[i] = 180, rgb[i + 1] = 90, rgb[i + 2] = 30;
+  Tensor t = decode_ok(testing::encode_webp_lossy_rgb(32, 32, rgb, 95));
+  ASSERT_EQ(t.shape(), (Dims{32, 32, 3}));
+  auto p = px(t, 16, 16);
+  EXPECT_NEAR(p[0] * 255, 180, 4);
+  EXPECT_NEAR(p[1] * 255, 90, 4);
+  EXPECT_NEAR(p[2] * 255, 30, 4);
+}
+
+// --- BMP -------------------------------------------------------------------------------------
+
+TEST(DecodeBmp, TwentyFourBitBottomUpWithRowPadding) {
+  // 3x2: rows are 9 bytes of BGR padded to 12; the first stored row is the bottom one.
+  Bytes data = {// bottom row: (1,2,3) (4,5,6) (7,8,9) as RGB
+                3, 2, 1, 6, 5, 4, 9, 8, 7, 0xee, 0xee, 0xee,
+                // top row: (10,20,30) (40,50,60) (70,80,90)
+                30, 20, 10, 60, 50, 40, 90, 80, 70, 0xee, 0xee, 0xee};
+  Tensor t = decode_ok(testing::make_bmp(3, 2, 24, 0, {}, data));
+  ASSERT_EQ(t.shape(), (Dims{2, 3, 3}));
+  expect_rgb8(t, 0, 0, 10, 20, 30);
+  expect_rgb8(t, 0, 2, 70, 80, 90);
+  expect_rgb8(t, 1, 0, 1, 2, 3);
+  expect_rgb8(t, 1, 2, 7, 8, 9);
+}
+
+TEST(DecodeBmp, ThirtyTwoBitTopDown) {
+  // BI_RGB 32-bit is BGRX; negative height means the first row is the top one.
+  Bytes data = {3, 2, 1, 99, 6,  5,  4,  99,  // top
+                9, 8, 7, 99, 12, 11, 10, 99};
+  Tensor t = decode_ok(testing::make_bmp(2, -2, 32, 0, {}, data));
+  ASSERT_EQ(t.shape(), (Dims{2, 2, 3}));
+  expect_rgb8(t, 0, 0, 1, 2, 3);
+  expect_rgb8(t, 0, 1, 4, 5, 6);
+  expect_rgb8(t, 1, 1, 10, 11, 12);
+}
+
+TEST(DecodeBmp, ThirtyTwoBitBitfields) {
+  // Masks for R, G, B in memory order R G B A (little-endian words 0xAABBGGRR).
+  Bytes masks(12);
+  testing::put_le32(masks, 0, 0x000000ff);
+  testing::put_le32(masks, 4, 0x0000ff00);
+  testing::put_le32(masks, 8, 0x00ff0000);
+  Bytes data = {11, 22, 33, 0, 44, 55, 66, 255};
+  Tensor t = decode_ok(testing::make_bmp(2, 1, 32, 3, masks, data));
+  expect_rgb8(t, 0, 0, 11, 22, 33);
+  expect_rgb8(t, 0, 1, 44, 55, 66);
+}
+
+TEST(DecodeBmp, SixteenBit565BitfieldsAnd555Default) {
+  Bytes masks(12);
+  testing::put_le32(masks, 0, 0xf800);
+  testing::put_le32(masks, 4, 0x07e0);
+  testing::put_le32(masks, 8, 0x001f);
+  // (31, 63, 0) and (16, 1, 31); 2 pixels = 4 bytes, no padding.
+  uint16_t a = (31 << 11) | (63 << 5) | 0, b = (16 << 11) | (1 << 5) | 31;
+  Bytes data = {static_cast<uint8_t>(a), static_cast<uint8_t>(a >> 8), static_cast<uint8_t>(b),
+                static_cast<uint8_t>(b >> 8)};
+  Tensor t = decode_ok(testing::make_bmp(2, 1, 16, 3, masks, data));
+  expect_rgb8(t, 0, 0, 255, 255, 0);
+  // 16/31 -> round(131.6) = 132; 1/63 -> round(4.05) = 4.
+  expect_rgb8(t, 0, 1, 132, 4, 255);
+
+  uint16_t c = (31 << 10) | (0 << 5) | 8;  // X1R5G5B5: 8/31 -> round(65.8) = 66
+  Bytes d = {static_cast<uint8_t>(c), static_cast<uint8_t>(c >> 8), 0, 0};
+  Tensor u = decode_ok(testing::make_bmp(1, 1, 16, 0, {}, d));
+  expect_rgb8(u, 0, 0, 255, 0, 66);
+}
+
+TEST(DecodeBmp, EightBitPalette) {
+  // Palette entries are BGRX; 3 indices per row padded to 4 bytes.
+  Bytes palette = {0, 0, 255, 0, 0, 255, 0, 0, 255, 0, 0, 0, 5, 6, 7, 0};
+  Bytes data = {0, 1, 2, 0xee, 3, 3, 0, 0xee};
+  Tensor t = decode_ok(testing::make_bmp(3, 2, 8, 0, palette, data, 4));
+  ASSERT_EQ(t.shape(), (Dims{2, 3, 3}));
+  // Bottom-up: the first stored row is the bottom one.
+  expect_rgb8(t, 1, 0, 255, 0, 0);
+  expect_rgb8(t, 1, 1, 0, 255, 0);
+  expect_rgb8(t, 1, 2, 0, 0, 255);
+  expect_rgb8(t, 0, 0, 7, 6, 5);
+  expect_rgb8(t, 0, 2, 255, 0, 0);
+}
+
+TEST(DecodeBmp, OneAndFourBitPalettes) {
+  Bytes palette2 = {0, 0, 0, 0, 255, 255, 255, 0};
+  Bytes bits = {0b10100000, 0, 0, 0};  // 3 pixels: 1, 0, 1
+  Tensor t = decode_ok(testing::make_bmp(3, 1, 1, 0, palette2, bits, 2));
+  expect_rgb8(t, 0, 0, 255, 255, 255);
+  expect_rgb8(t, 0, 1, 0, 0, 0);
+  expect_rgb8(t, 0, 2, 255, 255, 255);
+
+  Bytes palette16(16 * 4, 0);
+  palette16[4 * 9 + 2] = 90;  // index 9: red 90
+  Bytes nibbles = {0x90, 0x09, 0, 0};
+  Tensor u = decode_ok(testing::make_bmp(3, 1, 4, 0, palette16, nibbles));
+  expect_rgb8(u, 0, 0, 90, 0, 0);
+  expect_rgb8(u, 0, 1, 0, 0, 0);
+  expect_rgb8(u, 0, 2, 0, 0, 0);
+}
+
+TEST(DecodeBmp, CoreHeader) {
+  // BITMAPCOREHEADER (12 bytes), 24-bit, 1x1.
+  Bytes b(14 + 12, 0);
+  b[0] = 'B', b[1] = 'M';
+  testing::put_le32(b, 10, 26);
+  testing::put_le32(b, 14, 12);
+  testing::put_le16(b, 18, 1);
+  testing::put_le16(b, 20, 1);
+  testing::put_le16(b, 22, 1);
+  testing::put_le16(b, 24, 24);
+  b.insert(b.end(), {30, 20, 10, 0});
+  expect_rgb8(decode_ok(b), 0, 0, 10, 20, 30);
+}
+
+TEST(DecodeBmp, SizeFieldsAreChecked) {
+  Bytes data(12 * 2, 1);
+  Bytes good = testing::make_bmp(3, 2, 24, 0, {}, data);
+  ASSERT_TRUE(decode_image(good, "x.bmp").ok());
+  auto expect_err = [](const Bytes& b, const std::string& fragment) {
+    auto t = decode_image(b, "x.bmp");
+    ASSERT_FALSE(t.ok()) << fragment;
+    EXPECT_NE(t.status().message().find("x.bmp"), std::string::npos);
+    EXPECT_NE(t.status().message().find(fragment), std::string::npos) << t.status().to_string();
+  };
+  expect_err(Bytes(good.begin(), good.end() - 1), "truncated");
+  Bytes huge_w = good;
+  testing::put_le32(huge_w, 18, 0x7fffffff);
+  expect_err(huge_w, "larger than the limit");
+  Bytes big_pixels = good;
+  testing::put_le32(big_pixels, 18, 10000);
+  testing::put_le32(big_pixels, 22, 10000);
+  expect_err(big_pixels, "truncated");
+  Bytes zero_w = good;
+  testing::put_le32(zero_w, 18, 0);
+  expect_err(zero_w, "invalid dimensions");
+  Bytes offset = good;
+  testing::put_le32(offset, 10, 0xfffffff0);
+  expect_err(offset, "truncated");
+  Bytes dib = good;
+  testing::put_le32(dib, 14, 0xffffff00);
+  expect_err(dib, "DIB header");
+  Bytes palette = testing::make_bmp(3, 2, 8, 0, {}, data, 256);
+  expect_err(palette, "palette");
+  Bytes rle = good;
+  testing::put_le32(rle, 30, 1);
+  expect_err(rle, "not supported");
+  Bytes masks(12, 0);
+  testing::put_le32(masks, 0, 0x0f0f);
+  expect_err(testing::make_bmp(1, 1, 32, 3, masks, Bytes(4, 0)), "non-contiguous");
+}
+
+// --- errors of every format ------------------------------------------------------------------
+
+struct Sample {
+  std::string name;
+  Bytes bytes;
+};
+
+std::vector<Sample> samples() {
+  std::vector<Sample> s;
+  s.push_back({"png", testing::encode_png(rgb_png_spec(40, 30, false))});
+  s.push_back({"png-interlaced", testing::encode_png(rgb_png_spec(40, 30, true))});
+  Bytes big = pattern_rgb(64, 48);
+  s.push_back(
+      {"jpeg", testing::encode_jpeg(64, 48, 3, big, 90, testing::exif_orientation_app1(6, false))});
+  s.push_back({"webp-lossless", testing::encode_webp_lossless_rgb(64, 48, big)});
+  s.push_back({"webp-lossy", testing::encode_webp_lossy_rgb(64, 48, big, 80)});
+  Bytes rows(64 * 3 * 48, 9);
+  s.push_back({"bmp", testing::make_bmp(64, 48, 24, 0, {}, rows)});
+  return s;
+}
+
+TEST(DecodeErrors, TruncatedFilesAreErrorsNamingTheFile) {
+  for (const Sample& s : samples()) {
+    SCOPED_TRACE(s.name);
+    ASSERT_TRUE(decode_image(s.bytes, "full").ok());
+    // Every prefix that cuts into the image data is an error (a JPEG that loses only its
+    // final end-of-image marker may still decode).
+    const size_t tolerated = s.name == "jpeg" ? 2 : 0;
+    for (size_t len = 0; len + tolerated < s.bytes.size(); ++len) {
+      auto t = decode_image(std::span<const uint8_t>(s.bytes.data(), len), "cut/" + s.name);
+      ASSERT_FALSE(t.ok()) << "prefix of " << len << " of " << s.bytes.size() << " accepted";
+      EXPECT_EQ(t.status().message().rfind("cut/" + s.name + ": ", 0), 0u)
+          << t.status().to_string();
+    }
+  }
+}
+
+TEST(DecodeErrors, CorruptedFilesNeverCrash) {
+  // Flip bytes all over each file. Decoders may still produce an image (JPEG and WebP have no
+  // checksums) but must return, and errors must name the file.
+  for (const Sample& s : samples()) {
+    SCOPED_TRACE(s.name);
+    int errors = 0;
+    for (size_t pos = 0; pos < s.bytes.size(); pos += 3) {
+      Bytes b = s.bytes;
+      b[pos] ^= 0x5a;
+      if (pos + 1 < b.size()) b[pos + 1] = 0xff;
+      auto t = decode_image(b, "bad");
+      if (!t.ok()) {
+        ++errors;
+        EXPECT_EQ(t.status().message().rfind("bad: ", 0), 0u) << t.status().to_string();
+      } else {
+        EXPECT_EQ(t->rank(), 3);
+        EXPECT_EQ(t->dim(2), 3);
+      }
+    }
+    EXPECT_GT(errors, 0);
+  }
+}
+
+TEST(DecodeErrors, UnknownAndUnsupportedFormats) {
+  auto unknown = decode_image(Bytes{'h', 'e', 'l', 'l', 'o'}, "a.txt");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("a.txt: unknown image format"), std::string::npos);
+  auto gif = decode_image(Bytes{'G', 'I', 'F', '8', '9', 'a', 0, 0}, "a.gif");
+  ASSERT_FALSE(gif.ok());
+  EXPECT_EQ(gif.status().code(), StatusCode::kUnimplemented);
+  auto empty = decode_image(Bytes{}, "empty.png");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("empty.png"), std::string::npos);
+}
+
+uLong crc32_of(const Bytes& b) {
+  return crc32(0, b.data(), static_cast<uInt>(b.size()));
+}
+
+TEST(DecodeErrors, OversizedPngIsRefusedBeforeAllocating) {
+  // A valid IHDR for 30000 x 30000 (9e8 pixels > 2^28) and nothing else.
+  testing::PngSpec s = rgb_png_spec(2, 2, false);
+  Bytes b = testing::encode_png(s);
+  // IHDR data starts at byte 16: width, height (big-endian), then the CRC at 29..32.
+  auto put_be32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) b[at + i] = (v >> (24 - 8 * i)) & 0xff;
+  };
+  put_be32(16, 30000);
+  put_be32(20, 30000);
+  put_be32(29, static_cast<uint32_t>(crc32_of(Bytes(b.begin() + 12, b.begin() + 29))));
+  auto t = decode_image(b, "huge.png");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kOutOfRange) << t.status().to_string();
+}
+
+TEST(DecodeFile, ReadsFilesAndNamesMissingOnes) {
+  testing::TempDir dir;
+  Bytes png = testing::encode_png(rgb_png_spec(5, 3, false));
+  testing::write_file(dir.path() / "a.png", std::string(png.begin(), png.end()));
+  auto t = decode_image_file(dir.path() / "a.png");
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  expect_pattern(*t, 5, 3);
+  auto missing = decode_image_file(dir.path() / "nope.png");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("nope.png"), std::string::npos);
+}
+
+TEST(Luma, WeightsAndShape) {
+  Tensor rgb = Tensor::from_vector<float>({1, 2, 3}, {1, 0, 0, 0.5f, 0.25f, 1});
+  auto g = rgb_to_luma(rgb);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->shape(), (Dims{1, 2, 1}));
+  EXPECT_FLOAT_EQ(g->data<float>()[0], 0.299f);
+  EXPECT_FLOAT_EQ(g->data<float>()[1], 0.299f * 0.5f + 0.587f * 0.25f + 0.114f);
+  EXPECT_FALSE(rgb_to_luma(Tensor::from_vector<float>({1, 2}, {1, 2})).ok());
+}
+
+}  // namespace
+}  // namespace hubimg

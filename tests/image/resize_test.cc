@@ -1,0 +1,323 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "hubimg/image.h"
+#include "image/encode_util.h"
+#include "util/test_util.h"
+
+namespace hubimg {
+namespace {
+
+// A [1, H, W, 1] float image from rows.
+Tensor image(const std::vector<std::vector<float>>& rows) {
+  const int64_t h = static_cast<int64_t>(rows.size()), w = static_cast<int64_t>(rows[0].size());
+  std::vector<float> v;
+  for (const auto& r : rows) v.insert(v.end(), r.begin(), r.end());
+  return Tensor::from_vector<float>({1, h, w, 1}, v);
+}
+
+void expect_image(const Expected<Tensor>& t, const std::vector<std::vector<float>>& rows,
+                  float tol = 0.0f) {
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  const int64_t h = static_cast<int64_t>(rows.size()), w = static_cast<int64_t>(rows[0].size());
+  ASSERT_EQ(t->shape(), (Dims{1, h, w, 1}));
+  for (int64_t y = 0; y < h; ++y) {
+    for (int64_t x = 0; x < w; ++x) {
+      float got = t->data<float>()[y * w + x];
+      if (tol == 0.0f) {
+        EXPECT_EQ(got, rows[y][x]) << "at " << y << "," << x;
+      } else {
+        EXPECT_NEAR(got, rows[y][x], tol) << "at " << y << "," << x;
+      }
+    }
+  }
+}
+
+const ResizeOpAttrs kHalfPixel{.align_corners = false, .half_pixel_centers = true};
+const ResizeOpAttrs kAlignCorners{.align_corners = true, .half_pixel_centers = false};
+const ResizeOpAttrs kLegacy{};
+
+// --- bilinear, by hand -----------------------------------------------------------------------
+
+TEST(ResizeBilinear, Upscale2x2To4x4HalfPixel) {
+  // Sample positions (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25; the outer ones clamp.
+  expect_image(resize_bilinear(image({{0, 4}, {8, 12}}), 4, 4),
+               {{0, 1, 3, 4}, {2, 3, 5, 6}, {6, 7, 9, 10}, {8, 9, 11, 12}});
+}
+
+TEST(ResizeBilinear, Downscale4x4To2x2HalfPixel) {
+  // Positions 0.5 and 2.5: the mean of each 2x2 block.
+  expect_image(
+      resize_bilinear(image({{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}, {12, 13, 14, 15}}), 2, 2),
+      {{2.5f, 4.5f}, {10.5f, 12.5f}});
+}
+
+TEST(ResizeBilinear, Mixed3x3To2x5HalfPixel) {
+  // Rows: positions 0.25, 1.75 -> 2.5, 17.5 on 10*r. Columns: -0.2, 0.4, 1.0, 1.6, 2.2
+  // -> 0, 0.4, 1, 1.6, 2 on c. A linear image is reproduced exactly (up to rounding).
+  expect_image(resize_bilinear(image({{0, 1, 2}, {10, 11, 12}, {20, 21, 22}}), 2, 5),
+               {{2.5f, 2.9f, 3.5f, 4.1f, 4.5f}, {17.5f, 17.9f, 18.5f, 19.1f, 19.5f}}, 1e-5f);
+}
+
+TEST(ResizeBilinear, AlignCorners) {
+  // scale (2-1)/(3-1) = 0.5, positions 0, 0.5, 1.
+  expect_image(resize_bilinear_op(image({{0, 4}, {8, 12}}), 3, 3, kAlignCorners),
+               {{0, 2, 4}, {4, 6, 8}, {8, 10, 12}});
+  // A 1-pixel output under align_corners uses in/out: position 0.
+  expect_image(resize_bilinear_op(image({{0, 4}, {8, 12}}), 1, 1, kAlignCorners), {{0}});
+}
+
+TEST(ResizeBilinear, LegacyNoHalfPixel) {
+  // Positions i * 0.5 = 0, 0.5, 1, 1.5; the last clamps its upper index.
+  expect_image(resize_bilinear_op(image({{0, 4}, {8, 12}}), 4, 4, kLegacy),
+               {{0, 2, 4, 4}, {4, 6, 8, 8}, {8, 10, 12, 12}, {8, 10, 12, 12}});
+  // Downscale 4 -> 2 samples positions 0 and 2 (no averaging).
+  expect_image(
+      resize_bilinear_op(image({{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}, {12, 13, 14, 15}}), 2,
+                         2, kLegacy),
+      {{0, 2}, {8, 10}});
+}
+
+TEST(ResizeBilinear, HalfPixelAndAlignCornersTogetherIsAnError) {
+  ResizeOpAttrs both{.align_corners = true, .half_pixel_centers = true};
+  EXPECT_FALSE(resize_bilinear_op(image({{1}}), 2, 2, both).ok());
+  EXPECT_FALSE(resize_nearest_neighbor_op(image({{1}}), 2, 2, both).ok());
+}
+
+TEST(ResizeBilinear, IdentityIsExactCopy) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> d(-100, 100);
+  std::vector<float> v(2 * 5 * 7 * 3);
+  for (auto& x : v) x = d(rng);
+  for (bool aa : {false, true}) {
+    auto r = resize_bilinear(Tensor::from_vector<float>({2, 5, 7, 3}, v), 5, 7, {.antialias = aa});
+    ASSERT_TRUE(r.ok());
+    for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(r->data<float>()[i], v[i]) << i << " " << aa;
+  }
+  // ResizeBilinear copies rather than interpolates (inf - inf would give NaN).
+  v[5] = INFINITY;
+  auto r = resize_bilinear(Tensor::from_vector<float>({2, 5, 7, 3}, v), 5, 7);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->data<float>()[5], INFINITY);
+  EXPECT_EQ(r->data<float>()[8], v[8]);
+}
+
+TEST(ResizeBilinear, Rank3AndBatchesAndChannels) {
+  // Channel c of batch b is the base image times (b * 10 + c + 1); resizing is linear, so the
+  // outputs scale the same way.
+  const int64_t n = 2, c = 5;
+  std::vector<float> base = {0, 4, 8, 12, 3, 7};  // 2x3
+  std::vector<float> v;
+  for (int64_t b = 0; b < n; ++b) {
+    for (float p : base) {
+      for (int64_t ch = 0; ch < c; ++ch) v.push_back(p * (b * 10 + ch + 1));
+    }
+  }
+  auto big = resize_bilinear(Tensor::from_vector<float>({n, 2, 3, c}, v), 3, 4);
+  auto one = resize_bilinear(Tensor::from_vector<float>({2, 3, 1}, base), 3, 4);
+  ASSERT_TRUE(big.ok() && one.ok());
+  EXPECT_EQ(one->shape(), (Dims{3, 4, 1}));
+  EXPECT_EQ(big->shape(), (Dims{n, 3, 4, c}));
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t i = 0; i < 12; ++i) {
+      for (int64_t ch = 0; ch < c; ++ch) {
+        EXPECT_NEAR(big->data<float>()[(b * 12 + i) * c + ch],
+                    one->data<float>()[i] * (b * 10 + ch + 1), 1e-3);
+      }
+    }
+  }
+}
+
+TEST(ResizeBilinear, IntegerInputsGiveFloat) {
+  Tensor u8 = Tensor::from_vector<uint8_t>({1, 2, 2, 1}, {0, 4, 8, 12});
+  auto r = resize_bilinear_op(u8, 4, 4, kHalfPixel);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->dtype(), DType::kFloat32);
+  EXPECT_EQ(r->data<float>()[5], 3.0f);
+}
+
+TEST(ResizeBilinear, BadArguments) {
+  EXPECT_FALSE(resize_bilinear(image({{1}}), 0, 2).ok());
+  EXPECT_FALSE(resize_bilinear(Tensor(DType::kFloat32, {2, 2}), 2, 2).ok());
+  EXPECT_FALSE(resize_bilinear(Tensor(DType::kFloat32, {1, 0, 2, 1}), 2, 2).ok());
+  EXPECT_FALSE(resize_bilinear(Tensor(DType::kFloat32, {1, 2, 2, 0}), 2, 2).ok());
+  EXPECT_FALSE(resize_bilinear(Tensor::from_strings({1, 1, 1}, {"a"}), 2, 2).ok());
+}
+
+// --- nearest ---------------------------------------------------------------------------------
+
+TEST(ResizeNearest, HalfPixel) {
+  // floor((i + 0.5) * 0.5) = 0, 0, 1, 1.
+  expect_image(resize_nearest(image({{1, 2}, {3, 4}}), 4, 4),
+               {{1, 1, 2, 2}, {1, 1, 2, 2}, {3, 3, 4, 4}, {3, 3, 4, 4}});
+  // floor((i + 0.5) * 2) = 1, 3.
+  expect_image(
+      resize_nearest(image({{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}, {12, 13, 14, 15}}), 2, 2),
+      {{5, 7}, {13, 15}});
+  // 3 -> 2: floor(0.75) = 0, floor(2.25) = 2.
+  expect_image(resize_nearest(image({{1, 2, 3}}), 1, 2), {{1, 3}});
+}
+
+TEST(ResizeNearest, LegacyAndAlignCorners) {
+  // Legacy 3 -> 2: floor(i * 1.5) = 0, 1. align_corners: round(i * 2) = 0, 2.
+  expect_image(resize_nearest_neighbor_op(image({{1, 2, 3}}), 1, 2, kLegacy), {{1, 2}});
+  expect_image(resize_nearest_neighbor_op(image({{1, 2, 3}}), 1, 2, kAlignCorners), {{1, 3}});
+  // align_corners 2 -> 3: round(0), round(0.5) = 1 (roundf rounds half away from zero), round(1).
+  expect_image(resize_nearest_neighbor_op(image({{1, 2}}), 1, 3, kAlignCorners), {{1, 2, 2}});
+}
+
+TEST(ResizeNearest, KeepsDtype) {
+  Tensor t = Tensor::from_vector<int32_t>({2, 2, 2}, {1, -1, 2, -2, 3, -3, 4, -4});
+  auto r = resize_nearest(t, 1, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->dtype(), DType::kInt32);
+  EXPECT_EQ(r->shape(), (Dims{1, 1, 2}));
+  // floor(0.5 * 2) = 1: the bottom-right pixel.
+  EXPECT_EQ(r->data<int32_t>()[0], 4);
+  EXPECT_EQ(r->data<int32_t>()[1], -4);
+}
+
+// --- antialias -------------------------------------------------------------------------------
+
+TEST(ResizeAntialias, HandComputed4To2) {
+  // Scale 0.5 widens the triangle to radius 2. Output 0 samples at 1.0: pixel centers 0.5,
+  // 1.5, 2.5, 3.5 get weights 0.75, 0.75, 0.25, 0 (sum 1.75).
+  expect_image(resize_bilinear(image({{0, 1, 2, 3}}), 1, 2, {.antialias = true}),
+               {{1.25f / 1.75f, 4.0f / 1.75f}}, 1e-6f);
+}
+
+// Straightforward separable filter from the formula: output x samples at (x + 0.5) / scale;
+// input pixel i (center i + 0.5) weighs tri((i + 0.5 - center) / k), k = max(1/scale, 1),
+// weights normalised over the image.
+std::vector<std::vector<double>> reference_weights(int64_t in, int64_t out) {
+  const double scale = static_cast<double>(out) / in;
+  const double k = std::max(1.0 / scale, 1.0);
+  std::vector<std::vector<double>> w(out, std::vector<double>(in, 0.0));
+  for (int64_t x = 0; x < out; ++x) {
+    const double center = (x + 0.5) / scale;
+    double sum = 0;
+    for (int64_t i = 0; i < in; ++i) {
+      double d = std::abs(i + 0.5 - center) / k;
+      w[x][i] = d < 1 ? 1 - d : 0;
+      sum += w[x][i];
+    }
+    for (auto& v : w[x]) v /= sum;
+  }
+  return w;
+}
+
+void check_against_reference(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w) {
+  SCOPED_TRACE(std::to_string(in_h) + "x" + std::to_string(in_w) + " -> " + std::to_string(out_h) +
+               "x" + std::to_string(out_w));
+  const int64_t c = 2;
+  std::vector<float> v(in_h * in_w * c);
+  for (int64_t y = 0; y < in_h; ++y) {
+    for (int64_t x = 0; x < in_w; ++x) {
+      v[(y * in_w + x) * c] = ((x / 2 + y / 3) % 2) ? 1.0f : 0.0f;  // blocky checkerboard
+      v[(y * in_w + x) * c + 1] = static_cast<float>(x * x + 3 * y);
+    }
+  }
+  auto r = resize_bilinear(Tensor::from_vector<float>({in_h, in_w, c}, v), out_h, out_w,
+                           {.antialias = true});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->shape(), (Dims{out_h, out_w, c}));
+  auto wy = reference_weights(in_h, out_h), wx = reference_weights(in_w, out_w);
+  for (int64_t y = 0; y < out_h; ++y) {
+    for (int64_t x = 0; x < out_w; ++x) {
+      for (int64_t ch = 0; ch < c; ++ch) {
+        double expect = 0;
+        for (int64_t i = 0; i < in_h; ++i) {
+          for (int64_t j = 0; j < in_w; ++j)
+            expect += wy[y][i] * wx[x][j] * v[(i * in_w + j) * c + ch];
+        }
+        EXPECT_NEAR(r->data<float>()[(y * out_w + x) * c + ch], expect,
+                    1e-5 * std::max(1.0, std::abs(expect)))
+            << y << "," << x << "," << ch;
+      }
+    }
+  }
+}
+
+TEST(ResizeAntialias, MatchesStraightforwardFilter) {
+  check_against_reference(8, 8, 3, 3);
+  check_against_reference(12, 9, 4, 6);
+  check_against_reference(7, 5, 7, 2);
+  check_against_reference(3, 4, 7, 9);    // upscaling: plain triangle, renormalised at edges
+  check_against_reference(5, 10, 2, 13);  // down in one axis, up in the other
+}
+
+TEST(ResizeAntialias, UpscaleEqualsBilinearAwayFromEdges) {
+  // Not widened when upscaling: interior samples are plain half-pixel bilinear.
+  Tensor t = image({{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9, 10, 11}, {12, 13, 14, 15}});
+  auto aa = resize_bilinear(t, 8, 8, {.antialias = true});
+  auto bl = resize_bilinear(t, 8, 8);
+  ASSERT_TRUE(aa.ok() && bl.ok());
+  for (int64_t y = 1; y < 7; ++y) {
+    for (int64_t x = 1; x < 7; ++x) {
+      EXPECT_NEAR(aa->data<float>()[y * 8 + x], bl->data<float>()[y * 8 + x], 1e-5);
+    }
+  }
+}
+
+TEST(ScaleAndTranslate, KernelNamesAndTranslation) {
+  EXPECT_EQ(*sampling_kernel_from_name("keyscubic"), SamplingKernel::kKeysCubic);
+  EXPECT_FALSE(sampling_kernel_from_name("bicubic").ok());
+  // Box kernel, scale 1, translate by one pixel: output x samples input x - 1; the first
+  // output samples at -0.5, outside the image, and is 0.
+  auto r =
+      scale_and_translate(image({{1, 2, 3, 4}}), 1, 4, 1, 1, 0, 1, SamplingKernel::kBox, false);
+  expect_image(r, {{0, 1, 2, 3}});
+  EXPECT_FALSE(
+      scale_and_translate(image({{1}}), 1, 1, 0, 1, 0, 0, SamplingKernel::kBox, true).ok());
+}
+
+// --- batches from files ----------------------------------------------------------------------
+
+TEST(LoadImageBatch, DecodesResizesAndStacksInOrder) {
+  testing::TempDir dir;
+  auto write_png = [&](const std::string& name, uint8_t r, uint8_t g, uint8_t b) {
+    testing::PngSpec s;
+    s.width = 4, s.height = 2;
+    for (int y = 0; y < 2; ++y) {
+      testing::Bytes row;
+      for (int x = 0; x < 4; ++x) row.insert(row.end(), {r, static_cast<uint8_t>(g + 10 * x), b});
+      s.rows.push_back(row);
+    }
+    auto bytes = testing::encode_png(s);
+    testing::write_file(dir.path() / name, std::string(bytes.begin(), bytes.end()));
+    return dir.path() / name;
+  };
+  std::vector<std::filesystem::path> files = {write_png("b.png", 200, 0, 10),
+                                              write_png("a.png", 0, 100, 250)};
+  auto batch = load_image_batch(files, 2, 2, ColorMode::kRgb, {});
+  ASSERT_TRUE(batch.ok()) << batch.status().to_string();
+  ASSERT_EQ(batch->shape(), (Dims{2, 2, 2, 3}));
+  const float k = static_cast<float>(1.0 / 255.0);
+  // Width 4 -> 2 averages columns (0,1) and (2,3): green g+5 and g+25.
+  const float* p = batch->data<float>();
+  EXPECT_FLOAT_EQ(p[0], 200 * k);
+  EXPECT_FLOAT_EQ(p[1], 5 * k);
+  EXPECT_FLOAT_EQ(p[4], 25 * k);
+  EXPECT_FLOAT_EQ(p[12 + 0], 0);
+  EXPECT_FLOAT_EQ(p[12 + 1], 105 * k);
+  EXPECT_FLOAT_EQ(p[12 + 2], 250 * k);
+
+  auto gray = load_image_batch(files, 2, 4, ColorMode::kGray, {});
+  ASSERT_TRUE(gray.ok());
+  ASSERT_EQ(gray->shape(), (Dims{2, 2, 4, 1}));
+  EXPECT_NEAR(gray->data<float>()[0], (0.299 * 200 + 0.587 * 0 + 0.114 * 10) / 255, 1e-6);
+  EXPECT_NEAR(gray->data<float>()[8 + 3], (0.587 * 130 + 0.114 * 250) / 255, 1e-6);
+
+  testing::write_file(dir.path() / "broken.png", "\x89PNG\r\n\x1a\nxx");
+  std::vector<std::filesystem::path> bad = {files[0], dir.path() / "broken.png"};
+  auto err = load_image_batch(bad, 2, 2, ColorMode::kRgb, {});
+  ASSERT_FALSE(err.ok());
+  EXPECT_NE(err.status().message().find("broken.png"), std::string::npos);
+  EXPECT_FALSE(load_image_batch(files, 0, 2, ColorMode::kRgb, {}).ok());
+}
+
+}  // namespace
+}  // namespace hubimg
