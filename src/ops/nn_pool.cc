@@ -1,0 +1,147 @@
+// AvgPool, MaxPool and MaxPoolV2 over NHWC rows and columns. Padded cells never take part:
+// AvgPool divides by the number of input cells inside each window, MaxPool ignores the rest.
+#include <algorithm>
+#include <limits>
+
+#include "ops/kernel_util.h"
+#include "ops/nn_kernels.h"
+#include "ops/nn_util.h"
+
+namespace hubimg::ops::nn {
+namespace {
+
+enum class PoolKind { kAverage, kMax };
+
+struct PoolGeometry {
+  int64_t batch = 0;
+  int64_t depth = 0;
+  WindowDim rows;
+  WindowDim cols;
+};
+
+Expected<PoolGeometry> pool_geometry(const KernelContext& ctx, const std::vector<int64_t>& ksize,
+                                     const std::vector<int64_t>& strides,
+                                     const PaddingSpec& padding) {
+  const Tensor& input = ctx.input(0);
+  PoolGeometry g;
+  g.batch = input.dim(0);
+  g.depth = input.dim(3);
+  g.rows = {.input = input.dim(1),
+            .window = ksize[1],
+            .stride = strides[1],
+            .pad_before = padding.top,
+            .pad_after = padding.bottom};
+  g.cols = {.input = input.dim(2),
+            .window = ksize[2],
+            .stride = strides[2],
+            .pad_before = padding.left,
+            .pad_after = padding.right};
+  HUBIMG_RETURN_IF_ERROR(resolve_window(ctx, padding.type, "row", g.rows));
+  HUBIMG_RETURN_IF_ERROR(resolve_window(ctx, padding.type, "column", g.cols));
+  return g;
+}
+
+template <typename T, PoolKind kKind>
+void pool_nhwc(const Tensor& input, const PoolGeometry& g, Tensor& output) {
+  const T* in = input.data<T>();
+  T* out = output.mutable_data<T>();
+  for (int64_t b = 0; b < g.batch; ++b) {
+    for (int64_t oy = 0; oy < g.rows.output; ++oy) {
+      const int64_t y_begin = std::max<int64_t>(oy * g.rows.stride - g.rows.pad_before, 0);
+      const int64_t y_end =
+          std::min(oy * g.rows.stride - g.rows.pad_before + g.rows.window, g.rows.input);
+      for (int64_t ox = 0; ox < g.cols.output; ++ox) {
+        const int64_t x_begin = std::max<int64_t>(ox * g.cols.stride - g.cols.pad_before, 0);
+        const int64_t x_end =
+            std::min(ox * g.cols.stride - g.cols.pad_before + g.cols.window, g.cols.input);
+        for (int64_t c = 0; c < g.depth; ++c) {
+          Accumulator<T> sum = 0;
+          T max_value = std::numeric_limits<T>::lowest();
+          for (int64_t y = y_begin; y < y_end; ++y) {
+            for (int64_t x = x_begin; x < x_end; ++x) {
+              const T value = in[((b * g.rows.input + y) * g.cols.input + x) * g.depth + c];
+              sum += value;
+              max_value = std::max(max_value, value);
+            }
+          }
+          if constexpr (kKind == PoolKind::kAverage) {
+            const int64_t count = (y_end - y_begin) * (x_end - x_begin);
+            *out++ = static_cast<T>(sum / static_cast<Accumulator<T>>(count));
+          } else {
+            *out++ = max_value;
+          }
+        }
+      }
+    }
+  }
+}
+
+template <PoolKind kKind>
+Status run_pool(KernelContext& ctx, const std::vector<int64_t>& ksize,
+                const std::vector<int64_t>& strides, const PaddingSpec& padding) {
+  HUBIMG_RETURN_IF_ERROR(require_nhwc(ctx));
+  HUBIMG_RETURN_IF_ERROR(expect_rank(ctx, 0, 4));
+  HUBIMG_ASSIGN_OR_RETURN(PoolGeometry g, pool_geometry(ctx, ksize, strides, padding));
+  const Tensor& input = ctx.input(0);
+  auto body = [&]<typename T>() -> Status {
+    Tensor output(input.dtype(), {g.batch, g.rows.output, g.cols.output, g.depth});
+    pool_nhwc<T, kKind>(input, g, output);
+    ctx.set_output(0, std::move(output));
+    return {};
+  };
+  if constexpr (kKind == PoolKind::kAverage) {
+    return dispatch_float(ctx, input.dtype(), body);
+  } else {
+    return dispatch_real(ctx, input.dtype(), body);
+  }
+}
+
+Status avg_pool(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 1));
+  HUBIMG_ASSIGN_OR_RETURN(auto ksize, read_nhwc_window_attr(ctx, "ksize", std::nullopt));
+  HUBIMG_ASSIGN_OR_RETURN(auto strides, read_nhwc_window_attr(ctx, "strides", std::nullopt));
+  HUBIMG_ASSIGN_OR_RETURN(PaddingSpec padding, read_padding(ctx, /*allow_explicit=*/false));
+  return run_pool<PoolKind::kAverage>(ctx, ksize, strides, padding);
+}
+
+Status max_pool(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 1));
+  HUBIMG_ASSIGN_OR_RETURN(auto ksize, read_nhwc_window_attr(ctx, "ksize", std::nullopt));
+  HUBIMG_ASSIGN_OR_RETURN(auto strides, read_nhwc_window_attr(ctx, "strides", std::nullopt));
+  HUBIMG_ASSIGN_OR_RETURN(PaddingSpec padding, read_padding(ctx, /*allow_explicit=*/true));
+  return run_pool<PoolKind::kMax>(ctx, ksize, strides, padding);
+}
+
+// Reads MaxPoolV2's ksize or strides input: int32 [4], batch and depth entries 1.
+Expected<std::vector<int64_t>> window_input(const KernelContext& ctx, size_t i,
+                                            std::string_view name) {
+  const Tensor& t = ctx.input(i);
+  if (t.dtype() != DType::kInt32 || t.rank() != 1 || t.num_elements() != 4) {
+    return ctx.error(std::string(name) + " must be int32 [4], got " + t.description());
+  }
+  std::vector<int64_t> values(t.values<int32_t>().begin(), t.values<int32_t>().end());
+  if (values[0] != 1 || values[3] != 1 || values[1] <= 0 || values[2] <= 0) {
+    return ctx.error(std::string(name) +
+                     " must be 1 in the batch and depth dimensions and positive elsewhere, got " +
+                     ints_to_string(values));
+  }
+  return values;
+}
+
+Status max_pool_v2(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 3));
+  HUBIMG_ASSIGN_OR_RETURN(auto ksize, window_input(ctx, 1, "ksize"));
+  HUBIMG_ASSIGN_OR_RETURN(auto strides, window_input(ctx, 2, "strides"));
+  HUBIMG_ASSIGN_OR_RETURN(PaddingSpec padding, read_padding(ctx, /*allow_explicit=*/false));
+  return run_pool<PoolKind::kMax>(ctx, ksize, strides, padding);
+}
+
+}  // namespace
+
+void register_pool_ops(OpRegistry& r) {
+  r.add({"AvgPool", output_args({"output"}), avg_pool});
+  r.add({"MaxPool", output_args({"output"}), max_pool});
+  r.add({"MaxPoolV2", output_args({"output"}), max_pool_v2});
+}
+
+}  // namespace hubimg::ops::nn
