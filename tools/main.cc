@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   hubimg::cli::add_info_command(app, exit_code);
   hubimg::cli::add_run_command(app, exit_code);
+  hubimg::cli::add_embed_command(app, exit_code);
+  hubimg::cli::add_classify_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,121 @@
+// `hubimg classify MODEL IMAGE... [--labels labels.txt] [--top K] [--json]`.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "commands.h"
+#include "image_input.h"
+
+namespace hubimg::cli {
+namespace {
+
+// Rows that are already probability distributions (a Softmax inside the model).
+bool looks_like_probabilities(const float* p, int64_t rows, int64_t classes) {
+  for (int64_t r = 0; r < rows; ++r) {
+    double sum = 0;
+    for (int64_t k = 0; k < classes; ++k) {
+      float v = p[r * classes + k];
+      if (v < 0 || v > 1) return false;
+      sum += v;
+    }
+    if (std::abs(sum - 1.0) > 1e-3) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> read_labels(const std::string& path) {
+  std::vector<std::string> labels;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    labels.push_back(line);
+  }
+  return labels;
+}
+
+}  // namespace
+
+void add_classify_command(CLI::App& app, int& exit_code) {
+  struct Args {
+    std::string model;
+    std::vector<std::string> images;
+    std::string labels;
+    int top = 5;
+    bool json = false;
+    ImageInputOptions input;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("classify", "Top-K classes of images");
+  cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("IMAGES", args->images, "Image files or folders")->required();
+  cmd->add_option("--labels", args->labels, "Text file with one class name per line")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--top", args->top, "How many classes to show")->check(CLI::Range(1, 100000));
+  cmd->add_flag("--json", args->json, "Print JSON");
+  add_image_input_options(cmd, args->input);
+  cmd->callback([args, &exit_code] {
+    auto model = Model::load(args->model);
+    if (!model.ok()) return void(exit_code = report_error(model.status().message()));
+    for (const auto& w : model->load_warnings()) std::cerr << "hubimg: warning: " << w << "\n";
+    auto files = collect_images(args->images);
+    if (!files.ok()) return void(exit_code = report_error(files.status().message()));
+    auto scores = run_on_images(*model, *files, args->input, !args->json);
+    if (!scores.ok()) return void(exit_code = report_error(scores.status().message()));
+    if (scores->rank() != 2) {
+      return void(exit_code = report_error("the model's output is " + scores->description() +
+                                           ", not [images, classes]"));
+    }
+    const int64_t rows = scores->dim(0), classes = scores->dim(1);
+    std::vector<float> probs(scores->data<float>(), scores->data<float>() + scores->num_elements());
+    const bool already = looks_like_probabilities(probs.data(), rows, classes);
+    if (!already) {
+      for (int64_t r = 0; r < rows; ++r) {
+        float* p = probs.data() + r * classes;
+        float m = *std::max_element(p, p + classes);
+        double sum = 0;
+        for (int64_t k = 0; k < classes; ++k) sum += std::exp(static_cast<double>(p[k] - m));
+        for (int64_t k = 0; k < classes; ++k) p[k] = static_cast<float>(std::exp(static_cast<double>(p[k] - m)) / sum);
+      }
+    }
+    auto labels = args->labels.empty() ? std::vector<std::string>{} : read_labels(args->labels);
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    if (!args->json) {
+      std::cout << (already ? "(the model's outputs already are probabilities; shown as they are)\n"
+                            : "(probabilities: softmax of the model's logits)\n");
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<int64_t> order(static_cast<size_t>(classes));
+      std::iota(order.begin(), order.end(), 0);
+      const float* p = probs.data() + r * classes;
+      const int64_t k = std::min<int64_t>(args->top, classes);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [p](int64_t a, int64_t b) { return p[a] > p[b]; });
+      nlohmann::ordered_json row;
+      row["image"] = (*files)[static_cast<size_t>(r)].string();
+      row["top"] = nlohmann::ordered_json::array();
+      if (!args->json) std::cout << (*files)[static_cast<size_t>(r)].string() << "\n";
+      for (int64_t i = 0; i < k; ++i) {
+        int64_t c = order[static_cast<size_t>(i)];
+        std::string label = static_cast<size_t>(c) < labels.size() ? labels[static_cast<size_t>(c)] : "";
+        row["top"].push_back({{"class", c}, {"label", label}, {"probability", p[c]}});
+        if (!args->json) std::cout << fmt::format("  {:>4}  {:<24} {:.4f}\n", c, label, p[c]);
+      }
+      out.push_back(row);
+    }
+    if (args->json) {
+      nlohmann::ordered_json j;
+      j["outputs_were_probabilities"] = already;
+      j["results"] = out;
+      std::cout << j.dump(2) << "\n";
+    }
+    exit_code = 0;
+  });
+}
+
+}  // namespace hubimg::cli

@@ -1,0 +1,47 @@
+// `hubimg embed MODEL IMAGE_OR_DIR... --output FEATURES.npy`: one feature row per image.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "commands.h"
+#include "hubimg/npy.h"
+#include "image_input.h"
+
+namespace hubimg::cli {
+
+void add_embed_command(CLI::App& app, int& exit_code) {
+  struct Args {
+    std::string model;
+    std::vector<std::string> images;
+    std::string output;
+    ImageInputOptions input;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("embed", "Feature vectors of images, one row per image");
+  cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("IMAGES", args->images, "Image files or folders")->required();
+  cmd->add_option("--output", args->output, "FEATURES.npy (file names go to FEATURES.npy.txt)")
+      ->required();
+  add_image_input_options(cmd, args->input);
+  cmd->callback([args, &exit_code] {
+    auto model = Model::load(args->model);
+    if (!model.ok()) return void(exit_code = report_error(model.status().message()));
+    for (const auto& w : model->load_warnings()) std::cerr << "hubimg: warning: " << w << "\n";
+    auto files = collect_images(args->images);
+    if (!files.ok()) return void(exit_code = report_error(files.status().message()));
+    auto features = run_on_images(*model, *files, args->input, true);
+    if (!features.ok()) return void(exit_code = report_error(features.status().message()));
+    if (Status s = write_npy(args->output, *features); !s.ok()) {
+      return void(exit_code = report_error(s.message()));
+    }
+    std::ofstream names(args->output + ".txt");
+    for (const auto& f : *files) names << f.string() << "\n";
+    if (!names) return void(exit_code = report_error(args->output + ".txt: cannot write"));
+    std::cout << fmt::format("{} images -> {} {} (file names in {}.txt)\n", files->size(),
+                             args->output, features->description(), args->output);
+    exit_code = 0;
+  });
+}
+
+}  // namespace hubimg::cli
