@@ -230,7 +230,8 @@ Expected<std::shared_ptr<MappedFile>> TensorBundleReader::shard(int shard_id) co
 Expected<Tensor> TensorBundleReader::read(std::string_view key) const {
   const BundleEntry* entry = find(key);
   if (entry == nullptr) {
-    return not_found(index_path_.string() + ": no tensor " + quoted_key(key) + " in the checkpoint");
+    return not_found(index_path_.string() + ": no tensor " + quoted_key(key) +
+                     " in the checkpoint");
   }
   const std::string where = index_path_.string() + ": tensor " + quoted_key(key);
   if (entry->partitioned) {
@@ -359,15 +360,27 @@ Expected<Tensor> TensorBundleReader::read_strings(const BundleEntry& entry, std:
 TensorBundleWriter::TensorBundleWriter(std::filesystem::path prefix, size_t alignment)
     : prefix_(std::move(prefix)), alignment_(std::max<size_t>(alignment, 1)) {}
 
+TensorBundleWriter::~TensorBundleWriter() {
+  if (data_file_open_ && !committed_) {
+    data_file_.close();
+    std::error_code ignored;
+    std::filesystem::remove(temp_path(bundle_data_path(prefix_, 0, 1)), ignored);
+  }
+}
+
+std::filesystem::path TensorBundleWriter::temp_path(const std::filesystem::path& path) {
+  return path.string() + ".tempstate";
+}
+
 Status TensorBundleWriter::open_data_file() {
   if (data_file_open_) return Status::ok_status();
-  const std::filesystem::path path = bundle_data_path(prefix_, 0, 1);
   std::error_code error;
   if (prefix_.has_parent_path()) std::filesystem::create_directories(prefix_.parent_path(), error);
   if (error) {
     return failed_precondition(prefix_.parent_path().string() +
                                ": cannot create directory: " + error.message());
   }
+  const std::filesystem::path path = temp_path(bundle_data_path(prefix_, 0, 1));
   data_file_.open(path, std::ios::binary | std::ios::trunc);
   if (!data_file_) {
     return failed_precondition(path.string() + ": cannot create: " + std::strerror(errno));
@@ -379,7 +392,7 @@ Status TensorBundleWriter::open_data_file() {
 Status TensorBundleWriter::append(std::string_view bytes) {
   data_file_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!data_file_) {
-    return failed_precondition(bundle_data_path(prefix_, 0, 1).string() +
+    return failed_precondition(temp_path(bundle_data_path(prefix_, 0, 1)).string() +
                                ": write failed: " + std::strerror(errno));
   }
   data_size_ += bytes.size();
@@ -389,8 +402,8 @@ Status TensorBundleWriter::append(std::string_view bytes) {
 Status TensorBundleWriter::add(std::string_view key, const Tensor& tensor) {
   if (finished_) return failed_precondition(prefix_.string() + ": add() after finish()");
   if (!status_.ok()) return status_;
-  const std::string where = prefix_.string() + ": tensor " + quoted_key(key);
   if (key.empty()) return invalid_argument(prefix_.string() + ": the empty key is reserved");
+  const std::string where = prefix_.string() + ": tensor " + quoted_key(key);
   if (serialized_entries_.count(key) != 0) return invalid_argument(where + ": duplicate key");
   const bool is_string = tensor.dtype() == DType::kString;
   if (!is_string && !dtype_is_numeric(tensor.dtype())) {
@@ -445,7 +458,8 @@ Status TensorBundleWriter::finish() {
   data_file_.close();
   const std::filesystem::path data_path = bundle_data_path(prefix_, 0, 1);
   if (!data_file_) {
-    return failed_precondition(data_path.string() + ": close failed: " + std::strerror(errno));
+    return failed_precondition(temp_path(data_path).string() +
+                               ": close failed: " + std::strerror(errno));
   }
 
   TableBuilder table;
@@ -458,24 +472,28 @@ Status TensorBundleWriter::finish() {
     HUBIMG_RETURN_IF_ERROR(table.add(key, serialized));
   }
   const std::string index_bytes = table.finish();
-
-  // Written under a temporary name and renamed, so a crash never leaves a partial index.
   const std::filesystem::path index_path = bundle_index_path(prefix_);
-  const std::filesystem::path temp_path = index_path.string() + ".tempstate";
   {
-    std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
+    std::ofstream out(temp_path(index_path), std::ios::binary | std::ios::trunc);
     out.write(index_bytes.data(), static_cast<std::streamsize>(index_bytes.size()));
     out.close();
     if (!out) {
-      return failed_precondition(temp_path.string() + ": write failed: " + std::strerror(errno));
+      return failed_precondition(temp_path(index_path).string() +
+                                 ": write failed: " + std::strerror(errno));
     }
   }
-  std::error_code error;
-  std::filesystem::rename(temp_path, index_path, error);
-  if (error) {
-    return failed_precondition(index_path.string() + ": cannot rename from " + temp_path.string() +
-                               ": " + error.message());
+
+  // Both files are written under temporary names and renamed into place: a crash never leaves
+  // a partial bundle, and readers that still map the files being replaced keep their contents.
+  for (const auto& path : {data_path, index_path}) {
+    std::error_code error;
+    std::filesystem::rename(temp_path(path), path, error);
+    if (error) {
+      return failed_precondition(path.string() + ": cannot rename from " +
+                                 temp_path(path).string() + ": " + error.message());
+    }
   }
+  committed_ = true;
   return Status::ok_status();
 }
 

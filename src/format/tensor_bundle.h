@@ -95,14 +95,19 @@ class TensorBundleReader {
 class TensorBundleWriter {
  public:
   explicit TensorBundleWriter(std::filesystem::path prefix, size_t alignment = 64);
+  ~TensorBundleWriter();  // removes the partial data file unless finish() succeeded
+  TensorBundleWriter(const TensorBundleWriter&) = delete;
+  TensorBundleWriter& operator=(const TensorBundleWriter&) = delete;
 
   // Numeric dtypes and strings; keys must be non-empty and unique. After an error the writer
   // keeps failing.
   Status add(std::string_view key, const Tensor& tensor);
-  // Writes the index; the bundle is complete only after this returns OK.
+  // Writes the index and moves both files into place (replacing an older bundle atomically
+  // per file); the bundle is complete only after this returns OK.
   Status finish();
 
  private:
+  static std::filesystem::path temp_path(const std::filesystem::path& path);
   Status open_data_file();
   Status append(std::string_view bytes);
 
@@ -114,6 +119,7 @@ class TensorBundleWriter {
   std::map<std::string, std::string, std::less<>> serialized_entries_;
   Status status_;
   bool finished_ = false;
+  bool committed_ = false;
 };
 
 }  // namespace hubimg::format

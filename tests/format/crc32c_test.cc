@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <random>
 #include <string>
@@ -45,6 +46,7 @@ TEST(Crc32cTest, KnownVectorsOnEveryImplementation) {
   const std::string check = "123456789";
   const std::vector<uint8_t> check_bytes(check.begin(), check.end());
 
+  if (!detail::crc32c_cpu_has_sse42()) std::printf("note: no SSE4.2; only the table path runs\n");
   for (const auto& impl : implementations()) {
     SCOPED_TRACE(impl.name);
     EXPECT_EQ(crc_of(impl, zeros), 0x8a9136aau);
@@ -55,11 +57,6 @@ TEST(Crc32cTest, KnownVectorsOnEveryImplementation) {
     EXPECT_EQ(crc_of(impl, check_bytes), 0xe3069283u);
     EXPECT_EQ(impl.extend(0, nullptr, 0), 0u);
   }
-}
-
-TEST(Crc32cTest, ReportsWhetherTheHardwarePathIsTested) {
-  if (!detail::crc32c_cpu_has_sse42()) GTEST_SKIP() << "CPU has no SSE4.2; only the table path ran";
-  SUCCEED();
 }
 
 TEST(Crc32cTest, ExtendEqualsCrcOfConcatenation) {

@@ -146,6 +146,40 @@ TEST(TensorBundleTest, ViewsStayValidAfterTheReaderIsGoneAndAreWritableInMemoryO
   EXPECT_EQ(read_file(bundle_data_path(prefix, 0, 1)), data_before);
 }
 
+TEST(TensorBundleTest, OverwritingABundleLeavesMappedViewsIntact) {
+  TempDir dir;
+  const auto prefix = dir.path() / "v";
+  {
+    TensorBundleWriter writer(prefix);
+    ASSERT_TRUE(writer.add("w", Tensor::from_vector<float>({3}, {1, 2, 3})).ok());
+    ASSERT_TRUE(writer.finish().ok());
+  }
+  auto old_reader = TensorBundleReader::open(prefix);
+  ASSERT_TRUE(old_reader.ok());
+  const Tensor old_view = *(*old_reader)->read("w");
+  {
+    // Fine-tuned values saved over the same prefix, smaller than before.
+    TensorBundleWriter writer(prefix);
+    ASSERT_TRUE(writer.add("w", Tensor::from_vector<int8_t>({1}, {7})).ok());
+    ASSERT_TRUE(writer.finish().ok());
+  }
+  EXPECT_EQ(std::vector<float>(old_view.values<float>().begin(), old_view.values<float>().end()),
+            (std::vector<float>{1, 2, 3}));
+  auto new_reader = TensorBundleReader::open(prefix);
+  ASSERT_TRUE(new_reader.ok());
+  EXPECT_EQ((*new_reader)->read("w")->values<int8_t>()[0], 7);
+  EXPECT_FALSE(std::filesystem::exists(bundle_data_path(prefix, 0, 1).string() + ".tempstate"));
+}
+
+TEST(TensorBundleTest, AbandonedWriterLeavesNoFiles) {
+  TempDir dir;
+  {
+    TensorBundleWriter writer(dir.path() / "v");
+    ASSERT_TRUE(writer.add("w", Tensor::scalar<float>(1.0f)).ok());
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
 TEST(TensorBundleTest, UnalignedTensorsAreCopiedWithCorrectValues) {
   TempDir dir;
   const auto prefix = dir.path() / "v";
