@@ -554,6 +554,21 @@ TEST(FusedBatchNorm, InferenceNchwAndExplicitEpsilon) {
   expect_values(outputs[0], in.x.shape(), expected);
 }
 
+TEST(FusedBatchNorm, FiveDimensionalMatchesFourDimensional) {
+  // NDHWC [1, 2, 3, 2, 3] normalises exactly like NHWC [1, 2, 6, 3]: only channels matter.
+  const BatchNormInputs in = batch_norm_inputs({1, 2, 6, 3}, 3);
+  BatchNormInputs in5 = in;
+  in5.x = *in.x.reshaped({1, 2, 3, 2, 3});
+  for (bool training : {false, true}) {
+    const auto four = run("FusedBatchNormV3", in.list(), {{"is_training", training}});
+    const auto five = run("FusedBatchNormV3", in5.list(),
+                          {{"is_training", training}, {"data_format", std::string("NDHWC")}});
+    ASSERT_EQ(five.size(), 6u);
+    expect_same(*five[0].reshaped({1, 2, 6, 3}), four[0]);
+    expect_same(five[2], four[2]);
+  }
+}
+
 // Batch statistics per channel of an NHWC tensor, computed here from the definitions.
 struct Moments {
   std::vector<double> mean, biased_variance;
@@ -575,8 +590,8 @@ TEST(FusedBatchNorm, TrainingUsesBatchStatistics) {
   const int64_t channels = 2;
   BatchNormInputs in = batch_norm_inputs({2, 3, 3, channels}, channels);
   // Training takes empty mean/variance when exponential_avg_factor is 1 (Keras does this).
-  in.mean = f32({0}, {});
-  in.variance = f32({0}, {});
+  in.mean = Tensor(DType::kFloat32, {0});
+  in.variance = Tensor(DType::kFloat32, {0});
   // is_training is absent: TensorFlow's default is true.
   const auto outputs = run("FusedBatchNormV3", in.list(), {{"epsilon", 0.001f}});
   ASSERT_EQ(outputs.size(), 6u);
@@ -622,7 +637,8 @@ TEST(FusedBatchNorm, Errors) {
                {{"is_training", false}}, "4-D or 5-D");
   expect_error("FusedBatchNormV3", {in.x, f32({2}, {1, 1}), in.offset, in.mean, in.variance},
                {{"is_training", false}}, "scale must have one element per channel");
-  expect_error("FusedBatchNormV3", {in.x, in.scale, in.offset, f32({0}, {}), in.variance},
+  expect_error("FusedBatchNormV3",
+               {in.x, in.scale, in.offset, Tensor(DType::kFloat32, {0}), in.variance},
                {{"is_training", false}}, "mean must have one element per channel");
   expect_error("FusedBatchNormV3", in.list(),
                {{"is_training", false}, {"data_format", std::string("NCDHW")}}, "data_format");
