@@ -160,7 +160,7 @@ class Tensor {
   template <typename T>
   static Tensor from_vector(Dims shape, std::span<const T> values) {
     Tensor t(dtype_of<T>(), std::move(shape));
-    std::memcpy(t.raw_mutable_data(), values.data(), t.byte_size());
+    if (t.byte_size() != 0) std::memcpy(t.raw_mutable_data(), values.data(), t.byte_size());
     return t;
   }
   template <typename T>
