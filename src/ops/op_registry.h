@@ -113,5 +113,6 @@ void register_nn_ops(OpRegistry& r);
 void register_image_ops(OpRegistry& r);
 void register_random_ops(OpRegistry& r);
 void register_state_ops(OpRegistry& r);
+void register_resize_ops(OpRegistry& r);
 
 }  // namespace hubimg::ops

@@ -38,6 +38,7 @@ const OpRegistry& OpRegistry::global() {
     register_image_ops(*r);
     register_random_ops(*r);
     register_state_ops(*r);
+    register_resize_ops(*r);
     return r;
   }();
   return *registry;
