@@ -968,36 +968,36 @@ Status one_hot_kernel(KernelContext& ctx) {
 }  // namespace
 
 void register_array_ops(OpRegistry& r) {
-  r.add({"Reshape", {{"output", ""}}, reshape_kernel});
-  r.add({"Squeeze", {{"output", ""}}, squeeze_kernel});
-  r.add({"ExpandDims", {{"output", ""}}, expand_dims_kernel});
-  r.add({"Shape", {{"output", ""}}, shape_kernel});
-  r.add({"ShapeN", {{"output", "N"}}, shape_n_kernel});
-  r.add({"Size", {{"output", ""}}, size_kernel});
-  r.add({"Rank", {{"output", ""}}, rank_kernel});
-  r.add({"StridedSlice", {{"output", ""}}, strided_slice_kernel});
-  r.add({"Slice", {{"output", ""}}, slice_kernel});
-  r.add({"Pack", {{"output", ""}}, pack_kernel});
-  r.add({"Unpack", {{"output", "num"}}, unpack_kernel});
-  r.add({"Split", {{"output", "num_split"}}, split_kernel});
-  r.add({"SplitV", {{"output", "num_split"}}, split_v_kernel});
-  r.add({"ConcatV2", {{"output", ""}}, concat_v2_kernel});
-  r.add({"Concat", {{"output", ""}}, concat_v1_kernel});
-  r.add({"Tile", {{"output", ""}}, tile_kernel});
-  r.add({"Fill", {{"output", ""}}, fill_kernel});
-  r.add({"Transpose", {{"y", ""}}, transpose_kernel});
-  r.add({"BroadcastTo", {{"output", ""}}, broadcast_to_kernel});
-  r.add({"BroadcastArgs", {{"r0", ""}}, broadcast_args_kernel});
-  r.add({"ReverseV2", {{"output", ""}}, reverse_kernel});
-  r.add({"Pad", {{"output", ""}}, pad_kernel});
-  r.add({"PadV2", {{"output", ""}}, pad_kernel});
-  r.add({"MirrorPad", {{"output", ""}}, mirror_pad_kernel});
-  r.add({"ZerosLike", {{"y", ""}}, zeros_like_kernel});
-  r.add({"OnesLike", {{"y", ""}}, ones_like_kernel});
-  r.add({"Bitcast", {{"output", ""}}, bitcast_kernel});
-  r.add({"GatherV2", {{"output", ""}}, gather_v2_kernel});
-  r.add({"Gather", {{"output", ""}}, gather_v1_kernel});
-  r.add({"OneHot", {{"output", ""}}, one_hot_kernel});
+  add_op(r, {"Reshape", {{"output", ""}}, reshape_kernel});
+  add_op(r, {"Squeeze", {{"output", ""}}, squeeze_kernel});
+  add_op(r, {"ExpandDims", {{"output", ""}}, expand_dims_kernel});
+  add_op(r, {"Shape", {{"output", ""}}, shape_kernel});
+  add_op(r, {"ShapeN", {{"output", "N"}}, shape_n_kernel});
+  add_op(r, {"Size", {{"output", ""}}, size_kernel});
+  add_op(r, {"Rank", {{"output", ""}}, rank_kernel});
+  add_op(r, {"StridedSlice", {{"output", ""}}, strided_slice_kernel});
+  add_op(r, {"Slice", {{"output", ""}}, slice_kernel});
+  add_op(r, {"Pack", {{"output", ""}}, pack_kernel});
+  add_op(r, {"Unpack", {{"output", "num"}}, unpack_kernel});
+  add_op(r, {"Split", {{"output", "num_split"}}, split_kernel});
+  add_op(r, {"SplitV", {{"output", "num_split"}}, split_v_kernel});
+  add_op(r, {"ConcatV2", {{"output", ""}}, concat_v2_kernel});
+  add_op(r, {"Concat", {{"output", ""}}, concat_v1_kernel});
+  add_op(r, {"Tile", {{"output", ""}}, tile_kernel});
+  add_op(r, {"Fill", {{"output", ""}}, fill_kernel});
+  add_op(r, {"Transpose", {{"y", ""}}, transpose_kernel});
+  add_op(r, {"BroadcastTo", {{"output", ""}}, broadcast_to_kernel});
+  add_op(r, {"BroadcastArgs", {{"r0", ""}}, broadcast_args_kernel});
+  add_op(r, {"ReverseV2", {{"output", ""}}, reverse_kernel});
+  add_op(r, {"Pad", {{"output", ""}}, pad_kernel});
+  add_op(r, {"PadV2", {{"output", ""}}, pad_kernel});
+  add_op(r, {"MirrorPad", {{"output", ""}}, mirror_pad_kernel});
+  add_op(r, {"ZerosLike", {{"y", ""}}, zeros_like_kernel});
+  add_op(r, {"OnesLike", {{"y", ""}}, ones_like_kernel});
+  add_op(r, {"Bitcast", {{"output", ""}}, bitcast_kernel});
+  add_op(r, {"GatherV2", {{"output", ""}}, gather_v2_kernel});
+  add_op(r, {"Gather", {{"output", ""}}, gather_v1_kernel});
+  add_op(r, {"OneHot", {{"output", ""}}, one_hot_kernel});
 }
 
 }  // namespace hubimg::ops

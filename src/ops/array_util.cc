@@ -2,6 +2,19 @@
 
 namespace hubimg::ops {
 
+Kernel with_node_errors(Kernel kernel) {
+  return [kernel = std::move(kernel)](KernelContext& ctx) -> Status {
+    Status status = kernel(ctx);
+    if (status.ok() || status.message().starts_with("node '")) return status;
+    return ctx.error(status.code(), status.message());
+  };
+}
+
+void add_op(OpRegistry& registry, OpSpec spec) {
+  spec.kernel = with_node_errors(std::move(spec.kernel));
+  registry.add(std::move(spec));
+}
+
 Dims row_major_strides(const Dims& shape) {
   Dims strides(shape.size(), 1);
   for (size_t i = shape.size(); i > 1; --i) strides[i - 2] = strides[i - 1] * shape[i - 1];

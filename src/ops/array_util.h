@@ -14,6 +14,12 @@
 
 namespace hubimg::ops {
 
+// `kernel`, with any error it returns that does not yet name the node (attribute lookups,
+// tensor allocation) rewritten to name it, as KernelContext::error does.
+Kernel with_node_errors(Kernel kernel);
+// Registers `spec` with its kernel wrapped by with_node_errors.
+void add_op(OpRegistry& registry, OpSpec spec);
+
 // Row-major strides of `shape`, in elements.
 Dims row_major_strides(const Dims& shape);
 

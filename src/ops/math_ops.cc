@@ -220,10 +220,10 @@ T round_half_to_even(T x) {
 
 void register_elementwise(OpRegistry& r) {
   auto binary = [&](const char* name, Kernel k) {
-    r.add({name, {{"z", ""}}, computed_in_float32(std::move(k))});
+    add_op(r, {name, {{"z", ""}}, computed_in_float32(std::move(k))});
   };
   auto unary = [&](const char* name, Kernel k) {
-    r.add({name, {{"y", ""}}, computed_in_float32(std::move(k))});
+    add_op(r, {name, {{"y", ""}}, computed_in_float32(std::move(k))});
   };
 
   auto add = [](auto x, auto y) {
@@ -669,15 +669,15 @@ Status arg_reduce_kernel(KernelContext& ctx) {
 }
 
 void register_reductions(OpRegistry& r) {
-  r.add({"Sum", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kSum>)});
-  r.add({"Mean", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kMean>)});
-  r.add({"Prod", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kProd>)});
-  r.add({"Max", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kMax>)});
-  r.add({"Min", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kMin>)});
-  r.add({"All", {{"output", ""}}, bool_reduce_kernel<true>});
-  r.add({"Any", {{"output", ""}}, bool_reduce_kernel<false>});
-  r.add({"ArgMax", {{"output", ""}}, computed_in_float32(arg_reduce_kernel<true>)});
-  r.add({"ArgMin", {{"output", ""}}, computed_in_float32(arg_reduce_kernel<false>)});
+  add_op(r, {"Sum", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kSum>)});
+  add_op(r, {"Mean", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kMean>)});
+  add_op(r, {"Prod", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kProd>)});
+  add_op(r, {"Max", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kMax>)});
+  add_op(r, {"Min", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kMin>)});
+  add_op(r, {"All", {{"output", ""}}, bool_reduce_kernel<true>});
+  add_op(r, {"Any", {{"output", ""}}, bool_reduce_kernel<false>});
+  add_op(r, {"ArgMax", {{"output", ""}}, computed_in_float32(arg_reduce_kernel<true>)});
+  add_op(r, {"ArgMin", {{"output", ""}}, computed_in_float32(arg_reduce_kernel<false>)});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -819,13 +819,13 @@ Status cumsum_kernel(KernelContext& ctx) {
 
 void register_math_ops(OpRegistry& r) {
   register_elementwise(r);
-  r.add({"Select", {{"output", ""}}, select_kernel});
-  r.add({"SelectV2", {{"output", ""}}, select_v2_kernel});
+  add_op(r, {"Select", {{"output", ""}}, select_kernel});
+  add_op(r, {"SelectV2", {{"output", ""}}, select_v2_kernel});
   register_reductions(r);
-  r.add({"Cast", {{"y", ""}}, cast_kernel});
-  r.add({"AddN", {{"sum", ""}}, computed_in_float32(add_n_kernel)});
-  r.add({"Range", {{"output", ""}}, range_kernel});
-  r.add({"Cumsum", {{"out", ""}}, computed_in_float32(cumsum_kernel)});
+  add_op(r, {"Cast", {{"y", ""}}, cast_kernel});
+  add_op(r, {"AddN", {{"sum", ""}}, computed_in_float32(add_n_kernel)});
+  add_op(r, {"Range", {{"output", ""}}, range_kernel});
+  add_op(r, {"Cumsum", {{"out", ""}}, computed_in_float32(cumsum_kernel)});
 }
 
 }  // namespace hubimg::ops

@@ -347,22 +347,26 @@ Status get_alg_kernel(KernelContext& ctx) {
 }  // namespace
 
 void register_random_ops(OpRegistry& r) {
-  r.add({"StatelessRandomGetKeyCounter", {{"key", ""}, {"counter", ""}}, get_key_counter_kernel});
-  r.add({"StatelessRandomGetKeyCounterAlg",
-         {{"key", ""}, {"counter", ""}, {"alg", ""}},
-         get_key_counter_alg_kernel});
-  r.add({"StatelessRandomGetAlg", {{"alg", ""}}, get_alg_kernel});
-  r.add({"StatelessRandomUniformV2", {{"output", ""}}, stateless_v2_kernel<Draw::kUniform>});
-  r.add({"StatelessRandomNormalV2", {{"output", ""}}, stateless_v2_kernel<Draw::kNormal>});
-  r.add({"StatelessRandomUniformFullIntV2", {{"output", ""}}, stateless_v2_kernel<Draw::kFullInt>});
-  r.add({"StatelessRandomUniformIntV2", {{"output", ""}}, stateless_uniform_int_v2_kernel});
-  r.add({"StatelessRandomUniform", {{"output", ""}}, stateless_v1_kernel<Draw::kUniform>});
-  r.add({"StatelessRandomNormal", {{"output", ""}}, stateless_v1_kernel<Draw::kNormal>});
-  r.add({"StatelessRandomUniformFullInt", {{"output", ""}}, stateless_v1_kernel<Draw::kFullInt>});
-  r.add({"StatelessRandomUniformInt", {{"output", ""}}, stateless_uniform_int_v1_kernel});
-  r.add({"RandomUniform", {{"output", ""}}, stateful_kernel<Draw::kUniform>, true});
-  r.add({"RandomStandardNormal", {{"output", ""}}, stateful_kernel<Draw::kNormal>, true});
-  r.add({"RandomUniformInt", {{"output", ""}}, random_uniform_int_kernel, true});
+  add_op(r,
+         {"StatelessRandomGetKeyCounter", {{"key", ""}, {"counter", ""}}, get_key_counter_kernel});
+  add_op(r, {"StatelessRandomGetKeyCounterAlg",
+             {{"key", ""}, {"counter", ""}, {"alg", ""}},
+             get_key_counter_alg_kernel});
+  add_op(r, {"StatelessRandomGetAlg", {{"alg", ""}}, get_alg_kernel});
+  add_op(r, {"StatelessRandomUniformV2", {{"output", ""}}, stateless_v2_kernel<Draw::kUniform>});
+  add_op(r, {"StatelessRandomNormalV2", {{"output", ""}}, stateless_v2_kernel<Draw::kNormal>});
+  add_op(
+      r,
+      {"StatelessRandomUniformFullIntV2", {{"output", ""}}, stateless_v2_kernel<Draw::kFullInt>});
+  add_op(r, {"StatelessRandomUniformIntV2", {{"output", ""}}, stateless_uniform_int_v2_kernel});
+  add_op(r, {"StatelessRandomUniform", {{"output", ""}}, stateless_v1_kernel<Draw::kUniform>});
+  add_op(r, {"StatelessRandomNormal", {{"output", ""}}, stateless_v1_kernel<Draw::kNormal>});
+  add_op(r,
+         {"StatelessRandomUniformFullInt", {{"output", ""}}, stateless_v1_kernel<Draw::kFullInt>});
+  add_op(r, {"StatelessRandomUniformInt", {{"output", ""}}, stateless_uniform_int_v1_kernel});
+  add_op(r, {"RandomUniform", {{"output", ""}}, stateful_kernel<Draw::kUniform>, true});
+  add_op(r, {"RandomStandardNormal", {{"output", ""}}, stateful_kernel<Draw::kNormal>, true});
+  add_op(r, {"RandomUniformInt", {{"output", ""}}, random_uniform_int_kernel, true});
 }
 
 }  // namespace hubimg::ops
