@@ -201,6 +201,9 @@ TEST(StridedSlice, NewAxis) {
                          {1, 1, 1, 2, 2, 2});
   // t[..., tf.newaxis]
   EXPECT_EQ(slice_ok(kDocTensor, {{0, 0}, {0, 0}, {1, 1}, 0, 0, 1, 2}).shape(), (Dims{3, 2, 3, 1}));
+  // t[..., tf.newaxis, 0]: a new axis after the ellipsis shortens the ellipsis.
+  expect_values<int32_t>(slice_ok(kDocTensor, {{0, 0, 0}, {0, 0, 1}, {1, 1, 1}, 0, 0, 1, 2, 4}),
+                         {3, 2, 1}, {1, 2, 3, 4, 5, 6});
   // t[:, tf.newaxis, 1:2]
   expect_values<int32_t>(slice_ok(kDocTensor, {{0, 0, 1}, {0, 0, 2}, {1, 1, 1}, 1, 1, 0, 2}),
                          {3, 1, 1, 3}, {2, 2, 2, 4, 4, 4, 6, 6, 6});
