@@ -151,13 +151,22 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
     if (cf.training) any_training_arg = true;
     if (cf.training.value_or(false) != options.training) continue;
     auto named = named_inputs(cf);
+    // One positional tensor parameter is also reachable as "inputs" (TF Hub's convention).
+    std::map<std::string, Tensor> aliased;
+    const std::map<std::string, Tensor>* given = &inputs;
+    if (inputs.size() == 1 && inputs.begin()->first == "inputs" && !cf.args.empty() &&
+        cf.args[0].second.kind == format::StructuredArg::Kind::kTensor &&
+        cf.args[0].first != "inputs") {
+      aliased[cf.args[0].first] = inputs.begin()->second;
+      given = &aliased;
+    }
     std::vector<Tensor> flat;
     Status problem;
     size_t used_args = 0;
     for (const auto& [name, spec] : named) {
-      auto in = inputs.find(name);
+      auto in = given->find(name);
       auto arg = options.arguments.find(name);
-      const Tensor* t = in != inputs.end() ? &in->second : arg != options.arguments.end() ? &arg->second : nullptr;
+      const Tensor* t = in != given->end() ? &in->second : arg != options.arguments.end() ? &arg->second : nullptr;
       if (arg != options.arguments.end()) ++used_args;
       if (t == nullptr) {
         problem = invalid_argument("missing input '" + name + "'");
@@ -167,8 +176,8 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
       if (!problem.ok()) break;
       flat.push_back(*t);
     }
-    if (problem.ok() && inputs.size() + used_args != flat.size()) {
-      problem = invalid_argument("got " + std::to_string(inputs.size()) + " inputs, the trace takes " +
+    if (problem.ok() && given->size() + used_args != flat.size()) {
+      problem = invalid_argument("got " + std::to_string(given->size()) + " inputs, the trace takes " +
                                  std::to_string(named.size() - used_args));
     }
     // Python-valued keyword arguments must equal what the trace was made with.

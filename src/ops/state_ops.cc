@@ -88,6 +88,73 @@ Status ensure_shape(KernelContext& ctx) {
   return {};
 }
 
+// var -= alpha * delta (plain SGD, as Keras optimizers trace it into a `train` signature).
+Status apply_gradient_descent(KernelContext& ctx) {
+  Variable* v = single_variable(ctx);
+  if (v == nullptr || ctx.num_inputs() != 2) return ctx.error("needs a variable, alpha and delta");
+  const Tensor& alpha = ctx.input(0);
+  const Tensor& delta = ctx.input(1);
+  const Tensor& old = v->value();
+  if (old.dtype() != DType::kFloat32 || alpha.dtype() != DType::kFloat32 ||
+      alpha.num_elements() != 1 || delta.dtype() != DType::kFloat32 ||
+      delta.shape() != old.shape()) {
+    return ctx.error("wants float32 variable, scalar alpha and delta of the variable's shape; got " +
+                     old.description() + ", " + alpha.description() + ", " + delta.description());
+  }
+  Tensor updated(DType::kFloat32, old.shape());
+  const float a = alpha.data<float>()[0];
+  for (int64_t i = 0; i < old.num_elements(); ++i) {
+    updated.mutable_data<float>()[i] = old.data<float>()[i] - a * delta.data<float>()[i];
+  }
+  v->assign(std::move(updated));
+  return {};
+}
+
+// Reduction indices for the gradients of a broadcasting binary op (TensorFlow's BCast): input
+// k is summed over every output dimension where its right-aligned, 1-padded size is 1.
+Status broadcast_gradient_args(KernelContext& ctx) {
+  if (ctx.num_inputs() != 2) return ctx.error("expects two shape vectors");
+  const DType dtype = ctx.input(0).dtype();
+  std::vector<std::vector<int64_t>> shapes;
+  for (size_t k = 0; k < 2; ++k) {
+    const Tensor& s = ctx.input(k);
+    if (s.rank() != 1 || s.dtype() != dtype || (dtype != DType::kInt32 && dtype != DType::kInt64)) {
+      return ctx.error("shapes must be int32 or int64 vectors of one dtype, got " + s.description());
+    }
+    std::vector<int64_t> dims;
+    for (int64_t i = 0; i < s.num_elements(); ++i) dims.push_back(static_cast<int64_t>(element_as_double(s, i)));
+    shapes.push_back(std::move(dims));
+  }
+  const size_t rank = std::max(shapes[0].size(), shapes[1].size());
+  std::vector<std::vector<int64_t>> reduce(2);
+  for (size_t j = 0; j < rank; ++j) {
+    int64_t d[2];
+    for (size_t k = 0; k < 2; ++k) {
+      size_t pad = rank - shapes[k].size();
+      d[k] = j < pad ? 1 : shapes[k][j - pad];
+    }
+    if (d[0] != d[1] && d[0] != 1 && d[1] != 1) {
+      return ctx.error("incompatible shapes for broadcasting: " + dims_to_string(shapes[0]) +
+                       " and " + dims_to_string(shapes[1]));
+    }
+    for (size_t k = 0; k < 2; ++k) {
+      if (d[k] == 1) reduce[k].push_back(static_cast<int64_t>(j));
+    }
+  }
+  for (size_t k = 0; k < 2; ++k) {
+    Tensor out(dtype, {static_cast<int64_t>(reduce[k].size())});
+    for (size_t i = 0; i < reduce[k].size(); ++i) {
+      if (dtype == DType::kInt32) {
+        out.mutable_data<int32_t>()[i] = static_cast<int32_t>(reduce[k][i]);
+      } else {
+        out.mutable_data<int64_t>()[i] = reduce[k][i];
+      }
+    }
+    ctx.set_output(k, std::move(out));
+  }
+  return {};
+}
+
 }  // namespace
 
 void register_state_ops(OpRegistry& r) {
@@ -100,6 +167,8 @@ void register_state_ops(OpRegistry& r) {
     r.add({op, {{"output", ""}}, forward_input});
   }
   r.add({"EnsureShape", {{"output", ""}}, ensure_shape});
+  r.add({"ResourceApplyGradientDescent", {}, apply_gradient_descent, true});
+  r.add({"BroadcastGradientArgs", {{"r0", ""}, {"r1", ""}}, broadcast_gradient_args});
 }
 
 }  // namespace hubimg::ops
