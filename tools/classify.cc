@@ -80,7 +80,8 @@ void add_classify_command(CLI::App& app, int& exit_code) {
         float m = *std::max_element(p, p + classes);
         double sum = 0;
         for (int64_t k = 0; k < classes; ++k) sum += std::exp(static_cast<double>(p[k] - m));
-        for (int64_t k = 0; k < classes; ++k) p[k] = static_cast<float>(std::exp(static_cast<double>(p[k] - m)) / sum);
+        for (int64_t k = 0; k < classes; ++k)
+          p[k] = static_cast<float>(std::exp(static_cast<double>(p[k] - m)) / sum);
       }
     }
     auto labels = args->labels.empty() ? std::vector<std::string>{} : read_labels(args->labels);
@@ -102,7 +103,8 @@ void add_classify_command(CLI::App& app, int& exit_code) {
       if (!args->json) std::cout << (*files)[static_cast<size_t>(r)].string() << "\n";
       for (int64_t i = 0; i < k; ++i) {
         int64_t c = order[static_cast<size_t>(i)];
-        std::string label = static_cast<size_t>(c) < labels.size() ? labels[static_cast<size_t>(c)] : "";
+        std::string label =
+            static_cast<size_t>(c) < labels.size() ? labels[static_cast<size_t>(c)] : "";
         row["top"].push_back({{"class", c}, {"label", label}, {"probability", p[c]}});
         if (!args->json) std::cout << fmt::format("  {:>4}  {:<24} {:.4f}\n", c, label, p[c]);
       }

@@ -13,7 +13,8 @@ namespace {
 
 bool has_image_extension(const std::filesystem::path& p) {
   std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp";
 }
 
@@ -76,8 +77,8 @@ Expected<InputShape> model_input(const Model& model, const ImageInputOptions& o)
 void draw_progress(size_t done, size_t total) {
   const int width = 40;
   int filled = total ? static_cast<int>(width * done / total) : width;
-  std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled, "========================================",
-               width - filled, "", done, total);
+  std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled,
+               "========================================", width - filled, "", done, total);
   if (done == total) std::fputc('\n', stderr);
   std::fflush(stderr);
 }
@@ -127,10 +128,10 @@ Expected<Tensor> run_on_images(const Model& model, const std::vector<std::filesy
   for (size_t start = 0; start < files.size(); start += static_cast<size_t>(o.batch)) {
     size_t end = std::min(files.size(), start + static_cast<size_t>(o.batch));
     std::span<const std::filesystem::path> chunk(files.data() + start, end - start);
-    HUBIMG_ASSIGN_OR_RETURN(
-        Tensor batch, load_image_batch(chunk, in.height, in.width,
-                                       in.channels == 1 ? ColorMode::kGray : ColorMode::kRgb,
-                                       ResizeOptions{o.antialias}));
+    HUBIMG_ASSIGN_OR_RETURN(Tensor batch,
+                            load_image_batch(chunk, in.height, in.width,
+                                             in.channels == 1 ? ColorMode::kGray : ColorMode::kRgb,
+                                             ResizeOptions{o.antialias}));
     if (lo != 0 || hi != 1) {
       float* p = batch.mutable_data<float>();
       for (int64_t i = 0; i < batch.num_elements(); ++i) p[i] = lo + p[i] * (hi - lo);
@@ -142,14 +143,17 @@ Expected<Tensor> run_on_images(const Model& model, const std::vector<std::filesy
     } else if (model.has_call()) {
       HUBIMG_ASSIGN_OR_RETURN(outs, model(batch));
     } else {
-      HUBIMG_ASSIGN_OR_RETURN(auto named, model.call_signature("serving_default", {{in.key, batch}}));
+      HUBIMG_ASSIGN_OR_RETURN(auto named,
+                              model.call_signature("serving_default", {{in.key, batch}}));
       for (auto& [k, v] : named) outs.push_back(v);
     }
     if (outs.empty()) return internal_error("the model returned no outputs");
     Tensor out = outs[0];
-    if (out.dtype() != DType::kFloat32 || out.rank() < 1 || out.dim(0) != static_cast<int64_t>(chunk.size())) {
+    if (out.dtype() != DType::kFloat32 || out.rank() < 1 ||
+        out.dim(0) != static_cast<int64_t>(chunk.size())) {
       return invalid_argument("the model's first output is " + out.description() +
-                              ", not float32 rows for the " + std::to_string(chunk.size()) + " images");
+                              ", not float32 rows for the " + std::to_string(chunk.size()) +
+                              " images");
     }
     if (!result.valid()) {
       Dims shape = out.shape();

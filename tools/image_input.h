@@ -11,8 +11,8 @@
 namespace hubimg::cli {
 
 struct ImageInputOptions {
-  std::string signature;  // empty: root __call__ (or serving_default when there is none)
-  std::string size;       // "HxW" when the model does not fix it
+  std::string signature;      // empty: root __call__ (or serving_default when there is none)
+  std::string size;           // "HxW" when the model does not fix it
   std::string range = "0,1";  // pixel range the model expects, "lo,hi" (TF Hub: 0,1)
   int batch = 32;
   bool antialias = false;

@@ -165,8 +165,10 @@ void print_human(const SavedModel& m, const ordered_json& j) {
                              rc.concrete_functions.size());
     for (const auto& cf : rc.concrete_functions) {
       std::string args;
-      for (const auto& [k, v] : cf.args) args += (args.empty() ? "" : ", ") + k + "=" + v.to_string();
-      for (const auto& [k, v] : cf.kwargs) args += (args.empty() ? "" : ", ") + k + "=" + v.to_string();
+      for (const auto& [k, v] : cf.args)
+        args += (args.empty() ? "" : ", ") + k + "=" + v.to_string();
+      for (const auto& [k, v] : cf.kwargs)
+        args += (args.empty() ? "" : ", ") + k + "=" + v.to_string();
       std::cout << fmt::format("  {}\n    ({}) -> {}\n", cf.name, args, cf.output.to_string());
     }
   } else {
@@ -191,7 +193,8 @@ void print_human(const SavedModel& m, const ordered_json& j) {
 }  // namespace
 
 void add_info_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("info", "Describe a SavedModel: signatures, __call__, variables, ops");
+  auto* cmd =
+      app.add_subcommand("info", "Describe a SavedModel: signatures, __call__, variables, ops");
   auto model_path = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
   cmd->add_option("MODEL", *model_path, "SavedModel directory or .tar.gz archive")->required();

@@ -29,7 +29,8 @@ Expected<Tensor> parse_argument_value(const std::string& text) {
   char* end = nullptr;
   float v = std::strtof(text.c_str(), &end);
   if (end == text.c_str() || *end != '\0') {
-    return invalid_argument("--arg value '" + text + "' is not a number, true/false or a .npy file");
+    return invalid_argument("--arg value '" + text +
+                            "' is not a number, true/false or a .npy file");
   }
   return Tensor::scalar<float>(v);
 }
@@ -68,7 +69,8 @@ int run(const RunArgs& args) {
   if (!use_call && (args.training || !options.arguments.empty())) {
     return report_error("--training and --arg apply to __call__, not to signatures");
   }
-  auto outputs = use_call ? model->call(inputs, options) : model->call_signature(args.signature, inputs);
+  auto outputs =
+      use_call ? model->call(inputs, options) : model->call_signature(args.signature, inputs);
   if (!outputs.ok()) return report_error(outputs.status().message());
   std::error_code ec;
   std::filesystem::create_directories(args.output_dir, ec);
@@ -87,8 +89,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand("run", "Run __call__ or a signature on .npy tensors");
   cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
-  cmd->add_option("--signature", args->signature,
-                  "Signature to run (default: the root __call__)");
+  cmd->add_option("--signature", args->signature, "Signature to run (default: the root __call__)");
   cmd->add_option("--input", args->inputs, "KEY=FILE.npy (or FILE.npy for the only input)");
   cmd->add_option("--output", args->output_dir, "Directory for <output key>.npy files")->required();
   cmd->add_flag("--training", args->training, "Use the training trace of __call__");

@@ -54,7 +54,8 @@ class Model {
   bool has_call() const;
   // Root `__call__` on one positional input (e.g. images float32 [batch, h, w, 3]). Results in
   // order: output_0, output_1, ... (or a dict result's keys, sorted).
-  Expected<std::vector<Tensor>> operator()(const Tensor& input, const CallOptions& options = {}) const;
+  Expected<std::vector<Tensor>> operator()(const Tensor& input,
+                                           const CallOptions& options = {}) const;
   // Root `__call__` with inputs by parameter name ("inputs", or "x", "y", ...); results by
   // output name ("output_0", ... or the dict keys).
   Expected<std::map<std::string, Tensor>> call(const std::map<std::string, Tensor>& inputs,

@@ -1,9 +1,10 @@
+#include "hubimg/model.h"
+
 #include <mutex>
 
 #include "exec/executor.h"
 #include "format/saved_model.h"
 #include "graph/graph.h"
-#include "hubimg/model.h"
 
 namespace hubimg {
 
@@ -13,7 +14,7 @@ struct Model::Impl {
   std::vector<Variable*> variable_ptrs;
   std::vector<std::string> warnings;
 
-  mutable std::mutex mu;  // guards the caches
+  mutable std::mutex mu;                                                // guards the caches
   mutable std::map<std::string, std::shared_ptr<graph::Graph>> graphs;  // by function name
   mutable std::map<std::string, Status> graph_errors;
 
@@ -82,7 +83,8 @@ std::vector<std::pair<std::string, format::TensorSpec>> named_inputs(
     if (flat.size() == 1 && a.kind == format::StructuredArg::Kind::kTensor) {
       out.emplace_back(name, flat[0]);
     } else {
-      for (size_t i = 0; i < flat.size(); ++i) out.emplace_back(name + "/" + std::to_string(i), flat[i]);
+      for (size_t i = 0; i < flat.size(); ++i)
+        out.emplace_back(name + "/" + std::to_string(i), flat[i]);
     }
   };
   for (const auto& [name, a] : cf.args) add(name, a);
@@ -166,7 +168,9 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
     for (const auto& [name, spec] : named) {
       auto in = given->find(name);
       auto arg = options.arguments.find(name);
-      const Tensor* t = in != given->end() ? &in->second : arg != options.arguments.end() ? &arg->second : nullptr;
+      const Tensor* t = in != given->end()               ? &in->second
+                        : arg != options.arguments.end() ? &arg->second
+                                                         : nullptr;
       if (arg != options.arguments.end()) ++used_args;
       if (t == nullptr) {
         problem = invalid_argument("missing input '" + name + "'");
@@ -177,8 +181,9 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
       flat.push_back(*t);
     }
     if (problem.ok() && given->size() + used_args != flat.size()) {
-      problem = invalid_argument("got " + std::to_string(given->size()) + " inputs, the trace takes " +
-                                 std::to_string(named.size() - used_args));
+      problem =
+          invalid_argument("got " + std::to_string(given->size()) + " inputs, the trace takes " +
+                           std::to_string(named.size() - used_args));
     }
     // Python-valued keyword arguments must equal what the trace was made with.
     for (const auto& [name, value] : options.arguments) {
@@ -197,7 +202,8 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
     HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat));
     std::map<std::string, Tensor> result;
     for (size_t i = 0; i < outs.size(); ++i) {
-      std::string key = i < cf.output_keys.size() ? cf.output_keys[i] : "output_" + std::to_string(i);
+      std::string key =
+          i < cf.output_keys.size() ? cf.output_keys[i] : "output_" + std::to_string(i);
       result[key] = std::move(outs[i]);
     }
     return result;
@@ -211,7 +217,8 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
                           (mismatch.empty() ? std::string() : ": " + mismatch));
 }
 
-Expected<std::vector<Tensor>> Model::operator()(const Tensor& input, const CallOptions& options) const {
+Expected<std::vector<Tensor>> Model::operator()(const Tensor& input,
+                                                const CallOptions& options) const {
   const auto& root_call = impl_->saved->root_call();
   std::string name = "inputs";
   if (root_call && !root_call->parameter_names.empty()) name = root_call->parameter_names[0];
@@ -283,7 +290,8 @@ std::vector<Model::InputSpec> Model::call_input_specs() const {
   if (!call) return specs;
   for (const auto& cf : call->concrete_functions) {
     if (cf.training.value_or(false)) continue;
-    for (const auto& [name, spec] : named_inputs(cf)) specs.push_back({name, spec.dtype, spec.shape});
+    for (const auto& [name, spec] : named_inputs(cf))
+      specs.push_back({name, spec.dtype, spec.shape});
     break;
   }
   return specs;
@@ -297,7 +305,9 @@ std::vector<Model::InputSpec> Model::signature_input_specs(const std::string& na
   return specs;
 }
 
-std::vector<Variable*> Model::variables() const { return impl_->variable_ptrs; }
+std::vector<Variable*> Model::variables() const {
+  return impl_->variable_ptrs;
+}
 
 std::vector<Variable*> Model::trainable_variables() const {
   std::vector<Variable*> out;
@@ -313,13 +323,18 @@ Expected<std::vector<Tensor>> Model::regularization_losses() const {
     if (fo.concrete_functions.empty()) return not_found(fo.path + " has no traced function");
     HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(fo.concrete_functions[0], fo.path));
     HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, {}));
-    if (outs.size() != 1) return internal_error(fo.path + " returned " + std::to_string(outs.size()) + " values");
+    if (outs.size() != 1)
+      return internal_error(fo.path + " returned " + std::to_string(outs.size()) + " values");
     losses.push_back(outs[0]);
   }
   return losses;
 }
 
-const std::vector<std::string>& Model::load_warnings() const { return impl_->warnings; }
-const format::SavedModel& Model::saved_model() const { return *impl_->saved; }
+const std::vector<std::string>& Model::load_warnings() const {
+  return impl_->warnings;
+}
+const format::SavedModel& Model::saved_model() const {
+  return *impl_->saved;
+}
 
 }  // namespace hubimg

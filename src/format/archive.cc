@@ -35,7 +35,7 @@ bool is_safe_relative(const std::filesystem::path& p) {
 }  // namespace
 
 Expected<ExtractedArchive> extract_saved_model_archive(const std::filesystem::path& path,
-                                                        uint64_t max_bytes) {
+                                                       uint64_t max_bytes) {
   const std::string where = path.string();
   std::unique_ptr<archive, ArchiveCloser> reader(archive_read_new());
   archive_read_support_filter_all(reader.get());
@@ -43,8 +43,9 @@ Expected<ExtractedArchive> extract_saved_model_archive(const std::filesystem::pa
   archive_read_support_format_gnutar(reader.get());
   if (archive_read_open_filename(reader.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) {
     return data_loss(where + ": not a SavedModel directory and not a readable tar archive (" +
-                     std::string(archive_error_string(reader.get()) ? archive_error_string(reader.get())
-                                                                   : "unknown format") +
+                     std::string(archive_error_string(reader.get())
+                                     ? archive_error_string(reader.get())
+                                     : "unknown format") +
                      ")");
   }
   std::random_device rd;
@@ -65,10 +66,12 @@ Expected<ExtractedArchive> extract_saved_model_archive(const std::filesystem::pa
       return data_loss(where + ": corrupted archive (" +
                        std::string(archive_error_string(reader.get())) + ")");
     }
-    std::filesystem::path name = std::filesystem::path(archive_entry_pathname(entry)).lexically_normal();
+    std::filesystem::path name =
+        std::filesystem::path(archive_entry_pathname(entry)).lexically_normal();
     if (name == "." || name == "./") continue;
     if (!is_safe_relative(name)) {
-      return data_loss(where + ": archive entry '" + name.string() + "' points outside the archive");
+      return data_loss(where + ": archive entry '" + name.string() +
+                       "' points outside the archive");
     }
     auto type = archive_entry_filetype(entry);
     auto target = remover->path / name;

@@ -16,6 +16,6 @@ struct ExtractedArchive {
 // Extracts a .tar, .tar.gz or .tgz into a fresh temporary directory. Rejects entries that would
 // land outside it (absolute paths, "..", links) and archives that expand past `max_bytes`.
 Expected<ExtractedArchive> extract_saved_model_archive(const std::filesystem::path& archive,
-                                                        uint64_t max_bytes = uint64_t{16} << 30);
+                                                       uint64_t max_bytes = uint64_t{16} << 30);
 
 }  // namespace hubimg::format

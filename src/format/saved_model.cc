@@ -81,10 +81,22 @@ Expected<StructuredArg> StructuredArg::from_proto(const tf::StructuredValue& v) 
   switch (v.kind_case()) {
     case K::kNoneValue:
     case K::KIND_NOT_SET: a.kind = Kind::kNone; break;
-    case K::kBoolValue: a.kind = Kind::kBool; a.bool_value = v.bool_value(); break;
-    case K::kInt64Value: a.kind = Kind::kInt; a.int_value = v.int64_value(); break;
-    case K::kFloat64Value: a.kind = Kind::kFloat; a.float_value = v.float64_value(); break;
-    case K::kStringValue: a.kind = Kind::kString; a.string_value = v.string_value(); break;
+    case K::kBoolValue:
+      a.kind = Kind::kBool;
+      a.bool_value = v.bool_value();
+      break;
+    case K::kInt64Value:
+      a.kind = Kind::kInt;
+      a.int_value = v.int64_value();
+      break;
+    case K::kFloat64Value:
+      a.kind = Kind::kFloat;
+      a.float_value = v.float64_value();
+      break;
+    case K::kStringValue:
+      a.kind = Kind::kString;
+      a.string_value = v.string_value();
+      break;
     case K::kTensorSpecValue:
       a.kind = Kind::kTensor;
       a.tensor = {v.tensor_spec_value().name(), dtype_or_invalid(v.tensor_spec_value().dtype()),
@@ -167,8 +179,12 @@ std::string StructuredArg::to_string() const {
 SavedModel::SavedModel() : proto_(std::make_unique<tf::SavedModel>()) {}
 SavedModel::~SavedModel() = default;
 
-const tf::MetaGraphDef& SavedModel::meta_graph() const { return proto_->meta_graphs(0); }
-const tf::GraphDef& SavedModel::graph() const { return meta_graph().graph_def(); }
+const tf::MetaGraphDef& SavedModel::meta_graph() const {
+  return proto_->meta_graphs(0);
+}
+const tf::GraphDef& SavedModel::graph() const {
+  return meta_graph().graph_def();
+}
 std::string SavedModel::tensorflow_version() const {
   return meta_graph().meta_info_def().tensorflow_version();
 }
@@ -179,7 +195,7 @@ const tf::FunctionDef* SavedModel::function(std::string_view name) const {
 }
 
 Expected<std::shared_ptr<SavedModel>> SavedModel::parse(std::string_view serialized,
-                                                         const std::string& name_for_errors) {
+                                                        const std::string& name_for_errors) {
   std::shared_ptr<SavedModel> model(new SavedModel());
   HUBIMG_RETURN_IF_ERROR(model->parse_proto(serialized, name_for_errors, false));
   HUBIMG_RETURN_IF_ERROR(model->index_functions().with_context(name_for_errors));
@@ -189,7 +205,7 @@ Expected<std::shared_ptr<SavedModel>> SavedModel::parse(std::string_view seriali
 }
 
 Expected<std::shared_ptr<SavedModel>> SavedModel::load(const std::filesystem::path& path,
-                                                        const LoadOptions& options) {
+                                                       const LoadOptions& options) {
   std::shared_ptr<SavedModel> model(new SavedModel());
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
@@ -352,17 +368,20 @@ Expected<ConcreteFunction> read_concrete_function(const tf::SavedObjectGraph& g,
   if (sig->kind == StructuredArg::Kind::kTuple && sig->children.size() == 2) {
     const StructuredArg& args = sig->children[0].second;
     for (size_t i = 0; i < args.children.size(); ++i) {
-      std::string pname = i < parameter_names.size() ? parameter_names[i] : "arg_" + std::to_string(i);
+      std::string pname =
+          i < parameter_names.size() ? parameter_names[i] : "arg_" + std::to_string(i);
       cf.args.emplace_back(pname, args.children[i].second);
     }
     for (const auto& kw : sig->children[1].second.children) cf.kwargs.push_back(kw);
   }
   for (const auto& [pname, value] : cf.args) {
-    if (pname == "training" && value.kind == StructuredArg::Kind::kBool) cf.training = value.bool_value;
+    if (pname == "training" && value.kind == StructuredArg::Kind::kBool)
+      cf.training = value.bool_value;
     value.flatten_tensors(cf.flat_inputs);
   }
   for (const auto& [pname, value] : cf.kwargs) {
-    if (pname == "training" && value.kind == StructuredArg::Kind::kBool) cf.training = value.bool_value;
+    if (pname == "training" && value.kind == StructuredArg::Kind::kBool)
+      cf.training = value.bool_value;
     value.flatten_tensors(cf.flat_inputs);
   }
   auto out = StructuredArg::from_proto(saved.output_signature());
@@ -408,8 +427,8 @@ Expected<FunctionObject> read_function_object(const tf::SavedObjectGraph& g, int
 }  // namespace
 
 Status SavedModel::read_object_graph() {
-  has_object_graph_ = meta_graph().has_object_graph_def() &&
-                      meta_graph().object_graph_def().nodes_size() > 0;
+  has_object_graph_ =
+      meta_graph().has_object_graph_def() && meta_graph().object_graph_def().nodes_size() > 0;
   if (!has_object_graph_) return {};
   const auto& g = meta_graph().object_graph_def();
   HUBIMG_RETURN_IF_ERROR(check_child_ids(g));
@@ -421,7 +440,8 @@ Status SavedModel::read_object_graph() {
     for (const auto& c : g.nodes(losses).children()) {
       HUBIMG_ASSIGN_OR_RETURN(
           FunctionObject fo,
-          read_function_object(g, c.node_id(), "root.regularization_losses[" + c.local_name() + "]"));
+          read_function_object(g, c.node_id(),
+                               "root.regularization_losses[" + c.local_name() + "]"));
       regularization_losses_.push_back(std::move(fo));
     }
   }
@@ -437,15 +457,18 @@ Status SavedModel::read_signatures() {
     sig.key = key;
     sig.method_name = def.method_name();
     for (const auto& [name, info] : def.inputs()) {
-      sig.inputs[name] = {info.name(), dtype_or_invalid(info.dtype()), shape_of(info.tensor_shape())};
+      sig.inputs[name] = {info.name(), dtype_or_invalid(info.dtype()),
+                          shape_of(info.tensor_shape())};
     }
     for (const auto& [name, info] : def.outputs()) {
-      sig.outputs[name] = {info.name(), dtype_or_invalid(info.dtype()), shape_of(info.tensor_shape())};
+      sig.outputs[name] = {info.name(), dtype_or_invalid(info.dtype()),
+                           shape_of(info.tensor_shape())};
     }
     if (signature_map >= 0) {
       int fn_node = child_id(mg.object_graph_def(), signature_map, key);
       if (fn_node >= 0) {
-        auto fo = read_function_object(mg.object_graph_def(), fn_node, "root.signatures['" + key + "']");
+        auto fo =
+            read_function_object(mg.object_graph_def(), fn_node, "root.signatures['" + key + "']");
         if (!fo.ok()) return fo.status();
         if (fo->concrete_functions.size() != 1) {
           return data_loss("signature '" + key + "' has " +
@@ -484,9 +507,10 @@ Status SavedModel::check_runnable() const {
   if (has_call || !signatures_.empty()) return {};
   std::string where = directory_.string();
   if (!variables_.empty()) {
-    return failed_precondition(where + ": the SavedModel has " + std::to_string(variables_.size()) +
-                               " variables but no traced functions or signatures (its __call__ "
-                               "was plain Python, which SavedModels cannot store); nothing can be run");
+    return failed_precondition(
+        where + ": the SavedModel has " + std::to_string(variables_.size()) +
+        " variables but no traced functions or signatures (its __call__ "
+        "was plain Python, which SavedModels cannot store); nothing can be run");
   }
   return failed_precondition(where + ": the SavedModel has no signatures and no traced __call__");
 }
@@ -504,7 +528,8 @@ Status SavedModel::restore_variables(const LoadOptions& options) {
   std::set<int> needed;
   if (int list = child_id(g, 0, "variables"); list >= 0) {
     for (const auto& c : g.nodes(list).children()) {
-      if (g.nodes(c.node_id()).kind_case() == tf::SavedObject::kVariable) needed.insert(c.node_id());
+      if (g.nodes(c.node_id()).kind_case() == tf::SavedObject::kVariable)
+        needed.insert(c.node_id());
     }
   }
   for (const auto& [name, cf] : g.concrete_functions()) {
@@ -533,7 +558,8 @@ Status SavedModel::restore_variables(const LoadOptions& options) {
   }
   tf::TrackableObjectGraph trackable;
   if (!trackable.ParseFromString(graph_tensor.strings()[0])) {
-    return data_loss(prefix.string() + ": " + kObjectGraphKey + " is not a valid TrackableObjectGraph");
+    return data_loss(prefix.string() + ": " + kObjectGraphKey +
+                     " is not a valid TrackableObjectGraph");
   }
   const int num_trackable = trackable.nodes_size();
   if (num_trackable == 0) return data_loss(prefix.string() + ": checkpoint object graph is empty");
@@ -551,7 +577,8 @@ Status SavedModel::restore_variables(const LoadOptions& options) {
     const auto& tnode = trackable.nodes(f.trackable_id);
     if (f.next_child == 0 && f.saved_id != 0) {
       for (const auto& attr : tnode.attributes()) {
-        if (attr.name() == kVariableValueAttribute) key_for_saved_node[f.saved_id] = attr.checkpoint_key();
+        if (attr.name() == kVariableValueAttribute)
+          key_for_saved_node[f.saved_id] = attr.checkpoint_key();
       }
     }
     if (f.next_child >= tnode.children_size()) {
@@ -651,7 +678,8 @@ Status SavedModel::restore_tf1_variables(const TensorBundleReader* bundle) {
     }
   }
   for (const auto& node : graph().node()) {
-    if (node.op() != "VarHandleOp" && node.op() != "VariableV2" && node.op() != "Variable") continue;
+    if (node.op() != "VarHandleOp" && node.op() != "VariableV2" && node.op() != "Variable")
+      continue;
     VariableInfo v;
     v.name = node.name();
     auto shared = node.attr().find("shared_name");

@@ -54,10 +54,10 @@ struct StructuredArg {
 
 // One traced concrete function of a tf.function, with its Python-level signature.
 struct ConcreteFunction {
-  std::string name;  // FunctionDef name in the library
+  std::string name;                                           // FunctionDef name in the library
   std::vector<std::pair<std::string, StructuredArg>> args;    // positional parameters (no self)
   std::vector<std::pair<std::string, StructuredArg>> kwargs;  // keyword arguments, sorted
-  std::optional<bool> training;  // the `training` parameter's traced Python value, if any
+  std::optional<bool> training;         // the `training` parameter's traced Python value, if any
   std::vector<TensorSpec> flat_inputs;  // user tensors in FunctionDef argument order
   std::vector<int> bound_inputs;        // object-graph node ids of captures, after user inputs
   StructuredArg output;
@@ -108,10 +108,10 @@ class SavedModel {
   // `path`: a SavedModel directory (saved_model.pb or saved_model.pbtxt + variables/), or a
   // .tar.gz/.tgz/.tar archive of one, extracted to a temporary directory owned by the model.
   static Expected<std::shared_ptr<SavedModel>> load(const std::filesystem::path& path,
-                                                     const LoadOptions& options = {});
+                                                    const LoadOptions& options = {});
   // Parses the serialized SavedModel proto only (fuzzing, tests).
   static Expected<std::shared_ptr<SavedModel>> parse(std::string_view serialized,
-                                                      const std::string& name_for_errors);
+                                                     const std::string& name_for_errors);
   ~SavedModel();
 
   const std::filesystem::path& directory() const { return directory_; }
@@ -129,7 +129,9 @@ class SavedModel {
 
   const std::map<std::string, Signature>& signatures() const { return signatures_; }
   const std::optional<FunctionObject>& root_call() const { return root_call_; }
-  const std::vector<FunctionObject>& regularization_losses() const { return regularization_losses_; }
+  const std::vector<FunctionObject>& regularization_losses() const {
+    return regularization_losses_;
+  }
 
   // The root's `variables` list where it has one, else every variable the object graph
   // reaches (or, for TF1, the graph's variables).

@@ -115,7 +115,8 @@ class Builder {
       }
       auto sizes = ops::output_arg_sizes(*n.spec, n.attrs);
       if (!sizes.ok()) {
-        return sizes.status().with_context("node '" + n.name + "' in function '" + function_name + "'");
+        return sizes.status().with_context("node '" + n.name + "' in function '" + function_name +
+                                           "'");
       }
       n.num_outputs = 0;
       for (size_t s : *sizes) n.num_outputs += static_cast<int>(s);
@@ -146,7 +147,8 @@ class Builder {
 
 std::string where(const std::string& function_name, const std::string& node) {
   return "node '" + node + "' in " +
-         (function_name.empty() ? std::string("the top-level graph") : "function '" + function_name + "'");
+         (function_name.empty() ? std::string("the top-level graph")
+                                : "function '" + function_name + "'");
 }
 
 Expected<std::vector<Binding>> Builder::process_node(
@@ -199,7 +201,8 @@ Expected<std::vector<Binding>> Builder::process_node(
       return fail(StatusCode::kInvalidArgument, "needs a condition input");
     }
     const Node& cond = graph_.nodes[static_cast<size_t>(inputs[0].value.node)];
-    auto value = cond.op == "Const" ? cond.attrs.get_tensor("value") : Expected<Tensor>(not_found(""));
+    auto value =
+        cond.op == "Const" ? cond.attrs.get_tensor("value") : Expected<Tensor>(not_found(""));
     if (!value.ok() || value->num_elements() != 1) {
       return fail(StatusCode::kUnimplemented,
                   "the condition is computed at run time; only conditions that are constant "
@@ -219,7 +222,8 @@ Expected<std::vector<Binding>> Builder::process_node(
     auto shared = node.attr().find("shared_name");
     std::string var_name = node.name();
     int idx = model_.variable_index_for_name(var_name);
-    if (idx < 0 && shared != node.attr().end()) idx = model_.variable_index_for_name(shared->second.s());
+    if (idx < 0 && shared != node.attr().end())
+      idx = model_.variable_index_for_name(shared->second.s());
     if (idx < 0) return fail(StatusCode::kNotFound, "no variable named '" + var_name + "'");
     out_arg_offsets["resource"] = 0;
     return std::vector<Binding>{Binding::of_variable(idx)};
@@ -408,7 +412,8 @@ Expected<std::map<std::string, std::vector<Binding>>> Builder::inline_body(
   for (auto& [node, bindings] : outputs) {
     for (const auto& [arg, off] : arg_offsets[node]) {
       std::vector<Binding> tail;
-      if (off <= bindings.size()) tail.assign(bindings.begin() + static_cast<long>(off), bindings.end());
+      if (off <= bindings.size())
+        tail.assign(bindings.begin() + static_cast<long>(off), bindings.end());
       named[node + ":" + arg] = std::move(tail);
     }
     named[node] = std::move(bindings);
@@ -422,15 +427,15 @@ Expected<std::vector<Binding>> Builder::inline_function(const tf::FunctionDef& f
   const std::string& fname = f.signature().name();
   if (static_cast<size_t>(f.signature().input_arg_size()) != args.size()) {
     return invalid_argument("function '" + fname + "' takes " +
-                            std::to_string(f.signature().input_arg_size()) + " arguments, called with " +
-                            std::to_string(args.size()));
+                            std::to_string(f.signature().input_arg_size()) +
+                            " arguments, called with " + std::to_string(args.size()));
   }
   std::map<std::string, Binding> arg_bindings;
   for (int i = 0; i < f.signature().input_arg_size(); ++i) {
     arg_bindings[f.signature().input_arg(i).name()] = args[static_cast<size_t>(i)];
   }
-  HUBIMG_ASSIGN_OR_RETURN(auto body, inline_body(f.node_def(), arg_bindings, true, scope, fname,
-                                                 depth, nullptr));
+  HUBIMG_ASSIGN_OR_RETURN(
+      auto body, inline_body(f.node_def(), arg_bindings, true, scope, fname, depth, nullptr));
   std::vector<Binding> results;
   for (const auto& out : f.signature().output_arg()) {
     auto ret = f.ret().find(out.name());
@@ -447,7 +452,8 @@ Expected<std::vector<Binding>> Builder::inline_function(const tf::FunctionDef& f
       continue;
     }
     auto it = body.find(parsed.node + ":" + parsed.arg);
-    if (it == body.end() || parsed.index < 0 || static_cast<size_t>(parsed.index) >= it->second.size()) {
+    if (it == body.end() || parsed.index < 0 ||
+        static_cast<size_t>(parsed.index) >= it->second.size()) {
       return data_loss("function '" + fname + "' returns unknown '" + ret->second + "'");
     }
     results.push_back(it->second[static_cast<size_t>(parsed.index)]);
@@ -455,17 +461,18 @@ Expected<std::vector<Binding>> Builder::inline_function(const tf::FunctionDef& f
   return results;
 }
 
-Expected<std::vector<Binding>> Builder::inline_top_graph(const std::map<std::string, Binding>& feeds,
-                                                         const std::vector<std::string>& fetches) {
+Expected<std::vector<Binding>> Builder::inline_top_graph(
+    const std::map<std::string, Binding>& feeds, const std::vector<std::string>& fetches) {
   std::set<std::string> needed;
   for (const auto& f : fetches) needed.insert(parse_input(f, false).node);
-  HUBIMG_ASSIGN_OR_RETURN(auto body, inline_body(model_.graph().node(), feeds, false, "", "", 0,
-                                                 &needed));
+  HUBIMG_ASSIGN_OR_RETURN(auto body,
+                          inline_body(model_.graph().node(), feeds, false, "", "", 0, &needed));
   std::vector<Binding> results;
   for (const auto& f : fetches) {
     InputName parsed = parse_input(f, false);
     auto it = body.find(parsed.node);
-    if (it == body.end() || parsed.index < 0 || static_cast<size_t>(parsed.index) >= it->second.size()) {
+    if (it == body.end() || parsed.index < 0 ||
+        static_cast<size_t>(parsed.index) >= it->second.size()) {
       return not_found("the graph has no tensor '" + f + "'");
     }
     results.push_back(it->second[static_cast<size_t>(parsed.index)]);

@@ -26,7 +26,7 @@ struct ValueRef {
 };
 
 struct Node {
-  std::string name;      // scoped by the call path, e.g. "sequential/conv2d/Conv2D"
+  std::string name;  // scoped by the call path, e.g. "sequential/conv2d/Conv2D"
   std::string op;
   std::string function;  // the FunctionDef the node came from, for messages
   AttrMap attrs;

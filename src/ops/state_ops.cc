@@ -65,8 +65,7 @@ Status assign_variable(KernelContext& ctx, int sign) {
       for (int64_t i = 0; i < n; ++i) o[i] = a[i] + sign * b[i];
       break;
     }
-    default:
-      return ctx.error(StatusCode::kUnimplemented, "dtype " + dtype_name(old.dtype()));
+    default: return ctx.error(StatusCode::kUnimplemented, "dtype " + dtype_name(old.dtype()));
   }
   v->assign(std::move(updated));
   return {};
@@ -98,8 +97,9 @@ Status apply_gradient_descent(KernelContext& ctx) {
   if (old.dtype() != DType::kFloat32 || alpha.dtype() != DType::kFloat32 ||
       alpha.num_elements() != 1 || delta.dtype() != DType::kFloat32 ||
       delta.shape() != old.shape()) {
-    return ctx.error("wants float32 variable, scalar alpha and delta of the variable's shape; got " +
-                     old.description() + ", " + alpha.description() + ", " + delta.description());
+    return ctx.error(
+        "wants float32 variable, scalar alpha and delta of the variable's shape; got " +
+        old.description() + ", " + alpha.description() + ", " + delta.description());
   }
   Tensor updated(DType::kFloat32, old.shape());
   const float a = alpha.data<float>()[0];
@@ -119,10 +119,12 @@ Status broadcast_gradient_args(KernelContext& ctx) {
   for (size_t k = 0; k < 2; ++k) {
     const Tensor& s = ctx.input(k);
     if (s.rank() != 1 || s.dtype() != dtype || (dtype != DType::kInt32 && dtype != DType::kInt64)) {
-      return ctx.error("shapes must be int32 or int64 vectors of one dtype, got " + s.description());
+      return ctx.error("shapes must be int32 or int64 vectors of one dtype, got " +
+                       s.description());
     }
     std::vector<int64_t> dims;
-    for (int64_t i = 0; i < s.num_elements(); ++i) dims.push_back(static_cast<int64_t>(element_as_double(s, i)));
+    for (int64_t i = 0; i < s.num_elements(); ++i)
+      dims.push_back(static_cast<int64_t>(element_as_double(s, i)));
     shapes.push_back(std::move(dims));
   }
   const size_t rank = std::max(shapes[0].size(), shapes[1].size());

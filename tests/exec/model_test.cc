@@ -23,7 +23,8 @@ TEST(ModelStatedOutputs, HalfPlusTwo) {
   auto y = m.call_signature("serving_default", {{"x", Tensor::from_vector<float>({1}, {1.0f})}});
   ASSERT_TRUE(y.ok()) << y.status().to_string();
   EXPECT_EQ(y->at("y").data<float>()[0], 2.5f);  // 0.5 * 1 + 2
-  auto y3 = m.call_signature("regress_x2_to_y3", {{"inputs", Tensor::from_vector<float>({1}, {2.0f})}});
+  auto y3 =
+      m.call_signature("regress_x2_to_y3", {{"inputs", Tensor::from_vector<float>({1}, {2.0f})}});
   ASSERT_TRUE(y3.ok()) << y3.status().to_string();
   EXPECT_EQ(y3->at("outputs").data<float>()[0], 4.0f);  // 0.5 * 2 + 3
   // The tf.Example signatures need ParseExampleV2: loading warns, calling says why.
@@ -60,7 +61,8 @@ TEST(ModelStatedOutputs, MultiOutputAndUint8Multiply) {
 TEST(ModelStatedOutputs, JavaAddAndVariable) {
   HUBIMG_REQUIRE_SHARED();
   Model m = load_fixture("java_saved_model_using_python");
-  auto sum = m.call_signature("add", {{"a", Tensor::scalar<float>(10.0f)}, {"b", Tensor::scalar<float>(15.5f)}});
+  auto sum = m.call_signature(
+      "add", {{"a", Tensor::scalar<float>(10.0f)}, {"b", Tensor::scalar<float>(15.5f)}});
   ASSERT_TRUE(sum.ok()) << sum.status().to_string();
   EXPECT_EQ(sum->at("output_0").data<float>()[0], 25.5f);
   auto v = m.call_signature("get_variable", {{"dummy", Tensor::scalar<float>(0.0f)}});
@@ -82,7 +84,8 @@ TEST(ModelErrors, WrongDtypeShapeAndNames) {
   auto no_sig = m->call_signature("nope", {});
   ASSERT_FALSE(no_sig.ok());
   EXPECT_NE(no_sig.status().message().find("serving_default"), std::string::npos);
-  auto bad_key = m->call_signature("serving_default", {{"images", Tensor(DType::kFloat32, {1, 28, 28, 1})}});
+  auto bad_key =
+      m->call_signature("serving_default", {{"images", Tensor(DType::kFloat32, {1, 28, 28, 1})}});
   ASSERT_FALSE(bad_key.ok());
   EXPECT_NE(bad_key.status().message().find("images"), std::string::npos);
 }
@@ -93,7 +96,8 @@ TEST(ModelBatches, TwoBatchSizesInOneProcessAgree) {
   ASSERT_TRUE(m.ok());
   Tensor batch(DType::kFloat32, {4, 128, 128, 3});
   float* p = batch.mutable_data<float>();
-  for (int64_t i = 0; i < batch.num_elements(); ++i) p[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f;
+  for (int64_t i = 0; i < batch.num_elements(); ++i)
+    p[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f;
   auto all = (*m)(batch);
   ASSERT_TRUE(all.ok()) << all.status().to_string();
   Tensor last(DType::kFloat32, {1, 128, 128, 3});

@@ -1,13 +1,12 @@
 #include "format/saved_model.h"
 
 #include <google/protobuf/text_format.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <functional>
 #include <regex>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "checkpoint.pb.h"
 #include "format/tensor_bundle.h"
@@ -49,7 +48,8 @@ std::map<std::string, std::string> provenance_checkpoint_entries(const std::stri
   std::string line;
   while (std::getline(in, line)) {
     std::smatch m;
-    if (std::regex_match(line, m, line_re)) entries[m[1]] = std::string(m[2]) + " " + std::string(m[3]);
+    if (std::regex_match(line, m, line_re))
+      entries[m[1]] = std::string(m[2]) + " " + std::string(m[3]);
   }
   return entries;
 }

@@ -1,10 +1,11 @@
 // Every golden case of ../shared/fixtures/golden through the library API, plus batch
 // consistency: a batch's rows equal the rows computed one example at a time.
+#include "util/golden.h"
+
 #include <gtest/gtest.h>
 
 #include "hubimg/model.h"
 #include "hubimg/npy.h"
-#include "util/golden.h"
 #include "util/test_util.h"
 
 namespace hubimg {
@@ -69,7 +70,8 @@ TEST_P(GoldenModel, BatchEqualsPerExample) {
       std::copy_n(batch_in->data<float>() + row * row_elems, row_elems, one.mutable_data<float>());
       GoldenCase single = c;
       std::map<std::string, Tensor> in{{c.inputs.begin()->first, one}};
-      auto out = c.signature == "__call__" ? model->call(in) : model->call_signature(c.signature, in);
+      auto out =
+          c.signature == "__call__" ? model->call(in) : model->call_signature(c.signature, in);
       ASSERT_TRUE(out.ok()) << out.status().to_string();
       for (const auto& [key, t] : *out) {
         const Tensor& b = batch_out->at(key);

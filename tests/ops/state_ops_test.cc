@@ -9,7 +9,8 @@ namespace {
 
 std::vector<int64_t> as_vector(const Tensor& t) {
   std::vector<int64_t> v;
-  for (int64_t i = 0; i < t.num_elements(); ++i) v.push_back(static_cast<int64_t>(element_as_double(t, i)));
+  for (int64_t i = 0; i < t.num_elements(); ++i)
+    v.push_back(static_cast<int64_t>(element_as_double(t, i)));
   return v;
 }
 
@@ -20,11 +21,8 @@ TEST(BroadcastGradientArgs, ReducesWhereAnInputWasBroadcast) {
   };
   // Worked out by hand: right-align, pad with 1s, reduce an input where its size is 1.
   const Case cases[] = {
-      {{1}, {3}, {0}, {}},
-      {{2, 3}, {3}, {}, {0}},
-      {{2, 1, 4}, {5, 1}, {1}, {0, 2}},
-      {{1, 1}, {1}, {0, 1}, {0, 1}},
-      {{4}, {4}, {}, {}},
+      {{1}, {3}, {0}, {}},           {{2, 3}, {3}, {}, {0}}, {{2, 1, 4}, {5, 1}, {1}, {0, 2}},
+      {{1, 1}, {1}, {0, 1}, {0, 1}}, {{4}, {4}, {}, {}},
   };
   for (const auto& c : cases) {
     std::vector<Tensor> in{Tensor::from_vector<int32_t>({static_cast<int64_t>(c.s0.size())}, c.s0),
@@ -34,7 +32,8 @@ TEST(BroadcastGradientArgs, ReducesWhereAnInputWasBroadcast) {
     EXPECT_EQ(as_vector((*out)[0]), c.r0);
     EXPECT_EQ(as_vector((*out)[1]), c.r1);
   }
-  std::vector<Tensor> bad{Tensor::from_vector<int32_t>({1}, {2}), Tensor::from_vector<int32_t>({1}, {3})};
+  std::vector<Tensor> bad{Tensor::from_vector<int32_t>({1}, {2}),
+                          Tensor::from_vector<int32_t>({1}, {3})};
   auto err = run_op("BroadcastGradientArgs", bad, {}, "grad/args");
   ASSERT_FALSE(err.ok());
   EXPECT_NE(err.status().message().find("node 'grad/args'"), std::string::npos);
@@ -44,7 +43,8 @@ TEST(ResourceApplyGradientDescent, UpdatesTheVariable) {
   const OpSpec* spec = OpRegistry::global().find("ResourceApplyGradientDescent");
   ASSERT_NE(spec, nullptr);
   Variable w("w", Tensor::from_vector<float>({2}, {1.0f, -2.0f}), true);
-  std::vector<Tensor> in{Tensor::scalar<float>(0.5f), Tensor::from_vector<float>({2}, {4.0f, 2.0f})};
+  std::vector<Tensor> in{Tensor::scalar<float>(0.5f),
+                         Tensor::from_vector<float>({2}, {4.0f, 2.0f})};
   graph::AttrMap attrs;
   KernelContext ctx("sgd", "ResourceApplyGradientDescent", attrs, in, 0);
   Variable* vars[] = {&w};

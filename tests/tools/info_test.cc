@@ -1,7 +1,7 @@
 // `hubimg info` end to end: the built CLI on every real fixture and on damaged inputs.
-#include <nlohmann/json.hpp>
-
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include "util/test_util.h"
 
@@ -29,7 +29,9 @@ const char* const kFixtures[] = {
     "tf_testdata/tfnet_simple_model_from_auto_compile",
 };
 
-std::string info(const std::string& args) { return cli_path().string() + " info " + args; }
+std::string info(const std::string& args) {
+  return cli_path().string() + " info " + args;
+}
 
 TEST(InfoCommand, JsonOnEveryFixtureHasTheDocumentedKeys) {
   HUBIMG_REQUIRE_SHARED();
@@ -76,7 +78,8 @@ TEST(InfoCommand, JsonOnEveryFixtureHasTheDocumentedKeys) {
 
 TEST(InfoCommand, SpecificFixtureFacts) {
   HUBIMG_REQUIRE_SHARED();
-  auto r = run_command(info((real_fixture("mnist_cnn_tf231") / "saved_model").string() + " --json"));
+  auto r =
+      run_command(info((real_fixture("mnist_cnn_tf231") / "saved_model").string() + " --json"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["tensorflow_version"], "2.3.1");
@@ -94,7 +97,8 @@ TEST(InfoCommand, SpecificFixtureFacts) {
 
 TEST(InfoCommand, NegativeAndMissingModelsFailWithOneLine) {
   HUBIMG_REQUIRE_SHARED();
-  auto r = run_command(info((real_fixture("lenet_tfmodule_nofunctions_tf216") / "saved_model").string()));
+  auto r = run_command(
+      info((real_fixture("lenet_tfmodule_nofunctions_tf216") / "saved_model").string()));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("no traced functions"), std::string::npos) << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;

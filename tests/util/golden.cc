@@ -73,8 +73,8 @@ bool is_integer(DType d) {
     double err = std::abs(a - r);
     if (std::isnan(a) || std::isnan(r) || err > c.atol + c.rtol * std::abs(r)) {
       return ::testing::AssertionFailure()
-             << what << ": element " << i << " is " << a << ", reference " << r
-             << " (atol " << c.atol << ", rtol " << c.rtol << ")";
+             << what << ": element " << i << " is " << a << ", reference " << r << " (atol "
+             << c.atol << ", rtol " << c.rtol << ")";
     }
     if (err > worst) {
       worst = err;
@@ -87,8 +87,12 @@ bool is_integer(DType d) {
     for (int64_t row = 0; row < rows; ++row) {
       int64_t best_a = 0, best_r = 0;
       for (int64_t k = 1; k < classes; ++k) {
-        if (element_as_double(actual, row * classes + k) > element_as_double(actual, row * classes + best_a)) best_a = k;
-        if (element_as_double(reference, row * classes + k) > element_as_double(reference, row * classes + best_r)) best_r = k;
+        if (element_as_double(actual, row * classes + k) >
+            element_as_double(actual, row * classes + best_a))
+          best_a = k;
+        if (element_as_double(reference, row * classes + k) >
+            element_as_double(reference, row * classes + best_r))
+          best_r = k;
       }
       if (best_a != best_r) {
         return ::testing::AssertionFailure() << what << ": row " << row << " top-1 is class "

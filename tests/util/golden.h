@@ -1,12 +1,12 @@
 // The golden cases of ../shared/fixtures/golden (see its README): loading and comparison.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "hubimg/tensor.h"
 
