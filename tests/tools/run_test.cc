@@ -1,0 +1,122 @@
+// `hubimg run`, `embed` and `classify` end to end on the fixtures.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "hubimg/npy.h"
+#include "util/golden.h"
+#include "util/test_util.h"
+
+namespace hubimg {
+namespace {
+
+using hubimg::testing::cli_path;
+using hubimg::testing::real_fixture;
+using hubimg::testing::run_command;
+using hubimg::testing::TempDir;
+
+std::string quote(const std::filesystem::path& p) {
+  return "'" + p.string() + "'";
+}
+
+// Every golden case through the CLI: inputs as .npy files, outputs compared with the
+// reference files.
+TEST(RunCommand, EveryGoldenCaseThroughTheCli) {
+  HUBIMG_REQUIRE_SHARED();
+  int cases_run = 0;
+  for (const auto& model : hubimg::testing::golden_models()) {
+    for (const auto& c : hubimg::testing::load_golden_cases(model)) {
+      TempDir out;
+      std::string cmd = cli_path().string() + " run " + quote(c.model);
+      if (c.signature != "__call__") cmd += " --signature " + c.signature;
+      for (const auto& [key, file] : c.inputs) cmd += " --input " + key + "=" + quote(file);
+      cmd += " --output " + quote(out.path());
+      auto r = run_command(cmd);
+      ASSERT_EQ(r.exit_code, 0) << c.id << "\n" << cmd << "\n" << r.out;
+      for (const auto& [key, file] : c.outputs) {
+        auto actual = read_npy(out.path() / (key + ".npy"));
+        ASSERT_TRUE(actual.ok()) << c.id << ": " << actual.status().to_string();
+        auto reference = read_npy(file);
+        ASSERT_TRUE(reference.ok());
+        EXPECT_TRUE(hubimg::testing::matches_reference(*actual, *reference, c, key));
+      }
+      ++cases_run;
+    }
+  }
+  EXPECT_EQ(cases_run, 89);  // golden/README.md: 89 cases over 14 models
+}
+
+TEST(RunCommand, ErrorsNameWhatIsWrong) {
+  HUBIMG_REQUIRE_SHARED();
+  TempDir out;
+  auto model = real_fixture("mnist_cnn_tf231") / "saved_model";
+  auto missing = run_command(cli_path().string() + " run " + quote(model) +
+                             " --input /nonexistent.npy --output " + quote(out.path()));
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.out.find("/nonexistent.npy"), std::string::npos) << missing.out;
+  auto bad_sig = run_command(cli_path().string() + " run " + quote(model) +
+                             " --signature nope --output " + quote(out.path()));
+  EXPECT_NE(bad_sig.exit_code, 0);
+  EXPECT_NE(bad_sig.out.find("no signature 'nope'"), std::string::npos) << bad_sig.out;
+}
+
+struct SampleExpectation {
+  std::string fixture;
+  std::string range;
+  std::map<std::string, int> top1;  // image file name -> reference class (golden/README.md)
+};
+
+TEST(ClassifyCommand, SampleImagesGetTheReferenceClass) {
+  HUBIMG_REQUIRE_SHARED();
+  const SampleExpectation expectations[] = {
+      {"potato_cnn_aug_tf25", "0,255", {{"early_blight_1.jpg", 0}, {"late_blight_1.jpg", 0}}},
+      {"rps_cnn_tf231", "0,1", {{"testpaper01-00.png", 1}}},
+      {"tm_mobilenetv2_035_tf115", "-1,1", {{"open.jpg", 0}, {"closed.jpg", 1}}},
+  };
+  for (const auto& e : expectations) {
+    auto dir = real_fixture(e.fixture);
+    auto r = run_command(cli_path().string() + " classify " + quote(dir / "saved_model") + " " +
+                         quote(dir / "samples") + " --json --top 2 --range=" + e.range);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["results"].size(), e.top1.size());
+    for (const auto& row : j["results"]) {
+      auto name = std::filesystem::path(row["image"].get<std::string>()).filename().string();
+      EXPECT_EQ(row["top"][0]["class"].get<int>(), e.top1.at(name)) << e.fixture << " " << name;
+      EXPECT_EQ(row["top"].size(), 2u);
+    }
+  }
+}
+
+TEST(EmbedCommand, RowsFollowTheListedFilesAndMatchClassify) {
+  HUBIMG_REQUIRE_SHARED();
+  TempDir tmp;
+  auto dir = real_fixture("potato_cnn_aug_tf25");
+  auto features = tmp.path() / "features.npy";
+  auto late = dir / "samples" / "late_blight_1.jpg";
+  auto early = dir / "samples" / "early_blight_1.jpg";
+  auto r =
+      run_command(cli_path().string() + " embed " + quote(dir / "saved_model") + " " + quote(late) +
+                  " " + quote(early) + " --range 0,255 --batch 1 --output " + quote(features));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto t = read_npy(features);
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  ASSERT_EQ(t->shape(), (Dims{2, 3}));
+  // Row 0 is late_blight_1 (reference 0.9014 for class 0), row 1 early_blight_1 (1.0).
+  EXPECT_NEAR(t->data<float>()[0], 0.90, 0.02);
+  EXPECT_NEAR(t->data<float>()[3], 1.0, 0.01);
+  std::ifstream names(features.string() + ".txt");
+  std::string first, second;
+  std::getline(names, first);
+  std::getline(names, second);
+  EXPECT_EQ(first, late.string());
+  EXPECT_EQ(second, early.string());
+  auto no_images = run_command(cli_path().string() + " embed " + quote(dir / "saved_model") + " " +
+                               quote(tmp.path() / "nothing.png") + " --output " + quote(features));
+  EXPECT_NE(no_images.exit_code, 0);
+  EXPECT_NE(no_images.out.find("nothing.png"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hubimg
