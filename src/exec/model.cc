@@ -109,7 +109,9 @@ Expected<Model> Model::load(const std::filesystem::path& path, const LoadOptions
     for (const auto& cf : call->concrete_functions) {
       if (cf.training.value_or(false) && !options.prepare_training) continue;
       auto g = impl->graph_for(cf, describe_trace(cf));
-      if (g.ok()) {
+      if (cf.training.value_or(false)) {
+        if (!g.ok()) impl->warnings.push_back(g.status().message());
+      } else if (g.ok()) {
         call_ok = true;
       } else {
         call_error = g.status();

@@ -157,6 +157,39 @@ Status broadcast_gradient_args(KernelContext& ctx) {
   return {};
 }
 
+// Stateful RNG bookkeeping (tf.random.Generator, Keras random layers): returns the variable's
+// int64[3] state [counter_lo, counter_hi, key] and advances the 128-bit Philox counter by
+// `delta`, the same as drawing that many 128-bit Philox blocks.
+Status rng_read_and_skip(KernelContext& ctx) {
+  Variable* v = single_variable(ctx);
+  if (v == nullptr || ctx.num_inputs() != 2) return ctx.error("needs a state variable, alg and delta");
+  const Tensor& state = v->value();
+  if (state.dtype() != DType::kInt64 || state.num_elements() < 2) {
+    return ctx.error("state variable '" + v->name() + "' must be int64 with at least 2 elements, is " +
+                     state.description());
+  }
+  const Tensor& alg = ctx.input(0);
+  if (alg.num_elements() != 1 || element_as_double(alg, 0) != 1) {
+    return ctx.error(StatusCode::kUnimplemented, "only the Philox algorithm (1) is supported");
+  }
+  const Tensor& delta = ctx.input(1);
+  if (delta.num_elements() != 1) return ctx.error("delta must be a scalar");
+  uint64_t skip = delta.dtype() == DType::kUInt64 ? delta.data<uint64_t>()[0]
+                                                  : static_cast<uint64_t>(element_as_double(delta, 0));
+  Tensor old(DType::kInt64, {3});
+  for (int64_t i = 0; i < std::min<int64_t>(3, state.num_elements()); ++i) {
+    old.mutable_data<int64_t>()[i] = state.data<int64_t>()[i];
+  }
+  Tensor next = state.clone();
+  auto* words = reinterpret_cast<uint64_t*>(next.mutable_data<int64_t>());
+  const uint64_t before = words[0];
+  words[0] += skip;
+  if (words[0] < before) ++words[1];
+  v->assign(std::move(next));
+  ctx.set_output(0, std::move(old));
+  return {};
+}
+
 }  // namespace
 
 void register_state_ops(OpRegistry& r) {
@@ -170,6 +203,7 @@ void register_state_ops(OpRegistry& r) {
   }
   r.add({"EnsureShape", {{"output", ""}}, ensure_shape});
   r.add({"ResourceApplyGradientDescent", {}, apply_gradient_descent, true});
+  r.add({"RngReadAndSkip", {{"value", ""}}, rng_read_and_skip, true});
   r.add({"BroadcastGradientArgs", {{"r0", ""}, {"r1", ""}}, broadcast_gradient_args});
 }
 

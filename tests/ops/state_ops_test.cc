@@ -67,3 +67,26 @@ TEST(ReadVariableOp, ReturnsTheValueWithoutCopying) {
 
 }  // namespace
 }  // namespace hubimg::ops
+
+namespace hubimg::ops {
+namespace {
+
+TEST(RngReadAndSkip, ReturnsOldStateAndAdvancesTheCounterWithCarry) {
+  const OpSpec* spec = OpRegistry::global().find("RngReadAndSkip");
+  ASSERT_NE(spec, nullptr);
+  Variable state("rng", Tensor::from_vector<int64_t>({3}, {-2, 7, 42}), false);
+  std::vector<Tensor> in{Tensor::scalar<int64_t>(1), Tensor::scalar<uint64_t>(5)};
+  graph::AttrMap attrs;
+  KernelContext ctx("rng", "RngReadAndSkip", attrs, in, 1);
+  Variable* vars[] = {&state};
+  ctx.set_variables(vars);
+  ASSERT_TRUE(spec->kernel(ctx).ok());
+  EXPECT_EQ(ctx.outputs()[0].data<int64_t>()[0], -2);
+  // -2 is 0xffff...fe as the low counter word: +5 wraps to 3 and carries into the high word.
+  EXPECT_EQ(state.value().data<int64_t>()[0], 3);
+  EXPECT_EQ(state.value().data<int64_t>()[1], 8);
+  EXPECT_EQ(state.value().data<int64_t>()[2], 42);
+}
+
+}  // namespace
+}  // namespace hubimg::ops
