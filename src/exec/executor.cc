@@ -39,6 +39,23 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
       }
       node_variables.push_back(variables[static_cast<size_t>(v)]);
     }
+    if (!node.branches.empty()) {
+      const bool is_if = node.op == "If" || node.op == "StatelessIf";
+      size_t k = graph::branch_index(node_inputs[0], is_if, node.branches.size());
+      auto outs = run_graph(*node.branches[k], std::span<const Tensor>(node_inputs).subspan(1),
+                            variables, stats);
+      if (!outs.ok()) return outs.status();
+      if (outs->size() != static_cast<size_t>(node.num_outputs)) {
+        return internal_error(graph.description + ": node '" + node.name + "' branch " +
+                              std::to_string(k) + " returned " + std::to_string(outs->size()) +
+                              " values, the node has " + std::to_string(node.num_outputs));
+      }
+      values[i] = std::move(outs).value();
+      for (const auto& in : node.inputs) {
+        if (--uses[static_cast<size_t>(in.node)] == 0) values[static_cast<size_t>(in.node)].clear();
+      }
+      continue;
+    }
     ops::KernelContext ctx(node.name, node.op, node.attrs, node_inputs,
                            static_cast<size_t>(node.num_outputs));
     ctx.set_variables(node_variables);

@@ -73,6 +73,31 @@ InputName parse_input(const std::string& s, bool function_style) {
   return in;
 }
 
+void prune(Graph& g);
+
+}  // namespace
+
+size_t branch_index(const Tensor& selector, bool is_if, size_t num_branches) {
+  if (is_if) {
+    // TensorFlow's truthiness: a scalar is true when non-zero (strings: non-empty); any other
+    // tensor is true when it has elements.
+    bool truth;
+    if (selector.rank() == 0) {
+      truth = selector.dtype() == DType::kString ? !selector.strings()[0].empty()
+                                                 : element_as_double(selector, 0) != 0;
+    } else {
+      truth = selector.num_elements() > 0;
+    }
+    return truth ? 0 : 1;
+  }
+  // Case: an index out of range selects the last branch (the default).
+  double idx = selector.num_elements() == 1 ? element_as_double(selector, 0) : -1;
+  if (idx < 0 || idx >= static_cast<double>(num_branches)) return num_branches - 1;
+  return static_cast<size_t>(idx);
+}
+
+namespace {
+
 class Builder {
  public:
   Builder(const format::SavedModel& model, Graph& graph) : model_(model), graph_(graph) {}
@@ -196,26 +221,85 @@ Expected<std::vector<Binding>> Builder::process_node(
   }
   if (op == "NoOp" || op == "DisableCopyOnRead") return std::vector<Binding>{};
 
-  if (op == "If" || op == "StatelessIf") {
+  const bool is_if = op == "If" || op == "StatelessIf";
+  const bool is_case = op == "Case" || op == "StatelessCase";
+  if (is_if || is_case) {
     if (inputs.empty() || inputs[0].kind != Binding::Kind::kValue) {
-      return fail(StatusCode::kInvalidArgument, "needs a condition input");
+      return fail(StatusCode::kInvalidArgument, "needs a condition or branch index input");
     }
-    const Node& cond = graph_.nodes[static_cast<size_t>(inputs[0].value.node)];
-    auto value =
-        cond.op == "Const" ? cond.attrs.get_tensor("value") : Expected<Tensor>(not_found(""));
-    if (!value.ok() || value->num_elements() != 1) {
-      return fail(StatusCode::kUnimplemented,
-                  "the condition is computed at run time; only conditions that are constant "
-                  "when the model is loaded are supported");
+    std::vector<std::string> branch_names;
+    if (is_if) {
+      for (const char* key : {"then_branch", "else_branch"}) {
+        auto b = node.attr().find(key);
+        if (b == node.attr().end())
+          return fail(StatusCode::kInvalidArgument, std::string("missing ") + key);
+        branch_names.push_back(b->second.func().name());
+      }
+    } else if (auto b = node.attr().find("branches"); b != node.attr().end()) {
+      for (const auto& f : b->second.list().func()) branch_names.push_back(f.name());
     }
-    bool taken = element_as_double(*value, 0) != 0;
-    auto branch = node.attr().find(taken ? "then_branch" : "else_branch");
-    if (branch == node.attr().end()) return fail(StatusCode::kInvalidArgument, "missing branch");
+    if (branch_names.empty()) return fail(StatusCode::kInvalidArgument, "has no branches");
+    std::vector<const tf::FunctionDef*> branches;
+    for (const auto& b : branch_names) {
+      const tf::FunctionDef* f = model_.function(b);
+      if (f == nullptr) return fail(StatusCode::kNotFound, "branch function '" + b + "' not found");
+      branches.push_back(f);
+    }
+    if (depth >= kMaxCallDepth) return fail(StatusCode::kOutOfRange, "branches nest too deep");
     std::vector<Binding> args(inputs.begin() + 1, inputs.end());
     out_arg_offsets["output"] = 0;
-    const tf::FunctionDef* f = model_.function(branch->second.func().name());
-    if (f == nullptr) return fail(StatusCode::kNotFound, "branch function not found");
-    return inline_function(*f, args, name + "/", depth + 1);
+    const Node& cond = graph_.nodes[static_cast<size_t>(inputs[0].value.node)];
+    if (cond.op == "Const") {  // known when the model loads: inline the branch taken
+      auto value = cond.attrs.get_tensor("value");
+      if (value.ok() && value->num_elements() == 1 && value->dtype() != DType::kString) {
+        size_t taken = branch_index(*value, is_if, branches.size());
+        return inline_function(*branches[taken], args, name + "/", depth + 1);
+      }
+    }
+    // Decided at run time: each branch becomes a graph of its own that the executor runs.
+    Node n;
+    n.name = name;
+    n.op = op;
+    auto attrs = attrs_from_node(node);
+    if (!attrs.ok()) return attrs.status().with_context(where(function_name, node.name()));
+    n.attrs = std::move(attrs).value();
+    n.inputs.push_back(inputs[0].value);
+    for (const Binding& a : args) {
+      if (a.kind == Binding::Kind::kValue) n.inputs.push_back(a.value);
+    }
+    for (size_t k = 0; k < branches.size(); ++k) {
+      auto sub = std::make_shared<Graph>();
+      sub->description = name + " branch " + std::to_string(k);
+      Builder sub_builder(model_, *sub);
+      std::vector<Binding> sub_args;
+      int arg_index = 0;
+      for (const Binding& a : args) {
+        if (a.kind == Binding::Kind::kValue) {
+          int id = sub_builder.add_arg("arg_" + std::to_string(arg_index), arg_index);
+          ++arg_index;
+          sub_args.push_back(Binding::of_value({id, 0}));
+        } else {
+          sub_args.push_back(a);
+        }
+      }
+      auto outs = sub_builder.inline_function(*branches[k], sub_args, name + "/", depth + 1);
+      if (!outs.ok()) return outs.status();
+      for (const Binding& b : *outs) {
+        if (b.kind != Binding::Kind::kValue) {
+          return fail(StatusCode::kUnimplemented, "a branch returns a resource");
+        }
+        sub->outputs.push_back(b.value);
+      }
+      prune(*sub);
+      n.branches.push_back(std::move(sub));
+    }
+    auto id = add_node(std::move(n), function_name);
+    if (!id.ok()) return id.status();
+    std::vector<Binding> outs;
+    for (int i = 0; i < graph_.nodes[static_cast<size_t>(*id)].num_outputs; ++i) {
+      outs.push_back(Binding::of_value({*id, i}));
+    }
+    return outs;
   }
 
   if (op == "VarHandleOp") {

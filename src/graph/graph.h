@@ -36,6 +36,9 @@ struct Node {
   std::vector<int> variables;  // indices into the model's variable table
   int num_outputs = 1;
   int arg_index = -1;  // for argument nodes: position among the graph's inputs
+  // If/Case decided at run time: one graph per branch, taking the node's inputs after the
+  // condition (or branch index).
+  std::vector<std::shared_ptr<struct Graph>> branches;
 };
 
 struct Graph {
@@ -47,6 +50,9 @@ struct Graph {
 };
 
 constexpr char kArgOp[] = "_Arg";
+
+// The branch an If (condition) or Case (index) selector picks.
+size_t branch_index(const Tensor& selector, bool is_if, size_t num_branches);
 
 // Builds the graph of a TF2 concrete function, its captures bound to the model's variables.
 Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& model,

@@ -162,11 +162,12 @@ Status broadcast_gradient_args(KernelContext& ctx) {
 // `delta`, the same as drawing that many 128-bit Philox blocks.
 Status rng_read_and_skip(KernelContext& ctx) {
   Variable* v = single_variable(ctx);
-  if (v == nullptr || ctx.num_inputs() != 2) return ctx.error("needs a state variable, alg and delta");
+  if (v == nullptr || ctx.num_inputs() != 2)
+    return ctx.error("needs a state variable, alg and delta");
   const Tensor& state = v->value();
   if (state.dtype() != DType::kInt64 || state.num_elements() < 2) {
-    return ctx.error("state variable '" + v->name() + "' must be int64 with at least 2 elements, is " +
-                     state.description());
+    return ctx.error("state variable '" + v->name() +
+                     "' must be int64 with at least 2 elements, is " + state.description());
   }
   const Tensor& alg = ctx.input(0);
   if (alg.num_elements() != 1 || element_as_double(alg, 0) != 1) {
@@ -174,8 +175,9 @@ Status rng_read_and_skip(KernelContext& ctx) {
   }
   const Tensor& delta = ctx.input(1);
   if (delta.num_elements() != 1) return ctx.error("delta must be a scalar");
-  uint64_t skip = delta.dtype() == DType::kUInt64 ? delta.data<uint64_t>()[0]
-                                                  : static_cast<uint64_t>(element_as_double(delta, 0));
+  uint64_t skip = delta.dtype() == DType::kUInt64
+                      ? delta.data<uint64_t>()[0]
+                      : static_cast<uint64_t>(element_as_double(delta, 0));
   Tensor old(DType::kInt64, {3});
   for (int64_t i = 0; i < std::min<int64_t>(3, state.num_elements()); ++i) {
     old.mutable_data<int64_t>()[i] = state.data<int64_t>()[i];
@@ -203,6 +205,13 @@ void register_state_ops(OpRegistry& r) {
   }
   r.add({"EnsureShape", {{"output", ""}}, ensure_shape});
   r.add({"ResourceApplyGradientDescent", {}, apply_gradient_descent, true});
+  // The executor runs If/Case nodes itself (their branches are graphs); the kernel is only
+  // reached through run_op, which has no branches to run.
+  for (const char* op : {"If", "StatelessIf", "Case", "StatelessCase"}) {
+    r.add({op, {{"output", "Tout"}}, [](KernelContext& c) {
+             return c.error(StatusCode::kFailedPrecondition, "runs only inside a graph");
+           }});
+  }
   r.add({"RngReadAndSkip", {{"value", ""}}, rng_read_and_skip, true});
   r.add({"BroadcastGradientArgs", {{"r0", ""}, {"r1", ""}}, broadcast_gradient_args});
 }
