@@ -23,7 +23,7 @@ files=$(git ls-files '*.cc' '*.h')
 clang-format --dry-run -Werror $files
 
 section "AddressSanitizer + UBSan build"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHUBIMG_SANITIZE=ON \
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DHUBIMG_SANITIZE=ON \
   -DHUBIMG_BUILD_BENCH=OFF -DHUBIMG_SHARED_DIR="$shared" >/dev/null
 cmake --build build-asan -j "$jobs"
 section "tests (ASan + UBSan)"

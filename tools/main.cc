@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   hubimg::cli::add_run_command(app, exit_code);
   hubimg::cli::add_embed_command(app, exit_code);
   hubimg::cli::add_classify_command(app, exit_code);
+  hubimg::cli::add_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

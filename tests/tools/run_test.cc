@@ -120,3 +120,29 @@ TEST(EmbedCommand, RowsFollowTheListedFilesAndMatchClassify) {
 
 }  // namespace
 }  // namespace hubimg
+
+namespace hubimg {
+namespace {
+
+TEST(BenchCommand, JsonHasTheDocumentedKeys) {
+  HUBIMG_REQUIRE_SHARED();
+  auto r = hubimg::testing::run_command(
+      hubimg::testing::cli_path().string() + " bench '" +
+      (hubimg::testing::real_fixture("mnist_cnn_tf231") / "saved_model").string() +
+      "' --batch 4 --iterations 3 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  for (const char* key : {"load_ms", "first_call_ms", "median_ms", "p90_ms", "images_per_second",
+                          "peak_rss_mb", "batch", "threads"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["batch"], 4);
+  EXPECT_GT(j["median_ms"].get<double>(), 0);
+  EXPECT_GE(j["p90_ms"].get<double>(), j["median_ms"].get<double>());
+  EXPECT_NEAR(j["images_per_second"].get<double>(), 4 * 1000.0 / j["median_ms"].get<double>(),
+              1e-6);
+  EXPECT_GT(j["peak_rss_mb"].get<double>(), 1);
+}
+
+}  // namespace
+}  // namespace hubimg

@@ -1,0 +1,129 @@
+// `hubimg bench MODEL [--batch N] [--threads T] [--iterations K] [--json]`: load time, first
+// call, steady-state latency and throughput, peak resident memory.
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "commands.h"
+#include "hubimg/model.h"
+
+namespace hubimg::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+struct BenchArgs {
+  std::string model;
+  std::string signature;
+  std::string size;
+  int batch = 1;
+  int threads = 0;
+  int iterations = 20;
+  bool json = false;
+};
+
+int bench(const BenchArgs& a) {
+  auto start = Clock::now();
+  auto model = Model::load(a.model);
+  if (!model.ok()) return report_error(model.status().message());
+  const double load_ms = ms_since(start);
+  const bool use_call = a.signature.empty() && model->has_call();
+  const std::string signature = a.signature.empty() ? "serving_default" : a.signature;
+  auto specs = use_call ? model->call_input_specs() : model->signature_input_specs(signature);
+  if (specs.size() != 1) {
+    return report_error("bench needs a model with exactly one input; it has " +
+                        std::to_string(specs.size()));
+  }
+  const auto& spec = specs[0];
+  if (spec.shape.unknown_rank || spec.dtype != DType::kFloat32) {
+    return report_error("bench needs a float32 input of known rank, got " + dtype_name(spec.dtype) +
+                        spec.shape.to_string());
+  }
+  Dims shape = spec.shape.dims;
+  int64_t h = 0, w = 0;
+  if (!a.size.empty() && std::sscanf(a.size.c_str(), "%ldx%ld", &h, &w) != 2) {
+    return report_error("--size wants HxW");
+  }
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i == 0) {
+      shape[i] = a.batch;
+    } else if (shape[i] < 0) {
+      if (shape.size() == 4 && (i == 1 || i == 2) && h > 0) {
+        shape[i] = i == 1 ? h : w;
+      } else {
+        return report_error("input dimension " + std::to_string(i) + " is unknown: use --size HxW");
+      }
+    }
+  }
+  Tensor input(DType::kFloat32, shape);
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  for (float& v :
+       std::span(input.mutable_data<float>(), static_cast<size_t>(input.num_elements()))) {
+    v = uniform(rng);
+  }
+  auto run_once = [&]() -> Status {
+    if (use_call) return (*model)(input).status();
+    return model->call_signature(signature, {{spec.name, input}}).status();
+  };
+  start = Clock::now();
+  if (Status s = run_once(); !s.ok()) return report_error(s.message());
+  const double first_ms = ms_since(start);
+  std::vector<double> times;
+  for (int i = 0; i < a.iterations; ++i) {
+    start = Clock::now();
+    if (Status s = run_once(); !s.ok()) return report_error(s.message());
+    times.push_back(ms_since(start));
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+  const double p90 = times[std::min(times.size() - 1, times.size() * 9 / 10)];
+  const double ips = a.batch * 1000.0 / median;
+  const int threads = a.threads > 0 ? a.threads : 1;  // reference kernels run on one thread
+  if (a.json) {
+    nlohmann::ordered_json j{{"load_ms", load_ms},       {"first_call_ms", first_ms},
+                             {"median_ms", median},      {"p90_ms", p90},
+                             {"images_per_second", ips}, {"peak_rss_mb", peak_rss_mb()},
+                             {"batch", a.batch},         {"threads", threads}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << fmt::format(
+        "input {}\nload {:.1f} ms, first call {:.1f} ms\nper batch of {}: median {:.2f} ms, p90 "
+        "{:.2f} ms ({} iterations)\n{:.1f} images/s, peak RSS {:.0f} MB\n",
+        input.description(), load_ms, first_ms, a.batch, median, p90, a.iterations, ips,
+        peak_rss_mb());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<BenchArgs>();
+  auto* cmd = app.add_subcommand("bench", "Measure load time, latency and throughput");
+  cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("--signature", args->signature, "Signature (default: __call__)");
+  cmd->add_option("--size", args->size, "HxW when the model accepts any size");
+  cmd->add_option("--batch", args->batch, "Batch size")->check(CLI::Range(1, 4096));
+  cmd->add_option("--threads", args->threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
+  cmd->add_option("--iterations", args->iterations, "Timed calls")->check(CLI::Range(1, 100000));
+  cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->callback([args, &exit_code] { exit_code = bench(*args); });
+}
+
+}  // namespace hubimg::cli
