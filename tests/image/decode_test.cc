@@ -266,8 +266,11 @@ TEST(DecodeJpeg, ExifOrientationTurnsTheImageUpright) {
       int red_corners = 0;
       for (int64_t y : {int64_t{2}, c.out_h - 3}) {
         for (int64_t x : {int64_t{2}, c.out_w - 3}) {
-          red_corners += is_red(t, y, x);
-          if (!is_red(t, y, x)) EXPECT_TRUE(is_blue(t, y, x)) << y << "," << x;
+          if (is_red(t, y, x)) {
+            ++red_corners;
+          } else {
+            EXPECT_TRUE(is_blue(t, y, x)) << y << "," << x;
+          }
         }
       }
       EXPECT_EQ(red_corners, 1);
@@ -294,7 +297,7 @@ TEST(DecodeWebp, LosslessRgbExact) {
 TEST(DecodeWebp, LosslessRgbaDropsAlpha) {
   Bytes rgb = pattern_rgb(5, 3), rgba;
   for (size_t i = 0; i < rgb.size(); i += 3) {
-    rgba.insert(rgba.end(), {rgb[i], rgb[i + 1], rgb[i + 2], static_cast<uint8_t>(10 + i)});
+    testing::append(rgba, {rgb[i], rgb[i + 1], rgb[i + 2], static_cast<uint8_t>(10 + i)});
   }
   expect_pattern(decode_ok(testing::encode_webp_lossless_rgba(5, 3, rgba)), 5, 3);
 }
@@ -410,7 +413,7 @@ TEST(DecodeBmp, CoreHeader) {
   testing::put_le16(b, 20, 1);
   testing::put_le16(b, 22, 1);
   testing::put_le16(b, 24, 24);
-  b.insert(b.end(), {30, 20, 10, 0});
+  testing::append(b, {30, 20, 10, 0});
   expect_rgb8(decode_ok(b), 0, 0, 10, 20, 30);
 }
 

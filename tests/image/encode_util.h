@@ -3,16 +3,18 @@
 // handling.
 #pragma once
 
-// jpeglib.h needs FILE and size_t declared first.
-#include <jpeglib.h>
-#include <png.h>
-#include <webp/encode.h>
-
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <vector>
+
+// clang-format off
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
+#include <jpeglib.h>
+// clang-format on
+#include <png.h>
+#include <webp/encode.h>
 
 namespace hubimg::testing {
 
@@ -29,6 +31,15 @@ struct PngSpec {
   // Rows packed as PNG stores them (16-bit samples big-endian, low bit depths packed).
   std::vector<Bytes> rows;
 };
+
+// Appends bytes (push_back rather than insert: GCC 12 reports false -Wstringop-overflow
+// warnings for small vector inserts).
+inline void append(Bytes& b, std::initializer_list<uint8_t> v) {
+  for (uint8_t x : v) b.push_back(x);
+}
+inline void append(Bytes& b, const Bytes& v) {
+  for (uint8_t x : v) b.push_back(x);
+}
 
 inline void png_append(png_structp png, png_bytep data, size_t n) {
   auto* out = static_cast<Bytes*>(png_get_io_ptr(png));
@@ -143,10 +154,12 @@ inline Bytes encode_webp_lossy_rgb(int w, int h, const Bytes& rgb, float quality
 }
 
 inline void put_le16(Bytes& b, size_t at, uint32_t v) {
+  if (at + 2 > b.size()) std::abort();
   b[at] = v & 0xff;
   b[at + 1] = (v >> 8) & 0xff;
 }
 inline void put_le32(Bytes& b, size_t at, uint32_t v) {
+  if (at + 4 > b.size()) std::abort();
   for (int i = 0; i < 4; ++i) b[at + i] = (v >> (8 * i)) & 0xff;
 }
 
@@ -167,8 +180,8 @@ inline Bytes make_bmp(int32_t width, int32_t height, uint16_t bpp, uint32_t comp
   put_le32(b, 30, compression);
   put_le32(b, 34, static_cast<uint32_t>(pixel_data.size()));
   put_le32(b, 46, colors_used);
-  b.insert(b.end(), extra.begin(), extra.end());
-  b.insert(b.end(), pixel_data.begin(), pixel_data.end());
+  append(b, extra);
+  append(b, pixel_data);
   return b;
 }
 
