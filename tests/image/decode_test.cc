@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -212,6 +213,52 @@ TEST(DecodeJpeg, GrayscaleJpegIsReplicated) {
   EXPECT_EQ(p[0], p[1]);
   EXPECT_EQ(p[1], p[2]);
   EXPECT_NEAR(p[0] * 255, 77, 1.5);
+}
+
+TEST(DecodeJpeg, AdobeCmykIsConvertedAsTensorFlowDoes) {
+  // Adobe CMYK JPEGs store inverted inks; RGB = stored C/M/Y * stored K / 255.
+  Bytes cmyk;
+  for (int i = 0; i < 16 * 16; ++i) testing::append(cmyk, {200, 100, 50, 128});
+  Tensor t = decode_ok(testing::encode_jpeg(16, 16, 4, cmyk, 98));
+  ASSERT_EQ(t.shape(), (Dims{16, 16, 3}));
+  auto p = px(t, 8, 8);
+  EXPECT_NEAR(p[0] * 255, 200 * 128 / 255, 2);
+  EXPECT_NEAR(p[1] * 255, 100 * 128 / 255, 2);
+  EXPECT_NEAR(p[2] * 255, 50 * 128 / 255, 2);
+}
+
+TEST(DecodeJpeg, ProgressiveDecodesAndTruncatedProgressiveFails) {
+  Bytes rgb = pattern_rgb(40, 24);
+  Bytes base = testing::encode_jpeg(40, 24, 3, rgb, 90);
+  Bytes prog = testing::encode_jpeg(40, 24, 3, rgb, 90, {}, true);
+  Tensor a = decode_ok(base), b = decode_ok(prog);
+  ASSERT_EQ(b.shape(), (Dims{24, 40, 3}));
+  // Same quantised coefficients, so the same pixels.
+  EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.byte_size()), 0);
+  for (size_t cut : {prog.size() / 3, prog.size() / 2, prog.size() - 20}) {
+    auto t = decode_image(std::span<const uint8_t>(prog.data(), cut), "p.jpg");
+    ASSERT_FALSE(t.ok()) << cut;
+    EXPECT_NE(t.status().message().find("p.jpg: JPEG"), std::string::npos);
+  }
+}
+
+TEST(DecodeJpeg, OversizedImageIsRefusedBeforeAllocating) {
+  Bytes jpeg = testing::encode_jpeg(8, 8, 3, Bytes(8 * 8 * 3, 100), 90);
+  // SOF0: FF C0, length (2), precision (1), height (2), width (2), all big-endian.
+  size_t sof = 0;
+  for (size_t i = 2; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xff && jpeg[i + 1] == 0xc0) {
+      sof = i;
+      break;
+    }
+  }
+  ASSERT_NE(sof, 0u);
+  jpeg[sof + 5] = 0xea, jpeg[sof + 6] = 0x60;  // height 60000
+  jpeg[sof + 7] = 0xea, jpeg[sof + 8] = 0x60;  // width 60000
+  auto t = decode_image(jpeg, "big.jpg");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kOutOfRange) << t.status().to_string();
+  EXPECT_NE(t.status().message().find("big.jpg"), std::string::npos);
 }
 
 // A 48x32 image, red in its top-left 16x16 block, blue elsewhere.

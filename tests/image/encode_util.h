@@ -69,9 +69,10 @@ inline Bytes encode_png(const PngSpec& spec) {
   return out;
 }
 
-// RGB or gray (components 1) JPEG; `app1` is written as an APP1 marker when not empty.
+// RGB, gray (components 1) or CMYK (components 4, written with an Adobe marker) JPEG; `app1`
+// is written as an APP1 marker when not empty.
 inline Bytes encode_jpeg(int width, int height, int components, const Bytes& pixels,
-                         int quality = 95, const Bytes& app1 = {}) {
+                         int quality = 95, const Bytes& app1 = {}, bool progressive = false) {
   jpeg_compress_struct cinfo;
   jpeg_error_mgr jerr;
   cinfo.err = jpeg_std_error(&jerr);
@@ -82,9 +83,10 @@ inline Bytes encode_jpeg(int width, int height, int components, const Bytes& pix
   cinfo.image_width = width;
   cinfo.image_height = height;
   cinfo.input_components = components;
-  cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : components == 4 ? JCS_CMYK : JCS_RGB;
   jpeg_set_defaults(&cinfo);
   jpeg_set_quality(&cinfo, quality, TRUE);
+  if (progressive) jpeg_simple_progression(&cinfo);
   jpeg_start_compress(&cinfo, TRUE);
   if (!app1.empty()) {
     jpeg_write_marker(&cinfo, JPEG_APP0 + 1, app1.data(), static_cast<unsigned>(app1.size()));
