@@ -3,14 +3,15 @@
 // only trivially destructible locals, so the jump skips no C++ destructors; every C++ object
 // lives in decode_jpeg, which is never jumped over.
 #include <csetjmp>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
 
-// jpeglib.h needs size_t and FILE declared first.
-#include <jerror.h>
+// clang-format off
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
 #include <jpeglib.h>
+#include <jerror.h>
+// clang-format on
 
 #include "image/decoders.h"
 

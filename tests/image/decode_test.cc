@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -214,6 +215,52 @@ TEST(DecodeJpeg, GrayscaleJpegIsReplicated) {
   EXPECT_NEAR(p[0] * 255, 77, 1.5);
 }
 
+TEST(DecodeJpeg, AdobeCmykIsConvertedAsTensorFlowDoes) {
+  // Adobe CMYK JPEGs store inverted inks; RGB = stored C/M/Y * stored K / 255.
+  Bytes cmyk;
+  for (int i = 0; i < 16 * 16; ++i) testing::append(cmyk, {200, 100, 50, 128});
+  Tensor t = decode_ok(testing::encode_jpeg(16, 16, 4, cmyk, 98));
+  ASSERT_EQ(t.shape(), (Dims{16, 16, 3}));
+  auto p = px(t, 8, 8);
+  EXPECT_NEAR(p[0] * 255, 200 * 128 / 255, 2);
+  EXPECT_NEAR(p[1] * 255, 100 * 128 / 255, 2);
+  EXPECT_NEAR(p[2] * 255, 50 * 128 / 255, 2);
+}
+
+TEST(DecodeJpeg, ProgressiveDecodesAndTruncatedProgressiveFails) {
+  Bytes rgb = pattern_rgb(40, 24);
+  Bytes base = testing::encode_jpeg(40, 24, 3, rgb, 90);
+  Bytes prog = testing::encode_jpeg(40, 24, 3, rgb, 90, {}, true);
+  Tensor a = decode_ok(base), b = decode_ok(prog);
+  ASSERT_EQ(b.shape(), (Dims{24, 40, 3}));
+  // Same quantised coefficients, so the same pixels.
+  EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.byte_size()), 0);
+  for (size_t cut : {prog.size() / 3, prog.size() / 2, prog.size() - 20}) {
+    auto t = decode_image(std::span<const uint8_t>(prog.data(), cut), "p.jpg");
+    ASSERT_FALSE(t.ok()) << cut;
+    EXPECT_NE(t.status().message().find("p.jpg: JPEG"), std::string::npos);
+  }
+}
+
+TEST(DecodeJpeg, OversizedImageIsRefusedBeforeAllocating) {
+  Bytes jpeg = testing::encode_jpeg(8, 8, 3, Bytes(8 * 8 * 3, 100), 90);
+  // SOF0: FF C0, length (2), precision (1), height (2), width (2), all big-endian.
+  size_t sof = 0;
+  for (size_t i = 2; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xff && jpeg[i + 1] == 0xc0) {
+      sof = i;
+      break;
+    }
+  }
+  ASSERT_NE(sof, 0u);
+  jpeg[sof + 5] = 0xea, jpeg[sof + 6] = 0x60;  // height 60000
+  jpeg[sof + 7] = 0xea, jpeg[sof + 8] = 0x60;  // width 60000
+  auto t = decode_image(jpeg, "big.jpg");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), StatusCode::kOutOfRange) << t.status().to_string();
+  EXPECT_NE(t.status().message().find("big.jpg"), std::string::npos);
+}
+
 // A 48x32 image, red in its top-left 16x16 block, blue elsewhere.
 Bytes marked_image() {
   Bytes rgb;
@@ -266,8 +313,11 @@ TEST(DecodeJpeg, ExifOrientationTurnsTheImageUpright) {
       int red_corners = 0;
       for (int64_t y : {int64_t{2}, c.out_h - 3}) {
         for (int64_t x : {int64_t{2}, c.out_w - 3}) {
-          red_corners += is_red(t, y, x);
-          if (!is_red(t, y, x)) EXPECT_TRUE(is_blue(t, y, x)) << y << "," << x;
+          if (is_red(t, y, x)) {
+            ++red_corners;
+          } else {
+            EXPECT_TRUE(is_blue(t, y, x)) << y << "," << x;
+          }
         }
       }
       EXPECT_EQ(red_corners, 1);
@@ -294,7 +344,7 @@ TEST(DecodeWebp, LosslessRgbExact) {
 TEST(DecodeWebp, LosslessRgbaDropsAlpha) {
   Bytes rgb = pattern_rgb(5, 3), rgba;
   for (size_t i = 0; i < rgb.size(); i += 3) {
-    rgba.insert(rgba.end(), {rgb[i], rgb[i + 1], rgb[i + 2], static_cast<uint8_t>(10 + i)});
+    testing::append(rgba, {rgb[i], rgb[i + 1], rgb[i + 2], static_cast<uint8_t>(10 + i)});
   }
   expect_pattern(decode_ok(testing::encode_webp_lossless_rgba(5, 3, rgba)), 5, 3);
 }
@@ -410,7 +460,7 @@ TEST(DecodeBmp, CoreHeader) {
   testing::put_le16(b, 20, 1);
   testing::put_le16(b, 22, 1);
   testing::put_le16(b, 24, 24);
-  b.insert(b.end(), {30, 20, 10, 0});
+  testing::append(b, {30, 20, 10, 0});
   expect_rgb8(decode_ok(b), 0, 0, 10, 20, 30);
 }
 

@@ -3,16 +3,18 @@
 // handling.
 #pragma once
 
-// jpeglib.h needs FILE and size_t declared first.
-#include <jpeglib.h>
-#include <png.h>
-#include <webp/encode.h>
-
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <vector>
+
+// clang-format off
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
+#include <jpeglib.h>
+// clang-format on
+#include <png.h>
+#include <webp/encode.h>
 
 namespace hubimg::testing {
 
@@ -29,6 +31,15 @@ struct PngSpec {
   // Rows packed as PNG stores them (16-bit samples big-endian, low bit depths packed).
   std::vector<Bytes> rows;
 };
+
+// Appends bytes (push_back rather than insert: GCC 12 reports false -Wstringop-overflow
+// warnings for small vector inserts).
+inline void append(Bytes& b, std::initializer_list<uint8_t> v) {
+  for (uint8_t x : v) b.push_back(x);
+}
+inline void append(Bytes& b, const Bytes& v) {
+  for (uint8_t x : v) b.push_back(x);
+}
 
 inline void png_append(png_structp png, png_bytep data, size_t n) {
   auto* out = static_cast<Bytes*>(png_get_io_ptr(png));
@@ -58,9 +69,10 @@ inline Bytes encode_png(const PngSpec& spec) {
   return out;
 }
 
-// RGB or gray (components 1) JPEG; `app1` is written as an APP1 marker when not empty.
+// RGB, gray (components 1) or CMYK (components 4, written with an Adobe marker) JPEG; `app1`
+// is written as an APP1 marker when not empty.
 inline Bytes encode_jpeg(int width, int height, int components, const Bytes& pixels,
-                         int quality = 95, const Bytes& app1 = {}) {
+                         int quality = 95, const Bytes& app1 = {}, bool progressive = false) {
   jpeg_compress_struct cinfo;
   jpeg_error_mgr jerr;
   cinfo.err = jpeg_std_error(&jerr);
@@ -71,9 +83,10 @@ inline Bytes encode_jpeg(int width, int height, int components, const Bytes& pix
   cinfo.image_width = width;
   cinfo.image_height = height;
   cinfo.input_components = components;
-  cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : components == 4 ? JCS_CMYK : JCS_RGB;
   jpeg_set_defaults(&cinfo);
   jpeg_set_quality(&cinfo, quality, TRUE);
+  if (progressive) jpeg_simple_progression(&cinfo);
   jpeg_start_compress(&cinfo, TRUE);
   if (!app1.empty()) {
     jpeg_write_marker(&cinfo, JPEG_APP0 + 1, app1.data(), static_cast<unsigned>(app1.size()));
@@ -143,10 +156,12 @@ inline Bytes encode_webp_lossy_rgb(int w, int h, const Bytes& rgb, float quality
 }
 
 inline void put_le16(Bytes& b, size_t at, uint32_t v) {
+  if (at + 2 > b.size()) std::abort();
   b[at] = v & 0xff;
   b[at + 1] = (v >> 8) & 0xff;
 }
 inline void put_le32(Bytes& b, size_t at, uint32_t v) {
+  if (at + 4 > b.size()) std::abort();
   for (int i = 0; i < 4; ++i) b[at + i] = (v >> (8 * i)) & 0xff;
 }
 
@@ -167,8 +182,8 @@ inline Bytes make_bmp(int32_t width, int32_t height, uint16_t bpp, uint32_t comp
   put_le32(b, 30, compression);
   put_le32(b, 34, static_cast<uint32_t>(pixel_data.size()));
   put_le32(b, 46, colors_used);
-  b.insert(b.end(), extra.begin(), extra.end());
-  b.insert(b.end(), pixel_data.begin(), pixel_data.end());
+  append(b, extra);
+  append(b, pixel_data);
   return b;
 }
 

@@ -76,7 +76,7 @@ void compare_model(const std::string& model, double mean_bound, double max_bound
       d.max = std::max(d.max, e);
     }
     d.mean /= static_cast<double>(per_image);
-    std::printf("[ measured ] %s %s: mean |diff| %.4f, max |diff| %.3f (0..255 units)\n",
+    std::printf("[ measured ] %s %s: mean |diff| %.6f, max |diff| %.6f (0..255 units)\n",
                 model.c_str(), sc->images[i].filename().string().c_str(), d.mean, d.max);
     EXPECT_LT(d.mean, mean_bound) << sc->images[i];
     EXPECT_LT(d.max, max_bound) << sc->images[i];

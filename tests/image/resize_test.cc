@@ -283,7 +283,7 @@ TEST(LoadImageBatch, DecodesResizesAndStacksInOrder) {
     s.width = 4, s.height = 2;
     for (int y = 0; y < 2; ++y) {
       testing::Bytes row;
-      for (int x = 0; x < 4; ++x) row.insert(row.end(), {r, static_cast<uint8_t>(g + 10 * x), b});
+      for (int x = 0; x < 4; ++x) testing::append(row, {r, static_cast<uint8_t>(g + 10 * x), b});
       s.rows.push_back(row);
     }
     auto bytes = testing::encode_png(s);
