@@ -2,7 +2,10 @@
 # Builds seed corpora for the fuzz targets from the real fixtures:
 #   fuzz/corpus/fuzz_index_table/  every fixture's variables.index
 #   fuzz/corpus/fuzz_bundle_read/  small fixtures packed as fuzz_bundle_read.cc expects
-# Usage: fuzz/make_seed_corpus.sh [path/to/shared]   (default: ../shared beside the checkout)
+#   fuzz/corpus/fuzz_saved_model_pb/  small fixtures' saved_model.pb
+#   fuzz/corpus/fuzz_npy/  small golden .npy files;  fuzz/corpus/fuzz_image/  sample images
+# Usage: fuzz/make_seed_corpus.sh [path/to/shared] [corpus dir]
+#   (defaults: ../shared beside the checkout, fuzz/corpus)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,9 +16,24 @@ if [[ ! -d "$real" ]]; then
   exit 1
 fi
 
-index_dir="$here/corpus/fuzz_index_table"
-bundle_dir="$here/corpus/fuzz_bundle_read"
-mkdir -p "$index_dir" "$bundle_dir"
+corpus="${2:-$here/corpus}"
+index_dir="$corpus/fuzz_index_table"
+bundle_dir="$corpus/fuzz_bundle_read"
+pb_dir="$corpus/fuzz_saved_model_pb"
+npy_dir="$corpus/fuzz_npy"
+image_dir="$corpus/fuzz_image"
+mkdir -p "$index_dir" "$bundle_dir" "$pb_dir" "$npy_dir" "$image_dir"
+
+for pb in "$real"/*/saved_model/saved_model.pb "$real"/tf_testdata/*/saved_model/saved_model.pb; do
+  name="$(basename "$(dirname "$(dirname "$pb")")")"
+  (($(wc -c < "$pb") <= 256 * 1024)) && cp "$pb" "$pb_dir/$name.pb"
+done
+for npy in "$shared"/fixtures/golden/*/*.npy; do
+  (($(wc -c < "$npy") <= 4096)) && cp "$npy" "$npy_dir/$(basename "$(dirname "$npy")")_$(basename "$npy")"
+done
+for img in "$real"/*/samples/*.{jpg,png}; do
+  [[ -f "$img" ]] && cp "$img" "$image_dir/"
+done
 
 # Writes $1 as a 4-byte little-endian integer.
 u32le() {
@@ -50,4 +68,5 @@ for variables in "$real"/*/saved_model/variables "$real"/tf_testdata/*/saved_mod
   { printf "\\x$(printf %02x $((0x80 | (${#shards[@]} - 1))))"; tail -c +2 "$bundle_dir/$name.bundle"; } \
     > "$bundle_dir/$name.verified.bundle"
 done
-echo "seeds: $(ls "$index_dir" | wc -l) index tables, $(ls "$bundle_dir" | wc -l) bundles"
+echo "seeds: $(ls "$index_dir" | wc -l) index tables, $(ls "$bundle_dir" | wc -l) bundles," \
+  "$(ls "$pb_dir" | wc -l) saved_model.pb, $(ls "$npy_dir" | wc -l) npy, $(ls "$image_dir" | wc -l) images"
