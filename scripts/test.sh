@@ -36,7 +36,11 @@ if [ -f fuzz/CMakeLists.txt ]; then
     -DHUBIMG_FUZZ=ON -DHUBIMG_BUILD_TESTS=OFF -DHUBIMG_BUILD_BENCH=OFF \
     -DHUBIMG_SHARED_DIR="$shared" >/dev/null
   cmake --build build-fuzz -j "$jobs"
-  bash fuzz/make_seed_corpus.sh "$shared" build-fuzz/corpus
+  if [ -d "$shared/fixtures/real" ]; then
+    bash fuzz/make_seed_corpus.sh "$shared" build-fuzz/corpus
+  else
+    echo "fixtures not found at $shared: fuzzers start from empty corpora"
+  fi
   for target in build-fuzz/fuzz/fuzz_*; do
     name=$(basename "$target")
     mkdir -p "build-fuzz/corpus/$name"
