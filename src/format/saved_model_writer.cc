@@ -1120,6 +1120,14 @@ const Dims& SavedModelWriter::variable_shape(VariableHandle v) const {
   return impl_->variables.at(static_cast<size_t>(v.index)).value.shape();
 }
 
+const Tensor& SavedModelWriter::variable_value(VariableHandle v) const {
+  return impl_->variables.at(static_cast<size_t>(v.index)).value;
+}
+
+bool SavedModelWriter::variable_trainable(VariableHandle v) const {
+  return impl_->variables.at(static_cast<size_t>(v.index)).trainable;
+}
+
 std::string SavedModelWriter::add_resource_input(FunctionBuilder& builder, const std::string& name,
                                                  VariableHandle v) const {
   return builder.add_resource_input(name, variable_dtype(v), variable_shape(v));

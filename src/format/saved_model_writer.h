@@ -193,6 +193,8 @@ class SavedModelWriter {
                                         Tensor value, bool trainable);
   DType variable_dtype(VariableHandle v) const;
   const Dims& variable_shape(VariableHandle v) const;
+  const Tensor& variable_value(VariableHandle v) const;
+  bool variable_trainable(VariableHandle v) const;
   // A resource argument for `v` in `builder`, with TensorFlow's handle data.
   std::string add_resource_input(FunctionBuilder& builder, const std::string& name,
                                  VariableHandle v) const;
