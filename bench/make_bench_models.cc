@@ -1,0 +1,64 @@
+// make_bench_models OUT_DIR [--only NAME] [--seed N] [--dump-npy] [--no-training-trace]
+// Writes OUT_DIR/<name>/ for each benchmark model (see bench/bench_models.h).
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "bench/bench_models.h"
+
+namespace {
+
+int usage(const char* argv0) {
+  std::fprintf(stderr,
+               "usage: %s OUT_DIR [--only NAME] [--seed N] [--dump-npy] [--no-training-trace]\n"
+               "models:",
+               argv0);
+  for (const auto& n : hubimg::bench::bench_model_names()) std::fprintf(stderr, " %s", n.c_str());
+  std::fprintf(stderr, "\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out_dir;
+  std::vector<std::string> names;
+  hubimg::bench::BenchModelOptions options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--only" && i + 1 < argc) {
+      names.push_back(argv[++i]);
+    } else if (arg == "--seed" && i + 1 < argc) {
+      char* end = nullptr;
+      options.seed = std::strtoull(argv[++i], &end, 10);
+      if (end == nullptr || *end != '\0') return usage(argv[0]);
+    } else if (arg == "--dump-npy") {
+      options.dump_npy = true;
+    } else if (arg == "--no-training-trace") {
+      options.training_trace = false;
+    } else if (arg == "-h" || arg == "--help") {
+      return usage(argv[0]);
+    } else if (out_dir.empty() && !arg.starts_with("-")) {
+      out_dir = arg;
+    } else {
+      return usage(argv[0]);
+    }
+  }
+  if (out_dir.empty()) return usage(argv[0]);
+  if (names.empty()) names = hubimg::bench::bench_model_names();
+  for (const auto& name : names) {
+    const auto dir = std::filesystem::path(out_dir) / name;
+    auto summary = hubimg::bench::write_bench_model(name, dir, options);
+    if (!summary.ok()) {
+      std::fprintf(stderr, "make_bench_models: %s\n", summary.status().to_string().c_str());
+      return 1;
+    }
+    std::printf(
+        "%-16s %4d layers %4d variables (%d trainable) %11lld parameters (%lld trainable) -> %s\n",
+        name.c_str(), summary->num_layers, summary->num_variables, summary->num_trainable_variables,
+        static_cast<long long>(summary->parameters),
+        static_cast<long long>(summary->trainable_parameters), dir.string().c_str());
+  }
+  return 0;
+}
