@@ -24,7 +24,7 @@ clang-format --dry-run -Werror $files
 
 section "AddressSanitizer + UBSan build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DHUBIMG_SANITIZE=ON \
-  -DHUBIMG_BUILD_BENCH=OFF -DHUBIMG_SHARED_DIR="$shared" >/dev/null
+  -DHUBIMG_SHARED_DIR="$shared" >/dev/null
 cmake --build build-asan -j "$jobs"
 section "tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
