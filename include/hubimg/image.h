@@ -90,4 +90,7 @@ Expected<Tensor> scale_and_translate(const Tensor& images_nhwc, int64_t height, 
 Expected<Tensor> load_image_batch(std::span<const std::filesystem::path> files, int64_t height,
                                   int64_t width, ColorMode mode, ResizeOptions options = {});
 
+// Writes float32 [H, W, 1 or 3] in [0, 1] as an 8-bit PNG (values clamped and rounded).
+Status write_png(const std::filesystem::path& path, const Tensor& image);
+
 }  // namespace hubimg
