@@ -1,5 +1,8 @@
 // Conv2D (with grouped filters, as TensorFlow's CPU kernel allows) and DepthwiseConv2dNative,
 // NHWC only, written as direct loops over the output.
+#include <algorithm>
+#include <vector>
+
 #include "ops/kernel_util.h"
 #include "ops/nn_kernels.h"
 #include "ops/nn_util.h"
@@ -64,32 +67,38 @@ inline int64_t input_coord(const WindowDim& d, int64_t out, int64_t tap) {
 template <typename T>
 void conv2d_nhwc(const Tensor& input, const Tensor& filter, const ConvGeometry& g, Tensor& output) {
   const int64_t patch_depth = filter.dim(2);
-  const int64_t out_per_group = g.out_depth / (g.in_depth / patch_depth);
+  const int64_t groups = g.in_depth / patch_depth;
+  const int64_t out_per_group = g.out_depth / groups;
   const T* in = input.data<T>();
   const T* w = filter.data<T>();
   T* out = output.mutable_data<T>();
+  // One output pixel at a time, all its output channels together: the innermost loop walks
+  // the filter's contiguous output-channel axis.
+  std::vector<Accumulator<T>> sums(static_cast<size_t>(g.out_depth));
   for (int64_t b = 0; b < g.batch; ++b) {
     for (int64_t oy = 0; oy < g.rows.output; ++oy) {
       for (int64_t ox = 0; ox < g.cols.output; ++ox) {
-        for (int64_t oc = 0; oc < g.out_depth; ++oc) {
-          const int64_t first_in_channel = (oc / out_per_group) * patch_depth;
-          Accumulator<T> sum = 0;
-          for (int64_t fy = 0; fy < g.rows.window; ++fy) {
-            const int64_t iy = input_coord(g.rows, oy, fy);
-            if (iy < 0 || iy >= g.rows.input) continue;
-            for (int64_t fx = 0; fx < g.cols.window; ++fx) {
-              const int64_t ix = input_coord(g.cols, ox, fx);
-              if (ix < 0 || ix >= g.cols.input) continue;
-              const T* pixel = in + ((b * g.rows.input + iy) * g.cols.input + ix) * g.in_depth +
-                               first_in_channel;
-              const T* taps = w + ((fy * g.cols.window + fx) * patch_depth) * g.out_depth + oc;
+        std::fill(sums.begin(), sums.end(), Accumulator<T>(0));
+        for (int64_t fy = 0; fy < g.rows.window; ++fy) {
+          const int64_t iy = input_coord(g.rows, oy, fy);
+          if (iy < 0 || iy >= g.rows.input) continue;
+          for (int64_t fx = 0; fx < g.cols.window; ++fx) {
+            const int64_t ix = input_coord(g.cols, ox, fx);
+            if (ix < 0 || ix >= g.cols.input) continue;
+            const T* pixel = in + ((b * g.rows.input + iy) * g.cols.input + ix) * g.in_depth;
+            const T* taps = w + (fy * g.cols.window + fx) * patch_depth * g.out_depth;
+            for (int64_t group = 0; group < groups; ++group) {
+              Accumulator<T>* acc = sums.data() + group * out_per_group;
               for (int64_t ic = 0; ic < patch_depth; ++ic) {
-                sum += static_cast<Accumulator<T>>(pixel[ic]) * taps[ic * g.out_depth];
+                const Accumulator<T> x = pixel[group * patch_depth + ic];
+                const T* row = taps + ic * g.out_depth + group * out_per_group;
+                for (int64_t k = 0; k < out_per_group; ++k) acc[k] += x * row[k];
               }
             }
           }
-          *out++ = static_cast<T>(sum);
         }
+        for (int64_t oc = 0; oc < g.out_depth; ++oc)
+          *out++ = static_cast<T>(sums[static_cast<size_t>(oc)]);
       }
     }
   }
