@@ -35,6 +35,7 @@ struct BenchArgs {
   int threads = 0;
   int iterations = 20;
   bool json = false;
+  bool profile = false;
 };
 
 int bench(const BenchArgs& a) {
@@ -77,9 +78,11 @@ int bench(const BenchArgs& a) {
        std::span(input.mutable_data<float>(), static_cast<size_t>(input.num_elements()))) {
     v = uniform(rng);
   }
+  Profile profile;
+  CallOptions options;
   auto run_once = [&]() -> Status {
-    if (use_call) return (*model)(input).status();
-    return model->call_signature(signature, {{spec.name, input}}).status();
+    if (use_call) return (*model)(input, options).status();
+    return model->call_signature(signature, {{spec.name, input}}, options).status();
   };
   start = Clock::now();
   if (Status s = run_once(); !s.ok()) return report_error(s.message());
@@ -89,6 +92,10 @@ int bench(const BenchArgs& a) {
     start = Clock::now();
     if (Status s = run_once(); !s.ok()) return report_error(s.message());
     times.push_back(ms_since(start));
+  }
+  if (a.profile) {
+    options.profile = &profile;
+    if (Status s = run_once(); !s.ok()) return report_error(s.message());
   }
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
@@ -100,6 +107,7 @@ int bench(const BenchArgs& a) {
                              {"median_ms", median},      {"p90_ms", p90},
                              {"images_per_second", ips}, {"peak_rss_mb", peak_rss_mb()},
                              {"batch", a.batch},         {"threads", threads}};
+    if (a.profile) j["profile_ms_by_op"] = profile.ms_by_op;
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << fmt::format(
@@ -107,6 +115,18 @@ int bench(const BenchArgs& a) {
         "{:.2f} ms ({} iterations)\n{:.1f} images/s, peak RSS {:.0f} MB\n",
         input.description(), load_ms, first_ms, a.batch, median, p90, a.iterations, ips,
         peak_rss_mb());
+    if (a.profile) {
+      double total = 0;
+      for (const auto& [op, ms] : profile.ms_by_op) total += ms;
+      std::vector<std::pair<double, std::string>> rows;
+      for (const auto& [op, ms] : profile.ms_by_op) rows.emplace_back(ms, op);
+      std::sort(rows.rbegin(), rows.rend());
+      std::cout << "profile of one call (kernel time by op):\n";
+      for (const auto& [ms, op] : rows) {
+        std::cout << fmt::format("  {:<28} {:9.2f} ms {:5.1f}%  {} calls\n", op, ms,
+                                 100 * ms / total, profile.calls_by_op[op]);
+      }
+    }
   }
   return 0;
 }
@@ -123,6 +143,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", args->threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
   cmd->add_option("--iterations", args->iterations, "Timed calls")->check(CLI::Range(1, 100000));
   cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->add_flag("--profile", args->profile, "Also time one call per op type");
   cmd->callback([args, &exit_code] { exit_code = bench(*args); });
 }
 

@@ -34,11 +34,19 @@ class Variable {
   bool trainable_;
 };
 
+// Where a call spends its time, per op type (kernel time only).
+struct Profile {
+  std::map<std::string, double> ms_by_op;
+  std::map<std::string, int64_t> calls_by_op;
+};
+
 struct CallOptions {
   // Selects the training trace (batch norm on batch statistics, dropout inside the model).
   bool training = false;
   // Keyword arguments of `__call__`, e.g. {"batch_norm_momentum", Tensor::scalar(0.997f)}.
   std::map<std::string, Tensor> arguments;
+  // When set, kernel times are added to it.
+  Profile* profile = nullptr;
 };
 
 struct LoadOptions {
@@ -61,8 +69,10 @@ class Model {
   Expected<std::map<std::string, Tensor>> call(const std::map<std::string, Tensor>& inputs,
                                                const CallOptions& options = {}) const;
   // A named signature with its input keys; results by its output keys.
+  // `options.training` and `options.arguments` do not apply to signatures.
   Expected<std::map<std::string, Tensor>> call_signature(
-      const std::string& name, const std::map<std::string, Tensor>& inputs) const;
+      const std::string& name, const std::map<std::string, Tensor>& inputs,
+      const CallOptions& options = {}) const;
 
   std::vector<std::string> signature_names() const;
   // Input specs of the inference `__call__` trace (positional parameter name -> spec).

@@ -1,5 +1,7 @@
 #include "exec/executor.h"
 
+#include <chrono>
+
 namespace hubimg::exec {
 
 Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,
@@ -59,7 +61,15 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
     ops::KernelContext ctx(node.name, node.op, node.attrs, node_inputs,
                            static_cast<size_t>(node.num_outputs));
     ctx.set_variables(node_variables);
+    const auto start =
+        stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status s = node.spec->kernel(ctx);
+    if (stats) {
+      stats->ms_by_op[node.op] +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      ++stats->calls_by_op[node.op];
+    }
     if (!s.ok()) return s.with_context(graph.description);
     for (int k = 0; k < node.num_outputs; ++k) {
       if (!ctx.outputs()[static_cast<size_t>(k)].valid()) {

@@ -2,7 +2,9 @@
 // order, releasing each intermediate tensor after its last use.
 #pragma once
 
+#include <map>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "graph/graph.h"
@@ -13,6 +15,9 @@ namespace hubimg::exec {
 
 struct RunStats {
   int64_t nodes_run = 0;
+  // Kernel time and calls per op type (filled when the caller passes stats).
+  std::map<std::string, double> ms_by_op;
+  std::map<std::string, int64_t> calls_by_op;
 };
 
 Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,

@@ -46,8 +46,14 @@ struct Model::Impl {
     return *g;
   }
 
-  Expected<std::vector<Tensor>> run(const graph::Graph& g, std::span<const Tensor> inputs) const {
-    return exec::run_graph(g, inputs, variable_ptrs);
+  Expected<std::vector<Tensor>> run(const graph::Graph& g, std::span<const Tensor> inputs,
+                                    Profile* profile = nullptr) const {
+    if (profile == nullptr) return exec::run_graph(g, inputs, variable_ptrs);
+    exec::RunStats stats;
+    auto out = exec::run_graph(g, inputs, variable_ptrs, &stats);
+    for (const auto& [op, ms] : stats.ms_by_op) profile->ms_by_op[op] += ms;
+    for (const auto& [op, n] : stats.calls_by_op) profile->calls_by_op[op] += n;
+    return out;
   }
 };
 
@@ -201,7 +207,7 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
       continue;
     }
     HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
-    HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat));
+    HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat, options.profile));
     std::map<std::string, Tensor> result;
     for (size_t i = 0; i < outs.size(); ++i) {
       std::string key =
@@ -238,7 +244,8 @@ Expected<std::vector<Tensor>> Model::operator()(const Tensor& input,
 }
 
 Expected<std::map<std::string, Tensor>> Model::call_signature(
-    const std::string& name, const std::map<std::string, Tensor>& inputs) const {
+    const std::string& name, const std::map<std::string, Tensor>& inputs,
+    const CallOptions& options) const {
   const auto& sigs = impl_->saved->signatures();
   auto it = sigs.find(name);
   if (it == sigs.end()) {
@@ -274,7 +281,7 @@ Expected<std::map<std::string, Tensor>> Model::call_signature(
     HUBIMG_ASSIGN_OR_RETURN(g, impl_->tf1_graph_for(sig));
     for (const auto& [key, info] : sig.outputs) out_keys.push_back(key);
   }
-  HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat));
+  HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat, options.profile));
   std::map<std::string, Tensor> result;
   for (size_t i = 0; i < outs.size() && i < out_keys.size(); ++i) result[out_keys[i]] = outs[i];
   return result;

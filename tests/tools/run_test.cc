@@ -129,7 +129,7 @@ TEST(BenchCommand, JsonHasTheDocumentedKeys) {
   auto r = hubimg::testing::run_command(
       hubimg::testing::cli_path().string() + " bench '" +
       (hubimg::testing::real_fixture("mnist_cnn_tf231") / "saved_model").string() +
-      "' --batch 4 --iterations 3 --json");
+      "' --batch 4 --iterations 3 --json --profile");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   for (const char* key : {"load_ms", "first_call_ms", "median_ms", "p90_ms", "images_per_second",
@@ -142,6 +142,9 @@ TEST(BenchCommand, JsonHasTheDocumentedKeys) {
   EXPECT_NEAR(j["images_per_second"].get<double>(), 4 * 1000.0 / j["median_ms"].get<double>(),
               1e-6);
   EXPECT_GT(j["peak_rss_mb"].get<double>(), 1);
+  // mnist_cnn: 4 Conv2D layers, their time is part of the profile.
+  ASSERT_TRUE(j["profile_ms_by_op"].contains("Conv2D"));
+  EXPECT_GT(j["profile_ms_by_op"]["Conv2D"].get<double>(), 0);
 }
 
 }  // namespace
