@@ -26,12 +26,18 @@ class Variable {
   const Tensor& value() const { return value_; }
   bool trainable() const { return trainable_; }
   void set_trainable(bool t) { trainable_ = t; }
-  void assign(Tensor t) { value_ = std::move(t); }
+  void assign(Tensor t) {
+    value_ = std::move(t);
+    ++version_;
+  }
+  // Changes with every assign(), so caches built from the value (optimized graphs) can tell.
+  uint64_t version() const { return version_; }
 
  private:
   std::string name_;
   Tensor value_;
   bool trainable_;
+  uint64_t version_ = 0;
 };
 
 // Where a call spends its time, per op type (kernel time only).
@@ -52,6 +58,9 @@ struct CallOptions {
 struct LoadOptions {
   // Build the training traces at load time too (they are otherwise built on first use).
   bool prepare_training = false;
+  // Run inference graphs optimized: variables frozen into constants, constants folded,
+  // batch norm folded into convolutions (rebuilt after variables change).
+  bool optimize = true;
 };
 
 class Model {

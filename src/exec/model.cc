@@ -5,6 +5,7 @@
 #include "exec/executor.h"
 #include "format/saved_model.h"
 #include "graph/graph.h"
+#include "graph/optimize.h"
 
 namespace hubimg {
 
@@ -13,6 +14,7 @@ struct Model::Impl {
   std::vector<std::unique_ptr<Variable>> variables;
   std::vector<Variable*> variable_ptrs;
   std::vector<std::string> warnings;
+  bool optimize = true;
 
   mutable std::mutex mu;                                                // guards the caches
   mutable std::map<std::string, std::shared_ptr<graph::Graph>> graphs;  // by function name
@@ -46,8 +48,36 @@ struct Model::Impl {
     return *g;
   }
 
-  Expected<std::vector<Tensor>> run(const graph::Graph& g, std::span<const Tensor> inputs,
+  // Optimized inference graphs by the raw graph they come from, with the variable versions
+  // they were built for.
+  mutable std::map<const graph::Graph*, std::pair<uint64_t, std::shared_ptr<graph::Graph>>>
+      optimized;
+
+  uint64_t variables_version() const {
+    uint64_t sum = 0;
+    for (const Variable* v : variable_ptrs) sum += v->version();
+    return sum;
+  }
+
+  Expected<std::shared_ptr<graph::Graph>> optimized_for(const graph::Graph& raw) const {
+    const uint64_t version = variables_version();
+    std::lock_guard lock(mu);
+    auto it = optimized.find(&raw);
+    if (it != optimized.end() && it->second.first == version) return it->second.second;
+    HUBIMG_ASSIGN_OR_RETURN(auto g, graph::optimize_for_inference(raw, variable_ptrs));
+    optimized[&raw] = {version, g};
+    return g;
+  }
+
+  Expected<std::vector<Tensor>> run(const graph::Graph& raw, std::span<const Tensor> inputs,
                                     Profile* profile = nullptr) const {
+    std::shared_ptr<graph::Graph> holder;
+    const graph::Graph* gp = &raw;
+    if (optimize && raw.side_effect_nodes.empty()) {
+      HUBIMG_ASSIGN_OR_RETURN(holder, optimized_for(raw));
+      gp = holder.get();
+    }
+    const graph::Graph& g = *gp;
     if (profile == nullptr) return exec::run_graph(g, inputs, variable_ptrs);
     exec::RunStats stats;
     auto out = exec::run_graph(g, inputs, variable_ptrs, &stats);
@@ -102,6 +132,7 @@ std::vector<std::pair<std::string, format::TensorSpec>> named_inputs(
 
 Expected<Model> Model::load(const std::filesystem::path& path, const LoadOptions& options) {
   auto impl = std::make_shared<Impl>();
+  impl->optimize = options.optimize;
   HUBIMG_ASSIGN_OR_RETURN(impl->saved, format::SavedModel::load(path));
   HUBIMG_RETURN_IF_ERROR(impl->saved->check_runnable());
   for (const auto& v : impl->saved->variables()) {

@@ -31,8 +31,10 @@ bool is_call_op(const std::string& op) {
 bool is_identity_op(const std::string& op) {
   return op == "Identity" || op == "IdentityN" || op == "Snapshot";
 }
-bool is_assign_op(const std::string& op) {
-  return op == "AssignVariableOp" || op == "AssignAddVariableOp" || op == "AssignSubVariableOp";
+// Ops that write a variable: they run even when no output needs them.
+bool writes_variable(const std::string& op) {
+  return op == "AssignVariableOp" || op == "AssignAddVariableOp" || op == "AssignSubVariableOp" ||
+         op.starts_with("ResourceApply") || op == "RngReadAndSkip";
 }
 
 // The parts of an input string: "^ctrl", "arg", "node:out_arg:3" (functions), "node:3" (graphs).
@@ -338,13 +340,11 @@ Expected<std::vector<Binding>> Builder::process_node(
     out_arg_offsets["is_initialized"] = 0;
     return std::vector<Binding>{Binding::of_value({c, 0})};
   }
-  const bool side_effect = is_assign_op(op);
+  const bool side_effect = writes_variable(op);
   auto id = add_node(std::move(n), function_name);
   if (!id.ok()) return id.status();
   const Node& added = graph_.nodes[static_cast<size_t>(*id)];
-  if (side_effect || (added.spec && added.spec->stateful && !added.variables.empty())) {
-    graph_.side_effect_nodes.push_back(*id);
-  }
+  if (side_effect) graph_.side_effect_nodes.push_back(*id);
   size_t offset = 0;
   auto sizes = ops::output_arg_sizes(*added.spec, added.attrs);
   for (size_t a = 0; a < added.spec->outputs.size(); ++a) {

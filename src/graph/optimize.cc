@@ -1,0 +1,308 @@
+#include "graph/optimize.h"
+
+#include <cmath>
+
+#include "ops/variable.h"
+
+namespace hubimg::graph {
+namespace {
+
+bool is_const(const Graph& g, ValueRef v) {
+  return g.nodes[static_cast<size_t>(v.node)].op == "Const";
+}
+
+const Tensor& const_value(const Graph& g, ValueRef v) {
+  return std::get<Tensor>(*g.nodes[static_cast<size_t>(v.node)].attrs.find("value"));
+}
+
+Node make_const(const std::string& name, Tensor value) {
+  Node n;
+  n.name = name;
+  n.op = "Const";
+  n.attrs.set("dtype", value.dtype());
+  n.attrs.set("value", std::move(value));
+  n.spec = ops::OpRegistry::global().find("Const");
+  n.num_outputs = 1;
+  return n;
+}
+
+// Rebuilds a graph node by node; `remap` sends old outputs to new ones.
+class Rewriter {
+ public:
+  explicit Rewriter(const Graph& old) : old_(old), remap_(old.nodes.size()) {
+    out_.description = old.description;
+  }
+
+  ValueRef map(ValueRef v) const {
+    return remap_[static_cast<size_t>(v.node)][static_cast<size_t>(v.index)];
+  }
+  int add(Node n) {
+    out_.nodes.push_back(std::move(n));
+    return static_cast<int>(out_.nodes.size()) - 1;
+  }
+  void set_outputs(size_t old_node, std::vector<ValueRef> outs) {
+    remap_[old_node] = std::move(outs);
+  }
+  Graph& graph() { return out_; }
+
+  Graph finish() {
+    for (int a : old_.arg_nodes) out_.arg_nodes.push_back(map({a, 0}).node);
+    for (const auto& o : old_.outputs) out_.outputs.push_back(map(o));
+    return std::move(out_);
+  }
+
+ private:
+  const Graph& old_;
+  Graph out_;
+  std::vector<std::vector<ValueRef>> remap_;
+};
+
+// Uses of each node output: which nodes consume it (graph outputs count as a use too).
+std::vector<int> count_uses(const Graph& g) {
+  std::vector<int> uses(g.nodes.size(), 0);
+  for (const auto& n : g.nodes) {
+    for (const auto& in : n.inputs) ++uses[static_cast<size_t>(in.node)];
+  }
+  for (const auto& o : g.outputs) ++uses[static_cast<size_t>(o.node)];
+  return uses;
+}
+
+Expected<Graph> freeze_and_fold(const Graph& g, std::span<Variable* const> variables,
+                                const OptimizeOptions& options, OptimizeStats& stats) {
+  Rewriter rw(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& node = g.nodes[i];
+    if (options.freeze_variables && node.op == "ReadVariableOp" && node.variables.size() == 1) {
+      const Variable* v = variables[static_cast<size_t>(node.variables[0])];
+      if (v->value().valid()) {
+        rw.set_outputs(i, {{rw.add(make_const(node.name, v->value())), 0}});
+        ++stats.variables_frozen;
+        continue;
+      }
+    }
+    Node copy = node;
+    for (auto& in : copy.inputs) in = rw.map(in);
+    copy.control_inputs.clear();  // no side effects remain: ordering constraints are moot
+    bool foldable = options.fold_constants && node.op != kArgOp && node.op != "Const" &&
+                    node.spec && !node.spec->stateful && node.variables.empty() &&
+                    node.branches.empty() && !copy.inputs.empty();
+    for (const auto& in : copy.inputs) foldable = foldable && is_const(rw.graph(), in);
+    if (foldable) {
+      std::vector<Tensor> inputs;
+      for (const auto& in : copy.inputs) inputs.push_back(const_value(rw.graph(), in));
+      ops::KernelContext ctx(copy.name, copy.op, copy.attrs, inputs,
+                             static_cast<size_t>(copy.num_outputs));
+      Status s = copy.spec->kernel(ctx);
+      size_t bytes = 0;
+      for (const auto& t : ctx.outputs()) bytes += t.byte_size();
+      if (s.ok() && bytes <= options.max_folded_bytes) {
+        std::vector<ValueRef> outs;
+        for (int k = 0; k < copy.num_outputs; ++k) {
+          std::string name = copy.name + (k ? ":" + std::to_string(k) : "");
+          outs.push_back(
+              {rw.add(make_const(name, std::move(ctx.outputs()[static_cast<size_t>(k)]))), 0});
+        }
+        rw.set_outputs(i, std::move(outs));
+        ++stats.nodes_folded;
+        continue;
+      }
+      // A kernel error here is left for run time, where it names the node as usual.
+    }
+    const int id = rw.add(std::move(copy));
+    std::vector<ValueRef> outs;
+    for (int k = 0; k < node.num_outputs; ++k) outs.push_back({id, k});
+    rw.set_outputs(i, std::move(outs));
+  }
+  return rw.finish();
+}
+
+bool attr_is(const Node& n, const char* name, const std::string& value,
+             const std::string& fallback) {
+  auto v = n.attrs.get_string(name, fallback);
+  return v.ok() && *v == value;
+}
+
+// Conv2D / DepthwiseConv2dNative [-> BiasAdd] -> FusedBatchNorm(is_training=false), with
+// constant filter, bias and batch-norm parameters and no other users of the intermediate
+// values, becomes Conv [-> BiasAdd] with scaled filter and shifted bias:
+//   s = scale / sqrt(variance + epsilon); filter' = filter * s; bias' = (bias - mean) * s + offset
+Expected<Graph> fold_batch_norms(const Graph& g, OptimizeStats& stats) {
+  const std::vector<int> uses = count_uses(g);
+  std::vector<char> skip(g.nodes.size(), 0);
+  struct Fold {
+    int conv, bias_add, bn;
+    Tensor filter, bias;
+  };
+  std::vector<Fold> folds;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& bn = g.nodes[i];
+    if (bn.op != "FusedBatchNorm" && bn.op != "FusedBatchNormV2" && bn.op != "FusedBatchNormV3")
+      continue;
+    auto training = bn.attrs.get_bool("is_training", true);
+    auto eps = bn.attrs.get_float("epsilon", 1e-4f);
+    if (!training.ok() || *training || !eps.ok() || !attr_is(bn, "data_format", "NHWC", "NHWC"))
+      continue;
+    if (bn.inputs.size() != 5 || bn.inputs[0].index != 0) continue;
+    bool params_const = true;
+    for (int k = 1; k < 5; ++k)
+      params_const = params_const && is_const(g, bn.inputs[static_cast<size_t>(k)]);
+    if (!params_const) continue;
+    // Only output 0 (y) may be used.
+    bool other_outputs_used = false;
+    for (const auto& n : g.nodes) {
+      for (const auto& in : n.inputs)
+        other_outputs_used |= in.node == static_cast<int>(i) && in.index != 0;
+    }
+    for (const auto& o : g.outputs)
+      other_outputs_used |= o.node == static_cast<int>(i) && o.index != 0;
+    if (other_outputs_used) continue;
+
+    int producer = bn.inputs[0].node;
+    int bias_add = -1;
+    if (g.nodes[static_cast<size_t>(producer)].op == "BiasAdd") {
+      const Node& b = g.nodes[static_cast<size_t>(producer)];
+      if (uses[static_cast<size_t>(producer)] != 1 || !is_const(g, b.inputs[1]) ||
+          !attr_is(b, "data_format", "NHWC", "NHWC")) {
+        continue;
+      }
+      bias_add = producer;
+      producer = b.inputs[0].node;
+    }
+    const Node& conv = g.nodes[static_cast<size_t>(producer)];
+    if ((conv.op != "Conv2D" && conv.op != "DepthwiseConv2dNative") ||
+        uses[static_cast<size_t>(producer)] != 1 || !is_const(g, conv.inputs[1]) ||
+        !attr_is(conv, "data_format", "NHWC", "NHWC")) {
+      continue;
+    }
+    const Tensor& filter = const_value(g, conv.inputs[1]);
+    if (filter.dtype() != DType::kFloat32 || filter.rank() != 4) continue;
+    const int64_t channels = conv.op == "Conv2D" ? filter.dim(3) : filter.dim(2) * filter.dim(3);
+    const Tensor* params[4];
+    bool shapes_ok = true;
+    for (int k = 0; k < 4; ++k) {
+      params[k] = &const_value(g, bn.inputs[static_cast<size_t>(k + 1)]);
+      shapes_ok = shapes_ok && params[k]->dtype() == DType::kFloat32 &&
+                  params[k]->num_elements() == channels;
+    }
+    const Tensor* old_bias =
+        bias_add >= 0 ? &const_value(g, g.nodes[static_cast<size_t>(bias_add)].inputs[1]) : nullptr;
+    if (!shapes_ok || (old_bias && (old_bias->dtype() != DType::kFloat32 ||
+                                    old_bias->num_elements() != channels))) {
+      continue;
+    }
+    const float* scale = params[0]->data<float>();
+    const float* offset = params[1]->data<float>();
+    const float* mean = params[2]->data<float>();
+    const float* variance = params[3]->data<float>();
+    std::vector<float> s(static_cast<size_t>(channels));
+    Tensor bias(DType::kFloat32, {channels});
+    for (int64_t c = 0; c < channels; ++c) {
+      s[static_cast<size_t>(c)] = scale[c] / std::sqrt(variance[c] + *eps);
+      const float b = old_bias ? old_bias->data<float>()[c] : 0.0f;
+      bias.mutable_data<float>()[c] = (b - mean[c]) * s[static_cast<size_t>(c)] + offset[c];
+    }
+    // Output channel is the innermost axis of HWIO (Conv2D) and of the flattened
+    // [H, W, C * multiplier] (depthwise) filter.
+    Tensor scaled(DType::kFloat32, filter.shape());
+    for (int64_t j = 0; j < filter.num_elements(); ++j) {
+      scaled.mutable_data<float>()[j] =
+          filter.data<float>()[j] * s[static_cast<size_t>(j % channels)];
+    }
+    folds.push_back({producer, bias_add, static_cast<int>(i), std::move(scaled), std::move(bias)});
+    skip[static_cast<size_t>(producer)] = 1;
+    if (bias_add >= 0) skip[static_cast<size_t>(bias_add)] = 1;
+  }
+  if (folds.empty()) return g;
+
+  Rewriter rw(g);
+  std::map<int, const Fold*> by_bn;
+  for (const auto& f : folds) by_bn[f.bn] = &f;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& node = g.nodes[i];
+    if (skip[i]) continue;  // emitted with its batch norm
+    if (auto it = by_bn.find(static_cast<int>(i)); it != by_bn.end()) {
+      const Fold& f = *it->second;
+      Node conv = g.nodes[static_cast<size_t>(f.conv)];
+      const int filter = rw.add(make_const(conv.name + "/folded_filter", f.filter));
+      conv.inputs = {rw.map(conv.inputs[0]), {filter, 0}};
+      conv.control_inputs.clear();
+      const int conv_id = rw.add(std::move(conv));
+      const int bias = rw.add(make_const(node.name + "/folded_bias", f.bias));
+      Node add;
+      add.name = node.name;
+      add.op = "BiasAdd";
+      add.function = node.function;
+      add.attrs.set("T", DType::kFloat32);
+      add.spec = ops::OpRegistry::global().find("BiasAdd");
+      add.inputs = {{conv_id, 0}, {bias, 0}};
+      const int add_id = rw.add(std::move(add));
+      std::vector<ValueRef> outs(static_cast<size_t>(node.num_outputs), ValueRef{add_id, 0});
+      rw.set_outputs(i, std::move(outs));
+      ++stats.batch_norms_folded;
+      continue;
+    }
+    Node copy = node;
+    for (auto& in : copy.inputs) in = rw.map(in);
+    const int id = rw.add(std::move(copy));
+    std::vector<ValueRef> outs;
+    for (int k = 0; k < node.num_outputs; ++k) outs.push_back({id, k});
+    rw.set_outputs(i, std::move(outs));
+  }
+  return rw.finish();
+}
+
+// Drops nodes nothing needs any more (folded inputs, unused constants).
+Graph drop_dead(Graph g) {
+  std::vector<char> live(g.nodes.size(), 0);
+  std::vector<int> stack;
+  for (const auto& o : g.outputs) stack.push_back(o.node);
+  for (int a : g.arg_nodes) stack.push_back(a);
+  while (!stack.empty()) {
+    int i = stack.back();
+    stack.pop_back();
+    if (live[static_cast<size_t>(i)]) continue;
+    live[static_cast<size_t>(i)] = 1;
+    for (const auto& in : g.nodes[static_cast<size_t>(i)].inputs) stack.push_back(in.node);
+  }
+  std::vector<int> remap(g.nodes.size(), -1);
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!live[i]) continue;
+    remap[i] = static_cast<int>(kept.size());
+    kept.push_back(std::move(g.nodes[i]));
+  }
+  for (auto& n : kept) {
+    for (auto& in : n.inputs) in.node = remap[static_cast<size_t>(in.node)];
+  }
+  for (auto& o : g.outputs) o.node = remap[static_cast<size_t>(o.node)];
+  for (auto& a : g.arg_nodes) a = remap[static_cast<size_t>(a)];
+  g.nodes = std::move(kept);
+  return g;
+}
+
+}  // namespace
+
+Expected<std::shared_ptr<Graph>> optimize_for_inference(const Graph& graph,
+                                                        std::span<Variable* const> variables,
+                                                        const OptimizeOptions& options,
+                                                        OptimizeStats* stats_out) {
+  OptimizeStats stats;
+  stats.nodes_before = static_cast<int>(graph.nodes.size());
+  if (!graph.side_effect_nodes.empty()) {
+    if (stats_out) *stats_out = stats;
+    return std::make_shared<Graph>(graph);
+  }
+  HUBIMG_ASSIGN_OR_RETURN(Graph g, freeze_and_fold(graph, variables, options, stats));
+  if (options.fold_batch_norm) {
+    HUBIMG_ASSIGN_OR_RETURN(g, fold_batch_norms(g, stats));
+    if (stats.batch_norms_folded > 0 && options.fold_constants) {
+      HUBIMG_ASSIGN_OR_RETURN(g, freeze_and_fold(g, variables, options, stats));
+    }
+  }
+  g = drop_dead(std::move(g));
+  stats.nodes_after = static_cast<int>(g.nodes.size());
+  if (stats_out) *stats_out = stats;
+  return std::make_shared<Graph>(std::move(g));
+}
+
+}  // namespace hubimg::graph
