@@ -63,7 +63,7 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
     ctx.set_variables(node_variables);
     const auto start =
         stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    Status s = node.spec->kernel(ctx);
+    Status s = node.prepared ? node.prepared->run(ctx) : node.spec->kernel(ctx);
     if (stats) {
       stats->ms_by_op[node.op] +=
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)

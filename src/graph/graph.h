@@ -39,6 +39,8 @@ struct Node {
   // If/Case decided at run time: one graph per branch, taking the node's inputs after the
   // condition (or branch index).
   std::vector<std::shared_ptr<struct Graph>> branches;
+  // Set by the optimizer: runs instead of spec->kernel.
+  std::shared_ptr<const ops::PreparedKernel> prepared;
 };
 
 struct Graph {

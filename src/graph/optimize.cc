@@ -251,6 +251,131 @@ Expected<Graph> fold_batch_norms(const Graph& g, OptimizeStats& stats) {
   return rw.finish();
 }
 
+// A convolution or matmul with constant weights and what follows it into one fused node:
+//   op -> [BiasAdd const] -> [AddV2/Add residual] -> [Relu | Relu6 | x * Sigmoid(x)]
+// where each intermediate value has no other user (see src/ops/fused_ops.cc).
+Expected<Graph> fuse_layers(const Graph& g, OptimizeStats& stats) {
+  const size_t n = g.nodes.size();
+  std::vector<std::vector<int>> consumers(n);
+  for (size_t i = 0; i < n; ++i) {
+    for (const auto& in : g.nodes[i].inputs)
+      consumers[static_cast<size_t>(in.node)].push_back(static_cast<int>(i));
+  }
+  std::vector<char> is_output(n, 0);
+  for (const auto& o : g.outputs) is_output[static_cast<size_t>(o.node)] = 1;
+  auto sole_consumer = [&](int node) -> const Node* {
+    const auto& c = consumers[static_cast<size_t>(node)];
+    if (c.size() != 1 || is_output[static_cast<size_t>(node)]) return nullptr;
+    return &g.nodes[static_cast<size_t>(c[0])];
+  };
+  struct Chain {
+    int first;
+    int last;
+    std::vector<int> absorbed;  // nodes replaced by the fused node, besides `last`
+    bool has_bias = false;
+    ValueRef bias{};
+    bool has_residual = false;
+    ValueRef residual{};
+    std::string activation;
+  };
+  std::vector<int> chain_of_last(n, -1);
+  std::vector<char> absorbed(n, 0);
+  std::vector<Chain> chains;
+  for (size_t i = 0; i < n; ++i) {
+    const Node& base = g.nodes[i];
+    if (base.op != "Conv2D" && base.op != "DepthwiseConv2dNative" && base.op != "MatMul") continue;
+    if (base.inputs.size() != 2 || !is_const(g, base.inputs[1]) ||
+        const_value(g, base.inputs[1]).dtype() != DType::kFloat32) {
+      continue;
+    }
+    if (base.op != "MatMul" && !attr_is(base, "data_format", "NHWC", "NHWC")) continue;
+    if (base.op == "MatMul") {
+      auto ta = base.attrs.get_bool("transpose_a", false);
+      if (!ta.ok() || *ta) continue;
+    }
+    Chain c{static_cast<int>(i), static_cast<int>(i)};
+    auto id_of = [&](const Node* node) { return static_cast<int>(node - g.nodes.data()); };
+    if (const Node* next = sole_consumer(c.last);
+        next && next->op == "BiasAdd" && next->inputs[0].node == c.last &&
+        is_const(g, next->inputs[1]) && attr_is(*next, "data_format", "NHWC", "NHWC")) {
+      c.has_bias = true;
+      c.bias = next->inputs[1];
+      c.absorbed.push_back(c.last);
+      c.last = id_of(next);
+    }
+    if (const Node* next = sole_consumer(c.last);
+        next && (next->op == "AddV2" || next->op == "Add") && next->inputs.size() == 2 &&
+        (next->inputs[0].node == c.last) != (next->inputs[1].node == c.last)) {
+      c.has_residual = true;
+      c.residual = next->inputs[0].node == c.last ? next->inputs[1] : next->inputs[0];
+      c.absorbed.push_back(c.last);
+      c.last = id_of(next);
+    }
+    if (const Node* next = sole_consumer(c.last);
+        next && (next->op == "Relu" || next->op == "Relu6")) {
+      c.activation = next->op;
+      c.absorbed.push_back(c.last);
+      c.last = id_of(next);
+    } else if (const auto& users = consumers[static_cast<size_t>(c.last)];
+               users.size() == 2 && !is_output[static_cast<size_t>(c.last)]) {
+      // Swish: Mul(t, Sigmoid(t)) in either operand order.
+      const Node* a = &g.nodes[static_cast<size_t>(users[0])];
+      const Node* b = &g.nodes[static_cast<size_t>(users[1])];
+      if (a->op == "Mul") std::swap(a, b);
+      const int sigmoid = id_of(a);
+      if (a->op == "Sigmoid" && b->op == "Mul" &&
+          consumers[static_cast<size_t>(sigmoid)].size() == 1 &&
+          !is_output[static_cast<size_t>(sigmoid)] &&
+          ((b->inputs[0].node == c.last && b->inputs[1].node == sigmoid) ||
+           (b->inputs[1].node == c.last && b->inputs[0].node == sigmoid))) {
+        c.absorbed.push_back(sigmoid);
+        c.absorbed.push_back(c.last);
+        c.activation = "Swish";
+        c.last = id_of(b);
+      }
+    }
+    if (c.last == c.first) continue;  // nothing to fuse
+    for (int k : c.absorbed) absorbed[static_cast<size_t>(k)] = 1;
+    chain_of_last[static_cast<size_t>(c.last)] = static_cast<int>(chains.size());
+    chains.push_back(std::move(c));
+  }
+  if (chains.empty()) return g;
+
+  Rewriter rw(g);
+  for (size_t i = 0; i < n; ++i) {
+    const Node& node = g.nodes[i];
+    if (absorbed[i]) continue;
+    if (int ci = chain_of_last[i]; ci >= 0) {
+      const Chain& c = chains[static_cast<size_t>(ci)];
+      const Node& base = g.nodes[static_cast<size_t>(c.first)];
+      Node fused;
+      fused.name = node.name;
+      fused.op = "_HubimgFused" + base.op;
+      fused.function = base.function;
+      fused.attrs = base.attrs;
+      fused.attrs.set("has_bias", c.has_bias);
+      fused.attrs.set("has_residual", c.has_residual);
+      fused.attrs.set("activation", c.activation);
+      fused.spec = ops::OpRegistry::global().find(fused.op);
+      if (fused.spec == nullptr) return internal_error("fused op " + fused.op + " not registered");
+      fused.inputs = {rw.map(base.inputs[0]), rw.map(base.inputs[1])};
+      if (c.has_bias) fused.inputs.push_back(rw.map(c.bias));
+      if (c.has_residual) fused.inputs.push_back(rw.map(c.residual));
+      const int id = rw.add(std::move(fused));
+      rw.set_outputs(i, {{id, 0}});
+      ++stats.layers_fused;
+      continue;
+    }
+    Node copy = node;
+    for (auto& in : copy.inputs) in = rw.map(in);
+    const int id = rw.add(std::move(copy));
+    std::vector<ValueRef> outs;
+    for (int k = 0; k < node.num_outputs; ++k) outs.push_back({id, k});
+    rw.set_outputs(i, std::move(outs));
+  }
+  return rw.finish();
+}
+
 // Drops nodes nothing needs any more (folded inputs, unused constants).
 Graph drop_dead(Graph g) {
   std::vector<char> live(g.nodes.size(), 0);
@@ -300,6 +425,9 @@ Expected<std::shared_ptr<Graph>> optimize_for_inference(const Graph& graph,
     }
   }
   g = drop_dead(std::move(g));
+  if (options.fuse) {
+    HUBIMG_ASSIGN_OR_RETURN(g, fuse_layers(g, stats));
+  }
   stats.nodes_after = static_cast<int>(g.nodes.size());
   if (stats_out) *stats_out = stats;
   return std::make_shared<Graph>(std::move(g));

@@ -15,6 +15,8 @@ struct OptimizeOptions {
   bool freeze_variables = true;  // ReadVariableOp -> Const holding the variable's value
   bool fold_constants = true;
   bool fold_batch_norm = true;
+  // Conv2D / DepthwiseConv2dNative / MatMul + bias + residual + activation -> one node.
+  bool fuse = true;
   // Constants larger than this are not produced by folding (they would cost memory).
   size_t max_folded_bytes = size_t{64} << 20;
 };
@@ -23,6 +25,7 @@ struct OptimizeStats {
   int variables_frozen = 0;
   int nodes_folded = 0;
   int batch_norms_folded = 0;
+  int layers_fused = 0;
   int nodes_before = 0;
   int nodes_after = 0;
 };

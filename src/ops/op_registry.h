@@ -76,6 +76,14 @@ struct OutputArg {
   std::string list_size_attr;
 };
 
+// A kernel prepared once for one graph node (weights packed for a fast backend); it computes
+// what the node's op computes.
+class PreparedKernel {
+ public:
+  virtual ~PreparedKernel() = default;
+  virtual Status run(KernelContext& ctx) const = 0;
+};
+
 struct OpSpec {
   std::string name;
   std::vector<OutputArg> outputs;
@@ -114,5 +122,6 @@ void register_image_ops(OpRegistry& r);
 void register_random_ops(OpRegistry& r);
 void register_state_ops(OpRegistry& r);
 void register_resize_ops(OpRegistry& r);
+void register_fused_ops(OpRegistry& r);
 
 }  // namespace hubimg::ops

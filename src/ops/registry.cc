@@ -39,6 +39,7 @@ const OpRegistry& OpRegistry::global() {
     register_random_ops(*r);
     register_state_ops(*r);
     register_resize_ops(*r);
+    register_fused_ops(*r);
     return r;
   }();
   return *registry;

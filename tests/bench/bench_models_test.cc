@@ -7,8 +7,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "exec/executor.h"
 #include "format/saved_model.h"
 #include "graph.pb.h"
+#include "graph/optimize.h"
 #include "hubimg/model.h"
 #include "hubimg/npy.h"
 #include "ops/op_registry.h"
@@ -263,6 +265,65 @@ TEST(BenchModels, TinyCnnRuns) {
   ASSERT_TRUE(sig.ok()) << sig.status().to_string();
   for (int i = 0; i < 10; ++i) {
     EXPECT_EQ(sig->at("dense").values<float>()[i], (*logits)[0].values<float>()[i]);
+  }
+}
+
+}  // namespace
+}  // namespace hubimg::bench
+
+namespace hubimg::bench {
+namespace {
+
+// The optimizer on EfficientNet-B0: batch norms folded, swish and residual adds fused, same
+// logits as the unoptimized graph.
+TEST(BenchModelsOptimized, EfficientNetB0FusesSwishAndResidualsAndKeepsLogits) {
+  hubimg::testing::TempDir tmp;
+  auto summary = write_bench_model("efficientnet_b0", tmp.path(), {.training_trace = false});
+  ASSERT_TRUE(summary.ok()) << summary.status().to_string();
+  auto saved = format::SavedModel::load(tmp.path());
+  ASSERT_TRUE(saved.ok()) << saved.status().to_string();
+  std::vector<std::unique_ptr<Variable>> owned;
+  std::vector<Variable*> vars;
+  for (const auto& v : (*saved)->variables()) {
+    owned.push_back(std::make_unique<Variable>(v.name, v.value, v.trainable));
+    vars.push_back(owned.back().get());
+  }
+  const auto& sig = (*saved)->signatures().begin()->second;
+  auto raw = graph::build_function_graph(**saved, *sig.function, "serving");
+  ASSERT_TRUE(raw.ok()) << raw.status().to_string();
+  graph::OptimizeStats stats;
+  auto opt = graph::optimize_for_inference(**raw, vars, {}, &stats);
+  ASSERT_TRUE(opt.ok()) << opt.status().to_string();
+  std::map<std::string, int> ops;
+  std::map<std::string, int> activations;
+  for (const auto& n : (*opt)->nodes) {
+    ++ops[n.op];
+    if (n.op.starts_with("_HubimgFused")) ++activations[*n.attrs.get_string("activation")];
+  }
+  EXPECT_EQ(stats.batch_norms_folded, 49);
+  EXPECT_EQ(ops["FusedBatchNormV3"], 0);
+  // Swish after the stem, 15 expand, 16 depthwise, 16 SE-reduce convs and the top conv.
+  EXPECT_EQ(activations["Swish"], 1 + 15 + 16 + 16 + 1);
+  // Only the 16 squeeze-excite gates keep a separate Sigmoid and Mul.
+  EXPECT_EQ(ops["Sigmoid"], 16);
+  EXPECT_EQ(ops["AddV2"], 0);  // all 9 residual adds fused into their projection conv
+
+  Tensor x(DType::kFloat32, {1, 224, 224, 3});
+  for (int64_t i = 0; i < x.num_elements(); ++i) {
+    x.mutable_data<float>()[i] = static_cast<float>((i * 7919) % 256) / 255.0f;
+  }
+  std::vector<Tensor> in{x};
+  auto a = exec::run_graph(**raw, in, vars);
+  auto b = exec::run_graph(**opt, in, vars);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const Tensor& ra = (*a)[0];
+  const Tensor& rb = (*b)[0];
+  ASSERT_EQ(ra.shape(), rb.shape());
+  double scale = 1;
+  for (int64_t i = 0; i < ra.num_elements(); ++i)
+    scale = std::max<double>(scale, std::abs(ra.data<float>()[i]));
+  for (int64_t i = 0; i < ra.num_elements(); ++i) {
+    EXPECT_NEAR(rb.data<float>()[i], ra.data<float>()[i], 1e-4 * scale) << i;
   }
 }
 

@@ -62,6 +62,15 @@ TEST(OptimizeForInference, FoldsBatchNormIntoConvolutionsOfARealModel) {
   EXPECT_EQ(count_ops(**opt, "FusedBatchNormV3"), 0);
   EXPECT_EQ(stats.batch_norms_folded, 27);
   EXPECT_EQ(count_ops(**opt, "ReadVariableOp"), 0);
+  // Every convolution then carries its folded bias and Relu6 in one fused node; the 1x1
+  // classifier convolution (Keras MobileNet's conv_preds) carries its bias.
+  int relu6 = 0;
+  for (const auto& n : (*opt)->nodes) {
+    if (n.op.starts_with("_HubimgFused")) relu6 += *n.attrs.get_string("activation") == "Relu6";
+  }
+  EXPECT_EQ(relu6, 27);
+  EXPECT_EQ(count_ops(**opt, "Relu6"), 0);
+  EXPECT_EQ(stats.layers_fused, 28);
   EXPECT_LT(stats.nodes_after, stats.nodes_before);
 
   Tensor x = pattern({2, 160, 120, 1}, 255.0f);

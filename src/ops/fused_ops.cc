@@ -1,0 +1,68 @@
+// Fused ops made by the inference optimizer (src/graph/optimize.cc): a convolution or matmul
+// with constant weights followed by bias, residual add and activation:
+//   output = activation(op(input, filter) + bias + residual)
+// Inputs: input, filter, [bias if has_bias], [residual if has_residual]. Attributes: those of
+// the base op plus has_bias, has_residual and activation ("", "Relu", "Relu6", "Swish").
+// These reference kernels run the ops one after the other; a graph node may instead hold a
+// prepared fast kernel (Node::prepared) that computes the same in one pass.
+#include "ops/op_registry.h"
+
+namespace hubimg::ops {
+namespace {
+
+Expected<Tensor> single(std::string_view op, std::vector<Tensor> inputs,
+                        const graph::AttrMap& attrs, std::string_view node) {
+  HUBIMG_ASSIGN_OR_RETURN(auto outs, run_op(op, inputs, attrs, node));
+  return std::move(outs[0]);
+}
+
+Status fused_reference(KernelContext& ctx, const char* base_op) {
+  HUBIMG_ASSIGN_OR_RETURN(bool has_bias, ctx.attrs().get_bool("has_bias", false));
+  HUBIMG_ASSIGN_OR_RETURN(bool has_residual, ctx.attrs().get_bool("has_residual", false));
+  HUBIMG_ASSIGN_OR_RETURN(std::string activation, ctx.attrs().get_string("activation", ""));
+  const size_t expected = 2 + has_bias + has_residual;
+  if (ctx.num_inputs() != expected) {
+    return ctx.error("expects " + std::to_string(expected) + " inputs, got " +
+                     std::to_string(ctx.num_inputs()));
+  }
+  const graph::AttrMap none;
+  auto y = single(base_op, {ctx.input(0), ctx.input(1)}, ctx.attrs(), ctx.node_name());
+  if (!y.ok()) return y.status();
+  size_t next = 2;
+  if (has_bias) {
+    y = single("BiasAdd", {*y, ctx.input(next++)}, none, ctx.node_name());
+    if (!y.ok()) return y.status();
+  }
+  if (has_residual) {
+    y = single("AddV2", {*y, ctx.input(next++)}, none, ctx.node_name());
+    if (!y.ok()) return y.status();
+  }
+  if (activation == "Relu" || activation == "Relu6") {
+    y = single(activation, {*y}, none, ctx.node_name());
+  } else if (activation == "Swish") {
+    auto gate = single("Sigmoid", {*y}, none, ctx.node_name());
+    if (!gate.ok()) return gate.status();
+    y = single("Mul", {*y, *gate}, none, ctx.node_name());
+  } else if (!activation.empty()) {
+    return ctx.error(StatusCode::kUnimplemented, "unknown fused activation '" + activation + "'");
+  }
+  if (!y.ok()) return y.status();
+  ctx.set_output(0, std::move(y).value());
+  return {};
+}
+
+}  // namespace
+
+void register_fused_ops(OpRegistry& r) {
+  r.add({"_HubimgFusedConv2D", {{"output", ""}}, [](KernelContext& c) {
+           return fused_reference(c, "Conv2D");
+         }});
+  r.add({"_HubimgFusedDepthwiseConv2dNative", {{"output", ""}}, [](KernelContext& c) {
+           return fused_reference(c, "DepthwiseConv2dNative");
+         }});
+  r.add({"_HubimgFusedMatMul", {{"product", ""}}, [](KernelContext& c) {
+           return fused_reference(c, "MatMul");
+         }});
+}
+
+}  // namespace hubimg::ops
