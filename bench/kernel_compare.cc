@@ -2,13 +2,16 @@
 // networks (MobileNetV2, EfficientNet-B0, ResNet-50) with oneDNN, XNNPACK, hubimg's fast
 // kernels and the reference kernels, at batch 1 and 32.
 //
-//   kernel_compare [--models=DIR] [--reference] [google benchmark flags]
+//   kernel_compare [--models=DIR] [--threads=N] [--reference] [google benchmark flags]
 //
 // DIR holds <model>/weights_manifest.json as written by make_bench_models (default /tmp/bm;
 // the models are generated there when absent). Every benchmark reports the counter GFLOPS
 // (2 * multiply-adds per second), `count` (how often the shape occurs in its network) and
 // `gflop` (work of one call). bench/summarize_kernel_compare.py turns the JSON output into the
 // tables of bench/README.md. --reference adds the (slow) reference kernels at batch 1.
+// --threads=N sizes every library's threads (default: the machine's). With N = 1 the benchmarks
+// time the calling thread's CPU time, which stays meaningful on a machine shared with other
+// work; otherwise wall-clock time.
 #include <benchmark/benchmark.h>
 #include <pthreadpool.h>
 #include <xnnpack.h>
@@ -113,11 +116,14 @@ std::vector<LayerShape> read_layer_shapes(const std::filesystem::path& manifest_
   return shapes;
 }
 
+// Uniform in [-scale, scale) from a 32-bit LCG: fast enough for batch-32 activations.
 std::vector<float> random_values(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
   std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
+  uint32_t state = seed * 747796405u + 2891336453u;
+  for (auto& x : v) {
+    state = state * 1664525u + 1013904223u;
+    x = scale * (static_cast<float>(state >> 8) * (2.0f / 16777216.0f) - 1.0f);
+  }
   return v;
 }
 
@@ -411,6 +417,8 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg.rfind("--models=", 0) == 0) {
       models = arg.substr(9);
+    } else if (arg.rfind("--threads=", 0) == 0) {
+      setenv("HUBIMG_NUM_THREADS", arg.substr(10).c_str(), 1);
     } else if (arg == "--reference") {
       with_reference = true;
     } else {
@@ -431,29 +439,29 @@ int main(int argc, char** argv) {
     }
     for (auto& s : read_layer_shapes(manifest)) shapes.push_back(std::move(s));
   }
-  std::cerr << shapes.size() << " distinct layer shapes\n";
+  const int threads = hubimg::exec::ThreadPool::default_num_threads();
+  const bool wall_clock = threads > 1;
+  std::cerr << shapes.size() << " distinct layer shapes, " << threads << " threads\n";
+  auto configure = [&](benchmark::internal::Benchmark* b) {
+    b->Unit(benchmark::kMillisecond);
+    if (wall_clock) b->UseRealTime();
+    return b;
+  };
   for (const auto& s : shapes) {
     for (int64_t batch : {1, 32}) {
       const std::string base = s.network + "/" + s.key() + "/b" + std::to_string(batch) + "/";
-      benchmark::RegisterBenchmark((base + "onednn").c_str(), bench_onednn, s, batch, false)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
+      configure(
+          benchmark::RegisterBenchmark((base + "onednn").c_str(), bench_onednn, s, batch, false));
       if (s.kind != LayerKind::kMatMul) {
-        benchmark::RegisterBenchmark((base + "onednn_blocked").c_str(), bench_onednn, s, batch,
-                                     true)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
+        configure(benchmark::RegisterBenchmark((base + "onednn_blocked").c_str(), bench_onednn, s,
+                                               batch, true));
       }
-      benchmark::RegisterBenchmark((base + "xnnpack").c_str(), bench_xnnpack, s, batch)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
-      benchmark::RegisterBenchmark((base + "hubimg").c_str(), bench_hubimg_fast, s, batch)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
+      configure(benchmark::RegisterBenchmark((base + "xnnpack").c_str(), bench_xnnpack, s, batch));
+      configure(
+          benchmark::RegisterBenchmark((base + "hubimg").c_str(), bench_hubimg_fast, s, batch));
       if (with_reference && batch == 1) {
-        benchmark::RegisterBenchmark((base + "reference").c_str(), bench_reference, s, batch)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime()
+        configure(
+            benchmark::RegisterBenchmark((base + "reference").c_str(), bench_reference, s, batch))
             ->Iterations(1);
       }
     }

@@ -1,12 +1,10 @@
 #include "exec/thread_pool.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <string>
-
-#if HUBIMG_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 namespace hubimg::exec {
 namespace {
@@ -129,12 +127,17 @@ void ThreadPool::set_global_num_threads(int num_threads) {
   set_onednn_num_threads(global_slot()->num_threads());
 }
 
+// The OpenMP runtime is the one libdnnl loaded (libgomp for Debian's build), looked up at run
+// time: linking one ourselves could bring a second runtime (clang links libomp).
 void set_onednn_num_threads(int num_threads) {
-#if HUBIMG_HAVE_OPENMP
-  if (omp_get_max_threads() != num_threads) omp_set_num_threads(num_threads);
-#else
-  (void)num_threads;
-#endif
+  using GetMaxThreads = int (*)();
+  using SetNumThreads = void (*)(int);
+  static const auto get_max_threads =
+      reinterpret_cast<GetMaxThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  static const auto set_num_threads =
+      reinterpret_cast<SetNumThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (!get_max_threads || !set_num_threads) return;
+  if (get_max_threads() != num_threads) set_num_threads(num_threads);
 }
 
 }  // namespace hubimg::exec

@@ -65,9 +65,9 @@ class ThreadPool {
   bool stopping_ = false;
 };
 
-// Sets the OpenMP thread count oneDNN uses (when hubimg is built with oneDNN); a no-op
-// otherwise. OpenMP keeps this per calling thread, so the fast kernels call it before each
-// oneDNN execution with the global pool's size.
+// Sets the OpenMP thread count oneDNN uses (when an OpenMP runtime is loaded, as libdnnl's
+// libgomp is); a no-op otherwise. OpenMP keeps this per calling thread, so the fast kernels call it
+// before each oneDNN execution with the global pool's size.
 void set_onednn_num_threads(int num_threads);
 
 }  // namespace hubimg::exec

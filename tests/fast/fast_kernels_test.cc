@@ -1,6 +1,7 @@
 // The fast kernels against the reference kernels: every expected value is computed by
 // ops::run_op on the reference Conv2D / DepthwiseConv2dNative / MatMul, with bias, residual
 // and activation applied by the reference BiasAdd, AddV2, Relu, Relu6 and Mul(x, Sigmoid(x)).
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "exec/thread_pool.h"
 #include "ops/fast/fast_conv.h"
 #include "ops/op_registry.h"
 
@@ -419,6 +421,26 @@ TEST(FastDepthwiseConv2D, RejectsMismatchedChannels) {
   Status s = kernel->run(random_tensor({1, 6, 6, 4}, 92), nullptr, output);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("dw/bad"), std::string::npos);
+}
+
+TEST(FastConv2D, RunsOneDnnWithThePoolsThreadCount) {
+  // libdnnl is the OpenMP build: its thread count is OpenMP's, which run() sets to the pool's.
+  using GetMaxThreads = int (*)();
+  const auto get_max_threads =
+      reinterpret_cast<GetMaxThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  ASSERT_NE(get_max_threads, nullptr) << "no OpenMP runtime loaded with libdnnl";
+  ConvParams p;
+  p.name = "threads";
+  p.filter = random_tensor({1, 1, 4, 4}, 95);
+  auto kernel = FastConv2D::create(p);
+  ASSERT_TRUE(kernel.ok());
+  Tensor output;
+  for (int threads : {1, 2}) {
+    exec::ThreadPool::set_global_num_threads(threads);
+    ASSERT_TRUE(kernel->run(random_tensor({1, 4, 4, 4}, 96), nullptr, output).ok());
+    EXPECT_EQ(get_max_threads(), threads);
+  }
+  exec::ThreadPool::set_global_num_threads(0);
 }
 
 // ---------------------------------------------------------------------------------------------
