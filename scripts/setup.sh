@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libdnnl-dev
+  libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,143 @@
+#include "exec/thread_pool.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+namespace hubimg::exec {
+namespace {
+
+thread_local bool inside_parallel_for = false;
+
+std::mutex global_mutex;
+std::unique_ptr<ThreadPool>& global_slot() {
+  static std::unique_ptr<ThreadPool> pool;
+  return pool;
+}
+
+// Range `index` of `num_ranges` near-equal contiguous ranges covering [0, n).
+std::pair<int64_t, int64_t> range_of(int64_t n, int num_ranges, int index) {
+  const int64_t base = n / num_ranges, extra = n % num_ranges;
+  const int64_t begin = index * base + std::min<int64_t>(index, extra);
+  return {begin, begin + base + (index < extra ? 1 : 0)};
+}
+
+}  // namespace
+
+int ThreadPool::default_num_threads() {
+  if (const char* env = std::getenv("HUBIMG_NUM_THREADS")) {
+    char* end = nullptr;
+    const long value = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && value > 0 && value <= 1024) return static_cast<int>(value);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+ThreadPool::ThreadPool(int num_threads)
+    : num_threads_(num_threads > 0 ? num_threads : default_num_threads()) {
+  workers_.reserve(static_cast<size_t>(num_threads_ - 1));
+  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+void ThreadPool::worker_loop(int worker_index) {
+  uint64_t seen_generation = 0;
+  while (true) {
+    const std::function<void(int64_t, int64_t)>* job;
+    int64_t size;
+    int ranges;
+    {
+      std::unique_lock lock(mutex_);
+      work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
+      if (stopping_) return;
+      seen_generation = generation_;
+      job = job_;
+      size = job_size_;
+      ranges = job_ranges_;
+    }
+    if (worker_index < ranges) {
+      inside_parallel_for = true;
+      auto [begin, end] = range_of(size, ranges, worker_index);
+      (*job)(begin, end);
+      inside_parallel_for = false;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (--pending_ == 0) work_done_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::run_ranges(int64_t n, int num_ranges,
+                            const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (num_ranges <= 1 || workers_.empty() || inside_parallel_for) {
+    fn(0, n);
+    return;
+  }
+  std::lock_guard caller_lock(caller_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    job_ = &fn;
+    job_size_ = n;
+    job_ranges_ = num_ranges;
+    pending_ = static_cast<int>(workers_.size());
+    ++generation_;
+  }
+  work_ready_.notify_all();
+  inside_parallel_for = true;
+  auto [begin, end] = range_of(n, num_ranges, 0);
+  fn(begin, end);
+  inside_parallel_for = false;
+  std::unique_lock lock(mutex_);
+  work_done_.wait(lock, [&] { return pending_ == 0; });
+  job_ = nullptr;
+}
+
+void ThreadPool::parallel_for_ranges(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  run_ranges(n, static_cast<int>(std::min<int64_t>(n, num_threads_)), fn);
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn) {
+  parallel_for_ranges(n, [&fn](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(i);
+  });
+}
+
+ThreadPool& ThreadPool::global() {
+  std::lock_guard lock(global_mutex);
+  auto& pool = global_slot();
+  if (!pool) pool = std::make_unique<ThreadPool>();
+  return *pool;
+}
+
+void ThreadPool::set_global_num_threads(int num_threads) {
+  std::lock_guard lock(global_mutex);
+  global_slot() = std::make_unique<ThreadPool>(num_threads);
+  set_onednn_num_threads(global_slot()->num_threads());
+}
+
+// The OpenMP runtime is the one libdnnl loaded (libgomp for Debian's build), looked up at run
+// time: linking one ourselves could bring a second runtime (clang links libomp).
+void set_onednn_num_threads(int num_threads) {
+  using GetMaxThreads = int (*)();
+  using SetNumThreads = void (*)(int);
+  static const auto get_max_threads =
+      reinterpret_cast<GetMaxThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  static const auto set_num_threads =
+      reinterpret_cast<SetNumThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (!get_max_threads || !set_num_threads) return;
+  if (get_max_threads() != num_threads) set_num_threads(num_threads);
+}
+
+}  // namespace hubimg::exec

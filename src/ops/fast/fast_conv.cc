@@ -1,0 +1,574 @@
+// The fast kernels on oneDNN: plain NHWC activations, weights reordered once into the format the
+// primitive prefers, one primitive per input shape, bias / residual (sum post-op) / activation
+// (eltwise post-op) fused into the primitive.
+#include "ops/fast/fast_conv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "exec/thread_pool.h"
+
+#if HUBIMG_HAVE_DNNL
+#include <dnnl.hpp>
+#endif
+
+namespace hubimg::ops::fast {
+namespace {
+
+std::string layer_prefix(const std::string& name) {
+  return "fast kernel '" + (name.empty() ? std::string("<unnamed>") : name) + "': ";
+}
+
+Status invalid(const std::string& name, const std::string& message) {
+  return invalid_argument(layer_prefix(name) + message);
+}
+Status unsupported(const std::string& name, const std::string& message) {
+  return unimplemented(layer_prefix(name) + message);
+}
+
+// TensorFlow's GetWindowedOutputSizeVerbose for one spatial dimension (see ops/nn_util.h).
+struct WindowResult {
+  int64_t output = 0, pad_before = 0, pad_after = 0;
+};
+std::optional<WindowResult> resolve_window(PaddingKind padding, int64_t input, int64_t window,
+                                           int64_t stride, int64_t dilation, int64_t before,
+                                           int64_t after) {
+  const int64_t effective = (window - 1) * dilation + 1;
+  WindowResult r;
+  switch (padding) {
+    case PaddingKind::kValid: r.output = (input - effective + stride) / stride; break;
+    case PaddingKind::kExplicit:
+      r.output = (input + before + after - effective + stride) / stride;
+      r.pad_before = before;
+      r.pad_after = after;
+      break;
+    case PaddingKind::kSame: {
+      r.output = (input + stride - 1) / stride;
+      const int64_t needed = std::max<int64_t>(0, (r.output - 1) * stride + effective - input);
+      r.pad_before = needed / 2;
+      r.pad_after = needed - r.pad_before;
+      break;
+    }
+  }
+  if (r.output < 0) return std::nullopt;
+  return r;
+}
+
+std::string dims_str(const Dims& d) {
+  return dims_to_string(d);
+}
+
+// Whether `output` can be written in place: float32 with `shape`, not aliasing `input`.
+void prepare_output(const Tensor& input, const Dims& shape, Tensor& output) {
+  const bool reusable = output.valid() && output.dtype() == DType::kFloat32 &&
+                        output.shape() == shape && !output.shares_buffer_with(input);
+  if (!reusable) output = Tensor(DType::kFloat32, shape);
+}
+
+Status check_residual(const std::string& name, bool fused, const Tensor* residual,
+                      const Dims& out_shape) {
+  if (!fused) {
+    if (residual) return invalid(name, "a residual was passed but the kernel was created without");
+    return {};
+  }
+  if (!residual) return invalid(name, "the kernel fuses a residual add but none was passed");
+  if (residual->dtype() != DType::kFloat32 || residual->shape() != out_shape) {
+    return invalid(name, "residual " + residual->description() + " must be float32" +
+                             dims_str(out_shape) + " like the output");
+  }
+  return {};
+}
+
+// Copies the residual into the output for the sum post-op (nothing to do when they share it).
+void load_residual(const Tensor* residual, Tensor& output) {
+  if (!residual || residual->shares_buffer_with(output)) return;
+  const auto* src = static_cast<const char*>(residual->raw_data());
+  auto* dst = static_cast<char*>(output.raw_mutable_data());
+  const size_t bytes = output.byte_size();
+  constexpr size_t kChunk = 1 << 20;
+  auto& pool = exec::ThreadPool::global();
+  pool.parallel_for(static_cast<int64_t>((bytes + kChunk - 1) / kChunk), [&](int64_t chunk) {
+    const size_t begin = static_cast<size_t>(chunk) * kChunk;
+    std::memcpy(dst + begin, src + begin, std::min(kChunk, bytes - begin));
+  });
+}
+
+Status check_bias(const std::string& name, const Tensor& bias, int64_t out_channels) {
+  if (!bias.valid()) return {};
+  if (bias.dtype() != DType::kFloat32 || bias.shape() != Dims{out_channels}) {
+    return invalid(name, "bias " + bias.description() + " must be float32[" +
+                             std::to_string(out_channels) + "]");
+  }
+  return {};
+}
+
+}  // namespace
+
+#if HUBIMG_HAVE_DNNL
+
+bool fast_kernels_available() {
+  return true;
+}
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+constexpr auto kF32 = memory::data_type::f32;
+
+const dnnl::engine& engine() {
+  static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+// oneDNN calls into an OpenMP runtime whose thread count is per calling thread.
+void match_thread_count() {
+  exec::set_onednn_num_threads(exec::ThreadPool::global().num_threads());
+}
+
+dnnl::primitive_attr post_op_attr(Activation activation, bool fuse_residual) {
+  dnnl::post_ops ops;
+  if (fuse_residual) ops.append_sum(1.0f);
+  switch (activation) {
+    case Activation::kNone: break;
+    case Activation::kRelu:
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      break;
+    case Activation::kRelu6:
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+      break;
+    case Activation::kSwish:
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
+      break;
+  }
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  return attr;
+}
+
+// Constant weights reordered into each format a primitive asked for, once per format.
+class PackedWeights {
+ public:
+  PackedWeights(Tensor user, memory::desc user_md) : user_(std::move(user)), user_md_(user_md) {}
+
+  memory get(const memory::desc& wanted) {
+    for (auto& [md, mem] : packed_) {
+      if (md == wanted) return mem;
+    }
+    memory user(user_md_, engine(), const_cast<void*>(user_.raw_data()));
+    memory packed(wanted, engine());
+    dnnl::stream stream(engine());
+    match_thread_count();
+    dnnl::reorder(user, packed).execute(stream, user, packed);
+    stream.wait();
+    packed_.emplace_back(wanted, packed);
+    return packed;
+  }
+
+ private:
+  Tensor user_;  // shares the caller's buffer; kept to pack further formats
+  memory::desc user_md_;
+  std::vector<std::pair<memory::desc, memory>> packed_;
+};
+
+struct PreparedPrimitive {
+  dnnl::primitive primitive;
+  memory weights;
+  std::string implementation;
+};
+
+std::string short_impl_name(const std::string& impl) {
+  return "onednn:" + impl;
+}
+
+}  // namespace
+
+class FastConvImpl {
+ public:
+  enum class Kind { kConv, kDepthwise };
+
+  static Expected<std::unique_ptr<FastConvImpl>> create(const ConvParams& p, Kind kind) {
+    const std::string& name = p.name;
+    const Tensor& f = p.filter;
+    if (!f.valid() || f.dtype() != DType::kFloat32 || f.rank() != 4) {
+      return unsupported(name, "filter must be float32 of rank 4, got " +
+                                   (f.valid() ? f.description() : std::string("none")));
+    }
+    if (f.num_elements() == 0) return invalid(name, "filter " + f.description() + " is empty");
+    for (int i = 0; i < 2; ++i) {
+      if (p.strides[i] < 1 || p.dilations[i] < 1) {
+        return invalid(name, "strides and dilations must be positive");
+      }
+    }
+    for (int64_t pad : p.explicit_padding) {
+      if (pad < 0) return invalid(name, "explicit paddings must be non-negative");
+    }
+    auto impl = std::unique_ptr<FastConvImpl>(new FastConvImpl(p, kind));
+    FastConvImpl& k = *impl;
+    const int64_t kh = f.dim(0), kw = f.dim(1);
+    memory::dims weight_dims, weight_strides;
+    if (kind == Kind::kDepthwise) {
+      if (p.input_channels != 0 && p.input_channels != f.dim(2)) {
+        return invalid(name, "depthwise filter " + f.description() + " does not fit " +
+                                 std::to_string(p.input_channels) + " input channels");
+      }
+      const int64_t channels = f.dim(2), multiplier = f.dim(3);
+      k.in_channels_ = channels;
+      k.out_channels_ = channels * multiplier;
+      // TensorFlow's [kh, kw, C, M] seen as oneDNN's grouped (g = C, o = M, i = 1, h, w).
+      weight_dims = {channels, multiplier, 1, kh, kw};
+      weight_strides = {multiplier, 1, 1, kw * channels * multiplier, channels * multiplier};
+    } else {
+      const int64_t patch_depth = f.dim(2), out = f.dim(3);
+      k.in_channels_ = p.input_channels == 0 ? patch_depth : p.input_channels;
+      k.out_channels_ = out;
+      if (k.in_channels_ % patch_depth != 0) {
+        return invalid(name, "input channels " + std::to_string(k.in_channels_) +
+                                 " must be a multiple of the filter's input depth (filter " +
+                                 f.description() + ")");
+      }
+      const int64_t groups = k.in_channels_ / patch_depth;
+      if (out % groups != 0) {
+        return invalid(name, "output channels " + std::to_string(out) +
+                                 " must be a multiple of the number of groups " +
+                                 std::to_string(groups));
+      }
+      if (groups == 1) {
+        weight_dims = {out, patch_depth, kh, kw};
+        weight_strides = {1, out, kw * patch_depth * out, patch_depth * out};
+      } else {
+        // [kh, kw, I/G, O] with output channel o in group o / (O/G).
+        weight_dims = {groups, out / groups, patch_depth, kh, kw};
+        weight_strides = {out / groups, 1, out, kw * patch_depth * out, patch_depth * out};
+      }
+    }
+    HUBIMG_RETURN_IF_ERROR(check_bias(name, p.bias, k.out_channels_));
+    k.weight_dims_ = weight_dims;
+    k.packed_.emplace(f, memory::desc(weight_dims, kF32, weight_strides));
+    if (p.bias.valid()) {
+      k.bias_md_ = memory::desc({k.out_channels_}, kF32, Tag::a);
+    }
+    try {
+      k.attr_ = post_op_attr(p.activation, p.fuse_residual);
+    } catch (const dnnl::error& e) {
+      return unsupported(name, std::string("oneDNN rejected the post-ops: ") + e.what());
+    }
+    Dims nominal = p.expected_input.value_or(
+        Dims{1, std::max<int64_t>(32, (kh - 1) * p.dilations[0] + 1),
+             std::max<int64_t>(32, (kw - 1) * p.dilations[1] + 1), k.in_channels_});
+    if (nominal.size() == 4) nominal[3] = k.in_channels_;
+    auto prepared = k.prepare(nominal);
+    if (!prepared.ok()) return prepared.status();
+    return impl;
+  }
+
+  Expected<ConvGeometry> geometry(const Dims& in) const {
+    if (in.size() != 4) {
+      return invalid(params_.name, "input must have rank 4 (NHWC), got " + dims_str(in));
+    }
+    if (in[3] != in_channels_) {
+      return invalid(params_.name, "input " + dims_str(in) + " must have " +
+                                       std::to_string(in_channels_) + " channels (filter " +
+                                       params_.filter.description() + ")");
+    }
+    const auto& p = params_;
+    auto rows = resolve_window(p.padding, in[1], p.filter.dim(0), p.strides[0], p.dilations[0],
+                               p.explicit_padding[0], p.explicit_padding[1]);
+    auto cols = resolve_window(p.padding, in[2], p.filter.dim(1), p.strides[1], p.dilations[1],
+                               p.explicit_padding[2], p.explicit_padding[3]);
+    if (!rows || !cols) {
+      return invalid(p.name, "input " + dims_str(in) + " is smaller than the filter window " +
+                                 p.filter.description());
+    }
+    return ConvGeometry{.batch = in[0],
+                        .in_height = in[1],
+                        .in_width = in[2],
+                        .in_channels = in[3],
+                        .out_height = rows->output,
+                        .out_width = cols->output,
+                        .out_channels = out_channels_,
+                        .pad_top = rows->pad_before,
+                        .pad_bottom = rows->pad_after,
+                        .pad_left = cols->pad_before,
+                        .pad_right = cols->pad_after};
+  }
+
+  Status run(const Tensor& input, const Tensor* residual, Tensor& output) {
+    if (input.dtype() != DType::kFloat32) {
+      return invalid(params_.name, "input must be float32, got " + input.description());
+    }
+    HUBIMG_ASSIGN_OR_RETURN(ConvGeometry g, geometry(input.shape()));
+    const Dims out_shape = {g.batch, g.out_height, g.out_width, g.out_channels};
+    HUBIMG_RETURN_IF_ERROR(
+        check_residual(params_.name, params_.fuse_residual, residual, out_shape));
+    prepare_output(input, out_shape, output);
+    if (output.num_elements() == 0) return {};
+    if (input.num_elements() == 0) {
+      return invalid(params_.name, "input " + input.description() + " is empty");
+    }
+    HUBIMG_ASSIGN_OR_RETURN(std::shared_ptr<PreparedPrimitive> prepared, prepare(input.shape()));
+    load_residual(residual, output);
+    try {
+      const memory::dims src_dims = {g.batch, g.in_channels, g.in_height, g.in_width};
+      const memory::dims dst_dims = {g.batch, g.out_channels, g.out_height, g.out_width};
+      memory src({src_dims, kF32, Tag::nhwc}, engine(), const_cast<void*>(input.raw_data()));
+      memory dst({dst_dims, kF32, Tag::nhwc}, engine(), output.raw_mutable_data());
+      std::unordered_map<int, memory> args = {
+          {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prepared->weights}, {DNNL_ARG_DST, dst}};
+      if (params_.bias.valid()) {
+        args.emplace(DNNL_ARG_BIAS,
+                     memory(bias_md_, engine(), const_cast<void*>(params_.bias.raw_data())));
+      }
+      dnnl::stream stream(engine());
+      match_thread_count();
+      prepared->primitive.execute(stream, args);
+      stream.wait();
+    } catch (const dnnl::error& e) {
+      return internal_error(layer_prefix(params_.name) + "oneDNN failed on input " +
+                            input.description() + ": " + e.what());
+    }
+    return {};
+  }
+
+  std::string implementation() const {
+    std::lock_guard lock(mutex_);
+    return last_implementation_;
+  }
+
+ private:
+  FastConvImpl(const ConvParams& p, Kind kind) : params_(p), kind_(kind) {}
+
+  // The primitive for input shape `in` (NHWC), created and its weights packed on first use.
+  Expected<std::shared_ptr<PreparedPrimitive>> prepare(const Dims& in) {
+    HUBIMG_ASSIGN_OR_RETURN(ConvGeometry g, geometry(in));
+    const std::array<int64_t, 3> key = {g.batch, g.in_height, g.in_width};
+    std::lock_guard lock(mutex_);
+    if (auto it = primitives_.find(key); it != primitives_.end()) return it->second;
+    try {
+      const memory::desc src_md({g.batch, g.in_channels, g.in_height, g.in_width}, kF32, Tag::nhwc);
+      const memory::desc dst_md({g.batch, g.out_channels, g.out_height, g.out_width}, kF32,
+                                Tag::nhwc);
+      const memory::desc weights_any(weight_dims_, kF32, Tag::any);
+      const memory::dims strides = {params_.strides[0], params_.strides[1]};
+      const memory::dims dilations = {params_.dilations[0] - 1, params_.dilations[1] - 1};
+      const memory::dims pad_l = {g.pad_top, g.pad_left};
+      const memory::dims pad_r = {g.pad_bottom, g.pad_right};
+      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                           dnnl::algorithm::convolution_direct, src_md, weights_any,
+                                           bias_md_, dst_md, strides, dilations, pad_l, pad_r);
+      dnnl::convolution_forward::primitive_desc pd(desc, attr_, engine());
+      auto prepared = std::make_shared<PreparedPrimitive>();
+      prepared->primitive = dnnl::convolution_forward(pd);
+      prepared->weights = packed_->get(pd.weights_desc());
+      prepared->implementation = short_impl_name(pd.impl_info_str());
+      last_implementation_ = prepared->implementation;
+      primitives_.emplace(key, prepared);
+      return prepared;
+    } catch (const dnnl::error& e) {
+      return unsupported(params_.name, "oneDNN has no convolution for input " + dims_str(in) +
+                                           ", filter " + params_.filter.description() + ": " +
+                                           e.what());
+    }
+  }
+
+  ConvParams params_;
+  Kind kind_;
+  int64_t in_channels_ = 0, out_channels_ = 0;
+  memory::dims weight_dims_;
+  memory::desc bias_md_;
+  dnnl::primitive_attr attr_;
+  mutable std::mutex mutex_;
+  std::optional<PackedWeights> packed_;
+  std::map<std::array<int64_t, 3>, std::shared_ptr<PreparedPrimitive>> primitives_;
+  std::string last_implementation_;
+};
+
+class FastMatMulImpl {
+ public:
+  static Expected<std::unique_ptr<FastMatMulImpl>> create(const MatMulParams& p) {
+    const Tensor& w = p.weights;
+    if (!w.valid() || w.dtype() != DType::kFloat32 || w.rank() != 2) {
+      return unsupported(p.name, "weights must be float32 of rank 2, got " +
+                                     (w.valid() ? w.description() : std::string("none")));
+    }
+    if (w.num_elements() == 0) return invalid(p.name, "weights " + w.description() + " are empty");
+    if (p.expected_batch < 1) return invalid(p.name, "expected_batch must be positive");
+    auto impl = std::unique_ptr<FastMatMulImpl>(new FastMatMulImpl(p));
+    FastMatMulImpl& k = *impl;
+    k.in_features_ = w.dim(p.transpose_weights ? 1 : 0);
+    k.out_features_ = w.dim(p.transpose_weights ? 0 : 1);
+    HUBIMG_RETURN_IF_ERROR(check_bias(p.name, p.bias, k.out_features_));
+    k.packed_.emplace(w, memory::desc({k.in_features_, k.out_features_}, kF32,
+                                      p.transpose_weights ? Tag::ba : Tag::ab));
+    if (p.bias.valid()) k.bias_md_ = memory::desc({1, k.out_features_}, kF32, Tag::ab);
+    try {
+      k.attr_ = post_op_attr(p.activation, p.fuse_residual);
+    } catch (const dnnl::error& e) {
+      return unsupported(p.name, std::string("oneDNN rejected the post-ops: ") + e.what());
+    }
+    auto prepared = k.prepare(p.expected_batch);
+    if (!prepared.ok()) return prepared.status();
+    return impl;
+  }
+
+  Status run(const Tensor& input, const Tensor* residual, Tensor& output) {
+    if (input.dtype() != DType::kFloat32 || input.rank() != 2 || input.dim(1) != in_features_) {
+      return invalid(params_.name, "input " + input.description() + " must be float32[batch, " +
+                                       std::to_string(in_features_) + "] (weights " +
+                                       params_.weights.description() + ")");
+    }
+    const int64_t batch = input.dim(0);
+    const Dims out_shape = {batch, out_features_};
+    HUBIMG_RETURN_IF_ERROR(
+        check_residual(params_.name, params_.fuse_residual, residual, out_shape));
+    prepare_output(input, out_shape, output);
+    if (batch == 0) return {};
+    HUBIMG_ASSIGN_OR_RETURN(std::shared_ptr<PreparedPrimitive> prepared, prepare(batch));
+    load_residual(residual, output);
+    try {
+      memory src({{batch, in_features_}, kF32, Tag::ab}, engine(),
+                 const_cast<void*>(input.raw_data()));
+      memory dst({{batch, out_features_}, kF32, Tag::ab}, engine(), output.raw_mutable_data());
+      std::unordered_map<int, memory> args = {
+          {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prepared->weights}, {DNNL_ARG_DST, dst}};
+      if (params_.bias.valid()) {
+        args.emplace(DNNL_ARG_BIAS,
+                     memory(bias_md_, engine(), const_cast<void*>(params_.bias.raw_data())));
+      }
+      dnnl::stream stream(engine());
+      match_thread_count();
+      prepared->primitive.execute(stream, args);
+      stream.wait();
+    } catch (const dnnl::error& e) {
+      return internal_error(layer_prefix(params_.name) + "oneDNN failed on input " +
+                            input.description() + ": " + e.what());
+    }
+    return {};
+  }
+
+  std::string implementation() const {
+    std::lock_guard lock(mutex_);
+    return last_implementation_;
+  }
+
+ private:
+  explicit FastMatMulImpl(const MatMulParams& p) : params_(p) {}
+
+  Expected<std::shared_ptr<PreparedPrimitive>> prepare(int64_t batch) {
+    std::lock_guard lock(mutex_);
+    if (auto it = primitives_.find(batch); it != primitives_.end()) return it->second;
+    try {
+      dnnl::matmul::desc desc(memory::desc({batch, in_features_}, kF32, Tag::ab),
+                              memory::desc({in_features_, out_features_}, kF32, Tag::any), bias_md_,
+                              memory::desc({batch, out_features_}, kF32, Tag::ab));
+      dnnl::matmul::primitive_desc pd(desc, attr_, engine());
+      auto prepared = std::make_shared<PreparedPrimitive>();
+      prepared->primitive = dnnl::matmul(pd);
+      prepared->weights = packed_->get(pd.weights_desc());
+      prepared->implementation = short_impl_name(pd.impl_info_str());
+      last_implementation_ = prepared->implementation;
+      primitives_.emplace(batch, prepared);
+      return prepared;
+    } catch (const dnnl::error& e) {
+      return unsupported(params_.name, "oneDNN has no matmul for batch " + std::to_string(batch) +
+                                           ", weights " + params_.weights.description() + ": " +
+                                           e.what());
+    }
+  }
+
+  MatMulParams params_;
+  int64_t in_features_ = 0, out_features_ = 0;
+  memory::desc bias_md_;
+  dnnl::primitive_attr attr_;
+  mutable std::mutex mutex_;
+  std::optional<PackedWeights> packed_;
+  std::map<int64_t, std::shared_ptr<PreparedPrimitive>> primitives_;
+  std::string last_implementation_;
+};
+
+#else  // !HUBIMG_HAVE_DNNL
+
+bool fast_kernels_available() {
+  return false;
+}
+
+class FastConvImpl {
+ public:
+  enum class Kind { kConv, kDepthwise };
+  static Expected<std::unique_ptr<FastConvImpl>> create(const ConvParams& p, Kind) {
+    return unsupported(p.name, "hubimg was built without oneDNN");
+  }
+  Expected<ConvGeometry> geometry(const Dims&) const { return unimplemented("no oneDNN"); }
+  Status run(const Tensor&, const Tensor*, Tensor&) { return unimplemented("no oneDNN"); }
+  std::string implementation() const { return "none"; }
+};
+class FastMatMulImpl {
+ public:
+  static Expected<std::unique_ptr<FastMatMulImpl>> create(const MatMulParams& p) {
+    return unsupported(p.name, "hubimg was built without oneDNN");
+  }
+  Status run(const Tensor&, const Tensor*, Tensor&) { return unimplemented("no oneDNN"); }
+  std::string implementation() const { return "none"; }
+};
+
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Public wrappers.
+
+Expected<FastConv2D> FastConv2D::create(const ConvParams& params) {
+  HUBIMG_ASSIGN_OR_RETURN(auto impl, FastConvImpl::create(params, FastConvImpl::Kind::kConv));
+  return FastConv2D(std::move(impl));
+}
+FastConv2D::FastConv2D(std::unique_ptr<FastConvImpl> impl) : impl_(std::move(impl)) {}
+FastConv2D::FastConv2D(FastConv2D&&) noexcept = default;
+FastConv2D& FastConv2D::operator=(FastConv2D&&) noexcept = default;
+FastConv2D::~FastConv2D() = default;
+Status FastConv2D::run(const Tensor& input, const Tensor* residual, Tensor& output) const {
+  return impl_->run(input, residual, output);
+}
+Expected<ConvGeometry> FastConv2D::geometry(const Dims& input_shape) const {
+  return impl_->geometry(input_shape);
+}
+std::string FastConv2D::implementation() const {
+  return impl_->implementation();
+}
+
+Expected<FastDepthwiseConv2D> FastDepthwiseConv2D::create(const ConvParams& params) {
+  HUBIMG_ASSIGN_OR_RETURN(auto impl, FastConvImpl::create(params, FastConvImpl::Kind::kDepthwise));
+  return FastDepthwiseConv2D(std::move(impl));
+}
+FastDepthwiseConv2D::FastDepthwiseConv2D(std::unique_ptr<FastConvImpl> impl)
+    : impl_(std::move(impl)) {}
+FastDepthwiseConv2D::FastDepthwiseConv2D(FastDepthwiseConv2D&&) noexcept = default;
+FastDepthwiseConv2D& FastDepthwiseConv2D::operator=(FastDepthwiseConv2D&&) noexcept = default;
+FastDepthwiseConv2D::~FastDepthwiseConv2D() = default;
+Status FastDepthwiseConv2D::run(const Tensor& input, const Tensor* residual, Tensor& output) const {
+  return impl_->run(input, residual, output);
+}
+Expected<ConvGeometry> FastDepthwiseConv2D::geometry(const Dims& input_shape) const {
+  return impl_->geometry(input_shape);
+}
+std::string FastDepthwiseConv2D::implementation() const {
+  return impl_->implementation();
+}
+
+Expected<FastMatMul> FastMatMul::create(const MatMulParams& params) {
+  HUBIMG_ASSIGN_OR_RETURN(auto impl, FastMatMulImpl::create(params));
+  return FastMatMul(std::move(impl));
+}
+FastMatMul::FastMatMul(std::unique_ptr<FastMatMulImpl> impl) : impl_(std::move(impl)) {}
+FastMatMul::FastMatMul(FastMatMul&&) noexcept = default;
+FastMatMul& FastMatMul::operator=(FastMatMul&&) noexcept = default;
+FastMatMul::~FastMatMul() = default;
+Status FastMatMul::run(const Tensor& input, const Tensor* residual, Tensor& output) const {
+  return impl_->run(input, residual, output);
+}
+std::string FastMatMul::implementation() const {
+  return impl_->implementation();
+}
+
+}  // namespace hubimg::ops::fast
