@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "ops/fast/prepare_fused.h"
 #include "ops/variable.h"
 
 namespace hubimg::graph {
@@ -254,7 +255,7 @@ Expected<Graph> fold_batch_norms(const Graph& g, OptimizeStats& stats) {
 // A convolution or matmul with constant weights and what follows it into one fused node:
 //   op -> [BiasAdd const] -> [AddV2/Add residual] -> [Relu | Relu6 | x * Sigmoid(x)]
 // where each intermediate value has no other user (see src/ops/fused_ops.cc).
-Expected<Graph> fuse_layers(const Graph& g, OptimizeStats& stats) {
+Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& stats) {
   const size_t n = g.nodes.size();
   std::vector<std::vector<int>> consumers(n);
   for (size_t i = 0; i < n; ++i) {
@@ -334,7 +335,6 @@ Expected<Graph> fuse_layers(const Graph& g, OptimizeStats& stats) {
         c.last = id_of(b);
       }
     }
-    if (c.last == c.first) continue;  // nothing to fuse
     for (int k : c.absorbed) absorbed[static_cast<size_t>(k)] = 1;
     chain_of_last[static_cast<size_t>(c.last)] = static_cast<int>(chains.size());
     chains.push_back(std::move(c));
@@ -361,6 +361,15 @@ Expected<Graph> fuse_layers(const Graph& g, OptimizeStats& stats) {
       fused.inputs = {rw.map(base.inputs[0]), rw.map(base.inputs[1])};
       if (c.has_bias) fused.inputs.push_back(rw.map(c.bias));
       if (c.has_residual) fused.inputs.push_back(rw.map(c.residual));
+      if (fast_kernels) {
+        const Tensor& filter = const_value(g, base.inputs[1]);
+        const Tensor bias = c.has_bias ? const_value(g, c.bias) : Tensor();
+        auto prepared = ops::fast::prepare_fused(fused.name, fused.op, fused.attrs, filter, bias);
+        if (prepared.ok()) {
+          fused.prepared = std::move(prepared).value();
+          ++stats.fast_kernels;
+        }
+      }
       const int id = rw.add(std::move(fused));
       rw.set_outputs(i, {{id, 0}});
       ++stats.layers_fused;
@@ -426,7 +435,7 @@ Expected<std::shared_ptr<Graph>> optimize_for_inference(const Graph& graph,
   }
   g = drop_dead(std::move(g));
   if (options.fuse) {
-    HUBIMG_ASSIGN_OR_RETURN(g, fuse_layers(g, stats));
+    HUBIMG_ASSIGN_OR_RETURN(g, fuse_layers(g, options.fast_kernels, stats));
   }
   stats.nodes_after = static_cast<int>(g.nodes.size());
   if (stats_out) *stats_out = stats;

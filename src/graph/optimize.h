@@ -17,6 +17,8 @@ struct OptimizeOptions {
   bool fold_batch_norm = true;
   // Conv2D / DepthwiseConv2dNative / MatMul + bias + residual + activation -> one node.
   bool fuse = true;
+  // Fused nodes get a prepared fast kernel (weights packed once) where the backend takes them.
+  bool fast_kernels = true;
   // Constants larger than this are not produced by folding (they would cost memory).
   size_t max_folded_bytes = size_t{64} << 20;
 };
@@ -26,6 +28,7 @@ struct OptimizeStats {
   int nodes_folded = 0;
   int batch_norms_folded = 0;
   int layers_fused = 0;
+  int fast_kernels = 0;
   int nodes_before = 0;
   int nodes_after = 0;
 };
