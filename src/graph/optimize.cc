@@ -273,6 +273,8 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
     int first;
     int last;
     std::vector<int> absorbed;  // nodes replaced by the fused node, besides `last`
+    int folded_pad = -1;        // a Pad node whose padding the convolution takes over
+    std::vector<int64_t> explicit_paddings;
     bool has_bias = false;
     ValueRef bias{};
     bool has_residual = false;
@@ -296,6 +298,30 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
     }
     Chain c{static_cast<int>(i), static_cast<int>(i)};
     auto id_of = [&](const Node* node) { return static_cast<int>(node - g.nodes.data()); };
+    // A zero Pad of height and width right before a VALID/EXPLICIT convolution becomes the
+    // convolution's explicit padding (Keras ZeroPadding2D, TF-Slim's fixed padding).
+    if (base.op != "MatMul") {
+      const int pad_id = base.inputs[0].node;
+      const Node& pad = g.nodes[static_cast<size_t>(pad_id)];
+      auto padding = base.attrs.get_string("padding", "");
+      if (pad.op == "Pad" && pad.inputs.size() == 2 && is_const(g, pad.inputs[1]) &&
+          consumers[static_cast<size_t>(pad_id)].size() == 1 &&
+          !is_output[static_cast<size_t>(pad_id)] && padding.ok() &&
+          (*padding == "VALID" || *padding == "EXPLICIT")) {
+        const Tensor& p = const_value(g, pad.inputs[1]);
+        if (p.num_elements() == 8 && p.dim(0) == 4) {
+          std::vector<int64_t> v(8);
+          for (int k = 0; k < 8; ++k)
+            v[static_cast<size_t>(k)] = static_cast<int64_t>(element_as_double(p, k));
+          auto old = base.attrs.get_ints("explicit_paddings", std::vector<int64_t>(8, 0));
+          if (v[0] == 0 && v[1] == 0 && v[6] == 0 && v[7] == 0 && old.ok() && old->size() == 8) {
+            for (int k = 2; k < 6; ++k) (*old)[static_cast<size_t>(k)] += v[static_cast<size_t>(k)];
+            c.folded_pad = pad_id;
+            c.explicit_paddings = *old;
+          }
+        }
+      }
+    }
     if (const Node* next = sole_consumer(c.last);
         next && next->op == "BiasAdd" && next->inputs[0].node == c.last &&
         is_const(g, next->inputs[1]) && attr_is(*next, "data_format", "NHWC", "NHWC")) {
@@ -336,6 +362,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       }
     }
     for (int k : c.absorbed) absorbed[static_cast<size_t>(k)] = 1;
+    if (c.folded_pad >= 0) absorbed[static_cast<size_t>(c.folded_pad)] = 1;
     chain_of_last[static_cast<size_t>(c.last)] = static_cast<int>(chains.size());
     chains.push_back(std::move(c));
   }
@@ -358,7 +385,13 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       fused.attrs.set("activation", c.activation);
       fused.spec = ops::OpRegistry::global().find(fused.op);
       if (fused.spec == nullptr) return internal_error("fused op " + fused.op + " not registered");
-      fused.inputs = {rw.map(base.inputs[0]), rw.map(base.inputs[1])};
+      const ValueRef input =
+          c.folded_pad >= 0 ? g.nodes[static_cast<size_t>(c.folded_pad)].inputs[0] : base.inputs[0];
+      fused.inputs = {rw.map(input), rw.map(base.inputs[1])};
+      if (c.folded_pad >= 0) {
+        fused.attrs.set("padding", std::string("EXPLICIT"));
+        fused.attrs.set("explicit_paddings", c.explicit_paddings);
+      }
       if (c.has_bias) fused.inputs.push_back(rw.map(c.bias));
       if (c.has_residual) fused.inputs.push_back(rw.map(c.residual));
       if (fast_kernels) {

@@ -1,5 +1,7 @@
 #include "ops/array_util.h"
 
+#include <algorithm>
+
 namespace hubimg::ops {
 
 Kernel with_node_errors(Kernel kernel) {
@@ -130,14 +132,57 @@ std::vector<int64_t> source_offsets(const Dims& out_shape, const AxisMaps& maps)
 Expected<Tensor> remap(const KernelContext& ctx, const Tensor& src, Dims out_shape,
                        const AxisMaps& maps, const Tensor* fill) {
   HUBIMG_ASSIGN_OR_RETURN(Tensor out, allocate(ctx, src.dtype(), std::move(out_shape)));
-  const std::vector<int64_t> offsets = source_offsets(out.shape(), maps);
+  if (out.num_elements() == 0) return out;
+  const Dims& shape = out.shape();
+  const size_t rank = shape.size();
+  // Odometer over the outer axes; the innermost axis is a plain loop over its map.
+  const size_t outer_rank = rank == 0 ? 0 : rank - 1;
+  const int64_t inner = rank == 0 ? 1 : shape[rank - 1];
   HUBIMG_RETURN_IF_ERROR(dispatch_by_width(ctx, src.dtype(), [&]<typename U>() -> Status {
     const U* in = elements<U>(src);
     U* dst = mutable_elements<U>(out);
     U fill_value{};
     if (fill != nullptr) fill_value = elements<U>(*fill)[0];
-    for (size_t i = 0; i < offsets.size(); ++i) {
-      dst[i] = offsets[i] == kFill ? fill_value : in[offsets[i]];
+    std::vector<int64_t> index(outer_rank, 0);
+    std::vector<int64_t> partial(outer_rank + 1, 0);  // offset summed over axes < k, or kFill
+    auto refresh_from = [&](size_t axis) {
+      for (size_t k = axis; k < outer_rank; ++k) {
+        const int64_t m = maps[k][static_cast<size_t>(index[k])];
+        partial[k + 1] = (partial[k] == kFill || m == kFill) ? kFill : partial[k] + m;
+      }
+    };
+    refresh_from(0);
+    // An innermost map that reads consecutive elements (pads and slices of outer axes) copies
+    // whole rows.
+    bool inner_consecutive = rank > 0;
+    for (int64_t j = 0; inner_consecutive && j < inner; ++j) {
+      const int64_t m = maps[rank - 1][static_cast<size_t>(j)];
+      inner_consecutive = m != kFill && m == maps[rank - 1][0] + j;
+    }
+    const int64_t rows = out.num_elements() / inner;
+    for (int64_t row = 0; row < rows; ++row) {
+      const int64_t base = partial[outer_rank];
+      if (inner_consecutive) {
+        if (base == kFill) {
+          std::fill_n(dst, inner, fill_value);
+        } else {
+          std::copy_n(in + base + maps[rank - 1][0], inner, dst);
+        }
+        dst += inner;
+      } else {
+        for (int64_t j = 0; j < inner; ++j) {
+          const int64_t m = rank == 0 ? 0 : maps[rank - 1][static_cast<size_t>(j)];
+          *dst++ = (base == kFill || m == kFill) ? fill_value : in[base + m];
+        }
+      }
+      for (size_t k = outer_rank; k > 0;) {
+        --k;
+        if (++index[k] < shape[k]) {
+          refresh_from(k);
+          break;
+        }
+        index[k] = 0;
+      }
     }
     return {};
   }));

@@ -307,6 +307,7 @@ TEST(BenchModelsOptimized, EfficientNetB0FusesSwishAndResidualsAndKeepsLogits) {
   // Only the 16 squeeze-excite gates keep a separate Sigmoid and Mul.
   EXPECT_EQ(ops["Sigmoid"], 16);
   EXPECT_EQ(ops["AddV2"], 0);  // all 9 residual adds fused into their projection conv
+  EXPECT_EQ(ops["Pad"], 0);    // the 5 zero pads became the convolutions' explicit padding
 
   Tensor x(DType::kFloat32, {1, 224, 224, 3});
   for (int64_t i = 0; i < x.num_elements(); ++i) {
