@@ -2,13 +2,14 @@
 // networks (MobileNetV2, EfficientNet-B0, ResNet-50) with oneDNN, XNNPACK, hubimg's fast
 // kernels and the reference kernels, at batch 1 and 32.
 //
-//   kernel_compare [--models=DIR] [--threads=N] [--reference] [google benchmark flags]
+//   kernel_compare [--models=DIR] [--threads=N] [--reference] [--fused] [google benchmark flags]
 //
 // DIR holds <model>/weights_manifest.json as written by make_bench_models (default /tmp/bm;
 // the models are generated there when absent). Every benchmark reports the counter GFLOPS
 // (2 * multiply-adds per second), `count` (how often the shape occurs in its network) and
 // `gflop` (work of one call). bench/summarize_kernel_compare.py turns the JSON output into the
 // tables of bench/README.md. --reference adds the (slow) reference kernels at batch 1.
+// --fused adds hubimg_fused: the fast kernel with swish and a residual add fused in.
 // --threads=N sizes every library's threads (default: the machine's). With N = 1 the benchmarks
 // time the calling thread's CPU time, which stays meaningful on a machine shared with other
 // work; otherwise wall-clock time.
@@ -241,6 +242,8 @@ void bench_onednn(benchmark::State& state, const LayerShape& s, int64_t batch, b
                                                 {DNNL_ARG_WEIGHTS, weights},
                                                 {DNNL_ARG_BIAS, bias_mem},
                                                 {DNNL_ARG_DST, dst}};
+  primitive.execute(stream, args);  // warm-up: first touch of the output pages
+  stream.wait();
   for (auto _ : state) {
     primitive.execute(stream, args);
     stream.wait();
@@ -329,6 +332,10 @@ void bench_xnnpack(benchmark::State& state, const LayerShape& s, int64_t batch) 
     state.SkipWithError("xnn_setup failed");
     return;
   }
+  if (xnn_run_operator(op.get(), pool) != xnn_status_success) {  // warm-up
+    state.SkipWithError("xnn_run_operator failed");
+    return;
+  }
   for (auto _ : state) {
     if (xnn_run_operator(op.get(), pool) != xnn_status_success) {
       state.SkipWithError("xnn_run_operator failed");
@@ -341,35 +348,46 @@ void bench_xnnpack(benchmark::State& state, const LayerShape& s, int64_t batch) 
 // ---------------------------------------------------------------------------------------------
 // hubimg: the fast kernels (src/ops/fast) as a graph node would use them, bias included.
 
-void bench_hubimg_fast(benchmark::State& state, const LayerShape& s, int64_t batch) {
+// `fused`: swish activation and a residual add fused in (what the epilogue costs).
+void bench_hubimg_fast(benchmark::State& state, const LayerShape& s, int64_t batch, bool fused) {
   namespace fast = hubimg::ops::fast;
   const Tensor filter = random_tensor(filter_shape(s), 2, 0.1f);
   const Tensor bias = random_tensor({s.out_channels}, 3);
   const Tensor input = random_tensor(input_shape(s, batch), 1);
+  const auto activation = fused ? fast::Activation::kSwish : fast::Activation::kNone;
+  Tensor residual;
   Tensor output;
   auto run_timed = [&](auto& kernel) {
-    if (auto st = kernel.run(input, nullptr, output); !st.ok()) {
+    const Tensor* residual_ptr = fused ? &residual : nullptr;
+    if (auto st = kernel.run(input, residual_ptr, output); !st.ok()) {
       state.SkipWithError(st.to_string().c_str());
       return;
     }
     state.SetLabel(kernel.implementation());
     for (auto _ : state) {
-      if (!kernel.run(input, nullptr, output).ok()) state.SkipWithError("run failed");
+      if (!kernel.run(input, residual_ptr, output).ok()) state.SkipWithError("run failed");
     }
     set_counters(state, s, batch);
   };
   if (s.kind == LayerKind::kMatMul) {
-    auto kernel =
-        fast::FastMatMul::create({.name = s.example_layer, .weights = filter, .bias = bias});
+    residual = random_tensor({batch, s.out_channels}, 4);
+    auto kernel = fast::FastMatMul::create({.name = s.example_layer,
+                                            .weights = filter,
+                                            .bias = bias,
+                                            .activation = activation,
+                                            .fuse_residual = fused});
     if (!kernel.ok()) return state.SkipWithError(kernel.status().to_string().c_str());
     return run_timed(*kernel);
   }
+  residual = random_tensor({batch, s.out_height(), s.out_width(), s.out_channels}, 4);
   fast::ConvParams params{
       .name = s.example_layer,
       .filter = filter,
       .bias = bias,
       .strides = {s.stride, s.stride},
       .padding = s.padding == "SAME" ? fast::PaddingKind::kSame : fast::PaddingKind::kValid,
+      .activation = activation,
+      .fuse_residual = fused,
       .expected_input = input.shape()};
   if (s.kind == LayerKind::kDepthwise) {
     auto kernel = fast::FastDepthwiseConv2D::create(params);
@@ -412,6 +430,7 @@ void bench_reference(benchmark::State& state, const LayerShape& s, int64_t batch
 int main(int argc, char** argv) {
   std::filesystem::path models = "/tmp/bm";
   bool with_reference = false;
+  bool with_fused = false;
   std::vector<char*> args = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -419,6 +438,8 @@ int main(int argc, char** argv) {
       models = arg.substr(9);
     } else if (arg.rfind("--threads=", 0) == 0) {
       setenv("HUBIMG_NUM_THREADS", arg.substr(10).c_str(), 1);
+    } else if (arg == "--fused") {
+      with_fused = true;
     } else if (arg == "--reference") {
       with_reference = true;
     } else {
@@ -457,8 +478,12 @@ int main(int argc, char** argv) {
                                                batch, true));
       }
       configure(benchmark::RegisterBenchmark((base + "xnnpack").c_str(), bench_xnnpack, s, batch));
-      configure(
-          benchmark::RegisterBenchmark((base + "hubimg").c_str(), bench_hubimg_fast, s, batch));
+      configure(benchmark::RegisterBenchmark((base + "hubimg").c_str(), bench_hubimg_fast, s, batch,
+                                             false));
+      if (with_fused) {
+        configure(benchmark::RegisterBenchmark((base + "hubimg_fused").c_str(), bench_hubimg_fast,
+                                               s, batch, true));
+      }
       if (with_reference && batch == 1) {
         configure(
             benchmark::RegisterBenchmark((base + "reference").c_str(), bench_reference, s, batch))

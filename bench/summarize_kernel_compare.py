@@ -10,7 +10,7 @@ import collections
 import json
 import statistics
 
-LIBS = ["onednn", "onednn_blocked", "xnnpack", "hubimg", "reference"]
+LIBS = ["onednn", "onednn_blocked", "xnnpack", "hubimg", "hubimg_fused", "reference"]
 SPEED_LIBS = ["onednn", "xnnpack", "hubimg"]  # plain NHWC contenders
 
 
@@ -38,6 +38,10 @@ def main():
         if b.get("label"):
             impl[(network, key, batch)][lib] = b["label"]
 
+    present = {lib for libs in times.values() for lib, xs in libs.items() if xs}
+    global LIBS
+    LIBS = [lib for lib in LIBS if lib in present]
+
     def med(xs):
         return statistics.median(xs) if xs else None
 
@@ -63,8 +67,13 @@ def main():
             cells = []
             totals = {}
             for lib in LIBS:
-                if all(med(times[k][lib]) is not None for k in keys):
-                    totals[lib] = sum(med(times[k][lib]) * info[k][1] for k in keys)
+                def layer_ms(k):
+                    # MatMul has no blocked variant: it runs on plain oneDNN there too
+                    if lib == "onednn_blocked" and not times[k][lib]:
+                        return med(times[k]["onednn"])
+                    return med(times[k][lib])
+                if all(layer_ms(k) is not None for k in keys):
+                    totals[lib] = sum(layer_ms(k) * info[k][1] for k in keys)
                     cells.append(f"{totals[lib]:.2f}")
                 else:
                     cells.append("-")

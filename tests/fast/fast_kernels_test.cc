@@ -221,6 +221,26 @@ TEST(FastConv2D, MatchesReferenceOnNetworkLikeShapes) {
   }
 }
 
+TEST(FastConv2D, PointwiseOnSinglePixelRunsAsMatMulAndMatchesReference) {
+  // Squeeze-and-excitation: 1x1 convolutions of a pooled [batch, 1, 1, C] tensor.
+  ConvParams p;
+  p.name = "se/reduce";
+  p.filter = random_tensor({1, 1, 40, 10}, 11);
+  p.bias = random_tensor({10}, 12);
+  p.padding = PaddingKind::kSame;
+  p.activation = Activation::kSwish;
+  p.fuse_residual = true;
+  check_conv_case({{3, 1, 1, 40}, p}, ConvKind::kConv, 13);
+  p.expected_input = Dims{1, 1, 1, 40};
+  auto kernel = FastConv2D::create(p);
+  ASSERT_TRUE(kernel.ok()) << kernel.status().to_string();
+  EXPECT_NE(kernel->implementation().find("as matmul"), std::string::npos)
+      << kernel->implementation();
+  // The same kernel on a larger image goes back to the convolution primitive.
+  p.fuse_residual = false;
+  check_conv_case({{2, 3, 2, 40}, p}, ConvKind::kConv, 14);
+}
+
 TEST(FastConv2D, GroupedFilterMatchesReference) {
   ConvParams p;
   p.name = "grouped";

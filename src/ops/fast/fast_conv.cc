@@ -174,14 +174,38 @@ class PackedWeights {
   std::vector<std::pair<memory::desc, memory>> packed_;
 };
 
+// One primitive for one input shape, with the plain layouts it reads and writes.
 struct PreparedPrimitive {
   dnnl::primitive primitive;
+  memory::desc src_md, dst_md, bias_md;  // bias_md is zero when there is no bias
   memory weights;
   std::string implementation;
 };
 
 std::string short_impl_name(const std::string& impl) {
   return "onednn:" + impl;
+}
+
+Status execute(const std::string& name, const PreparedPrimitive& prepared, const Tensor& input,
+               const Tensor& bias, Tensor& output) {
+  try {
+    memory src(prepared.src_md, engine(), const_cast<void*>(input.raw_data()));
+    memory dst(prepared.dst_md, engine(), output.raw_mutable_data());
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prepared.weights}, {DNNL_ARG_DST, dst}};
+    if (bias.valid()) {
+      args.emplace(DNNL_ARG_BIAS,
+                   memory(prepared.bias_md, engine(), const_cast<void*>(bias.raw_data())));
+    }
+    dnnl::stream stream(engine());
+    match_thread_count();
+    prepared.primitive.execute(stream, args);
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    return internal_error(layer_prefix(name) + "oneDNN failed on input " + input.description() +
+                          ": " + e.what());
+  }
+  return {};
 }
 
 }  // namespace
@@ -311,26 +335,7 @@ class FastConvImpl {
     }
     HUBIMG_ASSIGN_OR_RETURN(std::shared_ptr<PreparedPrimitive> prepared, prepare(input.shape()));
     load_residual(residual, output);
-    try {
-      const memory::dims src_dims = {g.batch, g.in_channels, g.in_height, g.in_width};
-      const memory::dims dst_dims = {g.batch, g.out_channels, g.out_height, g.out_width};
-      memory src({src_dims, kF32, Tag::nhwc}, engine(), const_cast<void*>(input.raw_data()));
-      memory dst({dst_dims, kF32, Tag::nhwc}, engine(), output.raw_mutable_data());
-      std::unordered_map<int, memory> args = {
-          {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prepared->weights}, {DNNL_ARG_DST, dst}};
-      if (params_.bias.valid()) {
-        args.emplace(DNNL_ARG_BIAS,
-                     memory(bias_md_, engine(), const_cast<void*>(params_.bias.raw_data())));
-      }
-      dnnl::stream stream(engine());
-      match_thread_count();
-      prepared->primitive.execute(stream, args);
-      stream.wait();
-    } catch (const dnnl::error& e) {
-      return internal_error(layer_prefix(params_.name) + "oneDNN failed on input " +
-                            input.description() + ": " + e.what());
-    }
-    return {};
+    return execute(params_.name, *prepared, input, params_.bias, output);
   }
 
   std::string implementation() const {
@@ -348,22 +353,46 @@ class FastConvImpl {
     std::lock_guard lock(mutex_);
     if (auto it = primitives_.find(key); it != primitives_.end()) return it->second;
     try {
-      const memory::desc src_md({g.batch, g.in_channels, g.in_height, g.in_width}, kF32, Tag::nhwc);
-      const memory::desc dst_md({g.batch, g.out_channels, g.out_height, g.out_width}, kF32,
-                                Tag::nhwc);
-      const memory::desc weights_any(weight_dims_, kF32, Tag::any);
-      const memory::dims strides = {params_.strides[0], params_.strides[1]};
-      const memory::dims dilations = {params_.dilations[0] - 1, params_.dilations[1] - 1};
-      const memory::dims pad_l = {g.pad_top, g.pad_left};
-      const memory::dims pad_r = {g.pad_bottom, g.pad_right};
-      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                           dnnl::algorithm::convolution_direct, src_md, weights_any,
-                                           bias_md_, dst_md, strides, dilations, pad_l, pad_r);
-      dnnl::convolution_forward::primitive_desc pd(desc, attr_, engine());
       auto prepared = std::make_shared<PreparedPrimitive>();
-      prepared->primitive = dnnl::convolution_forward(pd);
-      prepared->weights = packed_->get(pd.weights_desc());
-      prepared->implementation = short_impl_name(pd.impl_info_str());
+      if (is_pointwise_on_single_pixel(g)) {
+        // A 1x1 convolution of a 1x1 image (squeeze-and-excitation) is a [batch, in] x
+        // [in, out] product, where oneDNN's matmul is several times faster than its conv.
+        prepared->src_md = memory::desc({g.batch, g.in_channels}, kF32, Tag::ab);
+        prepared->dst_md = memory::desc({g.batch, g.out_channels}, kF32, Tag::ab);
+        if (params_.bias.valid()) {
+          prepared->bias_md = memory::desc({1, g.out_channels}, kF32, Tag::ab);
+        }
+        dnnl::matmul::desc desc(prepared->src_md,
+                                memory::desc({g.in_channels, g.out_channels}, kF32, Tag::any),
+                                prepared->bias_md, prepared->dst_md);
+        dnnl::matmul::primitive_desc pd(desc, attr_, engine());
+        prepared->primitive = dnnl::matmul(pd);
+        if (!packed_as_matrix_) {
+          packed_as_matrix_.emplace(params_.filter,
+                                    memory::desc({g.in_channels, g.out_channels}, kF32, Tag::ab));
+        }
+        prepared->weights = packed_as_matrix_->get(pd.weights_desc());
+        prepared->implementation = short_impl_name(pd.impl_info_str()) + " (as matmul)";
+      } else {
+        prepared->src_md =
+            memory::desc({g.batch, g.in_channels, g.in_height, g.in_width}, kF32, Tag::nhwc);
+        prepared->dst_md =
+            memory::desc({g.batch, g.out_channels, g.out_height, g.out_width}, kF32, Tag::nhwc);
+        prepared->bias_md = bias_md_;
+        const memory::desc weights_any(weight_dims_, kF32, Tag::any);
+        const memory::dims strides = {params_.strides[0], params_.strides[1]};
+        const memory::dims dilations = {params_.dilations[0] - 1, params_.dilations[1] - 1};
+        const memory::dims pad_l = {g.pad_top, g.pad_left};
+        const memory::dims pad_r = {g.pad_bottom, g.pad_right};
+        dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                             dnnl::algorithm::convolution_direct, prepared->src_md,
+                                             weights_any, bias_md_, prepared->dst_md, strides,
+                                             dilations, pad_l, pad_r);
+        dnnl::convolution_forward::primitive_desc pd(desc, attr_, engine());
+        prepared->primitive = dnnl::convolution_forward(pd);
+        prepared->weights = packed_->get(pd.weights_desc());
+        prepared->implementation = short_impl_name(pd.impl_info_str());
+      }
       last_implementation_ = prepared->implementation;
       primitives_.emplace(key, prepared);
       return prepared;
@@ -374,6 +403,12 @@ class FastConvImpl {
     }
   }
 
+  bool is_pointwise_on_single_pixel(const ConvGeometry& g) const {
+    return kind_ == Kind::kConv && weight_dims_.size() == 4 && params_.filter.dim(0) == 1 &&
+           params_.filter.dim(1) == 1 && g.in_height == 1 && g.in_width == 1 && g.out_height == 1 &&
+           g.out_width == 1 && g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 &&
+           g.pad_right == 0;
+  }
   ConvParams params_;
   Kind kind_;
   int64_t in_channels_ = 0, out_channels_ = 0;
@@ -382,6 +417,7 @@ class FastConvImpl {
   dnnl::primitive_attr attr_;
   mutable std::mutex mutex_;
   std::optional<PackedWeights> packed_;
+  std::optional<PackedWeights> packed_as_matrix_;  // [in, out], for the matmul route
   std::map<std::array<int64_t, 3>, std::shared_ptr<PreparedPrimitive>> primitives_;
   std::string last_implementation_;
 };
@@ -428,25 +464,7 @@ class FastMatMulImpl {
     if (batch == 0) return {};
     HUBIMG_ASSIGN_OR_RETURN(std::shared_ptr<PreparedPrimitive> prepared, prepare(batch));
     load_residual(residual, output);
-    try {
-      memory src({{batch, in_features_}, kF32, Tag::ab}, engine(),
-                 const_cast<void*>(input.raw_data()));
-      memory dst({{batch, out_features_}, kF32, Tag::ab}, engine(), output.raw_mutable_data());
-      std::unordered_map<int, memory> args = {
-          {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prepared->weights}, {DNNL_ARG_DST, dst}};
-      if (params_.bias.valid()) {
-        args.emplace(DNNL_ARG_BIAS,
-                     memory(bias_md_, engine(), const_cast<void*>(params_.bias.raw_data())));
-      }
-      dnnl::stream stream(engine());
-      match_thread_count();
-      prepared->primitive.execute(stream, args);
-      stream.wait();
-    } catch (const dnnl::error& e) {
-      return internal_error(layer_prefix(params_.name) + "oneDNN failed on input " +
-                            input.description() + ": " + e.what());
-    }
-    return {};
+    return execute(params_.name, *prepared, input, params_.bias, output);
   }
 
   std::string implementation() const {
@@ -467,6 +485,9 @@ class FastMatMulImpl {
       dnnl::matmul::primitive_desc pd(desc, attr_, engine());
       auto prepared = std::make_shared<PreparedPrimitive>();
       prepared->primitive = dnnl::matmul(pd);
+      prepared->src_md = pd.src_desc();
+      prepared->dst_md = pd.dst_desc();
+      prepared->bias_md = bias_md_;
       prepared->weights = packed_->get(pd.weights_desc());
       prepared->implementation = short_impl_name(pd.impl_info_str());
       last_implementation_ = prepared->implementation;
