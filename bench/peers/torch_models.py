@@ -218,6 +218,9 @@ class ManifestNet(nn.Module):
             [i for i in ins if last_use[i] == step] for step, (_, _, ins, _) in enumerate(self.plan)
         ]
         self.expected_shapes = {l["name"]: l["output_shape"] for l in layers}
+        # Inference only. (Parameters that require grad also make 1.13's
+        # torch.jit.optimize_for_inference trip an internal assert on EfficientNet.)
+        self.requires_grad_(False)
         self.eval()
 
     def _run(self, x, keep_all):
