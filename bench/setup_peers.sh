@@ -6,7 +6,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-packages=(python3-numpy python3-torch python3-torchvision python3-onnx nodejs)
+# libopenblas0-openmp: Debian's torch calls the system BLAS (libblas.so.3 alternative) for Linear
+# and for the small convolutions it does not hand to oneDNN; with the reference BLAS that
+# alternative otherwise points to, eager PyTorch is several times slower. Installing it makes
+# OpenBLAS the machine's libblas.so.3 (Debian's alternatives pick it by priority).
+packages=(python3-numpy python3-torch python3-torchvision python3-onnx nodejs libopenblas0-openmp)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

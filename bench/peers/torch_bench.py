@@ -36,13 +36,27 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_models  # noqa: E402
 
 
+def blas_library():
+    """The BLAS shared library this process loaded (Debian's torch uses the system one)."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                if "libblas.so" in path or "libopenblas" in path:
+                    return os.path.realpath(path)
+    except OSError:
+        pass
+    return "unknown"
+
+
 def prepare(model_dir, mode, memory_format, example):
     model = torch_models.build(model_dir)
     model = model.to(memory_format=memory_format)
     if mode == "eager":
         return model
     with torch.no_grad():
-        traced = torch.jit.trace(model, example)
+        # Traced on one image (cheaper); nothing in the graph depends on the batch size.
+        traced = torch.jit.trace(model, example[:1])
         frozen = torch.jit.freeze(traced.eval())
         if mode == "ofi":
             frozen = torch.jit.optimize_for_inference(frozen)
@@ -106,6 +120,7 @@ def main():
         "mode": args.mode,
         "memory_format": args.memory_format,
         "version": torch.__version__,
+        "blas": blas_library(),
     }
     if args.json:
         print(json.dumps(out, indent=2))
