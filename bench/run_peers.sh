@@ -10,7 +10,9 @@
 #
 # Environment (defaults in brackets):
 #   REPS [3]              repetitions
-#   THREADS [2]           threads given to every engine
+#   THREADS [2]           threads given to hubimg (and the peers, unless PEER_THREADS says)
+#   PEER_THREADS [$THREADS]  thread counts to measure ONNX Runtime and PyTorch at, e.g. "1 2";
+#                         the table takes each peer's best (on a busy machine 1 thread can win)
 #   BATCHES ["1 32"]      batch sizes
 #   MODELS ["mobilenet_v2 efficientnet_b0 resnet50"]
 #   PEER_ITERS_B1 [20]    timed calls per measurement of ONNX Runtime / PyTorch at batch 1
@@ -22,6 +24,9 @@
 #                         takes minutes with today's reference kernels)
 #   TORCH_MODES ["eager frozen ofi"]  PyTorch variants; the table shows the best (see
 #                         bench/peers/torch_bench.py)
+#   PEER_TIMEOUT [120]    seconds a peer measurement may take; one that times out is recorded
+#                         as such and that variant is skipped in later repetitions (PyTorch's
+#                         OpenMP threads can slow down 10-100x when the cores are shared)
 #   CHECK [1]             run bench/check_peers.sh first (abort on a mismatch)
 #   OUT [out/peers]       results: raw/*.json, results.json, table.md
 #   BUILD_DIR [build], MODELS_DIR [out/models]
@@ -37,6 +42,7 @@ fi
 
 REPS="${REPS:-3}"
 THREADS="${THREADS:-2}"
+read -r -a PEER_THREADS <<<"${PEER_THREADS:-$THREADS}"
 BATCHES="${BATCHES:-1 32}"
 read -r -a BENCH_MODELS <<<"${MODELS:-${BENCH_MODELS[*]}}"
 PEER_ITERS_B1="${PEER_ITERS_B1:-20}"
@@ -46,6 +52,7 @@ HUBIMG_ITERS_BIG="${HUBIMG_ITERS_BIG:-1}"
 HUBIMG_ITERS_SLOW="${HUBIMG_ITERS_SLOW:-2}"
 HUBIMG_SLOW_REPS="${HUBIMG_SLOW_REPS:-1}"
 read -r -a TORCH_MODES <<<"${TORCH_MODES:-eager frozen ofi}"
+PEER_TIMEOUT="${PEER_TIMEOUT:-120}"
 CHECK="${CHECK:-1}"
 OUT="${OUT:-$ROOT/out/peers}"
 
@@ -64,14 +71,22 @@ mkdir -p "$RAW"
 echo "measuring the fp32 FMA peak"
 "$BUILD_DIR/bench/fma_peak" --threads "$THREADS" --json >"$RAW/fma_peak.json"
 
-engines=(hubimg onnxruntime)
-for mode in "${TORCH_MODES[@]}"; do engines+=("pytorch-$mode"); done
+# Engines as NAME_tTHREADS: hubimg, onnxruntime, pytorch-MODE.
+engines=("hubimg_t$THREADS")
+for t in "${PEER_THREADS[@]}"; do
+  engines+=("onnxruntime_t$t")
+  for mode in "${TORCH_MODES[@]}"; do engines+=("pytorch-${mode}_t$t"); done
+done
 
-# run_engine ENGINE MODEL BATCH REP: one measurement, its JSON in $RAW; returns 1 on failure
+# run_engine ENGINE_tN MODEL BATCH REP: one measurement, its JSON in $RAW; returns 1 on failure
 # (called from `if`, where set -e is off: hence the explicit `|| return 1`).
 run_engine() {
-  local engine=$1 model=$2 batch=$3 rep=$4 iters out
-  out="$RAW/r${rep}_${model}_b${batch}_${engine}.json"
+  local engine=${1%_t*} threads=${1##*_t} model=$2 batch=$3 rep=$4 iters out rc=0
+  out="$RAW/r${rep}_${model}_b${batch}_$1.json"
+  if [ -n "${timed_out[$model/$batch/$1]:-}" ]; then
+    printf '  %-16s b%-3s %-20s skipped (timed out before)\n' "$model" "$batch" "$1"
+    return 0
+  fi
   case $engine in
     hubimg)
       if ((batch == 1)); then
@@ -81,27 +96,37 @@ run_engine() {
         iters=$HUBIMG_ITERS_BIG
         if [ "$model" = resnet50 ] && ((rep >= HUBIMG_SLOW_REPS)); then return 0; fi
       fi
-      "$BUILD_DIR/hubimg" bench "$MODELS_DIR/$model" --batch "$batch" --threads "$THREADS" \
+      "$BUILD_DIR/hubimg" bench "$MODELS_DIR/$model" --batch "$batch" --threads "$threads" \
         --iterations "$iters" --json >"$out.tmp" || return 1
       ;;
     onnxruntime)
       iters=$PEER_ITERS_B1
       ((batch == 1)) || iters=$PEER_ITERS_BIG
-      node "$PEERS/ort_bench.js" "$ONNX_DIR/$model.onnx" --batch "$batch" --threads "$THREADS" \
-        --iterations "$iters" --json >"$out.tmp" || return 1
+      timeout "$PEER_TIMEOUT" node "$PEERS/ort_bench.js" "$ONNX_DIR/$model.onnx" \
+        --batch "$batch" --threads "$threads" --iterations "$iters" --json >"$out.tmp" || rc=$?
       ;;
     pytorch-*)
       iters=$PEER_ITERS_B1
       ((batch == 1)) || iters=$PEER_ITERS_BIG
-      "$PY" -W ignore "$PEERS/torch_bench.py" "$MODELS_DIR/$model" --mode "${engine#pytorch-}" \
-        --batch "$batch" --threads "$THREADS" --iterations "$iters" --json >"$out.tmp" || return 1
+      timeout "$PEER_TIMEOUT" "$PY" -W ignore "$PEERS/torch_bench.py" "$MODELS_DIR/$model" \
+        --mode "${engine#pytorch-}" --batch "$batch" --threads "$threads" --iterations "$iters" \
+        --json >"$out.tmp" || rc=$?
       ;;
   esac
+  if ((rc == 124)); then
+    timed_out[$model/$batch/$1]=1
+    rm -f "$out.tmp"
+    echo "{\"timeout_s\": $PEER_TIMEOUT}" >"${out%.json}.timeout"
+    printf '  %-16s b%-3s %-20s timed out after %s s\n' "$model" "$batch" "$1" "$PEER_TIMEOUT"
+    return 0
+  fi
+  ((rc == 0)) || return 1
   mv "$out.tmp" "$out" || return 1
-  printf '  %-16s b%-3s %-16s %9.2f images/s\n' "$model" "$batch" "$engine" \
+  printf '  %-16s b%-3s %-20s %9.2f images/s\n' "$model" "$batch" "$1" \
     "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["images_per_second"])' "$out")"
 }
 
+declare -A timed_out=()
 start=$SECONDS
 failures=0
 for ((rep = 0; rep < REPS; ++rep)); do
@@ -122,7 +147,7 @@ done
 echo "benchmarks took $((SECONDS - start)) s"
 
 "$PY" "$PEERS/summarize.py" --raw "$RAW" --models-dir "$MODELS_DIR" --out "$OUT" \
-  --config "reps=$REPS threads=$THREADS peer_iters=$PEER_ITERS_B1/$PEER_ITERS_BIG \
+  --config "reps=$REPS threads=$THREADS peer_threads=$(IFS=,; echo "${PEER_THREADS[*]}") peer_iters=$PEER_ITERS_B1/$PEER_ITERS_BIG \
 hubimg_iters=$HUBIMG_ITERS_B1/$HUBIMG_ITERS_BIG (resnet50 b1: $HUBIMG_ITERS_SLOW, \
-resnet50 b>1 in $HUBIMG_SLOW_REPS rep) torch_modes=${TORCH_MODES[*]}"
+resnet50 b>1 in $HUBIMG_SLOW_REPS rep) torch_modes=${TORCH_MODES[*]} peer_timeout=${PEER_TIMEOUT}s"
 ((failures == 0)) || die "$failures measurement(s) failed"

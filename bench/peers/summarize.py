@@ -23,7 +23,19 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import manifest as manifest_lib  # noqa: E402
 
-NAME = re.compile(r"^r(\d+)_(.+)_b(\d+)_(hubimg|onnxruntime|pytorch-\w+)\.json$")
+NAME = re.compile(r"^r(\d+)_(.+)_b(\d+)_((?:hubimg|onnxruntime|pytorch-[a-z]+)_t\d+)\.json$")
+
+
+def family(variant):
+    """hubimg_t2 -> hubimg, onnxruntime_t1 -> onnxruntime, pytorch-ofi_t2 -> pytorch."""
+    return variant.split("_t")[0].split("-")[0]
+
+
+def variant_label(variant):
+    """pytorch-ofi_t2 -> "ofi, t2"; onnxruntime_t1 -> "t1"."""
+    name, threads = variant.rsplit("_t", 1)
+    mode = name.split("-", 1)[1] + ", " if "-" in name else ""
+    return f"{mode}t{threads}"
 
 
 def cpu_model():
@@ -67,19 +79,25 @@ def main():
             flops[model] = manifest_lib.flops_per_image(
                 manifest_lib.load(os.path.join(args.models_dir, model))
             )
-        med = {e: statistics.median(r["images_per_second"] for r in rs) for e, rs in engines.items()}
-        torch_modes = {e: v for e, v in med.items() if e.startswith("pytorch-")}
+        # Each variant (engine, mode, threads): median over its repetitions; each engine
+        # family: its best variant.
+        variants = {
+            e: statistics.median(r["images_per_second"] for r in rs) for e, rs in engines.items()
+        }
+        med, best_variant = {}, {}
+        for v, ips in variants.items():
+            fam = family(v)
+            if fam not in med or ips > med[fam]:
+                med[fam], best_variant[fam] = ips, v
         cell = {
             "model": model,
             "batch": batch,
             "gflop_per_image": flops[model] / 1e9,
             "images_per_second": med,
+            "best_variant": best_variant,
+            "variants_images_per_second": variants,
             "repetitions": {e: len(rs) for e, rs in engines.items()},
         }
-        if torch_modes:
-            best_mode = max(torch_modes, key=torch_modes.get)
-            cell["pytorch_best_mode"] = best_mode[len("pytorch-"):]
-            med["pytorch"] = torch_modes[best_mode]
         peers = {e: med[e] for e in ("onnxruntime", "pytorch") if e in med}
         if peers:
             best_peer = max(peers, key=peers.get)
@@ -104,35 +122,43 @@ def main():
         f"{peak['gflops_1_thread']:.0f} on 1; by CPU time).",
         f"Config: {args.config}" if args.config else "",
         "",
-        "| model | batch | GFLOP/img | hubimg img/s | ONNX Runtime img/s | PyTorch img/s (mode) "
+        "| model | batch | GFLOP/img | hubimg img/s | ONNX Runtime img/s | PyTorch img/s "
         "| hubimg / best peer | hubimg % peak | ORT % peak | PyTorch % peak |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cells:
         ips, frac = c["images_per_second"], c["fraction_of_peak"]
         ratio = c.get("hubimg_over_best_peer")
-        torch_cell = fmt_ips(ips.get("pytorch"))
-        if "pytorch_best_mode" in c:
-            torch_cell += f" ({c['pytorch_best_mode']})"
+
+        def with_variant(fam):
+            text = fmt_ips(ips.get(fam))
+            return text + f" ({variant_label(c['best_variant'][fam])})" if fam in ips else text
+
         lines.append(
             f"| {c['model']} | {c['batch']} | {c['gflop_per_image']:.2f} "
-            f"| {fmt_ips(ips.get('hubimg'))} | {fmt_ips(ips.get('onnxruntime'))} | {torch_cell} "
+            f"| {fmt_ips(ips.get('hubimg'))} | {with_variant('onnxruntime')} "
+            f"| {with_variant('pytorch')} "
             f"| {'—' if ratio is None else f'{ratio:.3f}'} "
             f"| {fmt_pct(frac.get('hubimg'))} | {fmt_pct(frac.get('onnxruntime'))} "
             f"| {fmt_pct(frac.get('pytorch'))} |"
         )
-    modes = sorted({e for c in cells for e in c["images_per_second"] if e.startswith("pytorch-")})
-    if modes:
+    variants = sorted({v for c in cells for v in c["variants_images_per_second"]})
+    variants = [v for v in variants if family(v) != "hubimg"]
+    if variants:
         lines += [
             "",
-            "PyTorch by mode (img/s, median over repetitions):",
+            "Every peer variant (engine-mode, threads; img/s, median over repetitions):",
             "",
-            "| model | batch | " + " | ".join(m[len("pytorch-"):] for m in modes) + " |",
-            "|---|---:|" + "---:|" * len(modes),
+            "| model | batch | " + " | ".join(v.replace("_t", ", t") for v in variants) + " |",
+            "|---|---:|" + "---:|" * len(variants),
         ]
         for c in cells:
-            vals = " | ".join(fmt_ips(c["images_per_second"].get(m)) for m in modes)
+            vals = " | ".join(fmt_ips(c["variants_images_per_second"].get(v)) for v in variants)
             lines.append(f"| {c['model']} | {c['batch']} | {vals} |")
+    timeouts = sorted(os.path.basename(t)[: -len(".timeout")]
+                      for t in glob.glob(os.path.join(args.raw, "*.timeout")))
+    if timeouts:
+        lines += ["", "Timed out (then skipped in later repetitions): " + ", ".join(timeouts)]
     reps = sorted({n for c in cells for n in c["repetitions"].values()})
     if len(reps) > 1:
         lines += ["", "Repetitions per cell differ (see results.json: cells[].repetitions)."]
@@ -151,6 +177,7 @@ def main():
         "config": args.config,
         "fma_peak": peak,
         "cells": cells,
+        "timeouts": timeouts,
         "raw": raw,
     }
     with open(os.path.join(args.out, "results.json"), "w") as f:
