@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by bench/check_peers.sh and bench/run_peers.sh (sourced, not run).
 # Expects ROOT (the repository). Honours BUILD_DIR and MODELS_DIR.
 
