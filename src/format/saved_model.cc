@@ -74,7 +74,7 @@ Expected<StructuredArg> StructuredArg::from_proto(const tf::StructuredValue& v) 
   auto add_children = [&a](const auto& values) -> Status {
     for (const auto& child : values) {
       HUBIMG_ASSIGN_OR_RETURN(StructuredArg c, from_proto(child));
-      a.children.emplace_back("", std::move(c));
+      a.children.push_back({"", std::move(c)});
     }
     return {};
   };
@@ -120,7 +120,7 @@ Expected<StructuredArg> StructuredArg::from_proto(const tf::StructuredValue& v) 
       a.kind = Kind::kTuple;
       for (const auto& pair : v.named_tuple_value().values()) {
         HUBIMG_ASSIGN_OR_RETURN(StructuredArg c, from_proto(pair.value()));
-        a.children.emplace_back(pair.key(), std::move(c));
+        a.children.push_back({pair.key(), std::move(c)});
       }
       break;
     case K::kDictValue: {
@@ -130,7 +130,7 @@ Expected<StructuredArg> StructuredArg::from_proto(const tf::StructuredValue& v) 
       std::sort(keys.begin(), keys.end());
       for (const auto& key : keys) {
         HUBIMG_ASSIGN_OR_RETURN(StructuredArg c, from_proto(v.dict_value().fields().at(key)));
-        a.children.emplace_back(key, std::move(c));
+        a.children.push_back({key, std::move(c)});
       }
       break;
     }
@@ -372,7 +372,8 @@ Expected<ConcreteFunction> read_concrete_function(const tf::SavedObjectGraph& g,
           i < parameter_names.size() ? parameter_names[i] : "arg_" + std::to_string(i);
       cf.args.emplace_back(pname, args.children[i].second);
     }
-    for (const auto& kw : sig->children[1].second.children) cf.kwargs.push_back(kw);
+    for (const auto& kw : sig->children[1].second.children)
+      cf.kwargs.emplace_back(kw.first, kw.second);
   }
   for (const auto& [pname, value] : cf.args) {
     if (pname == "training" && value.kind == StructuredArg::Kind::kBool)

@@ -34,6 +34,8 @@ struct TensorSpec {
   PartialShape shape;
 };
 
+struct StructuredChild;
+
 // A Python value in a traced function's signature: a TensorSpec, a Python constant, or a nest.
 struct StructuredArg {
   enum class Kind { kNone, kBool, kInt, kFloat, kString, kTensor, kList, kTuple, kDict, kOther };
@@ -44,12 +46,18 @@ struct StructuredArg {
   std::string string_value;
   TensorSpec tensor;
   // list/tuple elements (empty keys) or dict entries sorted by key, TensorFlow's flattening order.
-  std::vector<std::pair<std::string, StructuredArg>> children;
+  std::vector<StructuredChild> children;
 
   static Expected<StructuredArg> from_proto(const tf::StructuredValue& value);
   void flatten_tensors(std::vector<TensorSpec>& out) const;
   int count_tensors() const;
   std::string to_string() const;  // Python-like: "TensorSpec(float32, [-1, 28])", "False"
+};
+
+// An element of a nest: `first` is the dict key or named-tuple field ("" in lists and tuples).
+struct StructuredChild {
+  std::string first;
+  StructuredArg second;
 };
 
 // One traced concrete function of a tf.function, with its Python-level signature.
