@@ -8,23 +8,29 @@
 #
 #   bench/run_peers.sh            # prerequisites: hubimg built in build/, bench/setup_peers.sh
 #
+# Duration with the defaults, estimated from the per-engine times of the 2026-11-26 run on a
+# 2-core machine shared with other jobs (load ~7): ~11 min hubimg (8 of them its ResNet-50
+# batch-32 cell, two calls of the reference kernels; HUBIMG_SLOW_REPS=0 skips it), ~1 min ONNX
+# Runtime, ~13 min PyTorch, whose 2-thread runs slow down 5-30x when the cores are shared
+# (PEER_THREADS=1: ~5 min). Less on an idle machine.
+#
 # Environment (defaults in brackets):
-#   REPS [3]              repetitions
+#   REPS [2]              repetitions
 #   THREADS [2]           threads given to hubimg (and the peers, unless PEER_THREADS says)
 #   PEER_THREADS [$THREADS]  thread counts to measure ONNX Runtime and PyTorch at, e.g. "1 2";
 #                         the table takes each peer's best (on a busy machine 1 thread can win)
 #   BATCHES ["1 32"]      batch sizes
 #   MODELS ["mobilenet_v2 efficientnet_b0 resnet50"]
-#   PEER_ITERS_B1 [20]    timed calls per measurement of ONNX Runtime / PyTorch at batch 1
-#   PEER_ITERS_BIG [5]    ... at larger batches
-#   HUBIMG_ITERS_B1 [5]   timed calls of `hubimg bench` at batch 1 (ResNet-50: HUBIMG_ITERS_SLOW)
+#   PEER_ITERS_B1 [10]    timed calls per measurement of ONNX Runtime / PyTorch at batch 1
+#   PEER_ITERS_BIG [3]    ... at larger batches
+#   HUBIMG_ITERS_B1 [3]   timed calls of `hubimg bench` at batch 1 (ResNet-50: HUBIMG_ITERS_SLOW)
 #   HUBIMG_ITERS_BIG [1]  ... at larger batches (a call of the reference kernels takes seconds)
-#   HUBIMG_ITERS_SLOW [2] hubimg ResNet-50 at batch 1
+#   HUBIMG_ITERS_SLOW [1] hubimg ResNet-50 at batch 1
 #   HUBIMG_SLOW_REPS [1]  in how many repetitions hubimg runs ResNet-50 at batch > 1 (one call
 #                         takes minutes with today's reference kernels)
 #   TORCH_MODES ["eager frozen ofi"]  PyTorch variants; the table shows the best (see
 #                         bench/peers/torch_bench.py)
-#   PEER_TIMEOUT [120]    seconds a peer measurement may take; one that times out is recorded
+#   PEER_TIMEOUT [60]     seconds a peer measurement may take; one that times out is recorded
 #                         as such and that variant is skipped in later repetitions (PyTorch's
 #                         OpenMP threads can slow down 10-100x when the cores are shared)
 #   CHECK [1]             run bench/check_peers.sh first (abort on a mismatch)
@@ -40,19 +46,19 @@ if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
 fi
 [ $# -eq 0 ] || die "no arguments expected (configure with environment variables; see --help)"
 
-REPS="${REPS:-3}"
+REPS="${REPS:-2}"
 THREADS="${THREADS:-2}"
 read -r -a PEER_THREADS <<<"${PEER_THREADS:-$THREADS}"
 BATCHES="${BATCHES:-1 32}"
 read -r -a BENCH_MODELS <<<"${MODELS:-${BENCH_MODELS[*]}}"
-PEER_ITERS_B1="${PEER_ITERS_B1:-20}"
-PEER_ITERS_BIG="${PEER_ITERS_BIG:-5}"
-HUBIMG_ITERS_B1="${HUBIMG_ITERS_B1:-5}"
+PEER_ITERS_B1="${PEER_ITERS_B1:-10}"
+PEER_ITERS_BIG="${PEER_ITERS_BIG:-3}"
+HUBIMG_ITERS_B1="${HUBIMG_ITERS_B1:-3}"
 HUBIMG_ITERS_BIG="${HUBIMG_ITERS_BIG:-1}"
-HUBIMG_ITERS_SLOW="${HUBIMG_ITERS_SLOW:-2}"
+HUBIMG_ITERS_SLOW="${HUBIMG_ITERS_SLOW:-1}"
 HUBIMG_SLOW_REPS="${HUBIMG_SLOW_REPS:-1}"
 read -r -a TORCH_MODES <<<"${TORCH_MODES:-eager frozen ofi}"
-PEER_TIMEOUT="${PEER_TIMEOUT:-120}"
+PEER_TIMEOUT="${PEER_TIMEOUT:-60}"
 CHECK="${CHECK:-1}"
 OUT="${OUT:-$ROOT/out/peers}"
 
