@@ -20,14 +20,7 @@ using hubimg::testing::TempDir;
 using hubimg::testing::write_file;
 
 std::filesystem::path copy_model(const std::string& fixture, const TempDir& tmp) {
-  auto dst = tmp.path() / "model";
-  std::filesystem::copy(real_fixture(fixture) / "saved_model", dst,
-                        std::filesystem::copy_options::recursive);
-  for (auto& e : std::filesystem::recursive_directory_iterator(dst)) {
-    std::filesystem::permissions(e.path(), std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::add);
-  }
-  return dst;
+  return hubimg::testing::copy_fixture_model(fixture, tmp);
 }
 
 TEST(ModelLoad, InventedOpIsReportedAtLoadWithFunctionAndNode) {

@@ -19,23 +19,6 @@ namespace {
 using hubimg::testing::real_fixture;
 using hubimg::testing::TempDir;
 
-const char* const kRunnableFixtures[] = {
-    "emoji_mobilenet025_gray_tf282",
-    "intel_cnn_keras3_tf218",
-    "mnist_cnn_tf231",
-    "potato_cnn_aug_tf25",
-    "rps_cnn_tf231",
-    "tm_mobilenetv2_035_tf115",
-    "tf_testdata/java_saved_model_using_python",
-    "tf_testdata/rust_regression_savedmodel",
-    "tf_testdata/serving_half_plus_two_tf2_cpu",
-    "tf_testdata/tfjs_node_model_multi_output",
-    "tf_testdata/tfjs_node_module_with_multiple_signatures",
-    "tf_testdata/tfjs_node_times_three_float",
-    "tf_testdata/tfjs_node_uint8_multiply",
-    "tf_testdata/tfnet_simple_model_from_auto_compile",
-};
-
 std::filesystem::path model_dir(const std::string& fixture) {
   return real_fixture(fixture) / "saved_model";
 }
@@ -69,7 +52,7 @@ std::set<std::string> provenance_signature_names(const std::string& fixture) {
 
 TEST(SavedModelFixtures, VariablesAndSignaturesAgreeWithProvenance) {
   HUBIMG_REQUIRE_SHARED();
-  for (const char* fixture : kRunnableFixtures) {
+  for (const std::string& fixture : hubimg::testing::runnable_fixtures()) {
     SCOPED_TRACE(fixture);
     auto model = SavedModel::load(model_dir(fixture));
     ASSERT_TRUE(model.ok()) << model.status().to_string();
@@ -149,15 +132,8 @@ TEST(SavedModelFixtures, NoFunctionsModelSaysSo) {
   EXPECT_NE(s.message().find("variables"), std::string::npos);
 }
 
-// Copies a fixture's SavedModel into a temp dir so a test can damage it.
 std::filesystem::path copy_fixture(const std::string& fixture, const TempDir& tmp) {
-  auto dst = tmp.path() / "model";
-  std::filesystem::copy(model_dir(fixture), dst, std::filesystem::copy_options::recursive);
-  for (auto& e : std::filesystem::recursive_directory_iterator(dst)) {
-    std::filesystem::permissions(e.path(), std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::add);
-  }
-  return dst;
+  return hubimg::testing::copy_fixture_model(fixture, tmp);
 }
 
 void expect_error(const std::filesystem::path& path, const std::string& must_contain) {

@@ -12,30 +12,13 @@ using hubimg::testing::cli_path;
 using hubimg::testing::real_fixture;
 using hubimg::testing::run_command;
 
-const char* const kFixtures[] = {
-    "emoji_mobilenet025_gray_tf282",
-    "intel_cnn_keras3_tf218",
-    "mnist_cnn_tf231",
-    "potato_cnn_aug_tf25",
-    "rps_cnn_tf231",
-    "tm_mobilenetv2_035_tf115",
-    "tf_testdata/java_saved_model_using_python",
-    "tf_testdata/rust_regression_savedmodel",
-    "tf_testdata/serving_half_plus_two_tf2_cpu",
-    "tf_testdata/tfjs_node_model_multi_output",
-    "tf_testdata/tfjs_node_module_with_multiple_signatures",
-    "tf_testdata/tfjs_node_times_three_float",
-    "tf_testdata/tfjs_node_uint8_multiply",
-    "tf_testdata/tfnet_simple_model_from_auto_compile",
-};
-
 std::string info(const std::string& args) {
   return cli_path().string() + " info " + args;
 }
 
 TEST(InfoCommand, JsonOnEveryFixtureHasTheDocumentedKeys) {
   HUBIMG_REQUIRE_SHARED();
-  for (const char* fixture : kFixtures) {
+  for (const std::string& fixture : hubimg::testing::runnable_fixtures()) {
     SCOPED_TRACE(fixture);
     auto r = run_command(info((real_fixture(fixture) / "saved_model").string() + " --json"));
     ASSERT_EQ(r.exit_code, 0) << r.out;

@@ -57,6 +57,37 @@ CommandResult run_command(const std::string& command) {
   return result;
 }
 
+const std::vector<std::string>& runnable_fixtures() {
+  static const std::vector<std::string> fixtures = {
+      "emoji_mobilenet025_gray_tf282",
+      "intel_cnn_keras3_tf218",
+      "mnist_cnn_tf231",
+      "potato_cnn_aug_tf25",
+      "rps_cnn_tf231",
+      "tm_mobilenetv2_035_tf115",
+      "tf_testdata/java_saved_model_using_python",
+      "tf_testdata/rust_regression_savedmodel",
+      "tf_testdata/serving_half_plus_two_tf2_cpu",
+      "tf_testdata/tfjs_node_model_multi_output",
+      "tf_testdata/tfjs_node_module_with_multiple_signatures",
+      "tf_testdata/tfjs_node_times_three_float",
+      "tf_testdata/tfjs_node_uint8_multiply",
+      "tf_testdata/tfnet_simple_model_from_auto_compile",
+  };
+  return fixtures;
+}
+
+std::filesystem::path copy_fixture_model(const std::string& fixture, const TempDir& dir) {
+  auto dst = dir.path() / "model";
+  std::filesystem::copy(real_fixture(fixture) / "saved_model", dst,
+                        std::filesystem::copy_options::recursive);
+  for (auto& e : std::filesystem::recursive_directory_iterator(dst)) {
+    std::filesystem::permissions(e.path(), std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::add);
+  }
+  return dst;
+}
+
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace hubimg::testing {
 
@@ -32,6 +33,11 @@ struct CommandResult {
   std::string out;  // stdout and stderr, interleaved
 };
 CommandResult run_command(const std::string& command);
+
+// The fixtures under fixtures/real with something to run (all but the negative one).
+const std::vector<std::string>& runnable_fixtures();
+// Copies fixtures/real/<fixture>/saved_model into `dir`/model, writable, for tests that damage it.
+std::filesystem::path copy_fixture_model(const std::string& fixture, const TempDir& dir);
 
 std::string read_file(const std::filesystem::path& path);
 void write_file(const std::filesystem::path& path, const std::string& bytes);
