@@ -65,6 +65,8 @@ def main():
     for n in networks:
         for batch in (1, 32):
             keys = [k for k in times if k[0] == n and k[2] == batch]
+            if not keys:
+                continue
             gflop = sum(info[k][0] * info[k][1] for k in keys)
             cells = []
             totals = {}
