@@ -9,7 +9,8 @@
 // (2 * multiply-adds per second), `count` (how often the shape occurs in its network) and
 // `gflop` (work of one call). bench/summarize_kernel_compare.py turns the JSON output into the
 // tables of bench/README.md. --reference adds the (slow) reference kernels at batch 1.
-// --fused adds hubimg_fused: the fast kernel with swish and a residual add fused in.
+// --fused[=both|swish|residual] adds hubimg_fused: the fast kernel with swish and/or a
+// residual add fused in.
 // --threads=N sizes every library's threads (default: the machine's). With N = 1 the benchmarks
 // time the calling thread's CPU time, which stays meaningful on a machine shared with other
 // work; otherwise wall-clock time.
@@ -27,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -348,13 +350,18 @@ void bench_xnnpack(benchmark::State& state, const LayerShape& s, int64_t batch) 
 // ---------------------------------------------------------------------------------------------
 // hubimg: the fast kernels (src/ops/fast) as a graph node would use them, bias included.
 
-// `fused`: swish activation and a residual add fused in (what the epilogue costs).
-void bench_hubimg_fast(benchmark::State& state, const LayerShape& s, int64_t batch, bool fused) {
+enum class Epilogue { kBiasOnly, kSwish, kResidual, kSwishAndResidual };
+
+// The fast kernel with bias and the given epilogue fused in (what the epilogue costs).
+void bench_hubimg_fast(benchmark::State& state, const LayerShape& s, int64_t batch,
+                       Epilogue epilogue) {
+  const bool fused = epilogue == Epilogue::kResidual || epilogue == Epilogue::kSwishAndResidual;
+  const bool swish = epilogue == Epilogue::kSwish || epilogue == Epilogue::kSwishAndResidual;
   namespace fast = hubimg::ops::fast;
   const Tensor filter = random_tensor(filter_shape(s), 2, 0.1f);
   const Tensor bias = random_tensor({s.out_channels}, 3);
   const Tensor input = random_tensor(input_shape(s, batch), 1);
-  const auto activation = fused ? fast::Activation::kSwish : fast::Activation::kNone;
+  const auto activation = swish ? fast::Activation::kSwish : fast::Activation::kNone;
   Tensor residual;
   Tensor output;
   auto run_timed = [&](auto& kernel) {
@@ -430,7 +437,7 @@ void bench_reference(benchmark::State& state, const LayerShape& s, int64_t batch
 int main(int argc, char** argv) {
   std::filesystem::path models = "/tmp/bm";
   bool with_reference = false;
-  bool with_fused = false;
+  std::optional<Epilogue> fused_epilogue;
   std::vector<char*> args = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -438,8 +445,12 @@ int main(int argc, char** argv) {
       models = arg.substr(9);
     } else if (arg.rfind("--threads=", 0) == 0) {
       setenv("HUBIMG_NUM_THREADS", arg.substr(10).c_str(), 1);
-    } else if (arg == "--fused") {
-      with_fused = true;
+    } else if (arg == "--fused" || arg == "--fused=both") {
+      fused_epilogue = Epilogue::kSwishAndResidual;
+    } else if (arg == "--fused=swish") {
+      fused_epilogue = Epilogue::kSwish;
+    } else if (arg == "--fused=residual") {
+      fused_epilogue = Epilogue::kResidual;
     } else if (arg == "--reference") {
       with_reference = true;
     } else {
@@ -479,10 +490,10 @@ int main(int argc, char** argv) {
       }
       configure(benchmark::RegisterBenchmark((base + "xnnpack").c_str(), bench_xnnpack, s, batch));
       configure(benchmark::RegisterBenchmark((base + "hubimg").c_str(), bench_hubimg_fast, s, batch,
-                                             false));
-      if (with_fused) {
+                                             Epilogue::kBiasOnly));
+      if (fused_epilogue) {
         configure(benchmark::RegisterBenchmark((base + "hubimg_fused").c_str(), bench_hubimg_fast,
-                                               s, batch, true));
+                                               s, batch, *fused_epilogue));
       }
       if (with_reference && batch == 1) {
         configure(

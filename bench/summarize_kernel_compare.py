@@ -18,6 +18,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
     ap.add_argument("--peak", type=float, default=440.0)
+    ap.add_argument("--top", type=int, default=0,
+                    help="print only the N layers with the most oneDNN time per network/batch")
     args = ap.parse_args()
     data = json.load(open(args.results))
 
@@ -63,6 +65,8 @@ def main():
     for n in networks:
         for batch in (1, 32):
             keys = [k for k in times if k[0] == n and k[2] == batch]
+            if not keys:
+                continue
             gflop = sum(info[k][0] * info[k][1] for k in keys)
             cells = []
             totals = {}
@@ -89,14 +93,25 @@ def main():
                   f" | {best:.2f} | {pct('onednn')} | {pct('hubimg')} |")
     print()
 
-    print("## Per shape: GFLOP/s (median of repetitions; spread = (max-min)/median of the winner)\n")
+    title = f"Top {args.top} layers by oneDNN time" if args.top else "Per shape"
+    print(f"## {title}: GFLOP/s (median of repetitions; spread = (max-min)/median of the "
+          "winner's times)\n")
     for n in networks:
         print(f"### {n}\n")
-        print("| shape | count | batch | GFLOP | " + " | ".join(LIBS) +
+        print("| shape | count | batch | GFLOP | % of net time | " + " | ".join(LIBS) +
               " | winner (NHWC) | spread |")
-        print("|---|---|---|---|" + "---|" * len(LIBS) + "---|---|")
-        keys = sorted((k for k in times if k[0] == n),
-                      key=lambda k: (k[2], -info[k][0] * info[k][1]))
+        print("|---|---|---|---|---|" + "---|" * len(LIBS) + "---|---|")
+
+        def layer_time(k):
+            return (med(times[k]["onednn"]) or 0) * info[k][1]
+
+        keys = []
+        for batch in (1, 32):
+            of_batch = sorted((k for k in times if k[0] == n and k[2] == batch),
+                              key=lambda k: -layer_time(k))
+            keys += of_batch[:args.top] if args.top else of_batch
+        net_time = {b: sum(layer_time(k) for k in times if k[0] == n and k[2] == b)
+                    for b in (1, 32)}
         for k in keys:
             gflop, count = info[k]
             cells = []
@@ -111,7 +126,9 @@ def main():
             contenders = {l: r for l, r in rates.items() if l in ("onednn", "xnnpack")}
             winner = max(contenders, key=contenders.get) if contenders else "-"
             sp = spread(times[k][winner]) if winner != "-" else 0
-            print(f"| {k[1]} | {count} | {k[2]} | {gflop:.4f} | " + " | ".join(cells) +
+            share = layer_time(k) / net_time[k[2]] * 100 if net_time[k[2]] else 0
+            print(f"| {k[1]} | {count} | {k[2]} | {gflop:.4f} | {share:.1f}% | " +
+                  " | ".join(cells) +
                   f" | {winner} | {sp:.0f}% |")
         print()
 
