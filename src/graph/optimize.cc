@@ -264,9 +264,14 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
   }
   std::vector<char> is_output(n, 0);
   for (const auto& o : g.outputs) is_output[static_cast<size_t>(o.node)] = 1;
+  // A node joins at most one chain: a residual Add fed by two convolutions goes to the first.
+  std::vector<char> claimed(n, 0);
   auto sole_consumer = [&](int node) -> const Node* {
     const auto& c = consumers[static_cast<size_t>(node)];
-    if (c.size() != 1 || is_output[static_cast<size_t>(node)]) return nullptr;
+    if (c.size() != 1 || is_output[static_cast<size_t>(node)] ||
+        claimed[static_cast<size_t>(c[0])]) {
+      return nullptr;
+    }
     return &g.nodes[static_cast<size_t>(c[0])];
   };
   struct Chain {
@@ -352,6 +357,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       const int sigmoid = id_of(a);
       if (a->op == "Sigmoid" && b->op == "Mul" &&
           consumers[static_cast<size_t>(sigmoid)].size() == 1 &&
+          !claimed[static_cast<size_t>(sigmoid)] && !claimed[static_cast<size_t>(id_of(b))] &&
           !is_output[static_cast<size_t>(sigmoid)] &&
           ((b->inputs[0].node == c.last && b->inputs[1].node == sigmoid) ||
            (b->inputs[1].node == c.last && b->inputs[0].node == sigmoid))) {
@@ -361,7 +367,8 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
         c.last = id_of(b);
       }
     }
-    for (int k : c.absorbed) absorbed[static_cast<size_t>(k)] = 1;
+    for (int k : c.absorbed) absorbed[static_cast<size_t>(k)] = claimed[static_cast<size_t>(k)] = 1;
+    claimed[static_cast<size_t>(c.last)] = 1;
     if (c.folded_pad >= 0) absorbed[static_cast<size_t>(c.folded_pad)] = 1;
     chain_of_last[static_cast<size_t>(c.last)] = static_cast<int>(chains.size());
     chains.push_back(std::move(c));

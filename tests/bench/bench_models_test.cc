@@ -330,3 +330,39 @@ TEST(BenchModelsOptimized, EfficientNetB0FusesSwishAndResidualsAndKeepsLogits) {
 
 }  // namespace
 }  // namespace hubimg::bench
+
+namespace hubimg::bench {
+namespace {
+
+// ResNet-50's projection blocks feed one residual Add from two convolutions; only one of
+// them may take it into its fused node. Optimized and plain runs must agree.
+TEST(BenchModelsOptimized, ResNet50ResidualAddsJoinOneChain) {
+  hubimg::testing::TempDir tmp;
+  auto summary = write_bench_model("resnet50", tmp.path(), {.training_trace = false});
+  ASSERT_TRUE(summary.ok()) << summary.status().to_string();
+  LoadOptions plain;
+  plain.optimize = false;
+  auto slow = Model::load(tmp.path(), plain);
+  auto fast = Model::load(tmp.path());
+  ASSERT_TRUE(slow.ok() && fast.ok());
+  Tensor x(DType::kFloat32, {1, 224, 224, 3});
+  for (int64_t i = 0; i < x.num_elements(); ++i) {
+    x.mutable_data<float>()[i] = static_cast<float>((i * 7919) % 256) / 255.0f;
+  }
+  auto a = (*slow)(x);
+  auto b = (*fast)(x);
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  const Tensor& ra = (*a)[0];
+  const Tensor& rb = (*b)[0];
+  ASSERT_EQ(ra.shape(), rb.shape());
+  double scale = 1;
+  for (int64_t i = 0; i < ra.num_elements(); ++i)
+    scale = std::max<double>(scale, std::abs(ra.data<float>()[i]));
+  for (int64_t i = 0; i < ra.num_elements(); ++i) {
+    EXPECT_NEAR(rb.data<float>()[i], ra.data<float>()[i], 1e-4 * scale) << i;
+  }
+}
+
+}  // namespace
+}  // namespace hubimg::bench
