@@ -274,6 +274,25 @@ TEST(BenchModels, TinyCnnRuns) {
 namespace hubimg::bench {
 namespace {
 
+// A deterministic 224x224 RGB input in [0, 1].
+Tensor test_image() {
+  Tensor x(DType::kFloat32, {1, 224, 224, 3});
+  for (int64_t i = 0; i < x.num_elements(); ++i) {
+    x.mutable_data<float>()[i] = static_cast<float>((i * 7919) % 256) / 255.0f;
+  }
+  return x;
+}
+
+// |actual - expected| <= 1e-4 * max(1, max |expected|) everywhere.
+void expect_close_to_scale(const Tensor& actual, const Tensor& expected) {
+  ASSERT_EQ(actual.shape(), expected.shape());
+  double scale = 1;
+  for (float v : expected.values<float>()) scale = std::max<double>(scale, std::abs(v));
+  for (int64_t i = 0; i < expected.num_elements(); ++i) {
+    EXPECT_NEAR(actual.data<float>()[i], expected.data<float>()[i], 1e-4 * scale) << i;
+  }
+}
+
 // The optimizer on EfficientNet-B0: batch norms folded, swish and residual adds fused, same
 // logits as the unoptimized graph.
 TEST(BenchModelsOptimized, EfficientNetB0FusesSwishAndResidualsAndKeepsLogits) {
@@ -309,23 +328,12 @@ TEST(BenchModelsOptimized, EfficientNetB0FusesSwishAndResidualsAndKeepsLogits) {
   EXPECT_EQ(ops["AddV2"], 0);  // all 9 residual adds fused into their projection conv
   EXPECT_EQ(ops["Pad"], 0);    // the 5 zero pads became the convolutions' explicit padding
 
-  Tensor x(DType::kFloat32, {1, 224, 224, 3});
-  for (int64_t i = 0; i < x.num_elements(); ++i) {
-    x.mutable_data<float>()[i] = static_cast<float>((i * 7919) % 256) / 255.0f;
-  }
+  Tensor x = test_image();
   std::vector<Tensor> in{x};
   auto a = exec::run_graph(**raw, in, vars);
   auto b = exec::run_graph(**opt, in, vars);
   ASSERT_TRUE(a.ok() && b.ok());
-  const Tensor& ra = (*a)[0];
-  const Tensor& rb = (*b)[0];
-  ASSERT_EQ(ra.shape(), rb.shape());
-  double scale = 1;
-  for (int64_t i = 0; i < ra.num_elements(); ++i)
-    scale = std::max<double>(scale, std::abs(ra.data<float>()[i]));
-  for (int64_t i = 0; i < ra.num_elements(); ++i) {
-    EXPECT_NEAR(rb.data<float>()[i], ra.data<float>()[i], 1e-4 * scale) << i;
-  }
+  expect_close_to_scale((*b)[0], (*a)[0]);
 }
 
 }  // namespace
@@ -345,23 +353,12 @@ TEST(BenchModelsOptimized, ResNet50ResidualAddsJoinOneChain) {
   auto slow = Model::load(tmp.path(), plain);
   auto fast = Model::load(tmp.path());
   ASSERT_TRUE(slow.ok() && fast.ok());
-  Tensor x(DType::kFloat32, {1, 224, 224, 3});
-  for (int64_t i = 0; i < x.num_elements(); ++i) {
-    x.mutable_data<float>()[i] = static_cast<float>((i * 7919) % 256) / 255.0f;
-  }
+  Tensor x = test_image();
   auto a = (*slow)(x);
   auto b = (*fast)(x);
   ASSERT_TRUE(a.ok()) << a.status().to_string();
   ASSERT_TRUE(b.ok()) << b.status().to_string();
-  const Tensor& ra = (*a)[0];
-  const Tensor& rb = (*b)[0];
-  ASSERT_EQ(ra.shape(), rb.shape());
-  double scale = 1;
-  for (int64_t i = 0; i < ra.num_elements(); ++i)
-    scale = std::max<double>(scale, std::abs(ra.data<float>()[i]));
-  for (int64_t i = 0; i < ra.num_elements(); ++i) {
-    EXPECT_NEAR(rb.data<float>()[i], ra.data<float>()[i], 1e-4 * scale) << i;
-  }
+  expect_close_to_scale((*b)[0], (*a)[0]);
 }
 
 }  // namespace

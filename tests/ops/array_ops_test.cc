@@ -6,58 +6,15 @@
 #include <vector>
 
 #include "ops/op_registry.h"
+#include "ops/op_test_util.h"
 
 namespace hubimg::ops {
 namespace {
 
-constexpr const char* kNode = "model/block/op_under_test";
+using namespace ::hubimg::ops::testing;  // NOLINT(google-build-using-namespace)
 
-template <typename T>
-Tensor make(Dims shape, std::vector<T> values) {
-  if (values.empty()) return Tensor(dtype_of<T>(), std::move(shape));  // no memcpy from null
-  return Tensor::from_vector<T>(std::move(shape), values);
-}
-Tensor f32(Dims shape, std::vector<float> v) {
-  return make<float>(std::move(shape), std::move(v));
-}
-Tensor i32(Dims shape, std::vector<int32_t> v) {
-  return make<int32_t>(std::move(shape), std::move(v));
-}
-Tensor i64(Dims shape, std::vector<int64_t> v) {
-  return make<int64_t>(std::move(shape), std::move(v));
-}
-Tensor u8(Dims shape, std::vector<uint8_t> v) {
-  return make<uint8_t>(std::move(shape), std::move(v));
-}
 Tensor strings(Dims shape, std::vector<std::string> v) {
   return Tensor::from_strings(std::move(shape), std::move(v));
-}
-
-std::vector<Tensor> run(std::string_view op, std::vector<Tensor> inputs,
-                        const graph::AttrMap& attrs = {}) {
-  auto r = run_op(op, inputs, attrs, kNode);
-  EXPECT_TRUE(r.ok()) << op << ": " << r.status().to_string();
-  return r.ok() ? std::move(r).value() : std::vector<Tensor>{};
-}
-Tensor run1(std::string_view op, std::vector<Tensor> inputs, const graph::AttrMap& attrs = {}) {
-  auto out = run(op, std::move(inputs), attrs);
-  return out.empty() ? Tensor() : out[0];
-}
-
-void expect_error(std::string_view op, std::vector<Tensor> inputs, const graph::AttrMap& attrs,
-                  const std::string& fragment) {
-  auto r = run_op(op, inputs, attrs, kNode);
-  ASSERT_FALSE(r.ok()) << op << " unexpectedly succeeded";
-  EXPECT_NE(r.status().message().find(kNode), std::string::npos) << r.status().message();
-  EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status().message();
-}
-
-template <typename T>
-void expect_values(const Tensor& t, const Dims& shape, const std::vector<T>& expected) {
-  ASSERT_EQ(t.dtype(), dtype_of<T>()) << t.description();
-  ASSERT_EQ(t.shape(), shape) << t.description();
-  ASSERT_EQ(static_cast<size_t>(t.num_elements()), expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(t.data<T>()[i], expected[i]) << i;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/op_registry.h"
+#include "ops/op_test_util.h"
 #include "ops/philox.h"
 
 namespace hubimg::ops {
@@ -15,7 +16,7 @@ namespace {
 
 using philox::Block;
 
-constexpr const char* kNode = "model/dropout/random_op";
+using namespace ::hubimg::ops::testing;  // NOLINT(google-build-using-namespace)
 
 // Random123 kat_vectors, philox4x32 with 10 rounds: counter, key -> output.
 struct KnownAnswer {
@@ -32,16 +33,6 @@ constexpr KnownAnswer kPi = {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
                              {0xa4093822, 0x299f31d0},
                              {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}};
 
-Tensor u64(Dims shape, std::vector<uint64_t> v) {
-  return Tensor::from_vector<uint64_t>(std::move(shape), v);
-}
-Tensor i32(Dims shape, std::vector<int32_t> v) {
-  return Tensor::from_vector<int32_t>(std::move(shape), v);
-}
-Tensor i64(Dims shape, std::vector<int64_t> v) {
-  return Tensor::from_vector<int64_t>(std::move(shape), v);
-}
-
 // The V2 ops' key [1] and counter [2] inputs for a Random123 (counter, key) pair.
 Tensor key_input(const KnownAnswer& k) {
   return u64({1}, {k.key[0] | (uint64_t{k.key[1]} << 32)});
@@ -52,24 +43,6 @@ Tensor counter_input(const KnownAnswer& k) {
 }
 Tensor alg(int32_t id) {
   return Tensor::scalar<int32_t>(id);
-}
-
-std::vector<Tensor> run(std::string_view op, std::vector<Tensor> inputs,
-                        const graph::AttrMap& attrs = {}) {
-  auto r = run_op(op, inputs, attrs, kNode);
-  EXPECT_TRUE(r.ok()) << op << ": " << r.status().to_string();
-  return r.ok() ? std::move(r).value() : std::vector<Tensor>{};
-}
-Tensor run1(std::string_view op, std::vector<Tensor> inputs, const graph::AttrMap& attrs = {}) {
-  auto out = run(op, std::move(inputs), attrs);
-  return out.empty() ? Tensor() : out[0];
-}
-void expect_error(std::string_view op, std::vector<Tensor> inputs, const graph::AttrMap& attrs,
-                  const std::string& fragment) {
-  auto r = run_op(op, inputs, attrs, kNode);
-  ASSERT_FALSE(r.ok()) << op << " unexpectedly succeeded";
-  EXPECT_NE(r.status().message().find(kNode), std::string::npos) << r.status().message();
-  EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status().message();
 }
 
 // TensorFlow's uniform float: 23 random mantissa bits under exponent 0, minus 1, i.e. m / 2^23.
