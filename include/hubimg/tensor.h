@@ -145,6 +145,9 @@ class Tensor {
   Tensor() = default;
   // Zero-initialised tensor; dims must be valid (see checked_num_elements). Strings start empty.
   Tensor(DType dtype, Dims shape);
+  // A tensor whose contents are unspecified, for outputs a kernel overwrites entirely (strings:
+  // as the constructor). Large buffers come from a cache of recently freed ones.
+  static Tensor uninitialized(DType dtype, Dims shape);
   // As the constructor, but returns an error instead of asserting on invalid dims or sizes.
   static Expected<Tensor> create(DType dtype, Dims shape);
   // Views `data` (num_elements * dtype_size bytes) without copying. `owner` keeps the memory
@@ -202,6 +205,10 @@ class Tensor {
   // True when both tensors view the same memory.
   bool shares_buffer_with(const Tensor& other) const { return data_ && data_ == other.data_; }
 
+  // True when this tensor is the only holder of a buffer it allocated (not a view of a file, a
+  // variable or a caller's memory): a kernel may then overwrite it in place.
+  bool owns_buffer_exclusively() const { return owns_allocation_ && owner_.use_count() == 1; }
+
   // "float32[2, 3]"
   std::string description() const;
 
@@ -214,6 +221,7 @@ class Tensor {
   void* data_ = nullptr;
   std::shared_ptr<const void> owner_;
   std::shared_ptr<std::vector<std::string>> strings_;
+  bool owns_allocation_ = false;
 };
 
 // Reads element i of a numeric tensor as double (for printing and comparisons in tests/tools).

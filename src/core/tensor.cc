@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "core/buffer_pool.h"
+
 namespace hubimg {
 namespace {
 
@@ -40,18 +42,10 @@ const DTypeInfo* find_info(DType d) {
 
 constexpr int64_t kMaxElements = int64_t{1} << 48;
 
-struct AlignedDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
 std::shared_ptr<void> aligned_zeroed(size_t bytes) {
-  constexpr size_t kAlign = 64;
-  size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-  if (rounded == 0) rounded = kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, rounded);
-  return {p, AlignedDeleter()};
+  auto buffer = BufferPool::global().allocate(bytes);
+  std::memset(buffer.get(), 0, bytes);
+  return buffer;
 }
 
 }  // namespace
@@ -217,6 +211,22 @@ Tensor::Tensor(DType dtype, Dims shape) : dtype_(dtype), shape_(std::move(shape)
   auto buf = aligned_zeroed(byte_size());
   data_ = buf.get();
   owner_ = std::move(buf);
+  owns_allocation_ = true;
+}
+
+Tensor Tensor::uninitialized(DType dtype, Dims shape) {
+  if (dtype == DType::kString) return Tensor(dtype, std::move(shape));
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  auto n = checked_num_elements(t.shape_);
+  assert(n.ok() && "invalid tensor shape");
+  t.num_elements_ = n.ok() ? *n : 0;
+  auto buf = BufferPool::global().allocate(t.byte_size());
+  t.data_ = buf.get();
+  t.owner_ = std::move(buf);
+  t.owns_allocation_ = true;
+  return t;
 }
 
 Expected<Tensor> Tensor::create(DType dtype, Dims shape) {

@@ -31,7 +31,14 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
     }
     node_inputs.clear();
     for (const auto& in : node.inputs) {
-      node_inputs.push_back(values[static_cast<size_t>(in.node)][static_cast<size_t>(in.index)]);
+      Tensor& value = values[static_cast<size_t>(in.node)][static_cast<size_t>(in.index)];
+      // At its last use a value moves into the kernel's inputs, so a kernel that finds it the
+      // sole owner of its buffer may write its output there.
+      if (uses[static_cast<size_t>(in.node)] == 1) {
+        node_inputs.push_back(std::move(value));
+      } else {
+        node_inputs.push_back(value);
+      }
     }
     node_variables.clear();
     for (int v : node.variables) {

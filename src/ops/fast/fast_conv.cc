@@ -65,7 +65,7 @@ std::string dims_str(const Dims& d) {
 void prepare_output(const Tensor& input, const Dims& shape, Tensor& output) {
   const bool reusable = output.valid() && output.dtype() == DType::kFloat32 &&
                         output.shape() == shape && !output.shares_buffer_with(input);
-  if (!reusable) output = Tensor(DType::kFloat32, shape);
+  if (!reusable) output = Tensor::uninitialized(DType::kFloat32, shape);
 }
 
 Status check_residual(const std::string& name, bool fused, const Tensor* residual,

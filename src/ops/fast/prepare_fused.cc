@@ -15,7 +15,10 @@ class PreparedFused final : public PreparedKernel {
 
   Status run(KernelContext& ctx) const override {
     const Tensor* residual = has_residual_ ? &ctx.input(ctx.num_inputs() - 1) : nullptr;
+    // The residual's buffer becomes the output when nothing else holds it: the sum post-op then
+    // adds in place instead of copying the residual first.
     Tensor out;
+    if (residual && residual->owns_buffer_exclusively()) out = *residual;
     Status s =
         std::visit([&](const auto& k) { return k.run(ctx.input(0), residual, out); }, kernel_);
     if (!s.ok()) return ctx.error(s.code(), s.message());
