@@ -39,6 +39,7 @@ struct BenchArgs {
 };
 
 int bench(const BenchArgs& a) {
+  if (a.threads > 0) set_num_threads(a.threads);
   auto start = Clock::now();
   auto model = Model::load(a.model);
   if (!model.ok()) return report_error(model.status().message());
@@ -101,7 +102,7 @@ int bench(const BenchArgs& a) {
   const double median = times[times.size() / 2];
   const double p90 = times[std::min(times.size() - 1, times.size() * 9 / 10)];
   const double ips = a.batch * 1000.0 / median;
-  const int threads = a.threads > 0 ? a.threads : 1;  // reference kernels run on one thread
+  const int threads = num_threads();
   if (a.json) {
     nlohmann::ordered_json j{{"load_ms", load_ms},       {"first_call_ms", first_ms},
                              {"median_ms", median},      {"p90_ms", p90},

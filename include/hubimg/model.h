@@ -51,8 +51,11 @@ struct CallOptions {
   bool training = false;
   // Keyword arguments of `__call__`, e.g. {"batch_norm_momentum", Tensor::scalar(0.997f)}.
   std::map<std::string, Tensor> arguments;
-  // When set, kernel times are added to it.
+  // When set, kernel times are added to it (summed over threads when a batch is split).
   Profile* profile = nullptr;
+  // Lets a batch of several images run as chunks of rows on different threads when the graph
+  // treats rows independently (results are the same; off: the batch runs whole).
+  bool split_batch = true;
 };
 
 struct LoadOptions {
@@ -109,6 +112,12 @@ class Model {
   explicit Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<Impl> impl_;
 };
+
+// Threads hubimg's kernels use, process-wide (<= 0: HUBIMG_NUM_THREADS, else every core). A
+// batch of several images is split into chunks run on different threads; a single image runs
+// each layer on all threads.
+void set_num_threads(int num_threads);
+int num_threads();
 
 inline Expected<Model> load(const std::filesystem::path& path, const LoadOptions& options = {}) {
   return Model::load(path, options);

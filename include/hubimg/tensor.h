@@ -202,6 +202,8 @@ class Tensor {
   Tensor clone() const;
   // Same buffer, new shape with the same number of elements.
   Expected<Tensor> reshaped(Dims shape) const;
+  // Rows [begin, end) of dimension 0, viewing this tensor's memory (numeric dtypes, rank >= 1).
+  Expected<Tensor> rows(int64_t begin, int64_t end) const;
   // True when both tensors view the same memory.
   bool shares_buffer_with(const Tensor& other) const { return data_ && data_ == other.data_; }
 

@@ -292,6 +292,24 @@ Expected<Tensor> Tensor::reshaped(Dims shape) const {
   return t;
 }
 
+Expected<Tensor> Tensor::rows(int64_t begin, int64_t end) const {
+  if (!valid() || dtype_ == DType::kString || rank() < 1) {
+    return invalid_argument("cannot take rows of " + description());
+  }
+  if (begin < 0 || end < begin || end > shape_[0]) {
+    return out_of_range("rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
+                        description());
+  }
+  const int64_t row_elements = shape_[0] == 0 ? 0 : num_elements_ / shape_[0];
+  Tensor t = *this;
+  t.shape_[0] = end - begin;
+  t.num_elements_ = row_elements * (end - begin);
+  t.data_ =
+      static_cast<char*>(data_) + static_cast<size_t>(begin * row_elements) * dtype_size(dtype_);
+  t.owns_allocation_ = false;  // a view: never handed to a kernel to overwrite
+  return t;
+}
+
 std::string Tensor::description() const {
   return dtype_name(dtype_) + dims_to_string(shape_);
 }

@@ -2,8 +2,11 @@
 
 #include <mutex>
 
+#include "exec/batch_runner.h"
 #include "exec/executor.h"
+#include "exec/thread_pool.h"
 #include "format/saved_model.h"
+#include "graph/batch_split.h"
 #include "graph/graph.h"
 #include "graph/optimize.h"
 
@@ -49,9 +52,13 @@ struct Model::Impl {
   }
 
   // Optimized inference graphs by the raw graph they come from, with the variable versions
-  // they were built for.
-  mutable std::map<const graph::Graph*, std::pair<uint64_t, std::shared_ptr<graph::Graph>>>
-      optimized;
+  // they were built for, and whether their rows are independent (by input ranks).
+  struct Optimized {
+    uint64_t version = 0;
+    std::shared_ptr<graph::Graph> graph;
+    std::map<std::vector<int>, bool> rows_independent;
+  };
+  mutable std::map<const graph::Graph*, Optimized> optimized;
 
   uint64_t variables_version() const {
     uint64_t sum = 0;
@@ -63,14 +70,30 @@ struct Model::Impl {
     const uint64_t version = variables_version();
     std::lock_guard lock(mu);
     auto it = optimized.find(&raw);
-    if (it != optimized.end() && it->second.first == version) return it->second.second;
+    if (it != optimized.end() && it->second.version == version) return it->second.graph;
     HUBIMG_ASSIGN_OR_RETURN(auto g, graph::optimize_for_inference(raw, variable_ptrs));
-    optimized[&raw] = {version, g};
+    optimized[&raw] = {version, g, {}};
     return g;
   }
 
+  bool rows_independent(const graph::Graph& raw, const graph::Graph& optimized_graph,
+                        std::span<const Tensor> inputs) const {
+    std::vector<int> ranks;
+    for (const Tensor& t : inputs) {
+      if (t.dtype() == DType::kString) return false;
+      ranks.push_back(t.rank());
+    }
+    std::lock_guard lock(mu);
+    auto it = optimized.find(&raw);
+    if (it == optimized.end() || it->second.graph.get() != &optimized_graph) return false;
+    auto [cached, inserted] = it->second.rows_independent.try_emplace(ranks, false);
+    if (inserted) cached->second = graph::rows_are_independent(optimized_graph, ranks).independent;
+    return cached->second;
+  }
+
   Expected<std::vector<Tensor>> run(const graph::Graph& raw, std::span<const Tensor> inputs,
-                                    Profile* profile = nullptr) const {
+                                    const CallOptions& options = {}) const {
+    Profile* profile = options.profile;
     std::shared_ptr<graph::Graph> holder;
     const graph::Graph* gp = &raw;
     if (optimize && raw.side_effect_nodes.empty()) {
@@ -78,12 +101,41 @@ struct Model::Impl {
       gp = holder.get();
     }
     const graph::Graph& g = *gp;
-    if (profile == nullptr) return exec::run_graph(g, inputs, variable_ptrs);
     exec::RunStats stats;
-    auto out = exec::run_graph(g, inputs, variable_ptrs, &stats);
+    exec::RunStats* stats_ptr = profile ? &stats : nullptr;
+    int64_t chunk_rows = 0;
+    if (holder && options.split_batch && !inputs.empty() && inputs[0].rank() >= 1) {
+      chunk_rows = exec::chunk_rows_for(inputs[0].dim(0), exec::ThreadPool::global().num_threads());
+      if (chunk_rows > 0 && !rows_independent(raw, g, inputs)) chunk_rows = 0;
+    }
+    if (chunk_rows > 0) {
+      auto out = exec::run_graph_in_row_chunks(g, inputs, variable_ptrs, chunk_rows, stats_ptr);
+      if (out.ok()) {
+        add_profile(stats, profile);
+        return out;
+      }
+      // The whole batch tells whether the error is real; chunks are not tried again.
+      stats = {};
+      not_row_independent(raw, inputs);
+    }
+    auto out = exec::run_graph(g, inputs, variable_ptrs, stats_ptr);
+    add_profile(stats, profile);
+    return out;
+  }
+
+  static void add_profile(const exec::RunStats& stats, Profile* profile) {
+    if (!profile) return;
     for (const auto& [op, ms] : stats.ms_by_op) profile->ms_by_op[op] += ms;
     for (const auto& [op, n] : stats.calls_by_op) profile->calls_by_op[op] += n;
-    return out;
+  }
+
+  void not_row_independent(const graph::Graph& raw, std::span<const Tensor> inputs) const {
+    std::vector<int> ranks;
+    for (const Tensor& t : inputs) ranks.push_back(t.rank());
+    std::lock_guard lock(mu);
+    if (auto it = optimized.find(&raw); it != optimized.end()) {
+      it->second.rows_independent[ranks] = false;
+    }
   }
 };
 
@@ -238,7 +290,7 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
       continue;
     }
     HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
-    HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat, options.profile));
+    HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat, options));
     std::map<std::string, Tensor> result;
     for (size_t i = 0; i < outs.size(); ++i) {
       std::string key =
@@ -312,7 +364,7 @@ Expected<std::map<std::string, Tensor>> Model::call_signature(
     HUBIMG_ASSIGN_OR_RETURN(g, impl_->tf1_graph_for(sig));
     for (const auto& [key, info] : sig.outputs) out_keys.push_back(key);
   }
-  HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat, options.profile));
+  HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat, options));
   std::map<std::string, Tensor> result;
   for (size_t i = 0; i < outs.size() && i < out_keys.size(); ++i) result[out_keys[i]] = outs[i];
   return result;
@@ -375,6 +427,14 @@ const std::vector<std::string>& Model::load_warnings() const {
 }
 const format::SavedModel& Model::saved_model() const {
   return *impl_->saved;
+}
+
+void set_num_threads(int num_threads) {
+  exec::ThreadPool::set_global_num_threads(num_threads);
+}
+
+int num_threads() {
+  return exec::ThreadPool::global().num_threads();
 }
 
 }  // namespace hubimg

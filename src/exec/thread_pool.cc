@@ -127,6 +127,10 @@ void ThreadPool::set_global_num_threads(int num_threads) {
   set_onednn_num_threads(global_slot()->num_threads());
 }
 
+bool in_parallel_region() {
+  return inside_parallel_for;
+}
+
 // The OpenMP runtime is the one libdnnl loaded (libgomp for Debian's build), looked up at run
 // time: linking one ourselves could bring a second runtime (clang links libomp).
 void set_onednn_num_threads(int num_threads) {

@@ -70,4 +70,7 @@ class ThreadPool {
 // before each oneDNN execution with the global pool's size.
 void set_onednn_num_threads(int num_threads);
 
+// True on a thread that is running a parallel_for body (nested loops run serially there).
+bool in_parallel_region();
+
 }  // namespace hubimg::exec

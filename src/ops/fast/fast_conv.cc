@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/buffer_pool.h"
 #include "exec/thread_pool.h"
 
 #if HUBIMG_HAVE_DNNL
@@ -125,8 +126,11 @@ const dnnl::engine& engine() {
 }
 
 // oneDNN calls into an OpenMP runtime whose thread count is per calling thread.
+// Inside a parallel region (a chunk of a split batch) the primitive runs on the calling thread
+// alone.
 void match_thread_count() {
-  exec::set_onednn_num_threads(exec::ThreadPool::global().num_threads());
+  exec::set_onednn_num_threads(
+      exec::in_parallel_region() ? 1 : exec::ThreadPool::global().num_threads());
 }
 
 dnnl::primitive_attr post_op_attr(Activation activation, bool fuse_residual) {
@@ -146,6 +150,9 @@ dnnl::primitive_attr post_op_attr(Activation activation, bool fuse_residual) {
   }
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
+  // Chunks of a split batch run the same primitives on several threads at once; with the
+  // library's scratchpad they would share one buffer. Each execution gets its own.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
 }
 
@@ -158,6 +165,9 @@ class PackedWeights {
     for (auto& [md, mem] : packed_) {
       if (md == wanted) return mem;
     }
+    // Reorders use the library's scratchpad, which concurrent executions would share.
+    static std::mutex packing_mutex;
+    std::lock_guard lock(packing_mutex);
     memory user(user_md_, engine(), const_cast<void*>(user_.raw_data()));
     memory packed(wanted, engine());
     dnnl::stream stream(engine());
@@ -178,6 +188,7 @@ class PackedWeights {
 struct PreparedPrimitive {
   dnnl::primitive primitive;
   memory::desc src_md, dst_md, bias_md;  // bias_md is zero when there is no bias
+  memory::desc scratchpad_md;
   memory weights;
   std::string implementation;
 };
@@ -196,6 +207,11 @@ Status execute(const std::string& name, const PreparedPrimitive& prepared, const
     if (bias.valid()) {
       args.emplace(DNNL_ARG_BIAS,
                    memory(prepared.bias_md, engine(), const_cast<void*>(bias.raw_data())));
+    }
+    std::shared_ptr<void> scratchpad;
+    if (const size_t bytes = prepared.scratchpad_md.get_size(); bytes > 0) {
+      scratchpad = BufferPool::global().allocate(bytes);
+      args.emplace(DNNL_ARG_SCRATCHPAD, memory(prepared.scratchpad_md, engine(), scratchpad.get()));
     }
     dnnl::stream stream(engine());
     match_thread_count();
@@ -372,6 +388,7 @@ class FastConvImpl {
                                     memory::desc({g.in_channels, g.out_channels}, kF32, Tag::ab));
         }
         prepared->weights = packed_as_matrix_->get(pd.weights_desc());
+        prepared->scratchpad_md = pd.scratchpad_desc();
         prepared->implementation = short_impl_name(pd.impl_info_str()) + " (as matmul)";
       } else {
         prepared->src_md =
@@ -391,6 +408,7 @@ class FastConvImpl {
         dnnl::convolution_forward::primitive_desc pd(desc, attr_, engine());
         prepared->primitive = dnnl::convolution_forward(pd);
         prepared->weights = packed_->get(pd.weights_desc());
+        prepared->scratchpad_md = pd.scratchpad_desc();
         prepared->implementation = short_impl_name(pd.impl_info_str());
       }
       last_implementation_ = prepared->implementation;
@@ -489,6 +507,7 @@ class FastMatMulImpl {
       prepared->dst_md = pd.dst_desc();
       prepared->bias_md = bias_md_;
       prepared->weights = packed_->get(pd.weights_desc());
+      prepared->scratchpad_md = pd.scratchpad_desc();
       prepared->implementation = short_impl_name(pd.impl_info_str());
       last_implementation_ = prepared->implementation;
       primitives_.emplace(batch, prepared);

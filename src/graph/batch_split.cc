@@ -1,0 +1,338 @@
+#include "graph/batch_split.h"
+
+#include <algorithm>
+#include <set>
+
+namespace hubimg::graph {
+namespace {
+
+// What is known about one value: whether dimension 0 is the batch (rows), or the value is a
+// constant shared by all rows; and its rank when known (-1: unknown).
+struct ValueInfo {
+  enum class Kind { kConstant, kRows, kMixed } kind = Kind::kMixed;
+  int rank = -1;
+  const Tensor* constant = nullptr;  // for Const nodes
+};
+
+using Kind = ValueInfo::Kind;
+
+const std::set<std::string, std::less<>>& unary_ops() {
+  static const std::set<std::string, std::less<>> ops = {
+      "Relu",          "Relu6",     "Elu",      "Selu",         "Sigmoid",     "Tanh",
+      "Softplus",      "Softsign",  "Exp",      "Expm1",        "Log",         "Log1p",
+      "Sqrt",          "Rsqrt",     "Square",   "Neg",          "Abs",         "Reciprocal",
+      "Inv",           "Floor",     "Ceil",     "Round",        "Rint",        "Sign",
+      "Erf",           "Cast",      "Identity", "StopGradient", "LeakyRelu",   "Snapshot",
+      "CheckNumerics", "Sin",       "Cos",      "IsNan",        "IsInf",       "IsFinite",
+      "LogicalNot",    "ZerosLike", "OnesLike", "Gelu",         "_HubimgSwish"};
+  return ops;
+}
+
+const std::set<std::string, std::less<>>& binary_ops() {
+  static const std::set<std::string, std::less<>> ops = {
+      "Add",      "AddV2",    "Sub",        "Mul",          "RealDiv", "Div",
+      "DivNoNan", "MulNoNan", "Maximum",    "Minimum",      "Pow",     "SquaredDifference",
+      "FloorDiv", "FloorMod", "Greater",    "GreaterEqual", "Less",    "LessEqual",
+      "Equal",    "NotEqual", "LogicalAnd", "LogicalOr",    "BiasAdd", "Relu6Grad",
+      "Atan2"};
+  return ops;
+}
+
+// Ops whose input 0 is NHWC rows and whose other inputs are constants (filters, sizes, ...).
+const std::set<std::string, std::less<>>& spatial_ops() {
+  static const std::set<std::string, std::less<>> ops = {
+      "Conv2D",         "DepthwiseConv2dNative", "MaxPool",       "AvgPool",      "LRN",
+      "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "DepthToSpace", "SpaceToDepth",
+      "Dilation2D"};
+  return ops;
+}
+
+const std::set<std::string, std::less<>>& reduction_ops() {
+  static const std::set<std::string, std::less<>> ops = {"Mean", "Sum", "Max", "Min",
+                                                         "Prod", "All", "Any"};
+  return ops;
+}
+
+struct Analysis {
+  const Graph& g;
+  std::vector<ValueInfo> info;  // output 0 of each node (other outputs: only FusedBatchNorm y)
+  std::string reason;
+
+  bool fail(const Node& n, const std::string& why) {
+    reason = "node '" + n.name + "' (" + n.op + "): " + why;
+    return false;
+  }
+
+  const ValueInfo& in(const Node& n, size_t i) const {
+    return info[static_cast<size_t>(n.inputs[i].node)];
+  }
+
+  // All inputs from `first` on must be constants.
+  bool rest_constant(const Node& n, size_t first) {
+    for (size_t i = first; i < n.inputs.size(); ++i) {
+      if (in(n, i).kind != Kind::kConstant)
+        return fail(n, "input " + std::to_string(i) + " is not a constant");
+      if (n.inputs[i].index != 0) return fail(n, "reads a second output of its input");
+    }
+    return true;
+  }
+
+  // Input 0 is rows with rank `rank` (-1: any known rank >= 1).
+  bool rows_input(const Node& n, int rank) {
+    if (n.inputs.empty()) return fail(n, "has no inputs");
+    const ValueInfo& v = in(n, 0);
+    if (v.kind != Kind::kRows) return fail(n, "input 0 is not batch rows");
+    if (n.inputs[0].index != 0) return fail(n, "reads a second output of its input");
+    if (rank >= 0 && v.rank != rank)
+      return fail(n, "input 0 must have rank " + std::to_string(rank));
+    if (v.rank < 1) return fail(n, "input 0 has unknown rank");
+    return true;
+  }
+
+  // Constant integer list (axes, paddings, ...) of input `i`.
+  std::optional<std::vector<int64_t>> int_values(const Node& n, size_t i) const {
+    const ValueInfo& v = in(n, i);
+    if (v.kind != Kind::kConstant || v.constant == nullptr) return std::nullopt;
+    const Tensor& t = *v.constant;
+    std::vector<int64_t> out;
+    if (t.dtype() == DType::kInt32) {
+      for (int32_t x : t.values<int32_t>()) out.push_back(x);
+    } else if (t.dtype() == DType::kInt64) {
+      for (int64_t x : t.values<int64_t>()) out.push_back(x);
+    } else {
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  bool visit(size_t index) {
+    const Node& n = g.nodes[index];
+    ValueInfo& out = info[index];
+    if (n.op == kArgOp) return true;  // set by the caller
+    if (!n.branches.empty()) return fail(n, "control flow");
+    if (n.op == "Const") {
+      auto t = n.attrs.get_tensor("value");
+      out.kind = Kind::kConstant;
+      if (t.ok()) {
+        if (const auto* p = std::get_if<Tensor>(n.attrs.find("value"))) {
+          out.constant = p;
+          out.rank = p->rank();
+        }
+      }
+      return true;
+    }
+    bool any_rows = false;
+    for (size_t i = 0; i < n.inputs.size(); ++i) any_rows |= in(n, i).kind == Kind::kRows;
+    if (!any_rows) {
+      // Only constants in: a constant out (the folder leaves few such nodes), unless stateful.
+      if (!n.variables.empty() || n.op.find("Random") != std::string::npos) {
+        return fail(n, "stateful");
+      }
+      out.kind = Kind::kConstant;
+      out.rank = -1;
+      return true;
+    }
+    const std::string& op = n.op;
+    if (unary_ops().contains(op)) {
+      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+      out = {Kind::kRows, in(n, 0).rank, nullptr};
+      return true;
+    }
+    if (op == "Softmax" || op == "LogSoftmax") {
+      if (!rows_input(n, -1)) return false;
+      if (in(n, 0).rank < 2) return fail(n, "softmax over the batch");
+      out = {Kind::kRows, in(n, 0).rank, nullptr};
+      return true;
+    }
+    if (op == "ClipByValue") {
+      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+      out = {Kind::kRows, in(n, 0).rank, nullptr};
+      return true;
+    }
+    if (binary_ops().contains(op)) return visit_binary(n, out);
+    if (spatial_ops().contains(op)) {
+      if (!rows_input(n, 4) || !rest_constant(n, 1)) return false;
+      out = {Kind::kRows, 4, nullptr};
+      return true;
+    }
+    if (op == "FusedBatchNorm" || op == "FusedBatchNormV2" || op == "FusedBatchNormV3") {
+      auto training = n.attrs.get_bool("is_training", true);
+      if (!training.ok() || *training) return fail(n, "batch statistics");
+      if (!rows_input(n, 4) || !rest_constant(n, 1)) return false;
+      out = {Kind::kRows, 4, nullptr};
+      return true;
+    }
+    if (op == "_HubimgFusedConv2D" || op == "_HubimgFusedDepthwiseConv2dNative" ||
+        op == "_HubimgFusedMatMul") {
+      const int rank = op == "_HubimgFusedMatMul" ? 2 : 4;
+      if (!rows_input(n, rank)) return false;
+      auto residual = n.attrs.get_bool("has_residual", false);
+      if (!residual.ok()) return fail(n, "unreadable has_residual");
+      const size_t last = n.inputs.size() - (*residual ? 1 : 0);
+      if (!rest_constant(n, 1)) {
+        // The residual (last input) is rows of the output's shape; everything else constant.
+        if (!*residual) return false;
+        reason.clear();
+        for (size_t i = 1; i < last; ++i) {
+          if (in(n, i).kind != Kind::kConstant) return fail(n, "weights are not constant");
+        }
+        const ValueInfo& r = in(n, last);
+        if (r.kind != Kind::kRows || r.rank != rank || n.inputs[last].index != 0) {
+          return fail(n, "residual is not batch rows of rank " + std::to_string(rank));
+        }
+      }
+      if (op == "_HubimgFusedMatMul") {
+        auto ta = n.attrs.get_bool("transpose_a", false);
+        if (!ta.ok() || *ta) return fail(n, "transposed rows");
+      }
+      out = {Kind::kRows, rank, nullptr};
+      return true;
+    }
+    if (op == "MatMul") {
+      if (!rows_input(n, 2) || !rest_constant(n, 1)) return false;
+      auto ta = n.attrs.get_bool("transpose_a", false);
+      if (!ta.ok() || *ta) return fail(n, "transposed rows");
+      out = {Kind::kRows, 2, nullptr};
+      return true;
+    }
+    if (reduction_ops().contains(op)) {
+      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+      auto axes = int_values(n, 1);
+      if (!axes) return fail(n, "axes are not a constant integer list");
+      const int rank = in(n, 0).rank;
+      std::set<int64_t> resolved;
+      for (int64_t a : *axes) {
+        const int64_t r = a < 0 ? a + rank : a;
+        if (r <= 0 || r >= rank) return fail(n, "reduces over the batch");
+        resolved.insert(r);
+      }
+      auto keep = n.attrs.get_bool("keep_dims", false);
+      if (!keep.ok()) return fail(n, "unreadable keep_dims");
+      out = {Kind::kRows, *keep ? rank : rank - static_cast<int>(resolved.size()), nullptr};
+      return true;
+    }
+    if (op == "Pad" || op == "PadV2" || op == "MirrorPad") {
+      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+      auto pads = int_values(n, 1);
+      if (!pads || pads->size() < 2 || (*pads)[0] != 0 || (*pads)[1] != 0) {
+        return fail(n, "pads the batch dimension");
+      }
+      out = {Kind::kRows, in(n, 0).rank, nullptr};
+      return true;
+    }
+    if (op == "Reshape") {
+      // Keras Flatten and Reshape with static row shapes: [-1, d1, ...]. Whether the rows stay
+      // rows depends on sizes the analysis does not know; the batch runner checks that every
+      // chunk's outputs have the chunk's rows and otherwise runs the batch whole.
+      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+      auto shape = int_values(n, 1);
+      if (!shape || shape->size() < 2 || (*shape)[0] != -1 ||
+          std::count(shape->begin(), shape->end(), -1) != 1) {
+        return fail(n, "shape is not a constant [-1, ...]");
+      }
+      out = {Kind::kRows, static_cast<int>(shape->size()), nullptr};
+      return true;
+    }
+    if (op == "ExpandDims") {
+      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+      auto axis = int_values(n, 1);
+      const int rank = in(n, 0).rank;
+      if (!axis || axis->size() != 1) return fail(n, "axis is not a constant");
+      const int64_t a = (*axis)[0] < 0 ? (*axis)[0] + rank + 1 : (*axis)[0];
+      if (a <= 0 || a > rank) return fail(n, "inserts before the batch");
+      out = {Kind::kRows, rank + 1, nullptr};
+      return true;
+    }
+    if (op == "Squeeze") {
+      if (!rows_input(n, -1)) return false;
+      auto dims = n.attrs.get_ints("squeeze_dims", std::vector<int64_t>{});
+      const int rank = in(n, 0).rank;
+      // Without explicit dims a batch of one would lose its batch dimension.
+      if (!dims.ok() || dims->empty()) return fail(n, "squeezes unspecified dimensions");
+      std::set<int64_t> resolved;
+      for (int64_t d : *dims) {
+        const int64_t r = d < 0 ? d + rank : d;
+        if (r <= 0 || r >= rank) return fail(n, "squeezes the batch");
+        resolved.insert(r);
+      }
+      out = {Kind::kRows, rank - static_cast<int>(resolved.size()), nullptr};
+      return true;
+    }
+    if (op == "ConcatV2") {
+      if (n.inputs.size() < 2) return fail(n, "no axis");
+      const size_t axis_input = n.inputs.size() - 1;
+      auto axis = int_values(n, axis_input);
+      int rank = -1;
+      for (size_t i = 0; i < axis_input; ++i) {
+        const ValueInfo& v = in(n, i);
+        if (v.kind != Kind::kRows || v.rank < 1 || n.inputs[i].index != 0) {
+          return fail(n, "input " + std::to_string(i) + " is not batch rows");
+        }
+        if (rank >= 0 && v.rank != rank) return fail(n, "inputs of different ranks");
+        rank = v.rank;
+      }
+      if (!axis || axis->size() != 1) return fail(n, "axis is not a constant");
+      const int64_t a = (*axis)[0] < 0 ? (*axis)[0] + rank : (*axis)[0];
+      if (a <= 0 || a >= rank) return fail(n, "concatenates along the batch");
+      out = {Kind::kRows, rank, nullptr};
+      return true;
+    }
+    return fail(n, "not known to keep rows independent");
+  }
+
+  bool visit_binary(const Node& n, ValueInfo& out) {
+    if (n.inputs.size() != 2) return fail(n, "expected two inputs");
+    int rank = -1;
+    for (size_t i = 0; i < 2; ++i) {
+      if (n.inputs[i].index != 0) return fail(n, "reads a second output of its input");
+      const ValueInfo& v = in(n, i);
+      if (v.kind == Kind::kMixed) return fail(n, "input " + std::to_string(i) + " is unknown");
+      if (v.kind == Kind::kRows) {
+        if (v.rank < 1) return fail(n, "input of unknown rank");
+        if (rank >= 0 && v.rank != rank) return fail(n, "batch inputs of different ranks");
+        rank = v.rank;
+      }
+    }
+    for (size_t i = 0; i < 2; ++i) {
+      const ValueInfo& v = in(n, i);
+      if (v.kind != Kind::kConstant) continue;
+      // A constant broadcast against rows must not reach the batch dimension: lower rank, or
+      // size 1 there.
+      if (v.constant == nullptr) return fail(n, "operand of unknown shape");
+      if (v.rank > rank) return fail(n, "constant of higher rank than the rows");
+      if (v.rank == rank && v.constant->dim(0) != 1) {
+        return fail(n, "constant spans the batch dimension");
+      }
+    }
+    out = {Kind::kRows, rank, nullptr};
+    return true;
+  }
+};
+
+}  // namespace
+
+RowIndependence rows_are_independent(const Graph& graph, std::span<const int> input_ranks) {
+  if (!graph.side_effect_nodes.empty()) return {false, "the graph writes variables"};
+  if (input_ranks.size() != graph.arg_nodes.size() || graph.arg_nodes.empty()) {
+    return {false, "input ranks do not match the graph's inputs"};
+  }
+  Analysis a{graph, std::vector<ValueInfo>(graph.nodes.size()), {}};
+  for (size_t i = 0; i < graph.arg_nodes.size(); ++i) {
+    if (input_ranks[i] < 1) return {false, "input " + std::to_string(i) + " is a scalar"};
+    a.info[static_cast<size_t>(graph.arg_nodes[i])] = {Kind::kRows, input_ranks[i], nullptr};
+  }
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (!a.visit(i)) return {false, a.reason};
+  }
+  if (graph.outputs.empty()) return {false, "no outputs"};
+  for (const auto& o : graph.outputs) {
+    const ValueInfo& v = a.info[static_cast<size_t>(o.node)];
+    if (v.kind != Kind::kRows || o.index != 0) {
+      return {false, "output from node '" + graph.nodes[static_cast<size_t>(o.node)].name +
+                         "' is not batch rows"};
+    }
+  }
+  return {true, {}};
+}
+
+}  // namespace hubimg::graph
