@@ -3,7 +3,8 @@
 // and the element-wise activations (nn_activation.cc). Each kernel recognizes a float32 layout
 // it can run with contiguous, auto-vectorized loops on the global thread pool and runs its
 // reference code for everything else. The fast paths compute the same scalar expressions in
-// the same order as the reference code, so their results are bit-identical to it.
+// the same order as the reference code, so their results are identical to it (bit for bit,
+// except that a NaN's sign or payload may differ).
 //
 // The switch below turns every fast path off, so the reference code stays reachable: the tests
 // (tests/ops/fast_paths_test.cc) use it as the oracle.
