@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "exec/thread_pool.h"
 #include "ops/array_util.h"
 #include "ops/broadcast.h"
 #include "ops/cast.h"
@@ -767,14 +768,19 @@ void fast_reduce(const float* x, float* y, const ReductionView& v) {
                                               : a;
     }
   };
-  const int64_t chunks = (v.inner + kReduceChunk - 1) / kReduceChunk;
-  parallel_rows(v.outer * chunks, v.middle * std::min(v.inner, kReduceChunk),
+  // Narrower chunks when there are fewer tasks than threads (batch 1 squeeze-excite: one image,
+  // 32 channels); the middle axis is never split, which would change the summation order.
+  int64_t chunk = kReduceChunk;
+  const int64_t threads = exec::ThreadPool::global().num_threads();
+  while (chunk > 8 && v.outer * ((v.inner + chunk - 1) / chunk) < threads) chunk /= 2;
+  const int64_t chunks = (v.inner + chunk - 1) / chunk;
+  parallel_rows(v.outer * chunks, v.middle * std::min(v.inner, chunk),
                 [&](int64_t begin, int64_t end) {
                   Acc acc[kReduceChunk];
                   for (int64_t task = begin; task < end; ++task) {
                     const int64_t o = task / chunks;
-                    const int64_t i0 = (task % chunks) * kReduceChunk;
-                    const int64_t n = std::min(kReduceChunk, v.inner - i0);
+                    const int64_t i0 = (task % chunks) * chunk;
+                    const int64_t n = std::min(chunk, v.inner - i0);
                     const float* base = x + o * v.middle * v.inner + i0;
                     if (n == 1) {
                       Acc a = kInit;
