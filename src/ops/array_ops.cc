@@ -10,6 +10,7 @@
 #include "ops/array_util.h"
 #include "ops/broadcast.h"
 #include "ops/cast.h"
+#include "ops/fast_paths.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
 
@@ -728,6 +729,62 @@ Expected<std::vector<std::pair<int64_t, int64_t>>> read_paddings(const KernelCon
   return paddings;
 }
 
+// Fast path of Pad/PadV2 (see fast_paths.h) for every fixed-width dtype: the axes after the
+// last padded one form contiguous blocks, so each output row (an index over the axes before the
+// last padded one) is fill, one memcpy of the input row, fill — or all fill where an outer axis
+// is padded. Rows are spread over the thread pool.
+template <typename U>
+void fast_pad(const Tensor& input, const std::vector<std::pair<int64_t, int64_t>>& paddings,
+              const Dims& out_shape, U fill, Tensor& out) {
+  const int rank = input.rank();
+  int last = 0;  // the last padded axis (0 when none is)
+  for (int k = 0; k < rank; ++k) {
+    const auto [before, after] = paddings[static_cast<size_t>(k)];
+    if (before != 0 || after != 0) last = k;
+  }
+  int64_t block = 1;  // elements after axis `last`, the same in input and output
+  for (int k = last + 1; k < rank; ++k) block *= input.dim(k);
+  int64_t rows = 1;
+  for (int k = 0; k < last; ++k) rows *= out_shape[static_cast<size_t>(k)];
+  const auto [before_last, after_last] = paddings[static_cast<size_t>(last)];
+  const int64_t head = before_last * block;
+  const int64_t body = input.dim(last) * block;
+  const int64_t tail = after_last * block;
+  const int64_t out_row = head + body + tail;
+  const U* src = static_cast<const U*>(input.raw_data());
+  U* dst = static_cast<U*>(out.raw_mutable_data());
+  const auto fill_n = [fill](U* p, int64_t n) {
+    if (fill == U{0}) {
+      std::memset(p, 0, static_cast<size_t>(n) * sizeof(U));
+    } else {
+      std::fill(p, p + n, fill);
+    }
+  };
+  parallel_rows(rows, out_row, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      U* o = dst + r * out_row;
+      // The input row of output row r, unless an outer axis puts it in the padding.
+      int64_t rest = r, offset = 0, stride = body;
+      bool inside = true;
+      for (int k = last - 1; k >= 0 && inside; --k) {
+        const auto axis = static_cast<size_t>(k);
+        const int64_t i = rest % out_shape[axis] - paddings[axis].first;
+        rest /= out_shape[axis];
+        inside = i >= 0 && i < input.dim(k);
+        offset += i * stride;
+        stride *= input.dim(k);
+      }
+      if (!inside) {
+        fill_n(o, out_row);
+        continue;
+      }
+      fill_n(o, head);
+      if (body > 0) std::memcpy(o + head, src + offset, static_cast<size_t>(body) * sizeof(U));
+      fill_n(o + head + body, tail);
+    }
+  });
+}
+
 Status pad_kernel(KernelContext& ctx) {
   if (ctx.num_inputs() != 2 && ctx.num_inputs() != 3) {
     return ctx.error("expects 2 or 3 inputs, got " + std::to_string(ctx.num_inputs()));
@@ -755,6 +812,22 @@ Status pad_kernel(KernelContext& ctx) {
     }
   }
   if (auto n = checked_num_elements(out_shape); !n.ok()) return ctx.error(n.status().message());
+  if (fast_paths_enabled() && input.rank() >= 1 && dtype_size(input.dtype()) != 0 &&
+      input.dtype() != DType::kString) {
+    Tensor out = Tensor::uninitialized(input.dtype(), out_shape);
+    if (out.num_elements() > 0) {
+      HUBIMG_RETURN_IF_ERROR(dispatch_by_width(ctx, input.dtype(), [&]<typename U>() -> Status {
+        if constexpr (!std::is_same_v<U, std::string>) {
+          U value{0};
+          if (fill != nullptr) std::memcpy(&value, fill->raw_data(), sizeof(U));
+          fast_pad<U>(input, paddings, out.shape(), value, out);
+        }
+        return {};
+      }));
+    }
+    ctx.set_output(0, std::move(out));
+    return {};
+  }
   HUBIMG_ASSIGN_OR_RETURN(Tensor out, remap(ctx, input, std::move(out_shape), maps, fill));
   ctx.set_output(0, std::move(out));
   return {};

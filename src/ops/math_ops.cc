@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <utility>
 
+#include "exec/thread_pool.h"
 #include "ops/array_util.h"
 #include "ops/broadcast.h"
 #include "ops/cast.h"
+#include "ops/fast_paths.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
 #include "ops/type_dispatch.h"
@@ -61,6 +64,144 @@ Status expect_same_dtypes(const KernelContext& ctx) {
     }
   }
   return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float32 fast path of the elementwise kernels (see fast_paths.h). The broadcast is collapsed:
+// output axes of size 1 are dropped and adjacent axes merge when each operand is broadcast
+// along both or along neither, so [N,H,W,C] * [N,1,1,C] becomes [N, H*W, C] * [N, 1, C] and
+// [N,224,224,3] - [3] becomes [N*224*224, 3] - [1, 3]. The innermost collapsed axis then runs as a
+// contiguous loop (vector-vector, vector-scalar or scalar-vector) that GCC vectorizes.
+
+constexpr int kMaxCollapsedRank = 6;
+
+struct CollapsedBroadcast {
+  int rank = 0;
+  int64_t dims[kMaxCollapsedRank] = {};
+  int64_t a_strides[kMaxCollapsedRank] = {};  // 0 along an axis a is broadcast on
+  int64_t b_strides[kMaxCollapsedRank] = {};
+};
+
+// nullopt when more than kMaxCollapsedRank axes remain (the reference code runs instead).
+std::optional<CollapsedBroadcast> collapse_broadcast(const Dims& a, const Dims& b,
+                                                     const Dims& out) {
+  CollapsedBroadcast c;
+  bool a_bcast[kMaxCollapsedRank] = {};
+  bool b_bcast[kMaxCollapsedRank] = {};
+  const size_t rank = out.size();
+  for (size_t k = 0; k < rank; ++k) {
+    if (out[k] == 1) continue;
+    const int64_t ad = k + a.size() >= rank ? a[k + a.size() - rank] : 1;
+    const int64_t bd = k + b.size() >= rank ? b[k + b.size() - rank] : 1;
+    const bool fa = ad == 1, fb = bd == 1;
+    if (c.rank > 0 && a_bcast[c.rank - 1] == fa && b_bcast[c.rank - 1] == fb) {
+      c.dims[c.rank - 1] *= out[k];
+      continue;
+    }
+    if (c.rank == kMaxCollapsedRank) return std::nullopt;
+    c.dims[c.rank] = out[k];
+    a_bcast[c.rank] = fa;
+    b_bcast[c.rank] = fb;
+    ++c.rank;
+  }
+  int64_t sa = 1, sb = 1;
+  for (int k = c.rank - 1; k >= 0; --k) {
+    c.a_strides[k] = a_bcast[k] ? 0 : sa;
+    c.b_strides[k] = b_bcast[k] ? 0 : sb;
+    if (!a_bcast[k]) sa *= c.dims[k];
+    if (!b_bcast[k]) sb *= c.dims[k];
+  }
+  return c;
+}
+
+// z[i] = fn(x[i or 0], y[i or 0]) for i < n; z may be x or y (in place).
+template <typename R, typename Fn>
+inline void binary_row(const float* x, bool x_vector, const float* y, bool y_vector, R* z,
+                       int64_t n, const Fn& fn) {
+  if (x_vector && y_vector) {
+    for (int64_t i = 0; i < n; ++i) z[i] = fn(x[i], y[i]);
+  } else if (x_vector) {
+    const float s = y[0];
+    for (int64_t i = 0; i < n; ++i) z[i] = fn(x[i], s);
+  } else {
+    const float s = x[0];
+    for (int64_t i = 0; i < n; ++i) z[i] = fn(s, y[i]);
+  }
+}
+
+// Rows shorter than this that repeat one operand's vector ([R, L] op [L]) run over a tile of the
+// vector repeated up to this length instead, so the loop is long enough to vectorize.
+constexpr int64_t kTileLength = 512;
+
+template <typename R, typename Fn>
+void fast_binary(const float* x, const float* y, R* z, const CollapsedBroadcast& c, const Fn& fn) {
+  if (c.rank == 0) {
+    z[0] = fn(x[0], y[0]);
+    return;
+  }
+  const int last = c.rank - 1;
+  const int64_t inner = c.dims[last];
+  int64_t rows = 1;
+  for (int k = 0; k < last; ++k) rows *= c.dims[k];
+  if (rows == 0 || inner == 0) return;
+  const bool x_vector = c.a_strides[last] != 0;
+  const bool y_vector = c.b_strides[last] != 0;
+  // [R, L] op [1, L] (or [1, L] op [R, L]) with a short L: tile the vector.
+  if (c.rank == 2 && inner < kTileLength / 2 && x_vector && y_vector &&
+      (c.a_strides[0] == 0) != (c.b_strides[0] == 0)) {
+    const bool x_repeats = c.a_strides[0] == 0;
+    const int64_t copies = kTileLength / inner;
+    const int64_t period = copies * inner;
+    float tile[kTileLength];
+    const float* v = x_repeats ? x : y;
+    for (int64_t i = 0; i < period; ++i) tile[i] = v[i % inner];
+    const int64_t chunks = (rows + copies - 1) / copies;
+    const int64_t total = rows * inner;
+    parallel_rows(chunks, period, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        const int64_t start = k * period;
+        const int64_t n = std::min(period, total - start);
+        if (x_repeats) {
+          binary_row(tile, true, y + start, true, z + start, n, fn);
+        } else {
+          binary_row(x + start, true, tile, true, z + start, n, fn);
+        }
+      }
+    });
+    return;
+  }
+  parallel_rows(rows, inner, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      int64_t rest = r, oa = 0, ob = 0;
+      for (int k = last - 1; k >= 0; --k) {
+        const int64_t i = rest % c.dims[k];
+        rest /= c.dims[k];
+        oa += i * c.a_strides[k];
+        ob += i * c.b_strides[k];
+      }
+      binary_row(x + oa, x_vector, y + ob, y_vector, z + r * inner, inner, fn);
+    }
+  });
+}
+
+// Runs the fast path when it applies; false leaves the kernel to its reference code.
+template <typename R, typename Fn>
+bool try_fast_binary(KernelContext& ctx, const Dims& shape, const Fn& fn) {
+  if (!fast_paths_enabled()) return false;
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  if (a.dtype() != DType::kFloat32 || !checked_num_elements(shape).ok()) return false;
+  const auto c = collapse_broadcast(a.shape(), b.shape(), shape);
+  if (!c) return false;
+  Tensor out;
+  if constexpr (std::is_same_v<R, float>) {
+    out = forward_or_allocate(ctx.inputs(), {0, 1}, DType::kFloat32, shape);
+  } else {
+    out = Tensor::uninitialized(dtype_of<R>(), shape);
+  }
+  fast_binary<R>(a.data<float>(), b.data<float>(), out.mutable_data<R>(), *c, fn);
+  ctx.set_output(0, std::move(out));
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,6 +275,9 @@ Kernel binary_kernel(Fn fn, BinaryOptions options = {}) {
         }
       }
       using R = decltype(fn(std::declval<T>(), std::declval<T>()));
+      if constexpr (std::is_same_v<T, float>) {
+        if (try_fast_binary<R>(ctx, *shape, fn)) return {};
+      }
       HUBIMG_ASSIGN_OR_RETURN(Tensor out, allocate(ctx, dtype_of<R>(), *shape));
       apply_binary<T, R>(a, b, out, fn);
       ctx.set_output(0, std::move(out));
@@ -149,6 +293,20 @@ Kernel unary_kernel(Fn fn) {
     const Tensor& a = ctx.input(0);
     return dispatch_types<Set>(ctx, a.dtype(), [&]<typename T>() -> Status {
       using R = decltype(fn(std::declval<T>()));
+      if constexpr (std::is_same_v<T, float>) {
+        if (fast_paths_enabled()) {
+          Tensor out = std::is_same_v<R, float>
+                           ? forward_or_allocate(ctx.inputs(), {0}, DType::kFloat32, a.shape())
+                           : Tensor::uninitialized(dtype_of<R>(), a.shape());
+          const float* x = a.data<float>();
+          R* y = out.mutable_data<R>();
+          parallel_rows(a.num_elements(), 1, [x, y, &fn](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) y[i] = fn(x[i]);
+          });
+          ctx.set_output(0, std::move(out));
+          return {};
+        }
+      }
       HUBIMG_ASSIGN_OR_RETURN(Tensor out, allocate(ctx, dtype_of<R>(), a.shape()));
       const T* x = typed_data<T>(a);
       R* y = typed_mutable_data<R>(out);
@@ -494,7 +652,13 @@ struct Reduction {
   int64_t count = 0;  // input elements per output slot
 };
 
-Expected<Reduction> plan_reduction(const KernelContext& ctx) {
+// The reduced axes of input 0 and the output shape (keep_dims applied).
+struct ReducedAxes {
+  std::vector<bool> reduced;
+  Dims out_shape;
+};
+
+Expected<ReducedAxes> reduced_axes(const KernelContext& ctx) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 2));
   const Tensor& input = ctx.input(0);
   HUBIMG_ASSIGN_OR_RETURN(auto axes, int_values(ctx, 1, "reduction_indices"));
@@ -504,20 +668,32 @@ Expected<Reduction> plan_reduction(const KernelContext& ctx) {
   }
   HUBIMG_ASSIGN_OR_RETURN(bool keep_dims, ctx.attrs().get_bool("keep_dims", false));
   const int rank = input.rank();
-  std::vector<bool> reduced(static_cast<size_t>(rank), false);
+  ReducedAxes r;
+  r.reduced.assign(static_cast<size_t>(rank), false);
   for (int64_t axis : axes) {
     if (axis < -rank || axis >= rank) {
       return ctx.error("Invalid reduction dimension " + std::to_string(axis) + " for input " +
                        input.description());
     }
-    reduced[static_cast<size_t>(axis < 0 ? axis + rank : axis)] = true;
+    r.reduced[static_cast<size_t>(axis < 0 ? axis + rank : axis)] = true;
   }
+  for (int k = 0; k < rank; ++k) {
+    const bool red = r.reduced[static_cast<size_t>(k)];
+    if (!red || keep_dims) r.out_shape.push_back(red ? 1 : input.dim(k));
+  }
+  return r;
+}
+
+Expected<Reduction> plan_reduction(const KernelContext& ctx) {
+  HUBIMG_ASSIGN_OR_RETURN(ReducedAxes axes, reduced_axes(ctx));
+  const Tensor& input = ctx.input(0);
+  const int rank = input.rank();
+  const std::vector<bool>& reduced = axes.reduced;
   Reduction plan;
+  plan.out_shape = std::move(axes.out_shape);
   Dims kept_shape;  // the input shape with reduced axes set to 1
   for (int k = 0; k < rank; ++k) {
-    const bool r = reduced[static_cast<size_t>(k)];
-    kept_shape.push_back(r ? 1 : input.dim(k));
-    if (!r || keep_dims) plan.out_shape.push_back(r ? 1 : input.dim(k));
+    kept_shape.push_back(reduced[static_cast<size_t>(k)] ? 1 : input.dim(k));
   }
   const Dims out_strides = row_major_strides(kept_shape);
   AxisMaps maps(static_cast<size_t>(rank));
@@ -537,8 +713,106 @@ Expected<Reduction> plan_reduction(const KernelContext& ctx) {
 
 enum class ReduceKind { kSum, kMean, kProd, kMax, kMin };
 
+// Float32 fast path of Sum, Mean, Max and Min (see fast_paths.h): when the reduced axes are
+// adjacent once size-1 axes are dropped, the input is [outer, middle, inner] and the output
+// [outer, inner] (NHWC global average pooling: [N, H*W, C]). Each output element sees the same
+// values in the same order as in the reference code, accumulated in the same type (double for
+// Sum/Mean), so the results are identical.
+struct ReductionView {
+  int64_t outer = 1, middle = 1, inner = 1;
+};
+
+std::optional<ReductionView> reduction_view(const Dims& shape, const std::vector<bool>& reduced) {
+  ReductionView v;
+  int phase = 0;  // 0: outer kept axes, 1: reduced axes, 2: inner kept axes
+  for (size_t k = 0; k < shape.size(); ++k) {
+    if (shape[k] == 1) continue;
+    if (reduced[k]) {
+      if (phase == 2) return std::nullopt;
+      phase = 1;
+      v.middle *= shape[k];
+    } else if (phase == 0) {
+      v.outer *= shape[k];
+    } else {
+      phase = 2;
+      v.inner *= shape[k];
+    }
+  }
+  return v;
+}
+
+// Channels accumulated together by one task.
+constexpr int64_t kReduceChunk = 256;
+
+template <ReduceKind Kind>
+void fast_reduce(const float* x, float* y, const ReductionView& v) {
+  constexpr bool kSumLike = Kind == ReduceKind::kSum || Kind == ReduceKind::kMean;
+  constexpr bool kMax = Kind == ReduceKind::kMax;
+  using Acc = std::conditional_t<kSumLike, double, float>;
+  constexpr Acc kInit = kSumLike ? Acc{0}
+                        : kMax   ? -std::numeric_limits<float>::infinity()
+                                 : std::numeric_limits<float>::infinity();
+  const double count = static_cast<double>(v.middle);
+  const auto finish = [count](Acc a) -> float {
+    if constexpr (Kind == ReduceKind::kMean) return static_cast<float>(a / count);
+    return static_cast<float>(a);
+  };
+  // The reference code's update, NaN propagation included, written branch-free.
+  const auto update = [](Acc a, float value) -> Acc {
+    if constexpr (kSumLike) {
+      return a + static_cast<double>(value);
+    } else {
+      return std::isnan(a)                    ? a
+             : std::isnan(value)              ? value
+             : (kMax ? value > a : value < a) ? value
+                                              : a;
+    }
+  };
+  // Narrower chunks when there are fewer tasks than threads (batch 1 squeeze-excite: one image,
+  // 32 channels); the middle axis is never split, which would change the summation order.
+  int64_t chunk = kReduceChunk;
+  const int64_t threads = exec::ThreadPool::global().num_threads();
+  while (chunk > 8 && v.outer * ((v.inner + chunk - 1) / chunk) < threads) chunk /= 2;
+  const int64_t chunks = (v.inner + chunk - 1) / chunk;
+  parallel_rows(v.outer * chunks, v.middle * std::min(v.inner, chunk),
+                [&](int64_t begin, int64_t end) {
+                  Acc acc[kReduceChunk];
+                  for (int64_t task = begin; task < end; ++task) {
+                    const int64_t o = task / chunks;
+                    const int64_t i0 = (task % chunks) * chunk;
+                    const int64_t n = std::min(chunk, v.inner - i0);
+                    const float* base = x + o * v.middle * v.inner + i0;
+                    if (n == 1) {
+                      Acc a = kInit;
+                      for (int64_t m = 0; m < v.middle; ++m) a = update(a, base[m * v.inner]);
+                      y[o * v.inner + i0] = finish(a);
+                      continue;
+                    }
+                    for (int64_t i = 0; i < n; ++i) acc[i] = kInit;
+                    for (int64_t m = 0; m < v.middle; ++m) {
+                      const float* row = base + m * v.inner;
+                      for (int64_t i = 0; i < n; ++i) acc[i] = update(acc[i], row[i]);
+                    }
+                    float* out = y + o * v.inner + i0;
+                    for (int64_t i = 0; i < n; ++i) out[i] = finish(acc[i]);
+                  }
+                });
+}
+
 template <ReduceKind Kind>
 Status reduce_kernel(KernelContext& ctx) {
+  if constexpr (Kind != ReduceKind::kProd) {
+    if (fast_paths_enabled() && ctx.num_inputs() == 2 && ctx.input(0).dtype() == DType::kFloat32) {
+      HUBIMG_ASSIGN_OR_RETURN(ReducedAxes axes, reduced_axes(ctx));
+      if (auto view = reduction_view(ctx.input(0).shape(), axes.reduced)) {
+        Tensor out = Tensor::uninitialized(DType::kFloat32, axes.out_shape);
+        if (out.num_elements() > 0)
+          fast_reduce<Kind>(ctx.input(0).data<float>(), out.mutable_data<float>(), *view);
+        ctx.set_output(0, std::move(out));
+        return {};
+      }
+    }
+  }
   HUBIMG_ASSIGN_OR_RETURN(Reduction plan, plan_reduction(ctx));
   const Tensor& input = ctx.input(0);
   return dispatch_types<kRealTypes>(ctx, input.dtype(), [&]<typename T>() -> Status {

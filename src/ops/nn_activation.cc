@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/fast_paths.h"
 #include "ops/kernel_util.h"
 #include "ops/nn_kernels.h"
 #include "ops/nn_util.h"
@@ -15,6 +16,17 @@ template <bool kIntegers, typename Fn>
 Status map_elements(KernelContext& ctx, Fn fn) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 1));
   const Tensor& x = ctx.input(0);
+  if (fast_paths_enabled() && x.dtype() == DType::kFloat32) {
+    // Fast path (see fast_paths.h): in place when the input is sole-owned, on the thread pool.
+    Tensor y = forward_or_allocate(ctx.inputs(), {0}, DType::kFloat32, x.shape());
+    const float* in = x.data<float>();
+    float* out = y.mutable_data<float>();
+    parallel_rows(x.num_elements(), 1, [in, out, &fn](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) out[i] = fn(in[i]);
+    });
+    ctx.set_output(0, std::move(y));
+    return {};
+  }
   auto body = [&]<typename T>() -> Status {
     Tensor y(x.dtype(), x.shape());
     const T* in = x.data<T>();

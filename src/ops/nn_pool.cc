@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "ops/fast_paths.h"
 #include "ops/kernel_util.h"
 #include "ops/nn_kernels.h"
 #include "ops/nn_util.h"
@@ -76,6 +77,64 @@ void pool_nhwc(const Tensor& input, const PoolGeometry& g, Tensor& output) {
   }
 }
 
+// Float32 fast path (see fast_paths.h): one task per (batch, output row); for each output
+// column the window's input cells are visited in the reference order, each a contiguous run of
+// `depth` channels that the channel loop vectorizes over. AvgPool sums in double like the
+// reference, so both give identical results.
+template <PoolKind kKind>
+void fast_pool_nhwc(const float* in, const PoolGeometry& g, float* out) {
+  constexpr int64_t kChunk = 256;  // channels accumulated together
+  const int64_t depth = g.depth;
+  parallel_rows(g.batch * g.rows.output, g.cols.output * depth * g.rows.window * g.cols.window,
+                [&](int64_t begin, int64_t end) {
+                  double sum[kChunk];
+                  for (int64_t task = begin; task < end; ++task) {
+                    const int64_t b = task / g.rows.output;
+                    const int64_t oy = task % g.rows.output;
+                    const int64_t y0 = oy * g.rows.stride - g.rows.pad_before;
+                    const int64_t y_begin = std::max<int64_t>(y0, 0);
+                    const int64_t y_end = std::min(y0 + g.rows.window, g.rows.input);
+                    const float* image = in + b * g.rows.input * g.cols.input * depth;
+                    float* out_row = out + task * g.cols.output * depth;
+                    for (int64_t ox = 0; ox < g.cols.output; ++ox) {
+                      const int64_t x0 = ox * g.cols.stride - g.cols.pad_before;
+                      const int64_t x_begin = std::max<int64_t>(x0, 0);
+                      const int64_t x_end = std::min(x0 + g.cols.window, g.cols.input);
+                      float* o = out_row + ox * depth;
+                      if constexpr (kKind == PoolKind::kMax) {
+                        for (int64_t c = 0; c < depth; ++c) {
+                          o[c] = std::numeric_limits<float>::lowest();
+                        }
+                        for (int64_t y = y_begin; y < y_end; ++y) {
+                          for (int64_t x = x_begin; x < x_end; ++x) {
+                            const float* cell = image + (y * g.cols.input + x) * depth;
+                            for (int64_t c = 0; c < depth; ++c) {
+                              o[c] = o[c] < cell[c] ? cell[c] : o[c];  // std::max
+                            }
+                          }
+                        }
+                      } else {
+                        const double count =
+                            static_cast<double>((y_end - y_begin) * (x_end - x_begin));
+                        for (int64_t c0 = 0; c0 < depth; c0 += kChunk) {
+                          const int64_t n = std::min(kChunk, depth - c0);
+                          for (int64_t c = 0; c < n; ++c) sum[c] = 0;
+                          for (int64_t y = y_begin; y < y_end; ++y) {
+                            for (int64_t x = x_begin; x < x_end; ++x) {
+                              const float* cell = image + (y * g.cols.input + x) * depth + c0;
+                              for (int64_t c = 0; c < n; ++c) sum[c] += cell[c];
+                            }
+                          }
+                          for (int64_t c = 0; c < n; ++c) {
+                            o[c0 + c] = static_cast<float>(sum[c] / count);
+                          }
+                        }
+                      }
+                    }
+                  }
+                });
+}
+
 template <PoolKind kKind>
 Status run_pool(KernelContext& ctx, const std::vector<int64_t>& ksize,
                 const std::vector<int64_t>& strides, const PaddingSpec& padding) {
@@ -83,6 +142,15 @@ Status run_pool(KernelContext& ctx, const std::vector<int64_t>& ksize,
   HUBIMG_RETURN_IF_ERROR(expect_rank(ctx, 0, 4));
   HUBIMG_ASSIGN_OR_RETURN(PoolGeometry g, pool_geometry(ctx, ksize, strides, padding));
   const Tensor& input = ctx.input(0);
+  if (fast_paths_enabled() && input.dtype() == DType::kFloat32) {
+    Tensor output =
+        Tensor::uninitialized(DType::kFloat32, {g.batch, g.rows.output, g.cols.output, g.depth});
+    if (output.num_elements() > 0) {
+      fast_pool_nhwc<kKind>(input.data<float>(), g, output.mutable_data<float>());
+    }
+    ctx.set_output(0, std::move(output));
+    return {};
+  }
   auto body = [&]<typename T>() -> Status {
     Tensor output(input.dtype(), {g.batch, g.rows.output, g.cols.output, g.depth});
     pool_nhwc<T, kKind>(input, g, output);
