@@ -8,11 +8,8 @@
 #
 #   bench/run_peers.sh            # prerequisites: hubimg built in build/, bench/setup_peers.sh
 #
-# Duration with the defaults, estimated from the per-engine times of the 2026-11-26 run on a
-# 2-core machine shared with other jobs (load ~7): ~11 min hubimg (8 of them its ResNet-50
-# batch-32 cell, two calls of the reference kernels; HUBIMG_SLOW_REPS=0 skips it), ~1 min ONNX
-# Runtime, ~13 min PyTorch, whose 2-thread runs slow down 5-30x when the cores are shared
-# (PEER_THREADS=1: ~5 min). Less on an idle machine.
+# Duration with the defaults on the idle 2-core machine: ~15 min, most of it PyTorch's eager
+# and TorchScript variants at batch 32 (see the last table in bench/README.md).
 #
 # Environment (defaults in brackets):
 #   REPS [2]              repetitions
@@ -21,13 +18,8 @@
 #                         the table takes each peer's best (on a busy machine 1 thread can win)
 #   BATCHES ["1 32"]      batch sizes
 #   MODELS ["mobilenet_v2 efficientnet_b0 resnet50"]
-#   PEER_ITERS_B1 [10]    timed calls per measurement of ONNX Runtime / PyTorch at batch 1
+#   PEER_ITERS_B1 [10]    timed calls per measurement of every engine at batch 1
 #   PEER_ITERS_BIG [3]    ... at larger batches
-#   HUBIMG_ITERS_B1 [3]   timed calls of `hubimg bench` at batch 1 (ResNet-50: HUBIMG_ITERS_SLOW)
-#   HUBIMG_ITERS_BIG [1]  ... at larger batches (a call of the reference kernels takes seconds)
-#   HUBIMG_ITERS_SLOW [1] hubimg ResNet-50 at batch 1
-#   HUBIMG_SLOW_REPS [1]  in how many repetitions hubimg runs ResNet-50 at batch > 1 (one call
-#                         takes minutes with today's reference kernels)
 #   TORCH_MODES ["eager frozen ofi"]  PyTorch variants; the table shows the best (see
 #                         bench/peers/torch_bench.py)
 #   PEER_TIMEOUT [60]     seconds a peer measurement may take; one that times out is recorded
@@ -53,10 +45,6 @@ BATCHES="${BATCHES:-1 32}"
 read -r -a BENCH_MODELS <<<"${MODELS:-${BENCH_MODELS[*]}}"
 PEER_ITERS_B1="${PEER_ITERS_B1:-10}"
 PEER_ITERS_BIG="${PEER_ITERS_BIG:-3}"
-HUBIMG_ITERS_B1="${HUBIMG_ITERS_B1:-3}"
-HUBIMG_ITERS_BIG="${HUBIMG_ITERS_BIG:-1}"
-HUBIMG_ITERS_SLOW="${HUBIMG_ITERS_SLOW:-1}"
-HUBIMG_SLOW_REPS="${HUBIMG_SLOW_REPS:-1}"
 read -r -a TORCH_MODES <<<"${TORCH_MODES:-eager frozen ofi}"
 PEER_TIMEOUT="${PEER_TIMEOUT:-60}"
 CHECK="${CHECK:-1}"
@@ -95,13 +83,8 @@ run_engine() {
   fi
   case $engine in
     hubimg)
-      if ((batch == 1)); then
-        iters=$HUBIMG_ITERS_B1
-        [ "$model" = resnet50 ] && iters=$HUBIMG_ITERS_SLOW
-      else
-        iters=$HUBIMG_ITERS_BIG
-        if [ "$model" = resnet50 ] && ((rep >= HUBIMG_SLOW_REPS)); then return 0; fi
-      fi
+      iters=$PEER_ITERS_B1
+      ((batch == 1)) || iters=$PEER_ITERS_BIG
       "$BUILD_DIR/hubimg" bench "$MODELS_DIR/$model" --batch "$batch" --threads "$threads" \
         --iterations "$iters" --json >"$out.tmp" || return 1
       ;;
@@ -153,7 +136,6 @@ done
 echo "benchmarks took $((SECONDS - start)) s"
 
 "$PY" "$PEERS/summarize.py" --raw "$RAW" --models-dir "$MODELS_DIR" --out "$OUT" \
-  --config "reps=$REPS threads=$THREADS peer_threads=$(IFS=,; echo "${PEER_THREADS[*]}") peer_iters=$PEER_ITERS_B1/$PEER_ITERS_BIG \
-hubimg_iters=$HUBIMG_ITERS_B1/$HUBIMG_ITERS_BIG (resnet50 b1: $HUBIMG_ITERS_SLOW, \
-resnet50 b>1 in $HUBIMG_SLOW_REPS rep) torch_modes=${TORCH_MODES[*]} peer_timeout=${PEER_TIMEOUT}s"
+  --config "reps=$REPS threads=$THREADS peer_threads=$(IFS=,; echo "${PEER_THREADS[*]}") iters=$PEER_ITERS_B1/$PEER_ITERS_BIG \
+torch_modes=${TORCH_MODES[*]} peer_timeout=${PEER_TIMEOUT}s"
 ((failures == 0)) || die "$failures measurement(s) failed"

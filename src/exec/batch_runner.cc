@@ -9,7 +9,7 @@
 
 namespace hubimg::exec {
 
-int64_t chunk_rows_for(int64_t batch, int threads) {
+int64_t chunk_rows_for(int64_t batch, int threads, const ChunkCosts& costs) {
   if (const char* env = std::getenv("HUBIMG_BATCH_CHUNK")) {
     char* end = nullptr;
     const long long value = std::strtoll(env, &end, 10);
@@ -18,10 +18,20 @@ int64_t chunk_rows_for(int64_t batch, int threads) {
     }
   }
   if (batch < 2) return 0;
-  // Measured on the bench networks (bench/README.md): small chunks keep activations in cache.
-  constexpr int64_t kPreferredRows = 4;
   const int64_t per_thread = (batch + threads - 1) / std::max(threads, 1);
-  return std::min(kPreferredRows, per_thread);
+  // Each chunk streams every weight through the core once, and each row's activations once:
+  // a chunk of c rows moves W + c * A bytes for c rows. Rows beyond W / (2A) gain little on
+  // weights and push the activations out of cache. MobileNetV2 (W 14 MB, A 4.8 MB per image)
+  // comes out at 1-2 rows, ResNet-50 (W 100 MB, A 3.2 MB) at 16; bench/README.md has the
+  // measurements.
+  int64_t rows = 4;  // before the first call has measured A
+  if (costs.largest_value_bytes_per_row > 0) {
+    const double ratio = static_cast<double>(costs.weight_bytes) /
+                         (2.0 * static_cast<double>(costs.largest_value_bytes_per_row));
+    rows = 1;
+    while (rows * 2 <= ratio) rows *= 2;
+  }
+  return std::clamp<int64_t>(rows, 1, per_thread);
 }
 
 Expected<std::vector<Tensor>> run_graph_in_row_chunks(const graph::Graph& graph,
@@ -39,6 +49,7 @@ Expected<std::vector<Tensor>> run_graph_in_row_chunks(const graph::Graph& graph,
   const int64_t num_chunks = (batch + chunk_rows - 1) / chunk_rows;
   std::vector<std::vector<Tensor>> chunk_outputs(static_cast<size_t>(num_chunks));
   std::vector<RunStats> chunk_stats(stats ? static_cast<size_t>(num_chunks) : 0);
+  for (RunStats& s : chunk_stats) s.time_ops = stats->time_ops;
   std::mutex error_mutex;
   Status first_error;
   std::atomic<int64_t> next_chunk{0};
@@ -79,6 +90,7 @@ Expected<std::vector<Tensor>> run_graph_in_row_chunks(const graph::Graph& graph,
   if (stats) {
     for (const RunStats& s : chunk_stats) {
       stats->nodes_run += s.nodes_run;
+      stats->largest_value_bytes = std::max(stats->largest_value_bytes, s.largest_value_bytes);
       for (const auto& [op, ms] : s.ms_by_op) stats->ms_by_op[op] += ms;
       for (const auto& [op, n] : s.calls_by_op) stats->calls_by_op[op] += n;
     }

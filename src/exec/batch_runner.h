@@ -12,10 +12,14 @@
 
 namespace hubimg::exec {
 
+struct ChunkCosts {
+  size_t weight_bytes = 0;                 // constants the graph reads on every call
+  size_t largest_value_bytes_per_row = 0;  // 0 until a call has measured it
+};
+
 // How many rows a chunk gets for a batch of `batch` on `threads` threads; 0 means "run the batch
-// whole" (a batch of one, or a single thread with a batch that fits the caches anyway).
-// HUBIMG_BATCH_CHUNK=K overrides (0 disables chunking).
-int64_t chunk_rows_for(int64_t batch, int threads);
+// whole" (a batch of one). HUBIMG_BATCH_CHUNK=K overrides (0 disables chunking).
+int64_t chunk_rows_for(int64_t batch, int threads, const ChunkCosts& costs = {});
 
 // `inputs` must all have `batch` rows; every output of the graph must be batch rows. An error
 // means a chunk failed or an output of a chunk did not have the chunk's rows (a Reshape that

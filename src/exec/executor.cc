@@ -1,5 +1,6 @@
 #include "exec/executor.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace hubimg::exec {
@@ -68,10 +69,10 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
     ops::KernelContext ctx(node.name, node.op, node.attrs, node_inputs,
                            static_cast<size_t>(node.num_outputs));
     ctx.set_variables(node_variables);
-    const auto start =
-        stats ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto start = stats && stats->time_ops ? std::chrono::steady_clock::now()
+                                                : std::chrono::steady_clock::time_point{};
     Status s = node.prepared ? node.prepared->run(ctx) : node.spec->kernel(ctx);
-    if (stats) {
+    if (stats && stats->time_ops) {
       stats->ms_by_op[node.op] +=
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
@@ -88,7 +89,12 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
     for (const auto& in : node.inputs) {
       if (--uses[static_cast<size_t>(in.node)] == 0) values[static_cast<size_t>(in.node)].clear();
     }
-    if (stats) ++stats->nodes_run;
+    if (stats) {
+      ++stats->nodes_run;
+      for (const Tensor& t : values[i]) {
+        stats->largest_value_bytes = std::max(stats->largest_value_bytes, t.byte_size());
+      }
+    }
   }
   std::vector<Tensor> outputs;
   for (const auto& o : graph.outputs) {

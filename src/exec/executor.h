@@ -14,7 +14,11 @@
 namespace hubimg::exec {
 
 struct RunStats {
+  // Time each kernel (ms_by_op, calls_by_op); the other fields are always filled.
+  bool time_ops = true;
   int64_t nodes_run = 0;
+  // The largest single value any node produced, in bytes.
+  size_t largest_value_bytes = 0;
   // Kernel time and calls per op type (filled when the caller passes stats).
   std::map<std::string, double> ms_by_op;
   std::map<std::string, int64_t> calls_by_op;

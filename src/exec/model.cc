@@ -1,5 +1,6 @@
 #include "hubimg/model.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "exec/batch_runner.h"
@@ -52,11 +53,13 @@ struct Model::Impl {
   }
 
   // Optimized inference graphs by the raw graph they come from, with the variable versions
-  // they were built for, and whether their rows are independent (by input ranks).
+  // they were built for, whether their rows are independent (by input ranks), and what the
+  // batch splitter needs to size chunks.
   struct Optimized {
     uint64_t version = 0;
     std::shared_ptr<graph::Graph> graph;
     std::map<std::vector<int>, bool> rows_independent;
+    exec::ChunkCosts chunk_costs;
   };
   mutable std::map<const graph::Graph*, Optimized> optimized;
 
@@ -72,23 +75,50 @@ struct Model::Impl {
     auto it = optimized.find(&raw);
     if (it != optimized.end() && it->second.version == version) return it->second.graph;
     HUBIMG_ASSIGN_OR_RETURN(auto g, graph::optimize_for_inference(raw, variable_ptrs));
-    optimized[&raw] = {version, g, {}};
+    Optimized entry{version, g, {}, {}};
+    for (const auto& node : g->nodes) {
+      if (node.op != "Const") continue;
+      if (const auto* t = std::get_if<Tensor>(node.attrs.find("value"))) {
+        entry.chunk_costs.weight_bytes += t->byte_size();
+      }
+    }
+    optimized[&raw] = std::move(entry);
     return g;
   }
 
-  bool rows_independent(const graph::Graph& raw, const graph::Graph& optimized_graph,
-                        std::span<const Tensor> inputs) const {
+  static std::vector<int> ranks_of(std::span<const Tensor> inputs) {
     std::vector<int> ranks;
-    for (const Tensor& t : inputs) {
-      if (t.dtype() == DType::kString) return false;
-      ranks.push_back(t.rank());
-    }
+    for (const Tensor& t : inputs) ranks.push_back(t.dtype() == DType::kString ? -1 : t.rank());
+    return ranks;
+  }
+
+  // Rows per chunk for this call, 0 to run the batch whole.
+  int64_t chunk_rows(const graph::Graph& raw, const graph::Graph& optimized_graph,
+                     std::span<const Tensor> inputs) const {
+    if (inputs.empty() || inputs[0].rank() < 1) return 0;
+    const std::vector<int> ranks = ranks_of(inputs);
+    if (std::find(ranks.begin(), ranks.end(), -1) != ranks.end()) return 0;
     std::lock_guard lock(mu);
     auto it = optimized.find(&raw);
-    if (it == optimized.end() || it->second.graph.get() != &optimized_graph) return false;
+    if (it == optimized.end() || it->second.graph.get() != &optimized_graph) return 0;
+    const int64_t rows = exec::chunk_rows_for(
+        inputs[0].dim(0), exec::ThreadPool::global().num_threads(), it->second.chunk_costs);
+    if (rows == 0) return 0;
     auto [cached, inserted] = it->second.rows_independent.try_emplace(ranks, false);
     if (inserted) cached->second = graph::rows_are_independent(optimized_graph, ranks).independent;
-    return cached->second;
+    return cached->second ? rows : 0;
+  }
+
+  void record_run(const graph::Graph& raw, const exec::RunStats& stats, int64_t rows_per_run,
+                  std::span<const Tensor> inputs, bool chunks_failed) const {
+    std::lock_guard lock(mu);
+    auto it = optimized.find(&raw);
+    if (it == optimized.end()) return;
+    if (chunks_failed) it->second.rows_independent[ranks_of(inputs)] = false;
+    if (rows_per_run > 0 && stats.largest_value_bytes > 0) {
+      it->second.chunk_costs.largest_value_bytes_per_row =
+          stats.largest_value_bytes / static_cast<size_t>(rows_per_run);
+    }
   }
 
   Expected<std::vector<Tensor>> run(const graph::Graph& raw, std::span<const Tensor> inputs,
@@ -102,23 +132,26 @@ struct Model::Impl {
     }
     const graph::Graph& g = *gp;
     exec::RunStats stats;
-    exec::RunStats* stats_ptr = profile ? &stats : nullptr;
-    int64_t chunk_rows = 0;
-    if (holder && options.split_batch && !inputs.empty() && inputs[0].rank() >= 1) {
-      chunk_rows = exec::chunk_rows_for(inputs[0].dim(0), exec::ThreadPool::global().num_threads());
-      if (chunk_rows > 0 && !rows_independent(raw, g, inputs)) chunk_rows = 0;
-    }
-    if (chunk_rows > 0) {
-      auto out = exec::run_graph_in_row_chunks(g, inputs, variable_ptrs, chunk_rows, stats_ptr);
+    stats.time_ops = profile != nullptr;
+    const int64_t rows = holder && options.split_batch ? chunk_rows(raw, g, inputs) : 0;
+    bool chunks_failed = false;
+    if (rows > 0) {
+      auto out = exec::run_graph_in_row_chunks(g, inputs, variable_ptrs, rows, &stats);
       if (out.ok()) {
+        record_run(raw, stats, rows, inputs, false);
         add_profile(stats, profile);
         return out;
       }
       // The whole batch tells whether the error is real; chunks are not tried again.
       stats = {};
-      not_row_independent(raw, inputs);
+      stats.time_ops = profile != nullptr;
+      chunks_failed = true;
     }
-    auto out = exec::run_graph(g, inputs, variable_ptrs, stats_ptr);
+    auto out = exec::run_graph(g, inputs, variable_ptrs, &stats);
+    if (holder) {
+      const int64_t batch = !inputs.empty() && inputs[0].rank() >= 1 ? inputs[0].dim(0) : 0;
+      record_run(raw, stats, batch, inputs, chunks_failed);
+    }
     add_profile(stats, profile);
     return out;
   }
@@ -127,15 +160,6 @@ struct Model::Impl {
     if (!profile) return;
     for (const auto& [op, ms] : stats.ms_by_op) profile->ms_by_op[op] += ms;
     for (const auto& [op, n] : stats.calls_by_op) profile->calls_by_op[op] += n;
-  }
-
-  void not_row_independent(const graph::Graph& raw, std::span<const Tensor> inputs) const {
-    std::vector<int> ranks;
-    for (const Tensor& t : inputs) ranks.push_back(t.rank());
-    std::lock_guard lock(mu);
-    if (auto it = optimized.find(&raw); it != optimized.end()) {
-      it->second.rows_independent[ranks] = false;
-    }
   }
 };
 

@@ -74,6 +74,15 @@ TEST(BatchRunner, ChunkSizes) {
   EXPECT_GT(chunk_rows_for(2, 2), 0);
   EXPECT_LE(chunk_rows_for(32, 2), 16);
   EXPECT_LE(chunk_rows_for(3, 2), 2);  // both threads get work
+  // Weight-heavy graphs take bigger chunks than activation-heavy ones.
+  constexpr size_t kMB = 1 << 20;
+  EXPECT_EQ(
+      chunk_rows_for(32, 2, {.weight_bytes = 100 * kMB, .largest_value_bytes_per_row = 3 * kMB}),
+      16);
+  EXPECT_EQ(
+      chunk_rows_for(32, 2, {.weight_bytes = 14 * kMB, .largest_value_bytes_per_row = 5 * kMB}), 1);
+  EXPECT_EQ(chunk_rows_for(8, 2, {.weight_bytes = 1000 * kMB, .largest_value_bytes_per_row = kMB}),
+            4);  // never more than a thread's share
 }
 
 }  // namespace

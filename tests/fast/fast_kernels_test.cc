@@ -349,6 +349,75 @@ TEST(FastConv2D, ConcurrentRunsMatchReference) {
   }
 }
 
+TEST(FastConv2D, WinogradOnResNetLikeShapesMatchesReference) {
+  // 3x3 stride-1 convolutions with >= 64 channels take oneDNN's Winograd kernel (reordered to
+  // and from its blocked layout); padding, bias and activations as the direct kernel.
+  struct Shape {
+    Dims input;
+    int64_t out;
+    PaddingKind padding;
+    Activation activation;
+    bool winograd;  // oneDNN 2.6 has no Winograd kernel without padding
+  };
+  const Shape shapes[] = {
+      {{1, 14, 14, 64}, 64, PaddingKind::kSame, Activation::kRelu, true},
+      {{3, 9, 11, 128}, 64, PaddingKind::kSame, Activation::kNone, true},
+      {{2, 8, 8, 64}, 128, PaddingKind::kValid, Activation::kRelu6, false},
+      {{1, 7, 7, 512}, 512, PaddingKind::kSame, Activation::kRelu, true},
+  };
+  uint32_t seed = 1700;
+  for (const auto& s : shapes) {
+    ConvParams p;
+    p.name = "winograd";
+    p.filter = random_tensor({3, 3, s.input[3], s.out}, ++seed);
+    p.bias = random_tensor({s.out}, ++seed);
+    p.padding = s.padding;
+    p.activation = s.activation;
+    check_conv_case({s.input, p}, ConvKind::kConv, ++seed);
+    p.expected_input = s.input;
+    auto kernel = FastConv2D::create(p);
+    ASSERT_TRUE(kernel.ok()) << kernel.status().to_string();
+    EXPECT_EQ(kernel->implementation().find("wino") != std::string::npos, s.winograd)
+        << dims_to_string(s.input) << " -> " << s.out << ": " << kernel->implementation();
+  }
+}
+
+TEST(FastConv2D, ConcurrentRunsOfOnePrimitiveMatchReference) {
+  // Chunks of a split batch run the same primitive on several threads at once; each run needs
+  // its own scratchpad (a shared one gave wrong results).
+  for (int64_t k : {1, 3}) {
+    ConvParams p;
+    p.name = "concurrent_same_shape";
+    p.filter = random_tensor({k, k, 64, 64}, 70 + static_cast<uint32_t>(k));
+    p.padding = PaddingKind::kSame;
+    p.activation = Activation::kRelu;
+    auto kernel = FastConv2D::create(p);
+    ASSERT_TRUE(kernel.ok()) << kernel.status().to_string();
+    constexpr int kThreads = 4;
+    std::vector<Tensor> inputs, expected;
+    for (int i = 0; i < kThreads; ++i) {
+      inputs.push_back(random_tensor({2, 28, 28, 64}, 80 + static_cast<uint32_t>(i)));
+      expected.push_back(
+          reference_epilogue(run_reference("Conv2D", {inputs.back(), p.filter}, conv_attrs(p)),
+                             Tensor(), nullptr, p.activation));
+    }
+    std::vector<std::thread> threads;
+    std::vector<int> mismatches(kThreads, 0);
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        for (int repeat = 0; repeat < 20; ++repeat) {
+          Tensor out;
+          if (!kernel->run(inputs[i], nullptr, out).ok() || !close_to_reference(out, expected[i])) {
+            ++mismatches[i];
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int i = 0; i < kThreads; ++i) EXPECT_EQ(mismatches[i], 0) << "k " << k << " thread " << i;
+  }
+}
+
 TEST(FastConv2D, ErrorsNameTheLayerAndShapes) {
   ConvParams p;
   p.name = "block_3/conv";
