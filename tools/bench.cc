@@ -36,6 +36,7 @@ struct BenchArgs {
   int iterations = 20;
   bool json = false;
   bool profile = false;
+  int profile_nodes = 10;
 };
 
 int bench(const BenchArgs& a) {
@@ -127,6 +128,14 @@ int bench(const BenchArgs& a) {
         std::cout << fmt::format("  {:<28} {:9.2f} ms {:5.1f}%  {} calls\n", op, ms,
                                  100 * ms / total, profile.calls_by_op[op]);
       }
+      std::vector<std::pair<double, std::string>> nodes;
+      for (const auto& [node, ms] : profile.ms_by_node) nodes.emplace_back(ms, node);
+      std::sort(nodes.rbegin(), nodes.rend());
+      nodes.resize(std::min<size_t>(nodes.size(), a.profile_nodes));
+      if (!nodes.empty()) std::cout << "slowest nodes:\n";
+      for (const auto& [ms, node] : nodes) {
+        std::cout << fmt::format("  {:9.3f} ms {:5.1f}%  {}\n", ms, 100 * ms / total, node);
+      }
     }
   }
   return 0;
@@ -145,6 +154,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--iterations", args->iterations, "Timed calls")->check(CLI::Range(1, 100000));
   cmd->add_flag("--json", args->json, "Print JSON");
   cmd->add_flag("--profile", args->profile, "Also time one call per op type");
+  cmd->add_option("--profile-nodes", args->profile_nodes, "Slowest nodes to list with --profile")
+      ->check(CLI::Range(0, 100000));
   cmd->callback([args, &exit_code] { exit_code = bench(*args); });
 }
 

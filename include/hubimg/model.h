@@ -44,6 +44,7 @@ class Variable {
 struct Profile {
   std::map<std::string, double> ms_by_op;
   std::map<std::string, int64_t> calls_by_op;
+  std::map<std::string, double> ms_by_node;  // "node name (op)"
 };
 
 struct CallOptions {

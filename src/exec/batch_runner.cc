@@ -93,6 +93,7 @@ Expected<std::vector<Tensor>> run_graph_in_row_chunks(const graph::Graph& graph,
       stats->largest_value_bytes = std::max(stats->largest_value_bytes, s.largest_value_bytes);
       for (const auto& [op, ms] : s.ms_by_op) stats->ms_by_op[op] += ms;
       for (const auto& [op, n] : s.calls_by_op) stats->calls_by_op[op] += n;
+      for (const auto& [node, ms] : s.ms_by_node) stats->ms_by_node[node] += ms;
     }
   }
   // Concatenate every output along dimension 0.

@@ -77,6 +77,9 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
       ++stats->calls_by_op[node.op];
+      stats->ms_by_node[node.name + " (" + node.op + ")"] +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
     }
     if (!s.ok()) return s.with_context(graph.description);
     for (int k = 0; k < node.num_outputs; ++k) {

@@ -22,6 +22,7 @@ struct RunStats {
   // Kernel time and calls per op type (filled when the caller passes stats).
   std::map<std::string, double> ms_by_op;
   std::map<std::string, int64_t> calls_by_op;
+  std::map<std::string, double> ms_by_node;  // by node name
 };
 
 Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,

@@ -160,6 +160,7 @@ struct Model::Impl {
     if (!profile) return;
     for (const auto& [op, ms] : stats.ms_by_op) profile->ms_by_op[op] += ms;
     for (const auto& [op, n] : stats.calls_by_op) profile->calls_by_op[op] += n;
+    for (const auto& [node, ms] : stats.ms_by_node) profile->ms_by_node[node] += ms;
   }
 };
 

@@ -24,6 +24,51 @@ std::pair<int64_t, int64_t> range_of(int64_t n, int num_ranges, int index) {
   return {begin, begin + base + (index < extra ? 1 : 0)};
 }
 
+// libgomp's entry points when the process has it loaded (libdnnl brings it). Parallel loops then
+// run on OpenMP's thread team, the same threads oneDNN uses: a second set of workers would
+// compete with OpenMP's, which keep spinning for a while after each oneDNN call, and on a
+// machine with as many cores as threads every loop would wait for one of them to yield.
+struct GompApi {
+  void (*parallel)(void (*)(void*), void*, unsigned, unsigned) = nullptr;  // GOMP_parallel
+  int (*thread_num)() = nullptr;
+  int (*num_threads)() = nullptr;
+  int (*in_parallel)() = nullptr;
+  bool available() const { return parallel && thread_num && num_threads && in_parallel; }
+};
+
+const GompApi& gomp() {
+  static const GompApi api = [] {
+    GompApi a;
+    if (const char* env = std::getenv("HUBIMG_OWN_THREADS"); env && std::string(env) == "1") {
+      return a;
+    }
+    a.parallel = reinterpret_cast<decltype(a.parallel)>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
+    a.thread_num = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_thread_num"));
+    a.num_threads = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_num_threads"));
+    a.in_parallel = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_in_parallel"));
+    return a;
+  }();
+  return api;
+}
+
+struct GompJob {
+  const std::function<void(int64_t, int64_t)>* fn;
+  int64_t size;
+  int ranges;
+};
+
+// Runs on every thread of the OpenMP team; the team may be smaller than asked for.
+void run_gomp_job(void* data) {
+  const auto& job = *static_cast<const GompJob*>(data);
+  const int team = std::max(1, gomp().num_threads());
+  inside_parallel_for = true;
+  for (int r = gomp().thread_num(); r < job.ranges; r += team) {
+    auto [begin, end] = range_of(job.size, job.ranges, r);
+    (*job.fn)(begin, end);
+  }
+  inside_parallel_for = false;
+}
+
 }  // namespace
 
 int ThreadPool::default_num_threads() {
@@ -37,6 +82,7 @@ int ThreadPool::default_num_threads() {
 
 ThreadPool::ThreadPool(int num_threads)
     : num_threads_(num_threads > 0 ? num_threads : default_num_threads()) {
+  if (gomp().available()) return;  // loops run on OpenMP's team
   workers_.reserve(static_cast<size_t>(num_threads_ - 1));
   for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -81,8 +127,17 @@ void ThreadPool::worker_loop(int worker_index) {
 void ThreadPool::run_ranges(int64_t n, int num_ranges,
                             const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
-  if (num_ranges <= 1 || workers_.empty() || inside_parallel_for) {
+  if (num_ranges <= 1 || num_threads_ <= 1 || inside_parallel_for) {
     fn(0, n);
+    return;
+  }
+  if (gomp().available()) {
+    if (gomp().in_parallel()) {  // called from inside someone else's OpenMP region
+      fn(0, n);
+      return;
+    }
+    GompJob job{&fn, n, num_ranges};
+    gomp().parallel(run_gomp_job, &job, static_cast<unsigned>(num_ranges), 0);
     return;
   }
   std::lock_guard caller_lock(caller_mutex_);

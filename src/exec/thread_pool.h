@@ -3,8 +3,10 @@
 // workers.
 //
 // oneDNN (Debian's libdnnl 2.6) is built with the OpenMP runtime (DNNL_CPU_RUNTIME ==
-// DNNL_RUNTIME_OMP, libgomp), so it cannot run on this pool; set_num_threads() keeps OpenMP's
-// thread count equal to the pool's instead (see thread_pool.cc).
+// DNNL_RUNTIME_OMP, libgomp), so it cannot run on this pool. The other way round works: when
+// libgomp is loaded, the pool runs its loops on OpenMP's thread team (one set of threads in the
+// process; HUBIMG_OWN_THREADS=1 forces the pool's own workers), and set_onednn_num_threads()
+// keeps OpenMP's thread count equal to the pool's size (see thread_pool.cc).
 #pragma once
 
 #include <condition_variable>

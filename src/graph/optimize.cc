@@ -275,8 +275,8 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
     return &g.nodes[static_cast<size_t>(c[0])];
   };
   struct Chain {
-    int first;
-    int last;
+    int first = -1;
+    int last = -1;
     std::vector<int> absorbed;  // nodes replaced by the fused node, besides `last`
     int folded_pad = -1;        // a Pad node whose padding the convolution takes over
     std::vector<int64_t> explicit_paddings;
@@ -301,7 +301,8 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       auto ta = base.attrs.get_bool("transpose_a", false);
       if (!ta.ok() || *ta) continue;
     }
-    Chain c{static_cast<int>(i), static_cast<int>(i)};
+    Chain c;
+    c.first = c.last = static_cast<int>(i);
     auto id_of = [&](const Node* node) { return static_cast<int>(node - g.nodes.data()); };
     // A zero Pad of height and width right before a VALID/EXPLICIT convolution becomes the
     // convolution's explicit padding (Keras ZeroPadding2D, TF-Slim's fixed padding).

@@ -171,8 +171,11 @@ TEST(RowIndependence, FixtureModelsGiveTheSameResultsSplitAndWhole) {
     }
     const Tensor x = pattern(shape);
     Profile whole_profile, split_profile;
-    CallOptions whole{.profile = &whole_profile, .split_batch = false};
-    CallOptions split{.profile = &split_profile};
+    CallOptions whole;
+    whole.profile = &whole_profile;
+    whole.split_batch = false;
+    CallOptions split;
+    split.profile = &split_profile;
     auto a = (*model)(x, whole);
     auto b = (*model)(x, split);
     ASSERT_TRUE(a.ok()) << a.status().to_string();
