@@ -8,8 +8,8 @@
 #
 #   bench/run_peers.sh            # prerequisites: hubimg built in build/, bench/setup_peers.sh
 #
-# Duration with the defaults on the idle 2-core machine: ~15 min, most of it PyTorch's eager
-# and TorchScript variants at batch 32 (see the last table in bench/README.md).
+# Duration on the idle 2-core machine: ~20 min with REPS=3 PEER_THREADS="1 2", most of it
+# PyTorch's eager and TorchScript variants at batch 32; about half that with the defaults.
 #
 # Environment (defaults in brackets):
 #   REPS [2]              repetitions
