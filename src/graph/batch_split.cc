@@ -125,7 +125,8 @@ struct Analysis {
     for (size_t i = 0; i < n.inputs.size(); ++i) any_rows |= in(n, i).kind == Kind::kRows;
     if (!any_rows) {
       // Only constants in: a constant out (the folder leaves few such nodes), unless stateful.
-      if (!n.variables.empty() || n.op.find("Random") != std::string::npos) {
+      if (!n.variables.empty() || (n.spec && n.spec->stateful) ||
+          n.op.find("Random") != std::string::npos) {
         return fail(n, "stateful");
       }
       out.kind = Kind::kConstant;
