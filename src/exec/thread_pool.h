@@ -31,7 +31,8 @@ class ThreadPool {
 
   // Calls fn(i) for every i in [0, n), spread over the pool in contiguous chunks; returns when
   // all calls have finished. Calls from inside a running parallel_for (nested) run serially on
-  // the calling thread. Concurrent calls from different threads are serialized.
+  // the calling thread. Calls from different threads may run concurrently (on OpenMP's
+  // team, each caller gets its own) or one after the other (the pool's own workers).
   void parallel_for(int64_t n, const std::function<void(int64_t)>& fn);
 
   // As parallel_for, but fn(begin, end) gets one contiguous range per thread, at most

@@ -61,7 +61,7 @@ TEST(ThreadPool, NestedLoopsRunOnTheCallingThread) {
   EXPECT_EQ(sum.load(), expected);
 }
 
-TEST(ThreadPool, ConcurrentCallersAreSerialized) {
+TEST(ThreadPool, ConcurrentCallersEachCompleteTheirLoops) {
   ThreadPool pool(2);
   std::atomic<int64_t> total = 0;
   std::vector<std::thread> callers;
