@@ -1,5 +1,6 @@
 #include "exec/batch_runner.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
