@@ -416,6 +416,12 @@ class FastConvImpl {
         const memory::dims dilations = {params_.dilations[0] - 1, params_.dilations[1] - 1};
         const memory::dims pad_l = {g.pad_top, g.pad_left};
         const memory::dims pad_r = {g.pad_bottom, g.pad_right};
+        auto adopt = [&](const dnnl::convolution_forward::primitive_desc& pd) {
+          prepared->primitive = dnnl::convolution_forward(pd);
+          prepared->weights = packed_->get(pd.weights_desc());
+          prepared->scratchpad_md = pd.scratchpad_desc();
+          prepared->implementation = short_impl_name(pd.impl_info_str());
+        };
         if (winograd_eligible(g)) {
           // oneDNN's Winograd kernel (blocked layouts only) does a 3x3 convolution with about
           // half the multiplications: ~1.9x the direct kernel on ResNet's shapes, reorders
@@ -435,27 +441,19 @@ class FastConvImpl {
                 engine(), prepared->src_md, engine(), prepared->inner_src_md));
             prepared->dst_reorder.emplace(dnnl::reorder::primitive_desc(
                 engine(), prepared->inner_dst_md, engine(), prepared->dst_md));
-            prepared->primitive = dnnl::convolution_forward(pd);
-            prepared->weights = packed_->get(pd.weights_desc());
-            prepared->scratchpad_md = pd.scratchpad_desc();
-            prepared->implementation = short_impl_name(pd.impl_info_str());
-            last_implementation_ = prepared->implementation;
-            primitives_.emplace(key, prepared);
-            return prepared;
+            adopt(pd);
           } catch (const dnnl::error&) {
             prepared->src_reorder.reset();  // no Winograd kernel here: the direct one below
             prepared->dst_reorder.reset();
           }
         }
-        dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                             dnnl::algorithm::convolution_direct, prepared->src_md,
-                                             weights_any, bias_md_, prepared->dst_md, strides,
-                                             dilations, pad_l, pad_r);
-        dnnl::convolution_forward::primitive_desc pd(desc, attr_, engine());
-        prepared->primitive = dnnl::convolution_forward(pd);
-        prepared->weights = packed_->get(pd.weights_desc());
-        prepared->scratchpad_md = pd.scratchpad_desc();
-        prepared->implementation = short_impl_name(pd.impl_info_str());
+        if (!prepared->src_reorder) {
+          dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                               dnnl::algorithm::convolution_direct,
+                                               prepared->src_md, weights_any, bias_md_,
+                                               prepared->dst_md, strides, dilations, pad_l, pad_r);
+          adopt(dnnl::convolution_forward::primitive_desc(desc, attr_, engine()));
+        }
       }
       last_implementation_ = prepared->implementation;
       primitives_.emplace(key, prepared);
