@@ -111,13 +111,10 @@ struct Analysis {
     if (n.op == kArgOp) return true;  // set by the caller
     if (!n.branches.empty()) return fail(n, "control flow");
     if (n.op == "Const") {
-      auto t = n.attrs.get_tensor("value");
       out.kind = Kind::kConstant;
-      if (t.ok()) {
-        if (const auto* p = std::get_if<Tensor>(n.attrs.find("value"))) {
-          out.constant = p;
-          out.rank = p->rank();
-        }
+      if (const auto* value = std::get_if<Tensor>(n.attrs.find("value"))) {
+        out.constant = value;
+        out.rank = value->rank();
       }
       return true;
     }
