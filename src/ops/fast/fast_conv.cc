@@ -1,6 +1,6 @@
 // The fast kernels on oneDNN: plain NHWC activations, weights reordered once into the format the
 // primitive prefers, one primitive per input shape, bias / residual (sum post-op) / activation
-// (eltwise post-op) fused into the primitive.
+// (eltwise post-op; swish as a pass of our own right after, see swish.h) fused into the primitive.
 #include "ops/fast/fast_conv.h"
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 
 #include "core/buffer_pool.h"
 #include "exec/thread_pool.h"
+#include "ops/fast/swish.h"
 
 #if HUBIMG_HAVE_DNNL
 #include <dnnl.hpp>
@@ -98,6 +99,13 @@ void load_residual(const Tensor* residual, Tensor& output) {
   });
 }
 
+// The activations oneDNN does not run as a post-op (see post_op_attr).
+void apply_separate_activation(Activation activation, Tensor& output) {
+  if (activation == Activation::kSwish) {
+    swish_in_place_parallel(output.mutable_data<float>(), output.num_elements());
+  }
+}
+
 Status check_bias(const std::string& name, const Tensor& bias, int64_t out_channels) {
   if (!bias.valid()) return {};
   if (bias.dtype() != DType::kFloat32 || bias.shape() != Dims{out_channels}) {
@@ -145,9 +153,7 @@ dnnl::primitive_attr post_op_attr(Activation activation, bool fuse_residual) {
     case Activation::kRelu6:
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
       break;
-    case Activation::kSwish:
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
-      break;
+    case Activation::kSwish: break;  // swish_in_place_parallel after the primitive (swish.h)
   }
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
@@ -366,7 +372,9 @@ class FastConvImpl {
     }
     HUBIMG_ASSIGN_OR_RETURN(std::shared_ptr<PreparedPrimitive> prepared, prepare(input.shape()));
     load_residual(residual, output);
-    return execute(params_.name, *prepared, input, params_.bias, output);
+    HUBIMG_RETURN_IF_ERROR(execute(params_.name, *prepared, input, params_.bias, output));
+    apply_separate_activation(params_.activation, output);
+    return {};
   }
 
   std::string implementation() const {
@@ -540,7 +548,9 @@ class FastMatMulImpl {
     if (batch == 0) return {};
     HUBIMG_ASSIGN_OR_RETURN(std::shared_ptr<PreparedPrimitive> prepared, prepare(batch));
     load_residual(residual, output);
-    return execute(params_.name, *prepared, input, params_.bias, output);
+    HUBIMG_RETURN_IF_ERROR(execute(params_.name, *prepared, input, params_.bias, output));
+    apply_separate_activation(params_.activation, output);
+    return {};
   }
 
   std::string implementation() const {
