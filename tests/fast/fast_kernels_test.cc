@@ -221,23 +221,46 @@ TEST(FastConv2D, MatchesReferenceOnNetworkLikeShapes) {
   }
 }
 
-TEST(FastConv2D, PointwiseOnSinglePixelRunsAsMatMulAndMatchesReference) {
-  // Squeeze-and-excitation: 1x1 convolutions of a pooled [batch, 1, 1, C] tensor.
+TEST(FastConv2D, PointwiseOnSinglePixelMatchesReferenceOnBothRoutes) {
+  // Squeeze-and-excitation: 1x1 convolutions of a pooled [batch, 1, 1, C] tensor. Up to batch 8
+  // they run as hubimg's own matrix-vector loop, above as oneDNN's matmul; input widths that
+  // are and are not multiples of the loop's four-row step; every activation, with and without
+  // bias and residual.
+  const Activation activations[] = {Activation::kNone, Activation::kRelu, Activation::kRelu6,
+                                    Activation::kSwish};
+  uint32_t seed = 10;
+  int index = 0;
+  for (int64_t batch : {1, 3, 8, 9, 20}) {
+    for (int64_t in : {40, 43}) {
+      ++index;
+      ConvParams p;
+      p.name = "se/reduce";
+      p.filter = random_tensor({1, 1, in, 10 + index}, ++seed);
+      if (index % 3 != 0) p.bias = random_tensor({10 + index}, ++seed);
+      p.padding = index % 2 == 0 ? PaddingKind::kSame : PaddingKind::kValid;
+      p.activation = activations[index % 4];
+      p.fuse_residual = index % 2 == 1;
+      check_conv_case({{batch, 1, 1, in}, p}, ConvKind::kConv, ++seed);
+
+      auto kernel = FastConv2D::create(p);
+      ASSERT_TRUE(kernel.ok()) << kernel.status().to_string();
+      Tensor output, residual = random_tensor({batch, 1, 1, 10 + index}, ++seed);
+      ASSERT_TRUE(kernel
+                      ->run(random_tensor({batch, 1, 1, in}, ++seed),
+                            p.fuse_residual ? &residual : nullptr, output)
+                      .ok());
+      const std::string route = batch <= 8 ? "matvec" : "as matmul";
+      EXPECT_NE(kernel->implementation().find(route), std::string::npos)
+          << "batch " << batch << ": " << kernel->implementation();
+    }
+  }
+  // The same kernel on a larger image goes back to the convolution primitive.
   ConvParams p;
   p.name = "se/reduce";
   p.filter = random_tensor({1, 1, 40, 10}, 11);
   p.bias = random_tensor({10}, 12);
   p.padding = PaddingKind::kSame;
   p.activation = Activation::kSwish;
-  p.fuse_residual = true;
-  check_conv_case({{3, 1, 1, 40}, p}, ConvKind::kConv, 13);
-  p.expected_input = Dims{1, 1, 1, 40};
-  auto kernel = FastConv2D::create(p);
-  ASSERT_TRUE(kernel.ok()) << kernel.status().to_string();
-  EXPECT_NE(kernel->implementation().find("as matmul"), std::string::npos)
-      << kernel->implementation();
-  // The same kernel on a larger image goes back to the convolution primitive.
-  p.fuse_residual = false;
   check_conv_case({{2, 3, 2, 40}, p}, ConvKind::kConv, 14);
 }
 
