@@ -162,21 +162,28 @@ struct Analysis {
     }
     if (op == "_HubimgFusedConv2D" || op == "_HubimgFusedDepthwiseConv2dNative" ||
         op == "_HubimgFusedMatMul") {
+      // Inputs: rows, filter, [bias], [residual: rows of the output's shape], [input factor:
+      // rows of the input's rank] (src/ops/fused_ops.cc); everything else constant.
       const int rank = op == "_HubimgFusedMatMul" ? 2 : 4;
       if (!rows_input(n, rank)) return false;
       auto residual = n.attrs.get_bool("has_residual", false);
-      if (!residual.ok()) return fail(n, "unreadable has_residual");
-      const size_t last = n.inputs.size() - (*residual ? 1 : 0);
-      if (!rest_constant(n, 1)) {
-        // The residual (last input) is rows of the output's shape; everything else constant.
-        if (!*residual) return false;
-        reason.clear();
-        for (size_t i = 1; i < last; ++i) {
-          if (in(n, i).kind != Kind::kConstant) return fail(n, "weights are not constant");
-        }
-        const ValueInfo& r = in(n, last);
-        if (r.kind != Kind::kRows || r.rank != rank || n.inputs[last].index != 0) {
-          return fail(n, "residual is not batch rows of rank " + std::to_string(rank));
+      auto input_mul = n.attrs.get_bool("has_input_mul", false);
+      if (!residual.ok() || !input_mul.ok())
+        return fail(n, "unreadable has_residual/has_input_mul");
+      const size_t factor = *input_mul ? n.inputs.size() - 1 : n.inputs.size();
+      const size_t last = factor - (*residual ? 1 : 0);  // the residual's index when there is one
+      for (size_t i = 1; i < n.inputs.size(); ++i) {
+        const ValueInfo& v = in(n, i);
+        if (i == last && *residual) {
+          if (v.kind != Kind::kRows || v.rank != rank || n.inputs[i].index != 0) {
+            return fail(n, "residual is not batch rows of rank " + std::to_string(rank));
+          }
+        } else if (i == factor) {
+          if (v.kind != Kind::kRows || v.rank != rank || n.inputs[i].index != 0) {
+            return fail(n, "input factor is not batch rows of rank " + std::to_string(rank));
+          }
+        } else if (v.kind != Kind::kConstant) {
+          return fail(n, "weights are not constant");
         }
       }
       if (op == "_HubimgFusedMatMul") {

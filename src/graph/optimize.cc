@@ -253,8 +253,10 @@ Expected<Graph> fold_batch_norms(const Graph& g, OptimizeStats& stats) {
 }
 
 // A convolution or matmul with constant weights and what follows it into one fused node:
-//   op -> [BiasAdd const] -> [AddV2/Add residual] -> [Relu | Relu6 | x * Sigmoid(x)]
-// where each intermediate value has no other user (see src/ops/fused_ops.cc).
+//   [Mul ->] op -> [BiasAdd const] -> [AddV2/Add residual] -> [Relu | Relu6 | x * Sigmoid(x)]
+// where each intermediate value has no other user (see src/ops/fused_ops.cc). The Mul in front
+// (Conv2D only) is squeeze-and-excitation's channel gate, which the fast kernel folds into the
+// filter.
 Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& stats) {
   const size_t n = g.nodes.size();
   std::vector<std::vector<int>> consumers(n);
@@ -279,6 +281,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
     int last = -1;
     std::vector<int> absorbed;  // nodes replaced by the fused node, besides `last`
     int folded_pad = -1;        // a Pad node whose padding the convolution takes over
+    int input_mul = -1;         // a Mul node whose product is the convolution's input
     std::vector<int64_t> explicit_paddings;
     bool has_bias = false;
     ValueRef bias{};
@@ -328,6 +331,15 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
         }
       }
     }
+    if (base.op == "Conv2D" && c.folded_pad < 0) {
+      const int mul_id = base.inputs[0].node;
+      const Node& mul = g.nodes[static_cast<size_t>(mul_id)];
+      if (mul.op == "Mul" && mul.inputs.size() == 2 && base.inputs[0].index == 0 &&
+          consumers[static_cast<size_t>(mul_id)].size() == 1 &&
+          !is_output[static_cast<size_t>(mul_id)] && !claimed[static_cast<size_t>(mul_id)]) {
+        c.input_mul = mul_id;
+      }
+    }
     if (const Node* next = sole_consumer(c.last);
         next && next->op == "BiasAdd" && next->inputs[0].node == c.last &&
         is_const(g, next->inputs[1]) && attr_is(*next, "data_format", "NHWC", "NHWC")) {
@@ -371,6 +383,9 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
     for (int k : c.absorbed) absorbed[static_cast<size_t>(k)] = claimed[static_cast<size_t>(k)] = 1;
     claimed[static_cast<size_t>(c.last)] = 1;
     if (c.folded_pad >= 0) absorbed[static_cast<size_t>(c.folded_pad)] = 1;
+    if (c.input_mul >= 0) {
+      absorbed[static_cast<size_t>(c.input_mul)] = claimed[static_cast<size_t>(c.input_mul)] = 1;
+    }
     chain_of_last[static_cast<size_t>(c.last)] = static_cast<int>(chains.size());
     chains.push_back(std::move(c));
   }
@@ -391,10 +406,14 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       fused.attrs.set("has_bias", c.has_bias);
       fused.attrs.set("has_residual", c.has_residual);
       fused.attrs.set("activation", c.activation);
+      if (c.input_mul >= 0) fused.attrs.set("has_input_mul", true);
       fused.spec = ops::OpRegistry::global().find(fused.op);
       if (fused.spec == nullptr) return internal_error("fused op " + fused.op + " not registered");
-      const ValueRef input =
-          c.folded_pad >= 0 ? g.nodes[static_cast<size_t>(c.folded_pad)].inputs[0] : base.inputs[0];
+      const Node* mul = c.input_mul >= 0 ? &g.nodes[static_cast<size_t>(c.input_mul)] : nullptr;
+      const ValueRef input = c.folded_pad >= 0
+                                 ? g.nodes[static_cast<size_t>(c.folded_pad)].inputs[0]
+                             : mul ? mul->inputs[0]
+                                   : base.inputs[0];
       fused.inputs = {rw.map(input), rw.map(base.inputs[1])};
       if (c.folded_pad >= 0) {
         fused.attrs.set("padding", std::string("EXPLICIT"));
@@ -402,6 +421,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       }
       if (c.has_bias) fused.inputs.push_back(rw.map(c.bias));
       if (c.has_residual) fused.inputs.push_back(rw.map(c.residual));
+      if (mul) fused.inputs.push_back(rw.map(mul->inputs[1]));
       if (fast_kernels) {
         const Tensor& filter = const_value(g, base.inputs[1]);
         const Tensor bias = c.has_bias ? const_value(g, c.bias) : Tensor();

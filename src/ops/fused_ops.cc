@@ -1,8 +1,10 @@
 // Fused ops made by the inference optimizer (src/graph/optimize.cc): a convolution or matmul
-// with constant weights followed by bias, residual add and activation:
-//   output = activation(op(input, filter) + bias + residual)
-// Inputs: input, filter, [bias if has_bias], [residual if has_residual]. Attributes: those of
-// the base op plus has_bias, has_residual and activation ("", "Relu", "Relu6", "Swish").
+// with constant weights followed by bias, residual add and activation, and for Conv2D an
+// element-wise Mul in front (squeeze-and-excitation's channel gate):
+//   output = activation(op(input [* input_factor], filter) + bias + residual)
+// Inputs: input, filter, [bias if has_bias], [residual if has_residual], [input_factor if
+// has_input_mul]. Attributes: those of the base op plus has_bias, has_residual, has_input_mul
+// and activation ("", "Relu", "Relu6", "Swish").
 // These reference kernels run the ops one after the other; a graph node may instead hold a
 // prepared fast kernel (Node::prepared) that computes the same in one pass.
 #include "ops/op_registry.h"
@@ -19,14 +21,21 @@ Expected<Tensor> single(std::string_view op, std::vector<Tensor> inputs,
 Status fused_reference(KernelContext& ctx, const char* base_op) {
   HUBIMG_ASSIGN_OR_RETURN(bool has_bias, ctx.attrs().get_bool("has_bias", false));
   HUBIMG_ASSIGN_OR_RETURN(bool has_residual, ctx.attrs().get_bool("has_residual", false));
+  HUBIMG_ASSIGN_OR_RETURN(bool has_input_mul, ctx.attrs().get_bool("has_input_mul", false));
   HUBIMG_ASSIGN_OR_RETURN(std::string activation, ctx.attrs().get_string("activation", ""));
-  const size_t expected = 2 + has_bias + has_residual;
+  const size_t expected = 2 + has_bias + has_residual + has_input_mul;
   if (ctx.num_inputs() != expected) {
     return ctx.error("expects " + std::to_string(expected) + " inputs, got " +
                      std::to_string(ctx.num_inputs()));
   }
   const graph::AttrMap none;
-  auto y = single(base_op, {ctx.input(0), ctx.input(1)}, ctx.attrs(), ctx.node_name());
+  Tensor input = ctx.input(0);
+  if (has_input_mul) {
+    auto product = single("Mul", {input, ctx.input(expected - 1)}, none, ctx.node_name());
+    if (!product.ok()) return product.status();
+    input = std::move(product).value();
+  }
+  auto y = single(base_op, {input, ctx.input(1)}, ctx.attrs(), ctx.node_name());
   if (!y.ok()) return y.status();
   size_t next = 2;
   if (has_bias) {

@@ -275,8 +275,8 @@ namespace hubimg::bench {
 namespace {
 
 // A deterministic 224x224 RGB input in [0, 1].
-Tensor test_image() {
-  Tensor x(DType::kFloat32, {1, 224, 224, 3});
+Tensor test_image(int64_t batch = 1) {
+  Tensor x(DType::kFloat32, {batch, 224, 224, 3});
   for (int64_t i = 0; i < x.num_elements(); ++i) {
     x.mutable_data<float>()[i] = static_cast<float>((i * 7919) % 256) / 255.0f;
   }
@@ -323,17 +323,25 @@ TEST(BenchModelsOptimized, EfficientNetB0FusesSwishAndResidualsAndKeepsLogits) {
   EXPECT_EQ(ops["FusedBatchNormV3"], 0);
   // Swish after the stem, 15 expand, 16 depthwise, 16 SE-reduce convs and the top conv.
   EXPECT_EQ(activations["Swish"], 1 + 15 + 16 + 16 + 1);
-  // Only the 16 squeeze-excite gates keep a separate Sigmoid and Mul.
+  // Only the 16 squeeze-excite gates keep a separate Sigmoid; the gate's Mul joins the
+  // projection convolution that reads it.
   EXPECT_EQ(ops["Sigmoid"], 16);
+  EXPECT_EQ(ops["Mul"], 0);
+  int gated = 0;
+  for (const auto& n : (*opt)->nodes) gated += n.attrs.get_bool("has_input_mul", false).value();
+  EXPECT_EQ(gated, 16);
   EXPECT_EQ(ops["AddV2"], 0);  // all 9 residual adds fused into their projection conv
   EXPECT_EQ(ops["Pad"], 0);    // the 5 zero pads became the convolutions' explicit padding
 
-  Tensor x = test_image();
-  std::vector<Tensor> in{x};
-  auto a = exec::run_graph(**raw, in, vars);
-  auto b = exec::run_graph(**opt, in, vars);
-  ASSERT_TRUE(a.ok() && b.ok());
-  expect_close_to_scale((*b)[0], (*a)[0]);
+  // Batch 1 and 2: the fast kernels fold each image's gate into its own copy of the filter.
+  for (int64_t batch : {1, 2}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    std::vector<Tensor> in{test_image(batch)};
+    auto a = exec::run_graph(**raw, in, vars);
+    auto b = exec::run_graph(**opt, in, vars);
+    ASSERT_TRUE(a.ok() && b.ok());
+    expect_close_to_scale((*b)[0], (*a)[0]);
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -262,6 +263,81 @@ TEST(FastConv2D, PointwiseOnSinglePixelMatchesReferenceOnBothRoutes) {
   p.padding = PaddingKind::kSame;
   p.activation = Activation::kSwish;
   check_conv_case({{2, 3, 2, 40}, p}, ConvKind::kConv, 14);
+}
+
+TEST(FastConv2D, InputGateFoldedIntoTheFilterMatchesMultiplyingFirst) {
+  // conv(x * gate) with a per-image, per-channel gate [N, 1, 1, C] (squeeze-and-excitation),
+  // computed by scaling the packed filter per image: 1x1 projections and a strided 3x3, batch
+  // 1-3, with bias, residual and activations.
+  struct Shape {
+    Dims input;
+    int64_t k, out, stride;
+    Activation activation;
+    bool residual;
+  };
+  const Shape shapes[] = {
+      {{1, 28, 28, 144}, 1, 40, 1, Activation::kNone, false},
+      {{2, 14, 14, 96}, 1, 24, 1, Activation::kNone, true},
+      {{3, 9, 11, 40}, 1, 17, 1, Activation::kSwish, false},
+      {{2, 33, 31, 24}, 3, 32, 2, Activation::kRelu6, false},
+      {{1, 12, 12, 33}, 3, 8, 1, Activation::kRelu, true},
+  };
+  uint32_t seed = 1500;
+  for (const auto& s : shapes) {
+    ConvParams p;
+    p.name = "project";
+    p.filter = random_tensor({s.k, s.k, s.input[3], s.out}, ++seed);
+    p.bias = random_tensor({s.out}, ++seed);
+    p.strides = {s.stride, s.stride};
+    p.padding = PaddingKind::kSame;
+    p.activation = s.activation;
+    p.fuse_residual = s.residual;
+    auto kernel = FastConv2D::create(p);
+    ASSERT_TRUE(kernel.ok()) << kernel.status().to_string();
+    const Tensor input = random_tensor(s.input, ++seed);
+    const Tensor input_before = input.clone();
+    const Tensor gate = random_tensor({s.input[0], 1, 1, s.input[3]}, ++seed);
+    SCOPED_TRACE("input " + dims_to_string(s.input) + " k " + std::to_string(s.k));
+    ASSERT_TRUE(kernel->folds_input_gate(input.shape(), gate.shape()));
+    const Tensor gated = run_reference("Mul", {input, gate});
+    Tensor conv = run_reference("Conv2D", {gated, p.filter}, conv_attrs(p));
+    Tensor residual;
+    if (s.residual) residual = random_tensor(conv.shape(), ++seed);
+    const Tensor expected =
+        reference_epilogue(conv, p.bias, s.residual ? &residual : nullptr, p.activation);
+    Tensor output;
+    const Status status =
+        kernel->run_with_input_gate(input, gate, s.residual ? &residual : nullptr, output);
+    ASSERT_TRUE(status.ok()) << status.to_string();
+    EXPECT_TRUE(close_to_reference(output, expected));
+    // The input is read, not scaled in place.
+    EXPECT_TRUE(std::ranges::equal(input.values<float>(), input_before.values<float>()));
+  }
+}
+
+TEST(FastConv2D, InputGateIsNotFoldedWhereItDoesNotPay) {
+  ConvParams p;
+  p.name = "head";
+  p.filter = random_tensor({1, 1, 64, 256}, 1600);  // larger than half of a 7x7x64 image
+  p.padding = PaddingKind::kSame;
+  auto kernel = FastConv2D::create(p);
+  ASSERT_TRUE(kernel.ok());
+  EXPECT_FALSE(kernel->folds_input_gate({1, 7, 7, 64}, {1, 1, 1, 64}));
+  EXPECT_TRUE(kernel->folds_input_gate({1, 28, 28, 64}, {1, 1, 1, 64}));
+  // Only a gate of one value per image and channel.
+  EXPECT_FALSE(kernel->folds_input_gate({2, 28, 28, 64}, {1, 1, 1, 64}));
+  EXPECT_FALSE(kernel->folds_input_gate({1, 28, 28, 64}, {1, 28, 28, 64}));
+  EXPECT_FALSE(kernel->folds_input_gate({1, 28, 28, 64}, {1, 1, 1, 1}));
+  Tensor output;
+  const Status s = kernel->run_with_input_gate(random_tensor({1, 7, 7, 64}, 1),
+                                               random_tensor({1, 1, 1, 64}, 2), nullptr, output);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("head"), std::string::npos) << s.message();
+  // Winograd-eligible 3x3 convolutions transform their filter: not foldable.
+  p.filter = random_tensor({3, 3, 64, 64}, 1601);
+  auto winograd = FastConv2D::create(p);
+  ASSERT_TRUE(winograd.ok());
+  EXPECT_FALSE(winograd->folds_input_gate({1, 56, 56, 64}, {1, 1, 1, 64}));
 }
 
 TEST(FastConv2D, GroupedFilterMatchesReference) {

@@ -91,6 +91,17 @@ class FastConv2D {
   ~FastConv2D();
 
   Status run(const Tensor& input, const Tensor* residual, Tensor& output) const;
+
+  // Conv2D of input * gate for a gate of shape [batch, 1, 1, in_channels] (squeeze-and-
+  // excitation's per-image channel weights), computed as a convolution of the input by a filter
+  // scaled per image, without a pass over the input. folds_input_gate says whether the kernel
+  // does that for these shapes (ungrouped, direct — not Winograd — convolution, and a filter
+  // at most half the size of one input image); run_with_input_gate returns kInvalidArgument
+  // where it does not, and the caller multiplies first.
+  bool folds_input_gate(const Dims& input_shape, const Dims& gate_shape) const;
+  Status run_with_input_gate(const Tensor& input, const Tensor& gate, const Tensor* residual,
+                             Tensor& output) const;
+
   Expected<ConvGeometry> geometry(const Dims& input_shape) const;
   // The backend implementation of the most recently prepared shape, e.g.
   // "onednn:brg:avx512_core".

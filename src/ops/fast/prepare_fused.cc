@@ -10,17 +10,35 @@ namespace {
 class PreparedFused final : public PreparedKernel {
  public:
   using Kernel = std::variant<FastConv2D, FastDepthwiseConv2D, FastMatMul>;
-  PreparedFused(Kernel kernel, bool has_residual)
-      : kernel_(std::move(kernel)), has_residual_(has_residual) {}
+  // Inputs: input, filter, [bias], [residual], [input factor] (see src/ops/fused_ops.cc).
+  PreparedFused(Kernel kernel, bool has_bias, bool has_residual, bool has_input_mul)
+      : kernel_(std::move(kernel)),
+        residual_index_(has_residual ? 2 + static_cast<int>(has_bias) : -1),
+        factor_index_(has_input_mul ? 2 + static_cast<int>(has_bias) + has_residual : -1) {}
 
   Status run(KernelContext& ctx) const override {
-    const Tensor* residual = has_residual_ ? &ctx.input(ctx.num_inputs() - 1) : nullptr;
+    const Tensor* residual =
+        residual_index_ >= 0 ? &ctx.input(static_cast<size_t>(residual_index_)) : nullptr;
     // The residual's buffer becomes the output when nothing else holds it: the sum post-op then
     // adds in place instead of copying the residual first.
     Tensor out;
     if (residual && residual->owns_buffer_exclusively()) out = *residual;
-    Status s =
-        std::visit([&](const auto& k) { return k.run(ctx.input(0), residual, out); }, kernel_);
+    Tensor input = ctx.input(0);
+    if (factor_index_ >= 0) {
+      const Tensor& factor = ctx.input(static_cast<size_t>(factor_index_));
+      const auto* conv = std::get_if<FastConv2D>(&kernel_);
+      if (conv && conv->folds_input_gate(input.shape(), factor.shape())) {
+        Status s = conv->run_with_input_gate(input, factor, residual, out);
+        if (!s.ok()) return ctx.error(s.code(), s.message());
+        ctx.set_output(0, std::move(out));
+        return {};
+      }
+      const Tensor operands[] = {input, factor};
+      auto product = run_op("Mul", operands, graph::AttrMap{}, ctx.node_name());
+      if (!product.ok()) return product.status();
+      input = std::move((*product)[0]);
+    }
+    Status s = std::visit([&](const auto& k) { return k.run(input, residual, out); }, kernel_);
     if (!s.ok()) return ctx.error(s.code(), s.message());
     ctx.set_output(0, std::move(out));
     return {};
@@ -28,7 +46,8 @@ class PreparedFused final : public PreparedKernel {
 
  private:
   Kernel kernel_;
-  bool has_residual_;
+  int residual_index_;
+  int factor_index_;
 };
 
 Expected<Activation> activation_of(const graph::AttrMap& attrs) {
@@ -58,6 +77,11 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
   if (!fast_kernels_available()) return unimplemented("no fast backend in this build");
   HUBIMG_ASSIGN_OR_RETURN(Activation activation, activation_of(attrs));
   HUBIMG_ASSIGN_OR_RETURN(bool has_residual, attrs.get_bool("has_residual", false));
+  HUBIMG_ASSIGN_OR_RETURN(bool has_bias, attrs.get_bool("has_bias", false));
+  HUBIMG_ASSIGN_OR_RETURN(bool has_input_mul, attrs.get_bool("has_input_mul", false));
+  if (has_input_mul && op != "_HubimgFusedConv2D") {
+    return unimplemented("an input Mul fused into " + op);
+  }
   if (op == "_HubimgFusedMatMul") {
     MatMulParams p;
     p.name = node_name;
@@ -68,7 +92,7 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
     p.fuse_residual = has_residual;
     HUBIMG_ASSIGN_OR_RETURN(FastMatMul k, FastMatMul::create(p));
     return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), has_residual));
+        std::make_shared<const PreparedFused>(std::move(k), has_bias, has_residual, has_input_mul));
   }
   ConvParams p;
   p.name = node_name;
@@ -94,12 +118,12 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
   if (op == "_HubimgFusedConv2D") {
     HUBIMG_ASSIGN_OR_RETURN(FastConv2D k, FastConv2D::create(p));
     return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), has_residual));
+        std::make_shared<const PreparedFused>(std::move(k), has_bias, has_residual, has_input_mul));
   }
   if (op == "_HubimgFusedDepthwiseConv2dNative") {
     HUBIMG_ASSIGN_OR_RETURN(FastDepthwiseConv2D k, FastDepthwiseConv2D::create(p));
     return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), has_residual));
+        std::make_shared<const PreparedFused>(std::move(k), has_bias, has_residual, has_input_mul));
   }
   return unimplemented("no fast kernel for " + op);
 }
