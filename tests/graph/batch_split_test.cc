@@ -78,6 +78,38 @@ TEST(RowIndependence, SqueezeExciteScalesRowsByRows) {
   EXPECT_TRUE(r.independent) << r.reason;
 }
 
+TEST(RowIndependence, FusedConvolutionWithGateAndResidualKeepsRows) {
+  // The optimizer's projection node: input, filter, bias, residual, gate (fused_ops.cc).
+  GraphSketch s;
+  int mean = s.op("Mean", {0, s.ints({1, 2})}, {{"keep_dims", true}});
+  int gate = s.op("Sigmoid", {mean});
+  const graph::AttrMap attrs = {
+      {"has_bias", true}, {"has_residual", true}, {"has_input_mul", true}};
+  int fused =
+      s.op("_HubimgFusedConv2D",
+           {0, s.constant(filter()), s.constant(Tensor(DType::kFloat32, {8})), 0, gate}, attrs);
+  auto r = s.check(fused);
+  EXPECT_TRUE(r.independent) << r.reason;
+
+  // A gate that is a constant, or a residual that is one, is refused (conservatively).
+  GraphSketch t;
+  int constant_gate = t.constant(Tensor(DType::kFloat32, {1, 1, 1, 3}));
+  auto refused = t.check(
+      t.op("_HubimgFusedConv2D",
+           {0, t.constant(filter()), t.constant(Tensor(DType::kFloat32, {8})), 0, constant_gate},
+           attrs));
+  EXPECT_FALSE(refused.independent);
+  EXPECT_NE(refused.reason.find("input factor"), std::string::npos) << refused.reason;
+  GraphSketch u;
+  auto no_residual =
+      u.check(u.op("_HubimgFusedConv2D",
+                   {0, u.constant(filter()), u.constant(Tensor(DType::kFloat32, {8})),
+                    u.constant(Tensor(DType::kFloat32, {1, 1, 1, 8})), 0},
+                   attrs));
+  EXPECT_FALSE(no_residual.independent);
+  EXPECT_NE(no_residual.reason.find("residual"), std::string::npos) << no_residual.reason;
+}
+
 TEST(RowIndependence, ConstantsBroadcastOnlyAlongNonBatchDimensions) {
   {
     GraphSketch s;  // [3] channel normalization: fine
