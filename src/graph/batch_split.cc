@@ -56,6 +56,8 @@ const std::set<std::string, std::less<>>& reduction_ops() {
 struct Analysis {
   const Graph& g;
   std::vector<ValueInfo> info;  // output 0 of each node (other outputs: only FusedBatchNorm y)
+  // Output 1 of fused convolutions with a spatial mean (kMixed for every other node).
+  std::vector<ValueInfo> second_info;
   std::string reason;
 
   bool fail(const Node& n, const std::string& why) {
@@ -63,16 +65,22 @@ struct Analysis {
     return false;
   }
 
-  const ValueInfo& in(const Node& n, size_t i) const {
-    return info[static_cast<size_t>(n.inputs[i].node)];
+  const ValueInfo& in(const Node& n, size_t i) const { return value(n.inputs[i]); }
+  const ValueInfo& value(ValueRef v) const {
+    static const ValueInfo unknown;
+    if (v.index == 0) return info[static_cast<size_t>(v.node)];
+    if (v.index == 1) return second_info[static_cast<size_t>(v.node)];
+    return unknown;
   }
+  // Whether the analysis knows what output v is (output 0, or a known second output).
+  bool known(ValueRef v) const { return v.index == 0 || value(v).kind != Kind::kMixed; }
 
   // All inputs from `first` on must be constants.
   bool rest_constant(const Node& n, size_t first) {
     for (size_t i = first; i < n.inputs.size(); ++i) {
       if (in(n, i).kind != Kind::kConstant)
         return fail(n, "input " + std::to_string(i) + " is not a constant");
-      if (n.inputs[i].index != 0) return fail(n, "reads a second output of its input");
+      if (!known(n.inputs[i])) return fail(n, "reads a second output of its input");
     }
     return true;
   }
@@ -82,7 +90,7 @@ struct Analysis {
     if (n.inputs.empty()) return fail(n, "has no inputs");
     const ValueInfo& v = in(n, 0);
     if (v.kind != Kind::kRows) return fail(n, "input 0 is not batch rows");
-    if (n.inputs[0].index != 0) return fail(n, "reads a second output of its input");
+    if (!known(n.inputs[0])) return fail(n, "reads a second output of its input");
     if (rank >= 0 && v.rank != rank)
       return fail(n, "input 0 must have rank " + std::to_string(rank));
     if (v.rank < 1) return fail(n, "input 0 has unknown rank");
@@ -119,7 +127,12 @@ struct Analysis {
       return true;
     }
     bool any_rows = false;
-    for (size_t i = 0; i < n.inputs.size(); ++i) any_rows |= in(n, i).kind == Kind::kRows;
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      // Outputs other than the first are unknown unless a rule below set them: never taken
+      // for constants.
+      if (!known(n.inputs[i])) return fail(n, "reads a second output of its input");
+      any_rows |= in(n, i).kind == Kind::kRows;
+    }
     if (!any_rows) {
       // Only constants in: a constant out (the folder leaves few such nodes), unless stateful.
       if (!n.variables.empty() || (n.spec && n.spec->stateful) ||
@@ -175,11 +188,11 @@ struct Analysis {
       for (size_t i = 1; i < n.inputs.size(); ++i) {
         const ValueInfo& v = in(n, i);
         if (i == last && *residual) {
-          if (v.kind != Kind::kRows || v.rank != rank || n.inputs[i].index != 0) {
+          if (v.kind != Kind::kRows || v.rank != rank || !known(n.inputs[i])) {
             return fail(n, "residual is not batch rows of rank " + std::to_string(rank));
           }
         } else if (i == factor) {
-          if (v.kind != Kind::kRows || v.rank != rank || n.inputs[i].index != 0) {
+          if (v.kind != Kind::kRows || v.rank != rank || !known(n.inputs[i])) {
             return fail(n, "input factor is not batch rows of rank " + std::to_string(rank));
           }
         } else if (v.kind != Kind::kConstant) {
@@ -191,6 +204,10 @@ struct Analysis {
         if (!ta.ok() || *ta) return fail(n, "transposed rows");
       }
       out = {Kind::kRows, rank, nullptr};
+      auto mean = n.attrs.get_bool("spatial_mean", false);
+      auto keep = n.attrs.get_bool("spatial_mean_keep_dims", false);
+      if (!mean.ok() || !keep.ok()) return fail(n, "unreadable spatial_mean");
+      if (*mean) second_info[index] = {Kind::kRows, *keep ? rank : rank - 2, nullptr};
       return true;
     }
     if (op == "MatMul") {
@@ -270,7 +287,7 @@ struct Analysis {
       int rank = -1;
       for (size_t i = 0; i < axis_input; ++i) {
         const ValueInfo& v = in(n, i);
-        if (v.kind != Kind::kRows || v.rank < 1 || n.inputs[i].index != 0) {
+        if (v.kind != Kind::kRows || v.rank < 1 || !known(n.inputs[i])) {
           return fail(n, "input " + std::to_string(i) + " is not batch rows");
         }
         if (rank >= 0 && v.rank != rank) return fail(n, "inputs of different ranks");
@@ -289,7 +306,7 @@ struct Analysis {
     if (n.inputs.size() != 2) return fail(n, "expected two inputs");
     int rank = -1;
     for (size_t i = 0; i < 2; ++i) {
-      if (n.inputs[i].index != 0) return fail(n, "reads a second output of its input");
+      if (!known(n.inputs[i])) return fail(n, "reads a second output of its input");
       const ValueInfo& v = in(n, i);
       if (v.kind == Kind::kMixed) return fail(n, "input " + std::to_string(i) + " is unknown");
       if (v.kind == Kind::kRows) {
@@ -321,7 +338,10 @@ RowIndependence rows_are_independent(const Graph& graph, std::span<const int> in
   if (input_ranks.size() != graph.arg_nodes.size() || graph.arg_nodes.empty()) {
     return {false, "input ranks do not match the graph's inputs"};
   }
-  Analysis a{graph, std::vector<ValueInfo>(graph.nodes.size()), {}};
+  Analysis a{graph,
+             std::vector<ValueInfo>(graph.nodes.size()),
+             std::vector<ValueInfo>(graph.nodes.size()),
+             {}};
   for (size_t i = 0; i < graph.arg_nodes.size(); ++i) {
     if (input_ranks[i] < 1) return {false, "input " + std::to_string(i) + " is a scalar"};
     a.info[static_cast<size_t>(graph.arg_nodes[i])] = {Kind::kRows, input_ranks[i], nullptr};
@@ -331,8 +351,8 @@ RowIndependence rows_are_independent(const Graph& graph, std::span<const int> in
   }
   if (graph.outputs.empty()) return {false, "no outputs"};
   for (const auto& o : graph.outputs) {
-    const ValueInfo& v = a.info[static_cast<size_t>(o.node)];
-    if (v.kind != Kind::kRows || o.index != 0) {
+    const ValueInfo& v = a.value(o);
+    if (v.kind != Kind::kRows) {
       return {false, "output from node '" + graph.nodes[static_cast<size_t>(o.node)].name +
                          "' is not batch rows"};
     }

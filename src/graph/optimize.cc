@@ -1,6 +1,7 @@
 #include "graph/optimize.h"
 
 #include <cmath>
+#include <set>
 
 #include "ops/fast/prepare_fused.h"
 #include "ops/variable.h"
@@ -252,6 +253,20 @@ Expected<Graph> fold_batch_norms(const Graph& g, OptimizeStats& stats) {
   return rw.finish();
 }
 
+// Whether a Mean's constant axes of a rank-4 (NHWC) input are exactly {1, 2}.
+bool reduces_height_and_width(const Tensor& axes) {
+  if ((axes.dtype() != DType::kInt32 && axes.dtype() != DType::kInt64) || axes.rank() > 1 ||
+      axes.num_elements() != 2) {
+    return false;
+  }
+  std::set<int64_t> resolved;
+  for (int64_t k = 0; k < 2; ++k) {
+    const auto a = static_cast<int64_t>(element_as_double(axes, k));
+    resolved.insert(a < 0 ? a + 4 : a);
+  }
+  return resolved == std::set<int64_t>{1, 2};
+}
+
 // A convolution or matmul with constant weights and what follows it into one fused node:
 //   [Mul ->] op -> [BiasAdd const] -> [AddV2/Add residual] -> [Relu | Relu6 | x * Sigmoid(x)]
 // where each intermediate value has no other user (see src/ops/fused_ops.cc). The Mul in front
@@ -282,6 +297,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
     std::vector<int> absorbed;  // nodes replaced by the fused node, besides `last`
     int folded_pad = -1;        // a Pad node whose padding the convolution takes over
     int input_mul = -1;         // a Mul node whose product is the convolution's input
+    int spatial_mean = -1;      // a Mean over height and width of the chain's result
     std::vector<int64_t> explicit_paddings;
     bool has_bias = false;
     ValueRef bias{};
@@ -290,6 +306,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
     std::string activation;
   };
   std::vector<int> chain_of_last(n, -1);
+  std::vector<int> chain_of_mean(n, -1);
   std::vector<char> absorbed(n, 0);
   std::vector<Chain> chains;
   for (size_t i = 0; i < n; ++i) {
@@ -380,8 +397,28 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
         c.last = id_of(b);
       }
     }
+    // Global average pooling of the result (squeeze-and-excitation's squeeze, a classifier's
+    // pooling) becomes the fused node's second output, computed in the activation's pass.
+    if (base.op != "MatMul") {
+      for (int user : consumers[static_cast<size_t>(c.last)]) {
+        const Node& mean = g.nodes[static_cast<size_t>(user)];
+        if (mean.op == "Mean" && mean.inputs.size() == 2 && mean.inputs[0].node == c.last &&
+            mean.inputs[0].index == 0 && !claimed[static_cast<size_t>(user)] &&
+            is_const(g, mean.inputs[1]) &&
+            reduces_height_and_width(const_value(g, mean.inputs[1])) &&
+            mean.attrs.get_bool("keep_dims", false).ok()) {
+          c.spatial_mean = user;
+          break;
+        }
+      }
+    }
     for (int k : c.absorbed) absorbed[static_cast<size_t>(k)] = claimed[static_cast<size_t>(k)] = 1;
     claimed[static_cast<size_t>(c.last)] = 1;
+    if (c.spatial_mean >= 0) {
+      absorbed[static_cast<size_t>(c.spatial_mean)] = claimed[static_cast<size_t>(c.spatial_mean)] =
+          1;
+      chain_of_mean[static_cast<size_t>(c.spatial_mean)] = static_cast<int>(chains.size());
+    }
     if (c.folded_pad >= 0) absorbed[static_cast<size_t>(c.folded_pad)] = 1;
     if (c.input_mul >= 0) {
       absorbed[static_cast<size_t>(c.input_mul)] = claimed[static_cast<size_t>(c.input_mul)] = 1;
@@ -392,8 +429,16 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
   if (chains.empty()) return g;
 
   Rewriter rw(g);
+  std::vector<int> fused_id_of_chain(chains.size(), -1);
   for (size_t i = 0; i < n; ++i) {
     const Node& node = g.nodes[i];
+    if (int ci = chain_of_mean[i]; ci >= 0) {
+      // Its chain's node comes first: the Mean reads the chain's result.
+      const int id = fused_id_of_chain[static_cast<size_t>(ci)];
+      if (id < 0) return internal_error("Mean '" + node.name + "' precedes its fused layer");
+      rw.set_outputs(i, {{id, 1}});
+      continue;
+    }
     if (absorbed[i]) continue;
     if (int ci = chain_of_last[i]; ci >= 0) {
       const Chain& c = chains[static_cast<size_t>(ci)];
@@ -407,6 +452,13 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       fused.attrs.set("has_residual", c.has_residual);
       fused.attrs.set("activation", c.activation);
       if (c.input_mul >= 0) fused.attrs.set("has_input_mul", true);
+      if (c.spatial_mean >= 0) {
+        fused.attrs.set("spatial_mean", true);
+        fused.attrs.set("spatial_mean_keep_dims", g.nodes[static_cast<size_t>(c.spatial_mean)]
+                                                      .attrs.get_bool("keep_dims", false)
+                                                      .value());
+        fused.num_outputs = 2;
+      }
       fused.spec = ops::OpRegistry::global().find(fused.op);
       if (fused.spec == nullptr) return internal_error("fused op " + fused.op + " not registered");
       const Node* mul = c.input_mul >= 0 ? &g.nodes[static_cast<size_t>(c.input_mul)] : nullptr;
@@ -433,6 +485,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       }
       const int id = rw.add(std::move(fused));
       rw.set_outputs(i, {{id, 0}});
+      fused_id_of_chain[static_cast<size_t>(ci)] = id;
       ++stats.layers_fused;
       continue;
     }

@@ -4,7 +4,9 @@
 //   output = activation(op(input [* input_factor], filter) + bias + residual)
 // Inputs: input, filter, [bias if has_bias], [residual if has_residual], [input_factor if
 // has_input_mul]. Attributes: those of the base op plus has_bias, has_residual, has_input_mul
-// and activation ("", "Relu", "Relu6", "Swish").
+// and activation ("", "Relu", "Relu6", "Swish"). Convolutions with spatial_mean have a second
+// output: the output's Mean over height and width (axes 1 and 2; kept as size-1 axes with
+// spatial_mean_keep_dims), the global average pooling that reads it.
 // These reference kernels run the ops one after the other; a graph node may instead hold a
 // prepared fast kernel (Node::prepared) that computes the same in one pass.
 #include "ops/op_registry.h"
@@ -56,6 +58,16 @@ Status fused_reference(KernelContext& ctx, const char* base_op) {
     return ctx.error(StatusCode::kUnimplemented, "unknown fused activation '" + activation + "'");
   }
   if (!y.ok()) return y.status();
+  HUBIMG_ASSIGN_OR_RETURN(bool spatial_mean, ctx.attrs().get_bool("spatial_mean", false));
+  if (spatial_mean) {
+    if (ctx.num_outputs() != 2) return ctx.error("spatial_mean needs a node with two outputs");
+    HUBIMG_ASSIGN_OR_RETURN(bool keep, ctx.attrs().get_bool("spatial_mean_keep_dims", false));
+    const graph::AttrMap mean_attrs = {{"keep_dims", keep}};
+    auto mean = single("Mean", {*y, Tensor::from_vector<int32_t>({2}, {1, 2})}, mean_attrs,
+                       ctx.node_name());
+    if (!mean.ok()) return mean.status();
+    ctx.set_output(1, std::move(mean).value());
+  }
   ctx.set_output(0, std::move(y).value());
   return {};
 }

@@ -330,6 +330,17 @@ TEST(BenchModelsOptimized, EfficientNetB0FusesSwishAndResidualsAndKeepsLogits) {
   int gated = 0;
   for (const auto& n : (*opt)->nodes) gated += n.attrs.get_bool("has_input_mul", false).value();
   EXPECT_EQ(gated, 16);
+  // The 16 squeeze Means and the global average pooling are the second outputs of the
+  // depthwise / top convolutions they read.
+  EXPECT_EQ(ops["Mean"], 0);
+  int pooled = 0;
+  for (const auto& n : (*opt)->nodes) {
+    pooled += n.attrs.get_bool("spatial_mean", false).value();
+    if (n.attrs.get_bool("spatial_mean", false).value()) {
+      EXPECT_EQ(n.num_outputs, 2) << n.name;
+    }
+  }
+  EXPECT_EQ(pooled, 17);
   EXPECT_EQ(ops["AddV2"], 0);  // all 9 residual adds fused into their projection conv
   EXPECT_EQ(ops["Pad"], 0);    // the 5 zero pads became the convolutions' explicit padding
 

@@ -340,6 +340,53 @@ TEST(FastConv2D, InputGateIsNotFoldedWhereItDoesNotPay) {
   EXPECT_FALSE(winograd->folds_input_gate({1, 56, 56, 64}, {1, 1, 1, 64}));
 }
 
+TEST(FastDepthwiseConv2D, SpatialMeanOutputMatchesTheMeanOfTheOutput) {
+  // Squeeze-and-excitation's squeeze (and a classifier's pooling) computed in the activation's
+  // pass: every activation, one and two images, depthwise and ordinary convolutions.
+  const Activation activations[] = {Activation::kSwish, Activation::kNone, Activation::kRelu6,
+                                    Activation::kRelu};
+  uint32_t seed = 1700;
+  int index = 0;
+  for (int64_t batch : {1, 2}) {
+    for (Activation activation : activations) {
+      ++index;
+      for (ConvKind kind : {ConvKind::kDepthwise, ConvKind::kConv}) {
+        ConvParams p;
+        p.name = "squeeze";
+        const Dims input_shape = {batch, 15 + index, 13, 24};
+        p.filter = random_tensor({3, 3, 24, kind == ConvKind::kConv ? 40 : 1}, ++seed);
+        p.bias = random_tensor({kind == ConvKind::kConv ? 40 : 24}, ++seed);
+        p.strides = {index % 2 + 1, index % 2 + 1};
+        p.padding = PaddingKind::kSame;
+        p.activation = activation;
+        SCOPED_TRACE(std::string(kind == ConvKind::kConv ? "conv" : "depthwise") + " batch " +
+                     std::to_string(batch) + " " + activation_name(activation));
+        const Tensor input = random_tensor(input_shape, ++seed);
+        Tensor output, mean;
+        if (kind == ConvKind::kConv) {
+          auto k = FastConv2D::create(p);
+          ASSERT_TRUE(k.ok()) << k.status().to_string();
+          ASSERT_TRUE(k->run(input, nullptr, output, &mean).ok());
+        } else {
+          auto k = FastDepthwiseConv2D::create(p);
+          ASSERT_TRUE(k.ok()) << k.status().to_string();
+          ASSERT_TRUE(k->run(input, nullptr, output, &mean).ok());
+        }
+        const Tensor expected_output = reference_epilogue(
+            run_reference(kind == ConvKind::kConv ? "Conv2D" : "DepthwiseConv2dNative",
+                          {input, p.filter}, conv_attrs(p)),
+            p.bias, nullptr, activation);
+        EXPECT_TRUE(close_to_reference(output, expected_output));
+        ASSERT_TRUE(mean.valid());
+        const Tensor expected_mean =
+            run_reference("Mean", {expected_output, Tensor::from_vector<int32_t>({2}, {1, 2})});
+        ASSERT_EQ(mean.shape(), expected_mean.shape());
+        EXPECT_TRUE(close_to_reference(mean, expected_mean));
+      }
+    }
+  }
+}
+
 TEST(FastConv2D, GroupedFilterMatchesReference) {
   ConvParams p;
   p.name = "grouped";

@@ -74,6 +74,49 @@ TEST(Swish, ParallelEqualsSerial) {
   exec::ThreadPool::set_global_num_threads(0);
 }
 
+// swish_and_channel_means against a double-precision computation: tails of 16 channels and of
+// 64-pixel blocks, one and several images, serial and on the thread pool.
+TEST(Swish, ChannelMeansMatchDoublePrecision) {
+  exec::ThreadPool::set_global_num_threads(2);
+  struct Case {
+    int64_t images, pixels, channels;
+  };
+  const Case cases[] = {{1, 1, 1},    {1, 63, 15},   {2, 64, 16},    {3, 65, 17},
+                        {1, 200, 40}, {2, 3136, 24}, {1, 12544, 32}, {3, 49, 1152}};
+  uint32_t seed = 1;
+  for (const Case& c : cases) {
+    for (bool apply_swish : {false, true}) {
+      SCOPED_TRACE(std::to_string(c.images) + " x " + std::to_string(c.pixels) + " x " +
+                   std::to_string(c.channels) + (apply_swish ? " swish" : ""));
+      const int64_t n = c.images * c.pixels * c.channels;
+      std::vector<float> data(static_cast<size_t>(n));
+      for (auto& v : data) {
+        seed = seed * 1664525u + 1013904223u;
+        v = static_cast<float>(seed >> 8) / static_cast<float>(1 << 24) * 8 - 4;
+      }
+      const std::vector<float> original = data;
+      std::vector<float> means(static_cast<size_t>(c.images * c.channels), -1.f);
+      swish_and_channel_means(data.data(), c.images, c.pixels, c.channels, apply_swish,
+                              means.data());
+      for (int64_t img = 0; img < c.images; ++img) {
+        for (int64_t ch = 0; ch < c.channels; ++ch) {
+          double sum = 0;
+          for (int64_t p = 0; p < c.pixels; ++p) {
+            const size_t i = static_cast<size_t>((img * c.pixels + p) * c.channels + ch);
+            const double x = original[i];
+            const double y = apply_swish ? exact_swish(x) : x;
+            ASSERT_NEAR(data[i], y, 4e-7 * std::fabs(y) + 1e-30);
+            sum += y;
+          }
+          EXPECT_NEAR(means[static_cast<size_t>(img * c.channels + ch)], sum / c.pixels, 1e-6)
+              << "image " << img << " channel " << ch;
+        }
+      }
+    }
+  }
+  exec::ThreadPool::set_global_num_threads(0);
+}
+
 TEST(Swish, ReferenceIsTheFormula) {
   for (float x : {-5.f, -0.5f, 0.f, 0.5f, 5.f}) {
     EXPECT_FLOAT_EQ(swish_reference(x), static_cast<float>(exact_swish(x)));

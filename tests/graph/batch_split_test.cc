@@ -110,6 +110,25 @@ TEST(RowIndependence, FusedConvolutionWithGateAndResidualKeepsRows) {
   EXPECT_NE(no_residual.reason.find("residual"), std::string::npos) << no_residual.reason;
 }
 
+TEST(RowIndependence, SpatialMeanOutputOfAFusedConvolutionIsRows) {
+  GraphSketch s;
+  int fused = s.op("_HubimgFusedDepthwiseConv2dNative", {0, s.constant(filter())},
+                   {{"spatial_mean", true}, {"spatial_mean_keep_dims", false}});
+  s.g.nodes[static_cast<size_t>(fused)].num_outputs = 2;
+  Node logits;
+  logits.name = "logits";
+  logits.op = "MatMul";
+  logits.inputs = {ValueRef{fused, 1}, ValueRef{s.constant(Tensor(DType::kFloat32, {8, 10})), 0}};
+  s.g.nodes.push_back(logits);
+  auto r = s.check(static_cast<int>(s.g.nodes.size()) - 1);
+  EXPECT_TRUE(r.independent) << r.reason;
+  // Without the attribute the second output is unknown.
+  s.g.nodes[static_cast<size_t>(fused)].attrs.set("spatial_mean", false);
+  auto refused = s.check(static_cast<int>(s.g.nodes.size()) - 1);
+  EXPECT_FALSE(refused.independent);
+  EXPECT_NE(refused.reason.find("second output"), std::string::npos) << refused.reason;
+}
+
 TEST(RowIndependence, ConstantsBroadcastOnlyAlongNonBatchDimensions) {
   {
     GraphSketch s;  // [3] channel normalization: fine

@@ -107,6 +107,19 @@ void apply_separate_activation(Activation activation, Tensor& output) {
   }
 }
 
+// apply_separate_activation, and with `spatial_mean` the per-image channel means of the NHWC
+// result (float32 [batch, channels]) in the same pass.
+void finish_output(Activation activation, Tensor& output, Tensor* spatial_mean) {
+  if (spatial_mean == nullptr) {
+    apply_separate_activation(activation, output);
+    return;
+  }
+  const Dims& d = output.shape();
+  *spatial_mean = Tensor::uninitialized(DType::kFloat32, {d[0], d[3]});
+  swish_and_channel_means(output.mutable_data<float>(), d[0], d[1] * d[2], d[3],
+                          activation == Activation::kSwish, spatial_mean->mutable_data<float>());
+}
+
 Status check_bias(const std::string& name, const Tensor& bias, int64_t out_channels) {
   if (!bias.valid()) return {};
   if (bias.dtype() != DType::kFloat32 || bias.shape() != Dims{out_channels}) {
@@ -430,7 +443,7 @@ class FastConvImpl {
                         .pad_right = cols->pad_after};
   }
 
-  Status run(const Tensor& input, const Tensor* residual, Tensor& output) {
+  Status run(const Tensor& input, const Tensor* residual, Tensor& output, Tensor* spatial_mean) {
     if (input.dtype() != DType::kFloat32) {
       return invalid(params_.name, "input must be float32, got " + input.description());
     }
@@ -457,7 +470,7 @@ class FastConvImpl {
     HUBIMG_ASSIGN_OR_RETURN(std::shared_ptr<PreparedPrimitive> prepared, prepare(input.shape()));
     load_residual(residual, output);
     HUBIMG_RETURN_IF_ERROR(execute(params_.name, *prepared, input, params_.bias, output));
-    apply_separate_activation(params_.activation, output);
+    finish_output(params_.activation, output, spatial_mean);
     return {};
   }
 
@@ -777,7 +790,7 @@ class FastConvImpl {
     return unsupported(p.name, "hubimg was built without oneDNN");
   }
   Expected<ConvGeometry> geometry(const Dims&) const { return unimplemented("no oneDNN"); }
-  Status run(const Tensor&, const Tensor*, Tensor&) { return unimplemented("no oneDNN"); }
+  Status run(const Tensor&, const Tensor*, Tensor&, Tensor*) { return unimplemented("no oneDNN"); }
   bool folds_input_gate(const Dims&, const Dims&) const { return false; }
   Status run_with_input_gate(const Tensor&, const Tensor&, const Tensor*, Tensor&) {
     return unimplemented("no oneDNN");
@@ -815,8 +828,9 @@ Status FastConv2D::run_with_input_gate(const Tensor& input, const Tensor& gate,
   return impl_->run_with_input_gate(input, gate, residual, output);
 }
 
-Status FastConv2D::run(const Tensor& input, const Tensor* residual, Tensor& output) const {
-  return impl_->run(input, residual, output);
+Status FastConv2D::run(const Tensor& input, const Tensor* residual, Tensor& output,
+                       Tensor* spatial_mean) const {
+  return impl_->run(input, residual, output, spatial_mean);
 }
 Expected<ConvGeometry> FastConv2D::geometry(const Dims& input_shape) const {
   return impl_->geometry(input_shape);
@@ -834,8 +848,9 @@ FastDepthwiseConv2D::FastDepthwiseConv2D(std::unique_ptr<FastConvImpl> impl)
 FastDepthwiseConv2D::FastDepthwiseConv2D(FastDepthwiseConv2D&&) noexcept = default;
 FastDepthwiseConv2D& FastDepthwiseConv2D::operator=(FastDepthwiseConv2D&&) noexcept = default;
 FastDepthwiseConv2D::~FastDepthwiseConv2D() = default;
-Status FastDepthwiseConv2D::run(const Tensor& input, const Tensor* residual, Tensor& output) const {
-  return impl_->run(input, residual, output);
+Status FastDepthwiseConv2D::run(const Tensor& input, const Tensor* residual, Tensor& output,
+                                Tensor* spatial_mean) const {
+  return impl_->run(input, residual, output, spatial_mean);
 }
 Expected<ConvGeometry> FastDepthwiseConv2D::geometry(const Dims& input_shape) const {
   return impl_->geometry(input_shape);

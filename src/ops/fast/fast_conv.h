@@ -90,7 +90,11 @@ class FastConv2D {
   FastConv2D& operator=(FastConv2D&&) noexcept;
   ~FastConv2D();
 
-  Status run(const Tensor& input, const Tensor* residual, Tensor& output) const;
+  // With `spatial_mean`, also the mean of the result over height and width, float32
+  // [batch, out_channels], computed in the activation's pass where the kernel can (left invalid
+  // otherwise: the caller then reduces the output itself).
+  Status run(const Tensor& input, const Tensor* residual, Tensor& output,
+             Tensor* spatial_mean = nullptr) const;
 
   // Conv2D of input * gate for a gate of shape [batch, 1, 1, in_channels] (squeeze-and-
   // excitation's per-image channel weights), computed as a convolution of the input by a filter
@@ -120,7 +124,9 @@ class FastDepthwiseConv2D {
   FastDepthwiseConv2D& operator=(FastDepthwiseConv2D&&) noexcept;
   ~FastDepthwiseConv2D();
 
-  Status run(const Tensor& input, const Tensor* residual, Tensor& output) const;
+  // `spatial_mean` as for FastConv2D::run.
+  Status run(const Tensor& input, const Tensor* residual, Tensor& output,
+             Tensor* spatial_mean = nullptr) const;
   Expected<ConvGeometry> geometry(const Dims& input_shape) const;
   std::string implementation() const;
 

@@ -1,5 +1,6 @@
 #include "ops/fast/prepare_fused.h"
 
+#include <type_traits>
 #include <variant>
 
 #include "ops/fast/fast_conv.h"
@@ -11,10 +12,19 @@ class PreparedFused final : public PreparedKernel {
  public:
   using Kernel = std::variant<FastConv2D, FastDepthwiseConv2D, FastMatMul>;
   // Inputs: input, filter, [bias], [residual], [input factor] (see src/ops/fused_ops.cc).
-  PreparedFused(Kernel kernel, bool has_bias, bool has_residual, bool has_input_mul)
+  // spatial_mean: a second output, the Mean of the output over axes 1 and 2 (fused_ops.cc).
+  struct Layout {
+    bool has_bias = false, has_residual = false, has_input_mul = false;
+    bool spatial_mean = false, spatial_mean_keep_dims = false;
+  };
+  PreparedFused(Kernel kernel, const Layout& layout)
       : kernel_(std::move(kernel)),
-        residual_index_(has_residual ? 2 + static_cast<int>(has_bias) : -1),
-        factor_index_(has_input_mul ? 2 + static_cast<int>(has_bias) + has_residual : -1) {}
+        residual_index_(layout.has_residual ? 2 + static_cast<int>(layout.has_bias) : -1),
+        factor_index_(layout.has_input_mul
+                          ? 2 + static_cast<int>(layout.has_bias) + layout.has_residual
+                          : -1),
+        spatial_mean_(layout.spatial_mean),
+        keep_dims_(layout.spatial_mean_keep_dims) {}
 
   Status run(KernelContext& ctx) const override {
     const Tensor* residual =
@@ -38,16 +48,47 @@ class PreparedFused final : public PreparedKernel {
       if (!product.ok()) return product.status();
       input = std::move((*product)[0]);
     }
-    Status s = std::visit([&](const auto& k) { return k.run(input, residual, out); }, kernel_);
+    Tensor mean;
+    Status s = std::visit(
+        [&](const auto& k) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(k)>, FastMatMul>) {
+            return k.run(input, residual, out);
+          } else {
+            return k.run(input, residual, out, spatial_mean_ ? &mean : nullptr);
+          }
+        },
+        kernel_);
     if (!s.ok()) return ctx.error(s.code(), s.message());
+    if (spatial_mean_) {
+      HUBIMG_RETURN_IF_ERROR(set_spatial_mean(ctx, out, std::move(mean)));
+    }
     ctx.set_output(0, std::move(out));
     return {};
   }
 
  private:
+  // Output 1: the kernel's [batch, channels] means, reshaped for keep_dims, or (where the kernel
+  // left them out) the Mean op on the output.
+  Status set_spatial_mean(KernelContext& ctx, const Tensor& out, Tensor mean) const {
+    if (mean.valid()) {
+      if (keep_dims_) {
+        HUBIMG_ASSIGN_OR_RETURN(mean, mean.reshaped({mean.dim(0), 1, 1, mean.dim(1)}));
+      }
+      ctx.set_output(1, std::move(mean));
+      return {};
+    }
+    const Tensor operands[] = {out, Tensor::from_vector<int32_t>({2}, {1, 2})};
+    auto result = run_op("Mean", operands, {{"keep_dims", keep_dims_}}, ctx.node_name());
+    if (!result.ok()) return result.status();
+    ctx.set_output(1, std::move((*result)[0]));
+    return {};
+  }
+
   Kernel kernel_;
   int residual_index_;
   int factor_index_;
+  bool spatial_mean_;
+  bool keep_dims_;
 };
 
 Expected<Activation> activation_of(const graph::AttrMap& attrs) {
@@ -76,11 +117,19 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
                                                               const Tensor& bias) {
   if (!fast_kernels_available()) return unimplemented("no fast backend in this build");
   HUBIMG_ASSIGN_OR_RETURN(Activation activation, activation_of(attrs));
-  HUBIMG_ASSIGN_OR_RETURN(bool has_residual, attrs.get_bool("has_residual", false));
-  HUBIMG_ASSIGN_OR_RETURN(bool has_bias, attrs.get_bool("has_bias", false));
-  HUBIMG_ASSIGN_OR_RETURN(bool has_input_mul, attrs.get_bool("has_input_mul", false));
-  if (has_input_mul && op != "_HubimgFusedConv2D") {
+  PreparedFused::Layout layout;
+  HUBIMG_ASSIGN_OR_RETURN(layout.has_residual, attrs.get_bool("has_residual", false));
+  HUBIMG_ASSIGN_OR_RETURN(layout.has_bias, attrs.get_bool("has_bias", false));
+  HUBIMG_ASSIGN_OR_RETURN(layout.has_input_mul, attrs.get_bool("has_input_mul", false));
+  HUBIMG_ASSIGN_OR_RETURN(layout.spatial_mean, attrs.get_bool("spatial_mean", false));
+  HUBIMG_ASSIGN_OR_RETURN(layout.spatial_mean_keep_dims,
+                          attrs.get_bool("spatial_mean_keep_dims", false));
+  const bool has_residual = layout.has_residual;
+  if (layout.has_input_mul && op != "_HubimgFusedConv2D") {
     return unimplemented("an input Mul fused into " + op);
+  }
+  if (layout.spatial_mean && op == "_HubimgFusedMatMul") {
+    return unimplemented("a spatial mean of a MatMul");
   }
   if (op == "_HubimgFusedMatMul") {
     MatMulParams p;
@@ -92,7 +141,7 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
     p.fuse_residual = has_residual;
     HUBIMG_ASSIGN_OR_RETURN(FastMatMul k, FastMatMul::create(p));
     return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), has_bias, has_residual, has_input_mul));
+        std::make_shared<const PreparedFused>(std::move(k), layout));
   }
   ConvParams p;
   p.name = node_name;
@@ -118,12 +167,12 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
   if (op == "_HubimgFusedConv2D") {
     HUBIMG_ASSIGN_OR_RETURN(FastConv2D k, FastConv2D::create(p));
     return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), has_bias, has_residual, has_input_mul));
+        std::make_shared<const PreparedFused>(std::move(k), layout));
   }
   if (op == "_HubimgFusedDepthwiseConv2dNative") {
     HUBIMG_ASSIGN_OR_RETURN(FastDepthwiseConv2D k, FastDepthwiseConv2D::create(p));
     return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), has_bias, has_residual, has_input_mul));
+        std::make_shared<const PreparedFused>(std::move(k), layout));
   }
   return unimplemented("no fast kernel for " + op);
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "exec/thread_pool.h"
 
@@ -40,6 +42,52 @@ inline __m512 swish16(__m512 x) {
 }
 #endif
 
+// Rows [row_begin, row_end) of [images * pixels, channels]: swish in place (if asked) and the
+// rows' channel sums added to sums[image * channels + c].
+void rows_swish_and_sums(float* data, int64_t row_begin, int64_t row_end, int64_t pixels,
+                         int64_t channels, bool apply_swish, double* sums) {
+  constexpr int64_t kBlockRows = 64;
+  std::vector<float> block(static_cast<size_t>(channels));
+  int64_t row = row_begin;
+  while (row < row_end) {
+    const int64_t image = row / pixels;
+    const int64_t block_end = std::min({row_end, (image + 1) * pixels, row + kBlockRows});
+    std::fill(block.begin(), block.end(), 0.0f);
+    float* acc = block.data();
+    for (; row < block_end; ++row) {
+      float* x = data + row * channels;
+      int64_t c = 0;
+#if defined(__AVX512F__)
+      for (; c + 16 <= channels; c += 16) {
+        __m512 v = _mm512_loadu_ps(x + c);
+        if (apply_swish) {
+          v = swish16(v);
+          _mm512_storeu_ps(x + c, v);
+        }
+        _mm512_storeu_ps(acc + c, _mm512_add_ps(_mm512_loadu_ps(acc + c), v));
+      }
+      if (c < channels) {
+        const __mmask16 tail = static_cast<__mmask16>((1u << (channels - c)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(tail, x + c);
+        if (apply_swish) {
+          v = swish16(v);
+          _mm512_mask_storeu_ps(x + c, tail, v);
+        }
+        _mm512_mask_storeu_ps(acc + c, tail,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(tail, acc + c), v));
+      }
+#else
+      for (; c < channels; ++c) {
+        if (apply_swish) x[c] = swish_reference(x[c]);
+        acc[c] += x[c];
+      }
+#endif
+    }
+    double* s = sums + image * channels;
+    for (int64_t c = 0; c < channels; ++c) s[c] += static_cast<double>(acc[c]);
+  }
+}
+
 }  // namespace
 
 float swish_reference(float x) {
@@ -57,6 +105,36 @@ void swish_in_place(float* data, int64_t count) {
 #else
   for (; i < count; ++i) data[i] = swish_reference(data[i]);
 #endif
+}
+
+void swish_and_channel_means(float* data, int64_t images, int64_t pixels, int64_t channels,
+                             bool apply_swish, float* means) {
+  const int64_t rows = images * pixels;
+  if (images <= 0 || channels <= 0) return;
+  constexpr int64_t kGrain = 64 * 1024;
+  auto& pool = exec::ThreadPool::global();
+  const int64_t ranges = rows * channels < kGrain || exec::in_parallel_region()
+                             ? 1
+                             : std::min<int64_t>(pool.num_threads(), rows);
+  // One partial sum per range and image; each range covers contiguous rows.
+  std::vector<double> partial(static_cast<size_t>(ranges * images * channels), 0.0);
+  auto run_range = [&](int64_t r) {
+    rows_swish_and_sums(data, rows * r / ranges, rows * (r + 1) / ranges, pixels, channels,
+                        apply_swish, partial.data() + r * images * channels);
+  };
+  if (ranges == 1) {
+    run_range(0);
+  } else {
+    pool.parallel_for(ranges, run_range);
+  }
+  const double count = static_cast<double>(pixels);
+  for (int64_t i = 0; i < images * channels; ++i) {
+    double total = 0;
+    for (int64_t r = 0; r < ranges; ++r)
+      total += partial[static_cast<size_t>(r * images * channels + i)];
+    means[i] =
+        pixels == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(total / count);
+  }
 }
 
 void swish_in_place_parallel(float* data, int64_t count) {

@@ -22,6 +22,15 @@ void swish_in_place(float* data, int64_t count);
 // calling thread inside a parallel region).
 void swish_in_place_parallel(float* data, int64_t count);
 
+// For data [images, pixels, channels]: applies swish in place when `apply_swish`, and writes
+// each image's per-channel mean over its pixels (after swish) to means[images, channels] — the
+// global average pooling (Mean over height and width) that squeeze-and-excitation and
+// classifier heads read, computed while the values are in registers instead of in another pass.
+// Sums accumulate in float over blocks of 64 pixels, then in double. Spread over the global
+// thread pool like swish_in_place_parallel.
+void swish_and_channel_means(float* data, int64_t images, int64_t pixels, int64_t channels,
+                             bool apply_swish, float* means);
+
 // The portable formula, x / (1 + exp(-x)); the oracle in tests.
 float swish_reference(float x);
 
