@@ -444,14 +444,7 @@ class FastConvImpl {
   }
 
   Status run(const Tensor& input, const Tensor* residual, Tensor& output, Tensor* spatial_mean) {
-    if (input.dtype() != DType::kFloat32) {
-      return invalid(params_.name, "input must be float32, got " + input.description());
-    }
-    HUBIMG_ASSIGN_OR_RETURN(ConvGeometry g, geometry(input.shape()));
-    const Dims out_shape = {g.batch, g.out_height, g.out_width, g.out_channels};
-    HUBIMG_RETURN_IF_ERROR(
-        check_residual(params_.name, params_.fuse_residual, residual, out_shape));
-    prepare_output(input, out_shape, output);
+    HUBIMG_ASSIGN_OR_RETURN(ConvGeometry g, start_run(input, residual, output));
     if (output.num_elements() == 0) return {};
     if (input.num_elements() == 0) {
       return invalid(params_.name, "input " + input.description() + " is empty");
@@ -495,19 +488,14 @@ class FastConvImpl {
 
   Status run_with_input_gate(const Tensor& input, const Tensor& gate, const Tensor* residual,
                              Tensor& output) {
-    if (input.dtype() != DType::kFloat32 || gate.dtype() != DType::kFloat32) {
-      return invalid(params_.name, "input " + input.description() + " and gate " +
-                                       gate.description() + " must be float32");
+    if (gate.dtype() != DType::kFloat32) {
+      return invalid(params_.name, "gate must be float32, got " + gate.description());
     }
     if (!folds_input_gate(input.shape(), gate.shape())) {
       return invalid(params_.name, "gate " + gate.description() + " cannot be folded for input " +
                                        input.description());
     }
-    HUBIMG_ASSIGN_OR_RETURN(ConvGeometry g, geometry(input.shape()));
-    const Dims out_shape = {g.batch, g.out_height, g.out_width, g.out_channels};
-    HUBIMG_RETURN_IF_ERROR(
-        check_residual(params_.name, params_.fuse_residual, residual, out_shape));
-    prepare_output(input, out_shape, output);
+    HUBIMG_ASSIGN_OR_RETURN(ConvGeometry g, start_run(input, residual, output));
     if (output.num_elements() == 0) return {};
     HUBIMG_ASSIGN_OR_RETURN(std::shared_ptr<PreparedPrimitive> prepared,
                             prepare({1, g.in_height, g.in_width, g.in_channels}));
@@ -532,6 +520,20 @@ class FastConvImpl {
 
  private:
   FastConvImpl(const ConvParams& p, Kind kind) : params_(p), kind_(kind) {}
+
+  // What every run starts with: the input's dtype and geometry checked, the residual's shape
+  // checked, and `output` made ready (reused or replaced).
+  Expected<ConvGeometry> start_run(const Tensor& input, const Tensor* residual, Tensor& output) {
+    if (input.dtype() != DType::kFloat32) {
+      return invalid(params_.name, "input must be float32, got " + input.description());
+    }
+    HUBIMG_ASSIGN_OR_RETURN(ConvGeometry g, geometry(input.shape()));
+    const Dims out_shape = {g.batch, g.out_height, g.out_width, g.out_channels};
+    HUBIMG_RETURN_IF_ERROR(
+        check_residual(params_.name, params_.fuse_residual, residual, out_shape));
+    prepare_output(input, out_shape, output);
+    return g;
+  }
 
   Expected<std::shared_ptr<const std::vector<int32_t>>> input_channel_map(
       PreparedPrimitive& prepared) {
