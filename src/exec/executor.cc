@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "ops/fast_paths.h"
+
 namespace hubimg::exec {
 
 Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,
@@ -79,7 +81,9 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
     ctx.set_variables(node_variables);
     const auto start = stats && stats->time_ops ? std::chrono::steady_clock::now()
                                                 : std::chrono::steady_clock::time_point{};
-    Status s = node.prepared ? node.prepared->run(ctx) : node.spec->kernel(ctx);
+    Status s = node.prepared                                         ? node.prepared->run(ctx)
+               : node.spec->fast_kernel && ops::fast_paths_enabled() ? node.spec->fast_kernel(ctx)
+                                                                     : node.spec->kernel(ctx);
     if (stats && stats->time_ops) {
       stats->ms_by_op[node.op] +=
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)

@@ -35,6 +35,8 @@ struct Node {
   std::vector<int> control_inputs;
   std::vector<int> variables;  // indices into the model's variable table
   int num_outputs = 1;
+  // Dtype of each output where known (kInvalid or absent: unknown); see value_dtype().
+  std::vector<DType> output_dtypes;
   int arg_index = -1;  // for argument nodes: position among the graph's inputs
   // If/Case decided at run time: one graph per branch, taking the node's inputs after the
   // condition (or branch index).

@@ -14,6 +14,7 @@
 #include "graph/attrs.h"
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
+#include "ops/gradient.h"
 
 namespace hubimg {
 class Variable;  // include/hubimg/model.h
@@ -84,12 +85,25 @@ class PreparedKernel {
   virtual Status run(KernelContext& ctx) const = 0;
 };
 
+// One op's entry in the op table: everything the code knows about the op lives here.
 struct OpSpec {
   std::string name;
   std::vector<OutputArg> outputs;
+  // The reference kernel: plain code every optimized kernel is tested against.
   Kernel kernel;
   // True for ops whose result depends on state or randomness; never constant-folded.
   bool stateful = false;
+  // Writes a variable (AssignVariableOp, ...): runs even when no requested output needs it.
+  bool writes_variable = false;
+  // Optional optimized kernel computing the same as `kernel` (oneDNN or vectorized code); the
+  // executor runs it when fast paths are enabled.
+  Kernel fast_kernel;
+  // The backward pass (src/ops/*_grad.cc); empty: the op has no gradient rule, and
+  // differentiating through it is an error naming op and node.
+  GradientRule gradient;
+  // True when the op's outputs never carry a gradient (Shape, comparisons, integer math, ...):
+  // the autodiff pass stops there without asking for a rule.
+  bool not_differentiable = false;
 };
 
 class OpRegistry {
@@ -97,6 +111,11 @@ class OpRegistry {
   // Registers `spec`; registering a name twice is a programming error (aborts).
   void add(OpSpec spec);
   const OpSpec* find(std::string_view name) const;
+  // Attaches the gradient rule to an op registered before; a missing op or a second rule is
+  // a programming error (aborts). Rules live beside the kernels' families in *_grad.cc.
+  void set_gradient(std::string_view name, GradientRule rule);
+  // Marks ops whose outputs never carry a gradient (aborts on unknown names).
+  void set_not_differentiable(std::initializer_list<std::string_view> names);
   std::vector<std::string> names() const;
 
   // The process-wide registry with every op family registered.
@@ -123,5 +142,7 @@ void register_random_ops(OpRegistry& r);
 void register_state_ops(OpRegistry& r);
 void register_resize_ops(OpRegistry& r);
 void register_fused_ops(OpRegistry& r);
+// Gradient rules, attached to the entries above.
+void register_gradients(OpRegistry& r);
 
 }  // namespace hubimg::ops

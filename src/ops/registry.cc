@@ -18,6 +18,28 @@ void OpRegistry::add(OpSpec spec) {
   }
 }
 
+void OpRegistry::set_gradient(std::string_view name, GradientRule rule) {
+  auto it = ops_.find(name);
+  if (it == ops_.end() || it->second->gradient) {
+    std::fprintf(stderr, "hubimg: gradient for op %.*s: %s\n", static_cast<int>(name.size()),
+                 name.data(), it == ops_.end() ? "op not registered" : "registered twice");
+    std::abort();
+  }
+  it->second->gradient = std::move(rule);
+}
+
+void OpRegistry::set_not_differentiable(std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names) {
+    auto it = ops_.find(name);
+    if (it == ops_.end()) {
+      std::fprintf(stderr, "hubimg: not_differentiable: op %.*s not registered\n",
+                   static_cast<int>(name.size()), name.data());
+      std::abort();
+    }
+    it->second->not_differentiable = true;
+  }
+}
+
 const OpSpec* OpRegistry::find(std::string_view name) const {
   auto it = ops_.find(name);
   return it == ops_.end() ? nullptr : it->second.get();
@@ -40,6 +62,7 @@ const OpRegistry& OpRegistry::global() {
     register_state_ops(*r);
     register_resize_ops(*r);
     register_fused_ops(*r);
+    register_gradients(*r);
     return r;
   }();
   return *registry;

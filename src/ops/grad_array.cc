@@ -1,0 +1,10 @@
+// Gradient rules of the array op family (TensorFlow's definitions:
+// tensorflow/python/ops/*_grad.py).
+#include "ops/gradient.h"
+#include "ops/op_registry.h"
+
+namespace hubimg::ops {
+
+void register_array_gradients(OpRegistry& r) {}
+
+}  // namespace hubimg::ops
