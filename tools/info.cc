@@ -8,6 +8,8 @@
 
 #include "commands.h"
 #include "format/saved_model.h"
+#include "hubimg/model.h"
+#include "hubimg/npy.h"
 #include "saved_model.pb.h"
 
 namespace hubimg::cli {
@@ -190,6 +192,28 @@ void print_human(const SavedModel& m, const ordered_json& j) {
   }
 }
 
+int write_regularization_losses(const std::string& model_path, const std::string& out_path) {
+  auto model = Model::load(model_path);
+  if (!model.ok()) return report_error(model.status().message());
+  auto losses = model->regularization_losses();
+  if (!losses.ok()) return report_error(losses.status().message());
+  std::vector<float> values;
+  for (size_t i = 0; i < losses->size(); ++i) {
+    const Tensor& t = (*losses)[i];
+    if (t.num_elements() != 1 || (t.dtype() != DType::kFloat32 && t.dtype() != DType::kFloat64)) {
+      return report_error(fmt::format("regularization loss {} is {}, not a float scalar", i,
+                                      t.description()));
+    }
+    values.push_back(static_cast<float>(element_as_double(t, 0)));
+    std::cout << fmt::format("regularization_losses[{}] = {:.9g}\n", i, values.back());
+  }
+  const Tensor out =
+      Tensor::from_vector<float>({static_cast<int64_t>(values.size())}, values);
+  if (Status s = write_npy(out_path, out); !s.ok()) return report_error(s.message());
+  std::cout << fmt::format("{} regularization losses -> {}\n", values.size(), out_path);
+  return 0;
+}
+
 }  // namespace
 
 void add_info_command(CLI::App& app, int& exit_code) {
@@ -199,7 +223,15 @@ void add_info_command(CLI::App& app, int& exit_code) {
   auto as_json = std::make_shared<bool>(false);
   cmd->add_option("MODEL", *model_path, "SavedModel directory or .tar.gz archive")->required();
   cmd->add_flag("--json", *as_json, "Print one JSON object");
-  cmd->callback([model_path, as_json, &exit_code] {
+  auto losses_path = std::make_shared<std::string>();
+  cmd->add_option("--regularization-losses", *losses_path,
+                  "Evaluate root.regularization_losses and write them to FILE.npy (float32 "
+                  "[count], list order)");
+  cmd->callback([model_path, as_json, losses_path, &exit_code] {
+    if (!losses_path->empty()) {
+      exit_code = write_regularization_losses(*model_path, *losses_path);
+      return;
+    }
     auto model = SavedModel::load(*model_path);
     if (!model.ok()) {
       exit_code = report_error(model.status().message());

@@ -21,20 +21,6 @@ struct RunArgs {
   bool training = false;
 };
 
-// "3.5" / "1e-3" -> float32 scalar; "true"/"false" -> bool; "file.npy" -> that tensor.
-Expected<Tensor> parse_argument_value(const std::string& text) {
-  if (text.size() > 4 && text.ends_with(".npy")) return read_npy(text);
-  if (text == "true" || text == "True") return Tensor::scalar<bool>(true);
-  if (text == "false" || text == "False") return Tensor::scalar<bool>(false);
-  char* end = nullptr;
-  float v = std::strtof(text.c_str(), &end);
-  if (end == text.c_str() || *end != '\0') {
-    return invalid_argument("--arg value '" + text +
-                            "' is not a number, true/false or a .npy file");
-  }
-  return Tensor::scalar<float>(v);
-}
-
 int run(const RunArgs& args) {
   auto model = Model::load(args.model);
   if (!model.ok()) return report_error(model.status().message());
@@ -84,6 +70,19 @@ int run(const RunArgs& args) {
 }
 
 }  // namespace
+
+Expected<Tensor> parse_argument_value(const std::string& text) {
+  if (text.size() > 4 && text.ends_with(".npy")) return read_npy(text);
+  if (text == "true" || text == "True") return Tensor::scalar<bool>(true);
+  if (text == "false" || text == "False") return Tensor::scalar<bool>(false);
+  char* end = nullptr;
+  float v = std::strtof(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0') {
+    return invalid_argument("--arg value '" + text +
+                            "' is not a number, true/false or a .npy file");
+  }
+  return Tensor::scalar<float>(v);
+}
 
 void add_run_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<RunArgs>();

@@ -59,6 +59,31 @@ struct CallOptions {
   bool split_batch = true;
 };
 
+// What a gradient call differentiates. L is the sum of the parts given:
+//   sum_k sum(cotangents[k] * output_k)   (a vector-Jacobian product), and/or
+//   mean over the batch of the sparse softmax cross-entropy of output `loss_output` (logits
+//   [batch, classes]) against `labels` (int32/int64 [batch]), as tf.keras'
+//   SparseCategoricalCrossentropy(from_logits=True) computes it.
+struct GradientTargets {
+  std::map<std::string, Tensor> cotangents;
+  std::string loss_output;
+  Tensor labels;
+};
+
+struct GradientResult {
+  std::map<std::string, Tensor> outputs;
+  // dL/dv for each variable of trainable_variables(), in that order (zeros for a variable the
+  // call does not read, where TensorFlow would return None).
+  std::vector<Tensor> gradients;
+  // dL/dx for each float input, by input name.
+  std::map<std::string, Tensor> input_gradients;
+  // The variables the call assigned (batch-norm moving statistics in training mode), in the
+  // model's variable order; their values are already the new ones.
+  std::vector<Variable*> assigned;
+  // The cross-entropy part of L when `loss_output` was given (a float32 scalar).
+  Tensor loss;
+};
+
 struct LoadOptions {
   // Build the training traces at load time too (they are otherwise built on first use).
   bool prepare_training = false;
@@ -86,6 +111,21 @@ class Model {
   Expected<std::map<std::string, Tensor>> call_signature(
       const std::string& name, const std::map<std::string, Tensor>& inputs,
       const CallOptions& options = {}) const;
+
+  // One call of the root `__call__` (trace chosen by `options.training`, hyperparameters from
+  // `options.arguments`) with its backward pass: outputs, gradients w.r.t. every trainable
+  // variable and every float input, the call's variable writes applied. Training graphs run
+  // unoptimized (no folding into inference kernels), on the ops' fast kernels.
+  Expected<GradientResult> gradients(const std::map<std::string, Tensor>& inputs,
+                                     const GradientTargets& targets,
+                                     const CallOptions& options = {}) const;
+  // As gradients() for a named signature (no training mode or arguments).
+  Expected<GradientResult> signature_gradients(const std::string& name,
+                                               const std::map<std::string, Tensor>& inputs,
+                                               const GradientTargets& targets) const;
+  // Gradients of sum(regularization_losses()) w.r.t. trainable_variables() (zeros where a
+  // variable has no regularizer); `total` receives the sum when not null.
+  Expected<std::vector<Tensor>> regularization_gradients(Tensor* total = nullptr) const;
 
   std::vector<std::string> signature_names() const;
   // Input specs of the inference `__call__` trace (positional parameter name -> spec).

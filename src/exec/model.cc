@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <mutex>
+#include <set>
 
 #include "exec/batch_runner.h"
 #include "exec/executor.h"
 #include "exec/thread_pool.h"
 #include "format/saved_model.h"
+#include "graph/autodiff.h"
 #include "graph/batch_split.h"
 #include "graph/graph.h"
 #include "graph/optimize.h"
@@ -156,6 +158,133 @@ struct Model::Impl {
     return out;
   }
 
+  // A function's graph with its backward pass appended, and where each result sits among
+  // the graph's outputs.
+  struct GradGraph {
+    std::shared_ptr<graph::Graph> graph;
+    size_t num_forward_outputs = 0;
+    std::vector<int> gradient_output;           // per trainable variable; -1: zeros
+    std::vector<std::pair<size_t, int>> input_gradient_output;  // (flat input, output or -1)
+    std::vector<int> assigned;                  // variable indices the graph writes
+    int loss_output = -1;
+  };
+  mutable std::map<std::string, std::shared_ptr<const GradGraph>> grad_graphs;
+
+  Expected<GradientResult> run_gradients(const graph::Graph& raw, const std::string& where,
+                                         const std::string& cache_key,
+                                         const std::vector<std::string>& output_keys,
+                                         std::vector<Tensor> flat,
+                                         const std::vector<std::string>& flat_names,
+                                         const std::vector<bool>& differentiable_input,
+                                         const GradientTargets& targets, Profile* profile) const;
+
+  std::vector<int> trainable_indices() const {
+    std::vector<int> out;
+    for (size_t i = 0; i < variable_ptrs.size(); ++i) {
+      if (variable_ptrs[i]->trainable()) out.push_back(static_cast<int>(i));
+    }
+    return out;
+  }
+
+  // `raw`: the function's graph; `cotangent_outputs`: output positions that get a cotangent
+  // argument (appended after the graph's inputs, in this order); `loss_output` >= 0: the
+  // position of logits for the cross-entropy loss (labels come after the cotangents);
+  // `wrt_inputs`: flat input positions to differentiate.
+  Expected<std::shared_ptr<const GradGraph>> grad_graph_for(
+      const std::string& key, const graph::Graph& raw, const std::vector<size_t>& cotangent_outputs,
+      int loss_output, const std::vector<size_t>& wrt_inputs) const {
+    std::lock_guard lock(mu);
+    if (auto it = grad_graphs.find(key); it != grad_graphs.end()) return it->second;
+    auto gg = std::make_shared<GradGraph>();
+    gg->graph = std::make_shared<graph::Graph>(raw);
+    graph::Graph& g = *gg->graph;
+    g.description += " (gradients)";
+    gg->num_forward_outputs = g.outputs.size();
+    graph::GradientRequest request;
+    int next_arg = static_cast<int>(g.arg_nodes.size());
+    auto add_arg = [&](const std::string& name) {
+      graph::Node n;
+      n.name = name;
+      n.op = graph::kArgOp;
+      n.arg_index = next_arg++;
+      g.nodes.push_back(std::move(n));
+      g.arg_nodes.push_back(static_cast<int>(g.nodes.size()) - 1);
+      return graph::ValueRef{static_cast<int>(g.nodes.size()) - 1, 0};
+    };
+    for (size_t k : cotangent_outputs) {
+      request.ys.push_back(g.outputs[k]);
+      request.cotangents.push_back(add_arg("cotangent_" + std::to_string(k)));
+    }
+    if (loss_output >= 0) {
+      graph::ValueRef labels = add_arg("labels");
+      auto add = [&](const std::string& op, std::vector<graph::ValueRef> inputs,
+                     graph::AttrMap attrs) -> Expected<graph::ValueRef> {
+        graph::Node n;
+        n.name = "loss/" + op;
+        n.op = op;
+        n.spec = ops::OpRegistry::global().find(op);
+        if (n.spec == nullptr) return unimplemented("op " + op + " is not registered");
+        n.inputs = std::move(inputs);
+        n.attrs = std::move(attrs);
+        HUBIMG_ASSIGN_OR_RETURN(auto sizes, ops::output_arg_sizes(*n.spec, n.attrs));
+        n.num_outputs = 0;
+        for (size_t sz : sizes) n.num_outputs += static_cast<int>(sz);
+        g.nodes.push_back(std::move(n));
+        return graph::ValueRef{static_cast<int>(g.nodes.size()) - 1, 0};
+      };
+      HUBIMG_ASSIGN_OR_RETURN(
+          graph::ValueRef xent,
+          add("SparseSoftmaxCrossEntropyWithLogits",
+              {g.outputs[static_cast<size_t>(loss_output)], labels}, {}));
+      HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef axis,
+                              add("Const", {}, {{"value", Tensor::scalar<int32_t>(0)},
+                                                {"dtype", DType::kInt32}}));
+      HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef mean, add("Mean", {xent, axis}, {}));
+      HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef one,
+                              add("Const", {}, {{"value", Tensor::scalar<float>(1.0f)},
+                                                {"dtype", DType::kFloat32}}));
+      request.ys.push_back(mean);
+      request.cotangents.push_back(one);
+      gg->loss_output = static_cast<int>(g.outputs.size());
+      g.outputs.push_back(mean);
+    }
+    const std::vector<int> trainable = trainable_indices();
+    request.variables = trainable;
+    for (size_t i : wrt_inputs) {
+      for (int a : g.arg_nodes) {
+        if (g.nodes[static_cast<size_t>(a)].arg_index == static_cast<int>(i)) {
+          request.values.push_back({a, 0});
+        }
+      }
+    }
+    HUBIMG_ASSIGN_OR_RETURN(auto result, graph::append_gradients(g, request));
+    for (const auto& v : result.variable_grads) {
+      if (v.node < 0) {
+        gg->gradient_output.push_back(-1);
+      } else {
+        gg->gradient_output.push_back(static_cast<int>(g.outputs.size()));
+        g.outputs.push_back(v);
+      }
+    }
+    for (size_t k = 0; k < wrt_inputs.size(); ++k) {
+      const graph::ValueRef v = k < result.value_grads.size() ? result.value_grads[k]
+                                                              : graph::ValueRef{};
+      if (v.node < 0) {
+        gg->input_gradient_output.emplace_back(wrt_inputs[k], -1);
+      } else {
+        gg->input_gradient_output.emplace_back(wrt_inputs[k], static_cast<int>(g.outputs.size()));
+        g.outputs.push_back(v);
+      }
+    }
+    std::set<int> assigned;
+    for (int s : g.side_effect_nodes) {
+      for (int v : g.nodes[static_cast<size_t>(s)].variables) assigned.insert(v);
+    }
+    gg->assigned.assign(assigned.begin(), assigned.end());
+    grad_graphs[key] = gg;
+    return std::shared_ptr<const GradGraph>(gg);
+  }
+
   static void add_profile(const exec::RunStats& stats, Profile* profile) {
     if (!profile) return;
     for (const auto& [op, ms] : stats.ms_by_op) profile->ms_by_op[op] += ms;
@@ -257,11 +386,22 @@ bool Model::has_call() const {
   return c && !c->concrete_functions.empty();
 }
 
-Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, Tensor>& inputs,
-                                                    const CallOptions& options) const {
-  const auto& call = impl_->saved->root_call();
+namespace {
+
+// The trace of root.__call__ that takes `inputs` with `options`, and its flat inputs.
+struct ResolvedCall {
+  const format::ConcreteFunction* function = nullptr;
+  std::vector<Tensor> flat;
+  std::vector<std::string> flat_names;
+  std::vector<bool> from_inputs;  // per flat input: given in `inputs` (not an argument)
+};
+
+Expected<ResolvedCall> resolve_call(const format::SavedModel& saved,
+                                    const std::map<std::string, Tensor>& inputs,
+                                    const CallOptions& options) {
+  const auto& call = saved.root_call();
   if (!call || call->concrete_functions.empty()) {
-    return not_found(impl_->saved->directory().string() + ": the model has no root __call__");
+    return not_found(saved.directory().string() + ": the model has no root __call__");
   }
   bool any_training_arg = false;
   std::string mismatch;
@@ -278,7 +418,8 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
       aliased[cf.args[0].first] = inputs.begin()->second;
       given = &aliased;
     }
-    std::vector<Tensor> flat;
+    ResolvedCall resolved;
+    resolved.function = &cf;
     Status problem;
     size_t used_args = 0;
     for (const auto& [name, spec] : named) {
@@ -294,9 +435,11 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
       }
       problem = check_input(describe_trace(cf), name, *t, spec);
       if (!problem.ok()) break;
-      flat.push_back(*t);
+      resolved.flat.push_back(*t);
+      resolved.flat_names.push_back(given == &aliased && in != given->end() ? "inputs" : name);
+      resolved.from_inputs.push_back(in != given->end());
     }
-    if (problem.ok() && given->size() + used_args != flat.size()) {
+    if (problem.ok() && given->size() + used_args != resolved.flat.size()) {
       problem =
           invalid_argument("got " + std::to_string(given->size()) + " inputs, the trace takes " +
                            std::to_string(named.size() - used_args));
@@ -314,23 +457,143 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
       if (mismatch.empty()) mismatch = problem.message();
       continue;
     }
-    HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
-    HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat, options));
-    std::map<std::string, Tensor> result;
-    for (size_t i = 0; i < outs.size(); ++i) {
-      std::string key =
-          i < cf.output_keys.size() ? cf.output_keys[i] : "output_" + std::to_string(i);
-      result[key] = std::move(outs[i]);
-    }
-    return result;
+    return resolved;
   }
   if (options.training && !any_training_arg) {
-    return invalid_argument(impl_->saved->directory().string() +
+    return invalid_argument(saved.directory().string() +
                             ": root.__call__ has no `training` argument");
   }
-  return invalid_argument(impl_->saved->directory().string() +
+  return invalid_argument(saved.directory().string() +
                           ": no trace of root.__call__ accepts these inputs" +
                           (mismatch.empty() ? std::string() : ": " + mismatch));
+}
+
+std::string output_key(const std::vector<std::string>& keys, size_t i) {
+  return i < keys.size() ? keys[i] : "output_" + std::to_string(i);
+}
+
+bool is_float(DType d) { return d == DType::kFloat32 || d == DType::kFloat64; }
+
+}  // namespace
+
+Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, Tensor>& inputs,
+                                                    const CallOptions& options) const {
+  HUBIMG_ASSIGN_OR_RETURN(ResolvedCall resolved, resolve_call(*impl_->saved, inputs, options));
+  const format::ConcreteFunction& cf = *resolved.function;
+  HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
+  HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, resolved.flat, options));
+  std::map<std::string, Tensor> result;
+  for (size_t i = 0; i < outs.size(); ++i) result[output_key(cf.output_keys, i)] = std::move(outs[i]);
+  return result;
+}
+
+Expected<GradientResult> Model::Impl::run_gradients(
+    const graph::Graph& raw, const std::string& where, const std::string& cache_key,
+    const std::vector<std::string>& output_keys, std::vector<Tensor> flat,
+    const std::vector<std::string>& flat_names, const std::vector<bool>& differentiable_input,
+    const GradientTargets& targets, Profile* profile) const {
+  std::vector<size_t> cotangent_outputs;
+  std::string key = cache_key + "|ct:";
+  for (const auto& [name, ct] : targets.cotangents) {
+    size_t k = 0;
+    while (k < raw.outputs.size() && output_key(output_keys, k) != name) ++k;
+    if (k == raw.outputs.size()) {
+      return invalid_argument(where + ": a cotangent for '" + name +
+                              "', which is not an output of this function");
+    }
+    cotangent_outputs.push_back(k);
+    key += name + ",";
+  }
+  int loss_output = -1;
+  if (!targets.loss_output.empty()) {
+    size_t k = 0;
+    while (k < raw.outputs.size() && output_key(output_keys, k) != targets.loss_output) ++k;
+    if (k == raw.outputs.size()) {
+      return invalid_argument(where + ": loss on '" + targets.loss_output +
+                              "', which is not an output of this function");
+    }
+    if (!targets.labels.valid() || (targets.labels.dtype() != DType::kInt32 &&
+                                    targets.labels.dtype() != DType::kInt64)) {
+      return invalid_argument(where + ": the loss needs int32 or int64 labels");
+    }
+    loss_output = static_cast<int>(k);
+    key += "|loss:" + targets.loss_output;
+  }
+  if (cotangent_outputs.empty() && loss_output < 0) {
+    return invalid_argument(where + ": no cotangent and no loss: nothing to differentiate");
+  }
+  std::vector<size_t> wrt_inputs;
+  key += "|wrt:";
+  for (size_t i = 0; i < flat.size(); ++i) {
+    if (differentiable_input[i] && is_float(flat[i].dtype())) {
+      wrt_inputs.push_back(i);
+      key += std::to_string(i) + ",";
+    }
+  }
+  HUBIMG_ASSIGN_OR_RETURN(auto gg,
+                          grad_graph_for(key, raw, cotangent_outputs, loss_output, wrt_inputs));
+  for (const auto& [name, ct] : targets.cotangents) flat.push_back(ct);
+  if (loss_output >= 0) flat.push_back(targets.labels);
+  exec::RunStats stats;
+  stats.time_ops = profile != nullptr;
+  HUBIMG_ASSIGN_OR_RETURN(auto outs, exec::run_graph(*gg->graph, flat, variable_ptrs, &stats));
+  add_profile(stats, profile);
+  GradientResult result;
+  for (size_t i = 0; i < gg->num_forward_outputs; ++i) {
+    result.outputs[output_key(output_keys, i)] = outs[i];
+  }
+  const std::vector<int> trainable = trainable_indices();
+  for (size_t k = 0; k < gg->gradient_output.size(); ++k) {
+    const int at = gg->gradient_output[k];
+    const Tensor& value = variable_ptrs[static_cast<size_t>(trainable[k])]->value();
+    result.gradients.push_back(at >= 0 ? outs[static_cast<size_t>(at)]
+                                       : Tensor(value.dtype(), value.shape()));
+  }
+  for (const auto& [input, at] : gg->input_gradient_output) {
+    const Tensor& x = flat[input];
+    result.input_gradients[flat_names[input]] =
+        at >= 0 ? outs[static_cast<size_t>(at)] : Tensor(x.dtype(), x.shape());
+  }
+  for (int v : gg->assigned) result.assigned.push_back(variable_ptrs[static_cast<size_t>(v)]);
+  if (gg->loss_output >= 0) result.loss = outs[static_cast<size_t>(gg->loss_output)];
+  return result;
+}
+
+Expected<GradientResult> Model::gradients(const std::map<std::string, Tensor>& inputs,
+                                          const GradientTargets& targets,
+                                          const CallOptions& options) const {
+  HUBIMG_ASSIGN_OR_RETURN(ResolvedCall resolved, resolve_call(*impl_->saved, inputs, options));
+  const format::ConcreteFunction& cf = *resolved.function;
+  HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
+  return impl_->run_gradients(*g, describe_trace(cf), cf.name, cf.output_keys,
+                              std::move(resolved.flat), resolved.flat_names, resolved.from_inputs,
+                              targets, options.profile);
+}
+
+Expected<GradientResult> Model::signature_gradients(const std::string& name,
+                                                    const std::map<std::string, Tensor>& inputs,
+                                                    const GradientTargets& targets) const {
+  const auto& sigs = impl_->saved->signatures();
+  auto it = sigs.find(name);
+  if (it == sigs.end()) return not_found("no signature '" + name + "'");
+  const format::Signature& sig = it->second;
+  if (!sig.function) {
+    return unimplemented("signature '" + name + "' is a TF1 graph signature: no gradients");
+  }
+  const std::string where = "signature '" + name + "'";
+  std::vector<Tensor> flat;
+  std::vector<std::string> names;
+  for (const auto& [key, spec] : named_inputs(*sig.function)) {
+    auto in = inputs.find(key);
+    if (in == inputs.end()) return invalid_argument(where + ": missing input '" + key + "'");
+    HUBIMG_RETURN_IF_ERROR(check_input(where, key, in->second, spec));
+    flat.push_back(in->second);
+    names.push_back(key);
+  }
+  HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(*sig.function, where));
+  return impl_->run_gradients(*g, where, "signature:" + name, sig.function->output_keys,
+                              std::move(flat), names, std::vector<bool>(names.size(), true),
+                              targets, nullptr);
 }
 
 Expected<std::vector<Tensor>> Model::operator()(const Tensor& input,
@@ -445,6 +708,39 @@ Expected<std::vector<Tensor>> Model::regularization_losses() const {
     losses.push_back(outs[0]);
   }
   return losses;
+}
+
+Expected<std::vector<Tensor>> Model::regularization_gradients(Tensor* total) const {
+  const std::vector<int> trainable = impl_->trainable_indices();
+  std::vector<Tensor> grads;
+  for (int v : trainable) {
+    const Tensor& value = impl_->variable_ptrs[static_cast<size_t>(v)]->value();
+    grads.emplace_back(value.dtype(), value.shape());
+  }
+  double sum = 0;
+  for (const auto& fo : impl_->saved->regularization_losses()) {
+    if (fo.concrete_functions.empty()) return not_found(fo.path + " has no traced function");
+    HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(fo.concrete_functions[0], fo.path));
+    if (g->outputs.size() != 1) {
+      return internal_error(fo.path + " returns " + std::to_string(g->outputs.size()) + " values");
+    }
+    GradientTargets targets;
+    targets.cotangents["output_0"] = Tensor::scalar<float>(1.0f);
+    HUBIMG_ASSIGN_OR_RETURN(
+        auto r, impl_->run_gradients(*g, fo.path, "reg:" + fo.concrete_functions[0].name, {}, {},
+                                     {}, {}, targets, nullptr));
+    for (const auto& [k, t] : r.outputs) sum += element_as_double(t, 0);
+    for (size_t k = 0; k < grads.size(); ++k) {
+      if (grads[k].dtype() != DType::kFloat32 || r.gradients[k].dtype() != DType::kFloat32) {
+        return unimplemented(fo.path + ": regularization gradients are float32 only");
+      }
+      float* acc = grads[k].mutable_data<float>();
+      const float* add = r.gradients[k].data<float>();
+      for (int64_t i = 0; i < grads[k].num_elements(); ++i) acc[i] += add[i];
+    }
+  }
+  if (total != nullptr) *total = Tensor::scalar<float>(static_cast<float>(sum));
+  return grads;
 }
 
 const std::vector<std::string>& Model::load_warnings() const {

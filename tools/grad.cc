@@ -1,0 +1,184 @@
+// `hubimg grad MODEL [--signature __call__] --input KEY=FILE.npy ... --cotangent OUTPUT=FILE.npy
+//  ... [--training] [--arg NAME=VALUE] --output DIR`: one call with its backward pass (a
+// vector-Jacobian product), written as ../shared/fixtures/golden-train/README.md specifies:
+// DIR/<output key>.npy, DIR/gradients.json (+ files, trainable-variable order),
+// DIR/input_gradients/<input key>.npy, DIR/variables_after.json (+ files).
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "hubimg/model.h"
+#include "hubimg/npy.h"
+
+namespace hubimg::cli {
+namespace {
+
+struct GradArgs {
+  std::string model;
+  std::string signature;
+  std::vector<std::string> inputs;
+  std::vector<std::string> cotangents;
+  std::vector<std::string> arguments;
+  std::string output_dir;
+  bool training = false;
+};
+
+// "KEY=FILE" pairs; a bare FILE takes `default_key`.
+Expected<std::map<std::string, Tensor>> read_pairs(const std::vector<std::string>& specs,
+                                                   const std::string& default_key,
+                                                   const std::string& flag) {
+  std::map<std::string, Tensor> out;
+  for (const auto& spec : specs) {
+    auto eq = spec.find('=');
+    if (eq == std::string::npos && default_key.empty()) {
+      return invalid_argument(flag + " wants KEY=FILE.npy, got '" + spec + "'");
+    }
+    std::string key = eq == std::string::npos ? default_key : spec.substr(0, eq);
+    std::string file = eq == std::string::npos ? spec : spec.substr(eq + 1);
+    HUBIMG_ASSIGN_OR_RETURN(Tensor t, read_npy(file));
+    if (!out.emplace(key, std::move(t)).second) {
+      return invalid_argument(flag + " " + key + " given twice");
+    }
+  }
+  return out;
+}
+
+Status write_json(const std::filesystem::path& path, const nlohmann::ordered_json& j) {
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  out.close();
+  if (!out) return internal_error(path.string() + ": cannot write");
+  return {};
+}
+
+// Writes one tensor per entry under DIR/sub/ and the index DIR/index_name.
+Status write_indexed(const std::filesystem::path& dir, const std::string& sub,
+                     const std::string& index_name,
+                     const std::vector<std::pair<std::string, Tensor>>& entries) {
+  nlohmann::ordered_json index = nlohmann::ordered_json::array();
+  if (!entries.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir / sub, ec);
+    if (ec) return internal_error((dir / sub).string() + ": " + ec.message());
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& [name, t] = entries[i];
+    const std::string file = sub + "/" + fmt::format("{:03d}_", i) + file_stem_for(name) + ".npy";
+    HUBIMG_RETURN_IF_ERROR(write_npy(dir / file, t));
+    index.push_back({{"variable", name}, {"file", file}});
+  }
+  return write_json(dir / index_name, index);
+}
+
+int grad(const GradArgs& args) {
+  auto model = Model::load(args.model);
+  if (!model.ok()) return report_error(model.status().message());
+  for (const auto& w : model->load_warnings()) std::cerr << "hubimg: warning: " << w << "\n";
+  const bool use_call = args.signature.empty() || args.signature == "__call__";
+  if (!use_call && (args.training || !args.arguments.empty())) {
+    return report_error("--training and --arg apply to __call__, not to signatures");
+  }
+  auto specs = use_call ? model->call_input_specs() : model->signature_input_specs(args.signature);
+  auto inputs = read_pairs(args.inputs, specs.size() == 1 ? specs[0].name : "", "--input");
+  if (!inputs.ok()) return report_error(inputs.status().message());
+  GradientTargets targets;
+  auto cotangents = read_pairs(args.cotangents, "output_0", "--cotangent");
+  if (!cotangents.ok()) return report_error(cotangents.status().message());
+  targets.cotangents = std::move(cotangents).value();
+  if (targets.cotangents.empty()) return report_error("give at least one --cotangent OUTPUT=FILE");
+  CallOptions options;
+  options.training = args.training;
+  for (const auto& a : args.arguments) {
+    auto eq = a.find('=');
+    if (eq == std::string::npos) return report_error("--arg wants NAME=VALUE, got '" + a + "'");
+    auto v = parse_argument_value(a.substr(eq + 1));
+    if (!v.ok()) return report_error(v.status().message());
+    options.arguments[a.substr(0, eq)] = std::move(v).value();
+  }
+  auto result = use_call ? model->gradients(*inputs, targets, options)
+                         : model->signature_gradients(args.signature, *inputs, targets);
+  if (!result.ok()) return report_error(result.status().message());
+
+  const std::filesystem::path dir(args.output_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return report_error(args.output_dir + ": " + ec.message());
+  for (const auto& [key, t] : result->outputs) {
+    if (!is_safe_file_stem(key)) {
+      return report_error("output key '" + key + "' cannot be a file name");
+    }
+    if (Status s = write_npy(dir / (key + ".npy"), t); !s.ok()) return report_error(s.message());
+  }
+  std::vector<std::pair<std::string, Tensor>> gradients;
+  const auto trainable = model->trainable_variables();
+  for (size_t i = 0; i < trainable.size(); ++i) {
+    gradients.emplace_back(trainable[i]->name(), result->gradients[i]);
+  }
+  if (Status s = write_indexed(dir, "gradients", "gradients.json", gradients); !s.ok()) {
+    return report_error(s.message());
+  }
+  if (!result->input_gradients.empty()) {
+    std::filesystem::create_directories(dir / "input_gradients", ec);
+    if (ec) return report_error((dir / "input_gradients").string() + ": " + ec.message());
+  }
+  for (const auto& [key, t] : result->input_gradients) {
+    if (!is_safe_file_stem(key)) return report_error("input key '" + key + "' cannot be a file name");
+    if (Status s = write_npy(dir / "input_gradients" / (key + ".npy"), t); !s.ok()) {
+      return report_error(s.message());
+    }
+  }
+  std::vector<std::pair<std::string, Tensor>> after;
+  for (Variable* v : result->assigned) after.emplace_back(v->name(), v->value());
+  if (Status s = write_indexed(dir, "variables_after", "variables_after.json", after); !s.ok()) {
+    return report_error(s.message());
+  }
+  std::cout << fmt::format("{} outputs, {} variable gradients, {} input gradients, {} variables "
+                           "assigned -> {}\n",
+                           result->outputs.size(), gradients.size(),
+                           result->input_gradients.size(), after.size(), dir.string());
+  return 0;
+}
+
+}  // namespace
+
+bool is_safe_file_stem(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.size() > 200) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string file_stem_for(const std::string& name) {
+  std::string out;
+  for (char c : name.substr(0, 120)) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.';
+    out += ok ? c : '_';
+  }
+  return out.empty() || out == "." || out == ".." ? "_" : out;
+}
+
+void add_grad_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<GradArgs>();
+  auto* cmd = app.add_subcommand(
+      "grad", "One call with its backward pass: outputs, variable and input gradients");
+  cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("--signature", args->signature, "Signature (default: the root __call__)");
+  cmd->add_option("--input", args->inputs, "KEY=FILE.npy (or FILE.npy for the only input)");
+  cmd->add_option("--cotangent", args->cotangents,
+                  "OUTPUT_KEY=FILE.npy: the cotangent of that output (same shape)")
+      ->required();
+  cmd->add_option("--output", args->output_dir, "Directory for the results")->required();
+  cmd->add_flag("--training", args->training, "Use the training trace of __call__");
+  cmd->add_option("--arg", args->arguments, "Keyword argument NAME=VALUE of __call__");
+  cmd->callback([args, &exit_code] { exit_code = grad(*args); });
+}
+
+}  // namespace hubimg::cli
