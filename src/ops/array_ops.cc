@@ -1071,6 +1071,13 @@ void register_array_ops(OpRegistry& r) {
   add_op(r, {"GatherV2", {{"output", ""}}, gather_v2_kernel});
   add_op(r, {"Gather", {{"output", ""}}, gather_v1_kernel});
   add_op(r, {"OneHot", {{"output", ""}}, one_hot_kernel});
+
+  r.set_row_rule(RowRule::kElementwise, {"ZerosLike", "OnesLike"});
+  r.set_row_rule(RowRule::kPad, {"Pad", "PadV2", "MirrorPad"});
+  r.set_row_rule(RowRule::kReshape, {"Reshape"});
+  r.set_row_rule(RowRule::kExpandDims, {"ExpandDims"});
+  r.set_row_rule(RowRule::kSqueeze, {"Squeeze"});
+  r.set_row_rule(RowRule::kConcat, {"ConcatV2"});
 }
 
 }  // namespace hubimg::ops

@@ -84,6 +84,8 @@ void register_fused_ops(OpRegistry& r) {
   r.add({"_HubimgFusedMatMul", {{"product", ""}}, [](KernelContext& c) {
            return fused_reference(c, "MatMul");
          }});
+  r.set_row_rule(RowRule::kFusedLayer,
+                 {"_HubimgFusedConv2D", "_HubimgFusedDepthwiseConv2dNative", "_HubimgFusedMatMul"});
 }
 
 }  // namespace hubimg::ops

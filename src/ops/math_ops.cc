@@ -1108,6 +1108,17 @@ void register_math_ops(OpRegistry& r) {
   add_op(r, {"AddN", {{"sum", ""}}, computed_in_float32(add_n_kernel)});
   add_op(r, {"Range", {{"output", ""}}, range_kernel});
   add_op(r, {"Cumsum", {{"out", ""}}, computed_in_float32(cumsum_kernel)});
+
+  r.set_row_rule(RowRule::kElementwise,
+                 {"Exp",  "Expm1",      "Log", "Log1p", "Sqrt",  "Rsqrt",    "Square",    "Neg",
+                  "Abs",  "Reciprocal", "Inv", "Floor", "Ceil",  "Round",    "Sign",      "Erf",
+                  "Cast", "Sin",        "Cos", "IsNan", "IsInf", "IsFinite", "LogicalNot"});
+  r.set_row_rule(RowRule::kBroadcastBinary,
+                 {"Add",      "AddV2",      "Sub",          "Mul",  "RealDiv",           "Div",
+                  "DivNoNan", "Maximum",    "Minimum",      "Pow",  "SquaredDifference", "FloorDiv",
+                  "FloorMod", "Greater",    "GreaterEqual", "Less", "LessEqual",         "Equal",
+                  "NotEqual", "LogicalAnd", "LogicalOr"});
+  r.set_row_rule(RowRule::kReduction, {"Mean", "Sum", "Max", "Min", "Prod", "All", "Any"});
 }
 
 }  // namespace hubimg::ops

@@ -28,16 +28,30 @@ void OpRegistry::set_gradient(std::string_view name, GradientRule rule) {
   it->second->gradient = std::move(rule);
 }
 
-void OpRegistry::set_not_differentiable(std::initializer_list<std::string_view> names) {
-  for (std::string_view name : names) {
-    auto it = ops_.find(name);
-    if (it == ops_.end()) {
-      std::fprintf(stderr, "hubimg: not_differentiable: op %.*s not registered\n",
-                   static_cast<int>(name.size()), name.data());
-      std::abort();
-    }
-    it->second->not_differentiable = true;
+OpSpec& OpRegistry::entry(std::string_view name, const char* what) {
+  auto it = ops_.find(name);
+  if (it == ops_.end()) {
+    std::fprintf(stderr, "hubimg: %s: op %.*s not registered\n", what,
+                 static_cast<int>(name.size()), name.data());
+    std::abort();
   }
+  return *it->second;
+}
+
+void OpRegistry::set_not_differentiable(std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names) entry(name, "not_differentiable").not_differentiable = true;
+}
+
+void OpRegistry::set_writes_variable(std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names) entry(name, "writes_variable").writes_variable = true;
+}
+
+void OpRegistry::set_identity_like(std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names) entry(name, "identity_like").identity_like = true;
+}
+
+void OpRegistry::set_row_rule(RowRule rule, std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names) entry(name, "row_rule").row_rule = rule;
 }
 
 const OpSpec* OpRegistry::find(std::string_view name) const {
