@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 
+#include "format/attr_proto.h"
 #include "format/saved_model.h"
 #include "graph.pb.h"
 #include "graph/graph.h"
@@ -94,14 +95,17 @@ class Builder {
  public:
   Builder(const format::SavedModel& model, Graph& graph) : model_(model), graph_(graph) {}
 
-  int add_arg(const std::string& name, int index) {
+  int add_arg(const std::string& name, int index, DType dtype = DType::kInvalid,
+              PartialShape shape = PartialShape::unknown()) {
     Node n;
     n.name = name;
     n.op = kArgOp;
     n.arg_index = index;
-    graph_.arg_nodes.push_back(static_cast<int>(graph_.nodes.size()));
-    graph_.nodes.push_back(std::move(n));
-    return static_cast<int>(graph_.nodes.size()) - 1;
+    n.output_dtypes = {dtype};
+    n.output_shapes = {std::move(shape)};
+    const int id = append_node(graph_, std::move(n)).value();  // argument nodes cannot fail
+    graph_.arg_nodes.push_back(id);
+    return id;
   }
 
   Expected<int> add_const(const std::string& name, Tensor value) {
@@ -236,7 +240,7 @@ Expected<std::vector<Binding>> Builder::process_node(
     Node n;
     n.name = name;
     n.op = op;
-    auto attrs = attrs_from_node(node);
+    auto attrs = format::attrs_from_node(node);
     if (!attrs.ok()) return attrs.status().with_context(where(function_name, node.name()));
     n.attrs = std::move(attrs).value();
     n.inputs.push_back(inputs[0].value);
@@ -292,7 +296,7 @@ Expected<std::vector<Binding>> Builder::process_node(
   Node n;
   n.name = name;
   n.op = op;
-  auto attrs = attrs_from_node(node);
+  auto attrs = format::attrs_from_node(node);
   if (!attrs.ok()) return attrs.status().with_context(where(function_name, node.name()));
   n.attrs = std::move(attrs).value();
   n.control_inputs = std::move(control_nodes);
@@ -586,7 +590,7 @@ Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& 
   for (size_t i = 0; i < function.flat_inputs.size(); ++i) {
     const auto& spec = function.flat_inputs[i];
     int id = builder.add_arg(spec.name.empty() ? "input_" + std::to_string(i) : spec.name,
-                             static_cast<int>(i));
+                             static_cast<int>(i), spec.dtype, spec.shape);
     args.push_back(Binding::of_value({id, 0}));
   }
   for (int node_id : function.bound_inputs) {
@@ -600,7 +604,7 @@ Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& 
       if (!const_op.empty() && n.name() == const_op) const_node = &n;
     }
     if (const_node != nullptr) {
-      auto attrs = attrs_from_node(*const_node);
+      auto attrs = format::attrs_from_node(*const_node);
       if (!attrs.ok()) return attrs.status().with_context("captured constant '" + const_op + "'");
       auto value = attrs->get_tensor("value");
       if (!value.ok()) return value.status().with_context("captured constant '" + const_op + "'");

@@ -1,6 +1,30 @@
 #include "graph/graph.h"
 
 namespace hubimg::graph {
+namespace {
+
+// What the node itself says about its outputs: a Const's value, TensorFlow's `_output_shapes`
+// annotation. Entries already set by the caller (argument specs) are kept.
+void note_output_types(Node& node) {
+  const size_t n = static_cast<size_t>(node.num_outputs);
+  if (node.op == "Const") {
+    if (const auto* value = std::get_if<Tensor>(node.attrs.find("value"))) {
+      node.output_dtypes = {value->dtype()};
+      node.output_shapes = {PartialShape::known(value->shape())};
+    }
+  }
+  if (node.output_shapes.empty()) {
+    if (const auto* shapes =
+            std::get_if<std::vector<PartialShape>>(node.attrs.find("_output_shapes"));
+        shapes != nullptr && shapes->size() == n) {
+      node.output_shapes = *shapes;
+    }
+  }
+  if (!node.output_dtypes.empty()) node.output_dtypes.resize(n, DType::kInvalid);
+  if (!node.output_shapes.empty()) node.output_shapes.resize(n, PartialShape::unknown());
+}
+
+}  // namespace
 
 Expected<int> append_node(Graph& g, Node node) {
   auto where = [&] {
@@ -20,6 +44,7 @@ Expected<int> append_node(Graph& g, Node node) {
     node.num_outputs = 0;
     for (size_t s : *sizes) node.num_outputs += static_cast<int>(s);
   }
+  note_output_types(node);
   g.nodes.push_back(std::move(node));
   return static_cast<int>(g.nodes.size()) - 1;
 }

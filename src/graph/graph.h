@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/attrs.h"
+#include "core/attrs.h"
 #include "hubimg/status.h"
 #include "ops/op_registry.h"
 

@@ -11,13 +11,13 @@
 #include <string_view>
 #include <vector>
 
-#include "graph/attrs.h"
+#include "core/attrs.h"
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 #include "ops/gradient.h"
 
 namespace hubimg {
-class Variable;  // include/hubimg/model.h
+class Variable;  // include/hubimg/variable.h
 }
 
 namespace hubimg::ops {
@@ -28,13 +28,13 @@ using ::hubimg::Variable;
 // it sets every output.
 class KernelContext {
  public:
-  KernelContext(std::string_view node_name, std::string_view op, const graph::AttrMap& attrs,
+  KernelContext(std::string_view node_name, std::string_view op, const AttrMap& attrs,
                 std::span<const Tensor> inputs, size_t num_outputs)
       : node_name_(node_name), op_(op), attrs_(attrs), inputs_(inputs), outputs_(num_outputs) {}
 
   std::string_view node_name() const { return node_name_; }
   std::string_view op() const { return op_; }
-  const graph::AttrMap& attrs() const { return attrs_; }
+  const AttrMap& attrs() const { return attrs_; }
   size_t num_inputs() const { return inputs_.size(); }
   const Tensor& input(size_t i) const { return inputs_[i]; }
   std::span<const Tensor> inputs() const { return inputs_; }
@@ -58,7 +58,7 @@ class KernelContext {
  private:
   std::string_view node_name_;
   std::string_view op_;
-  const graph::AttrMap& attrs_;
+  const AttrMap& attrs_;
   std::span<const Tensor> inputs_;
   std::vector<Tensor> outputs_;
   std::span<Variable* const> variables_;
@@ -156,11 +156,11 @@ class OpRegistry {
 };
 
 // Number of tensors each output arg of `spec` produces on a node with `attrs`.
-Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const graph::AttrMap& attrs);
+Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const AttrMap& attrs);
 
 // Runs one op on concrete inputs outside any graph (tests, constant folding).
 Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor> inputs,
-                                     const graph::AttrMap& attrs,
+                                     const AttrMap& attrs,
                                      std::string_view node_name = "op");
 
 // Family registration functions, called from registry.cc.

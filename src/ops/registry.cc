@@ -82,14 +82,14 @@ const OpRegistry& OpRegistry::global() {
   return *registry;
 }
 
-Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const graph::AttrMap& attrs) {
+Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const AttrMap& attrs) {
   std::vector<size_t> sizes;
   for (const auto& arg : spec.outputs) {
     if (arg.list_size_attr.empty()) {
       sizes.push_back(1);
       continue;
     }
-    const graph::AttrValue* v = attrs.find(arg.list_size_attr);
+    const AttrValue* v = attrs.find(arg.list_size_attr);
     if (v == nullptr) {
       return invalid_argument("op " + spec.name + " needs attribute '" + arg.list_size_attr +
                               "' to size output '" + arg.name + "'");
@@ -111,7 +111,7 @@ Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const graph::
 }
 
 Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor> inputs,
-                                     const graph::AttrMap& attrs, std::string_view node_name) {
+                                     const AttrMap& attrs, std::string_view node_name) {
   const OpSpec* spec = OpRegistry::global().find(op);
   if (spec == nullptr) return unimplemented("op '" + std::string(op) + "' is not implemented");
   HUBIMG_ASSIGN_OR_RETURN(auto sizes, output_arg_sizes(*spec, attrs));

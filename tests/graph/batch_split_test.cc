@@ -39,7 +39,7 @@ struct GraphSketch {
   int ints(std::vector<int32_t> values) {
     return constant(Tensor::from_vector<int32_t>({static_cast<int64_t>(values.size())}, values));
   }
-  int op(const std::string& op, std::vector<int> inputs, graph::AttrMap attrs = {}) {
+  int op(const std::string& op, std::vector<int> inputs, AttrMap attrs = {}) {
     Node n;
     n.name = "n" + std::to_string(g.nodes.size());
     n.op = op;
@@ -87,7 +87,7 @@ TEST(RowIndependence, FusedConvolutionWithGateAndResidualKeepsRows) {
   GraphSketch s;
   int mean = s.op("Mean", {0, s.ints({1, 2})}, {{"keep_dims", true}});
   int gate = s.op("Sigmoid", {mean});
-  const graph::AttrMap attrs = {
+  const AttrMap attrs = {
       {"has_bias", true}, {"has_residual", true}, {"has_input_mul", true}};
   int fused =
       s.op("_HubimgFusedConv2D",

@@ -14,12 +14,12 @@ TEST(OpRegistry, UnknownOpIsUnimplementedAndNamed) {
 
 TEST(OpRegistry, OutputArgSizesFromAttrs) {
   OpSpec spec{"Fake", {{"a", ""}, {"b", "num"}, {"c", "T"}}, nullptr};
-  graph::AttrMap attrs{{"num", int64_t{3}},
+  AttrMap attrs{{"num", int64_t{3}},
                        {"T", std::vector<DType>{DType::kFloat32, DType::kInt32}}};
   auto sizes = output_arg_sizes(spec, attrs);
   ASSERT_TRUE(sizes.ok());
   EXPECT_EQ(*sizes, (std::vector<size_t>{1, 3, 2}));
-  EXPECT_FALSE(output_arg_sizes(spec, graph::AttrMap{}).ok());
+  EXPECT_FALSE(output_arg_sizes(spec, AttrMap{}).ok());
 }
 
 TEST(OpRegistry, TraitsLiveInTheEntries) {
@@ -45,7 +45,7 @@ TEST(OpRegistry, TraitsLiveInTheEntries) {
 }
 
 TEST(OpRegistry, IdentityNForwardsEveryInput) {
-  graph::AttrMap attrs{{"T", std::vector<DType>{DType::kFloat32, DType::kInt32}}};
+  AttrMap attrs{{"T", std::vector<DType>{DType::kFloat32, DType::kInt32}}};
   std::vector<Tensor> in = {Tensor::scalar<float>(2.5f), Tensor::scalar<int32_t>(7)};
   auto out = run_op("IdentityN", in, attrs);
   ASSERT_TRUE(out.ok()) << out.status().message();
@@ -55,7 +55,7 @@ TEST(OpRegistry, IdentityNForwardsEveryInput) {
 }
 
 TEST(AttrMap, TypedGettersAndFallbacks) {
-  graph::AttrMap attrs{{"strides", std::vector<int64_t>{1, 2, 2, 1}}, {"eps", 0.5f}};
+  AttrMap attrs{{"strides", std::vector<int64_t>{1, 2, 2, 1}}, {"eps", 0.5f}};
   EXPECT_EQ(*attrs.get_ints("strides"), (std::vector<int64_t>{1, 2, 2, 1}));
   EXPECT_EQ(*attrs.get_float("eps"), 0.5f);
   EXPECT_EQ(*attrs.get_float("missing", 1e-4f), 1e-4f);
