@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "bench/bench_models.h"
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 #include "ops/fast/fast_conv.h"
 #include "ops/op_registry.h"
 
@@ -174,7 +174,7 @@ void bench_onednn(benchmark::State& state, const LayerShape& s, int64_t batch, b
   const auto f32 = memory::data_type::f32;
   const dnnl::engine& engine = onednn_engine();
   dnnl::stream stream(engine);
-  hubimg::exec::set_onednn_num_threads(hubimg::exec::ThreadPool::default_num_threads());
+  hubimg::set_onednn_num_threads(hubimg::ThreadPool::default_num_threads());
 
   const Tensor filter = random_tensor(filter_shape(s), 2, 0.1f);
   const std::vector<float> bias = random_values(s.out_channels, 3);
@@ -266,7 +266,7 @@ struct XnnOperatorDeleter {
 pthreadpool* xnn_threadpool() {
   static const bool initialized = xnn_initialize(nullptr) == xnn_status_success;
   static std::unique_ptr<pthreadpool, PthreadpoolDeleter> pool(
-      pthreadpool_create(static_cast<size_t>(hubimg::exec::ThreadPool::default_num_threads())));
+      pthreadpool_create(static_cast<size_t>(hubimg::ThreadPool::default_num_threads())));
   return initialized ? pool.get() : nullptr;
 }
 
@@ -410,7 +410,7 @@ void bench_hubimg_fast(benchmark::State& state, const LayerShape& s, int64_t bat
 // Reference kernels (ops::run_op), bias not included.
 
 void bench_reference(benchmark::State& state, const LayerShape& s, int64_t batch) {
-  using hubimg::graph::AttrMap;
+  using hubimg::AttrMap;
   const Tensor filter = random_tensor(filter_shape(s), 2, 0.1f);
   const Tensor input = random_tensor(input_shape(s, batch), 1);
   std::vector<Tensor> inputs = {input, filter};
@@ -471,7 +471,7 @@ int main(int argc, char** argv) {
     }
     for (auto& s : read_layer_shapes(manifest)) shapes.push_back(std::move(s));
   }
-  const int threads = hubimg::exec::ThreadPool::default_num_threads();
+  const int threads = hubimg::ThreadPool::default_num_threads();
   const bool wall_clock = threads > 1;
   std::cerr << shapes.size() << " distinct layer shapes, " << threads << " threads\n";
   auto configure = [&](benchmark::internal::Benchmark* b) {

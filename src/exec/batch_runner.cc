@@ -6,7 +6,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 
 namespace hubimg::exec {
 

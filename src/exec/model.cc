@@ -6,7 +6,7 @@
 
 #include "exec/batch_runner.h"
 #include "exec/executor.h"
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 #include "format/saved_model.h"
 #include "graph/autodiff.h"
 #include "graph/batch_split.h"
@@ -104,7 +104,7 @@ struct Model::Impl {
     auto it = optimized.find(&raw);
     if (it == optimized.end() || it->second.graph.get() != &optimized_graph) return 0;
     const int64_t rows = exec::chunk_rows_for(
-        inputs[0].dim(0), exec::ThreadPool::global().num_threads(), it->second.chunk_costs);
+        inputs[0].dim(0), ThreadPool::global().num_threads(), it->second.chunk_costs);
     if (rows == 0) return 0;
     auto [cached, inserted] = it->second.rows_independent.try_emplace(ranks, false);
     if (inserted) cached->second = graph::rows_are_independent(optimized_graph, ranks).independent;
@@ -751,11 +751,11 @@ const format::SavedModel& Model::saved_model() const {
 }
 
 void set_num_threads(int num_threads) {
-  exec::ThreadPool::set_global_num_threads(num_threads);
+  ThreadPool::set_global_num_threads(num_threads);
 }
 
 int num_threads() {
-  return exec::ThreadPool::global().num_threads();
+  return ThreadPool::global().num_threads();
 }
 
 }  // namespace hubimg

@@ -84,7 +84,7 @@ Status attr_to_proto(const Attr& value, tf::AttrValue* out) {
           shape_to_proto(v, out->mutable_shape());
         } else if constexpr (std::is_same_v<V, Tensor>) {
           status = tensor_to_proto(v, out->mutable_tensor());
-        } else if constexpr (std::is_same_v<V, graph::FunctionRef>) {
+        } else if constexpr (std::is_same_v<V, FunctionRef>) {
           out->mutable_func()->set_name(v.name);
         } else if constexpr (std::is_same_v<V, std::vector<int64_t>>) {
           auto* list = out->mutable_list();
@@ -109,7 +109,7 @@ Status attr_to_proto(const Attr& value, tf::AttrValue* out) {
           for (const auto& x : v) {
             if (status.ok()) status = tensor_to_proto(x, list->add_tensor());
           }
-        } else if constexpr (std::is_same_v<V, std::vector<graph::FunctionRef>>) {
+        } else if constexpr (std::is_same_v<V, std::vector<FunctionRef>>) {
           auto* list = out->mutable_list();
           for (const auto& x : v) list->add_func()->set_name(x.name);
         }

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "format/saved_model.h"
-#include "graph/attrs.h"
+#include "core/attrs.h"
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 
@@ -37,7 +37,7 @@ class FunctionDef;
 namespace hubimg::format {
 
 // A node attribute; the helpers in `attr` say which AttrValue field it becomes.
-using Attr = graph::AttrValue;
+using Attr = AttrValue;
 using Attrs = std::vector<std::pair<std::string, Attr>>;
 
 namespace attr {
@@ -72,7 +72,7 @@ inline Attr tensor(Tensor t) {
   return t;
 }
 inline Attr func(std::string name) {
-  return graph::FunctionRef{std::move(name)};
+  return FunctionRef{std::move(name)};
 }
 }  // namespace attr
 

@@ -51,8 +51,7 @@ class Appender : public ops::GradientBuilder {
     n.op = std::string(op);
     n.name = "gradients/" + fwd().name + "/" + n.op + "_" + std::to_string(++counter_);
     n.function = fwd().function;
-    n.spec = ops::OpRegistry::global().find(op);
-    if (n.spec == nullptr)
+    if (ops::OpRegistry::global().find(op) == nullptr)
       return error("needs op " + std::string(op) + ", which is not registered");
     for (const auto& in : inputs) {
       if (!in.valid() || in.node >= static_cast<int>(g_.nodes.size())) {
@@ -61,11 +60,7 @@ class Appender : public ops::GradientBuilder {
       n.inputs.push_back(to_ref(in));
     }
     n.attrs = std::move(attrs);
-    HUBIMG_ASSIGN_OR_RETURN(auto sizes, ops::output_arg_sizes(*n.spec, n.attrs));
-    n.num_outputs = 0;
-    for (size_t s : sizes) n.num_outputs += static_cast<int>(s);
-    g_.nodes.push_back(std::move(n));
-    const int id = static_cast<int>(g_.nodes.size()) - 1;
+    HUBIMG_ASSIGN_OR_RETURN(const int id, append_node(g_, std::move(n)));
     std::vector<ops::GradValue> outs;
     for (int k = 0; k < g_.nodes.back().num_outputs; ++k) outs.push_back({id, k});
     ++added_;
@@ -99,13 +94,11 @@ Expected<ValueRef> sum_of(Graph& g, const std::vector<ValueRef>& parts, const st
   Node n;
   n.op = "AddN";
   n.name = "gradients/" + name + "/AddN";
-  n.spec = ops::OpRegistry::global().find("AddN");
-  if (n.spec == nullptr) return internal_error("op AddN is not registered");
   n.inputs = parts;
   n.attrs.set("N", static_cast<int64_t>(parts.size()));
-  g.nodes.push_back(std::move(n));
+  HUBIMG_ASSIGN_OR_RETURN(const int id, append_node(g, std::move(n)));
   ++added;
-  return ValueRef{static_cast<int>(g.nodes.size()) - 1, 0};
+  return ValueRef{id, 0};
 }
 
 }  // namespace

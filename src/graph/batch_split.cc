@@ -16,43 +16,6 @@ struct ValueInfo {
 
 using Kind = ValueInfo::Kind;
 
-const std::set<std::string, std::less<>>& unary_ops() {
-  static const std::set<std::string, std::less<>> ops = {
-      "Relu",          "Relu6",     "Elu",      "Selu",         "Sigmoid",     "Tanh",
-      "Softplus",      "Softsign",  "Exp",      "Expm1",        "Log",         "Log1p",
-      "Sqrt",          "Rsqrt",     "Square",   "Neg",          "Abs",         "Reciprocal",
-      "Inv",           "Floor",     "Ceil",     "Round",        "Rint",        "Sign",
-      "Erf",           "Cast",      "Identity", "StopGradient", "LeakyRelu",   "Snapshot",
-      "CheckNumerics", "Sin",       "Cos",      "IsNan",        "IsInf",       "IsFinite",
-      "LogicalNot",    "ZerosLike", "OnesLike", "Gelu",         "_HubimgSwish"};
-  return ops;
-}
-
-const std::set<std::string, std::less<>>& binary_ops() {
-  static const std::set<std::string, std::less<>> ops = {
-      "Add",      "AddV2",    "Sub",        "Mul",          "RealDiv", "Div",
-      "DivNoNan", "MulNoNan", "Maximum",    "Minimum",      "Pow",     "SquaredDifference",
-      "FloorDiv", "FloorMod", "Greater",    "GreaterEqual", "Less",    "LessEqual",
-      "Equal",    "NotEqual", "LogicalAnd", "LogicalOr",    "BiasAdd", "Relu6Grad",
-      "Atan2"};
-  return ops;
-}
-
-// Ops whose input 0 is NHWC rows and whose other inputs are constants (filters, sizes, ...).
-const std::set<std::string, std::less<>>& spatial_ops() {
-  static const std::set<std::string, std::less<>> ops = {
-      "Conv2D",         "DepthwiseConv2dNative", "MaxPool",       "AvgPool",      "LRN",
-      "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "DepthToSpace", "SpaceToDepth",
-      "Dilation2D"};
-  return ops;
-}
-
-const std::set<std::string, std::less<>>& reduction_ops() {
-  static const std::set<std::string, std::less<>> ops = {"Mean", "Sum", "Max", "Min",
-                                                         "Prod", "All", "Any"};
-  return ops;
-}
-
 struct Analysis {
   const Graph& g;
   std::vector<ValueInfo> info;  // output 0 of each node (other outputs: only FusedBatchNorm y)
@@ -135,171 +98,182 @@ struct Analysis {
     }
     if (!any_rows) {
       // Only constants in: a constant out (the folder leaves few such nodes), unless stateful.
-      if (!n.variables.empty() || (n.spec && n.spec->stateful) ||
-          n.op.find("Random") != std::string::npos) {
+      if (!n.variables.empty() || n.spec == nullptr || n.spec->stateful) {
         return fail(n, "stateful");
       }
       out.kind = Kind::kConstant;
       out.rank = -1;
       return true;
     }
-    const std::string& op = n.op;
-    if (unary_ops().contains(op)) {
-      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
-      out = {Kind::kRows, in(n, 0).rank, nullptr};
-      return true;
-    }
-    if (op == "Softmax" || op == "LogSoftmax") {
-      if (!rows_input(n, -1)) return false;
-      if (in(n, 0).rank < 2) return fail(n, "softmax over the batch");
-      out = {Kind::kRows, in(n, 0).rank, nullptr};
-      return true;
-    }
-    if (op == "ClipByValue") {
-      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
-      out = {Kind::kRows, in(n, 0).rank, nullptr};
-      return true;
-    }
-    if (binary_ops().contains(op)) return visit_binary(n, out);
-    if (spatial_ops().contains(op)) {
-      if (!rows_input(n, 4) || !rest_constant(n, 1)) return false;
-      out = {Kind::kRows, 4, nullptr};
-      return true;
-    }
-    if (op == "FusedBatchNorm" || op == "FusedBatchNormV2" || op == "FusedBatchNormV3") {
-      auto training = n.attrs.get_bool("is_training", true);
-      if (!training.ok() || *training) return fail(n, "batch statistics");
-      if (!rows_input(n, 4) || !rest_constant(n, 1)) return false;
-      out = {Kind::kRows, 4, nullptr};
-      return true;
-    }
-    if (op == "_HubimgFusedConv2D" || op == "_HubimgFusedDepthwiseConv2dNative" ||
-        op == "_HubimgFusedMatMul") {
-      // Inputs: rows, filter, [bias], [residual: rows of the output's shape], [input factor:
-      // rows of the input's rank] (src/ops/fused_ops.cc); everything else constant.
-      const int rank = op == "_HubimgFusedMatMul" ? 2 : 4;
-      if (!rows_input(n, rank)) return false;
-      auto residual = n.attrs.get_bool("has_residual", false);
-      auto input_mul = n.attrs.get_bool("has_input_mul", false);
-      if (!residual.ok() || !input_mul.ok())
-        return fail(n, "unreadable has_residual/has_input_mul");
-      const size_t factor = *input_mul ? n.inputs.size() - 1 : n.inputs.size();
-      const size_t last = factor - (*residual ? 1 : 0);  // the residual's index when there is one
-      for (size_t i = 1; i < n.inputs.size(); ++i) {
-        const ValueInfo& v = in(n, i);
-        if (i == last && *residual) {
-          if (v.kind != Kind::kRows || v.rank != rank || !known(n.inputs[i])) {
-            return fail(n, "residual is not batch rows of rank " + std::to_string(rank));
-          }
-        } else if (i == factor) {
-          if (v.kind != Kind::kRows || v.rank != rank || !known(n.inputs[i])) {
-            return fail(n, "input factor is not batch rows of rank " + std::to_string(rank));
-          }
-        } else if (v.kind != Kind::kConstant) {
-          return fail(n, "weights are not constant");
-        }
-      }
-      if (op == "_HubimgFusedMatMul") {
-        auto ta = n.attrs.get_bool("transpose_a", false);
-        if (!ta.ok() || *ta) return fail(n, "transposed rows");
-      }
-      out = {Kind::kRows, rank, nullptr};
-      auto mean = n.attrs.get_bool("spatial_mean", false);
-      auto keep = n.attrs.get_bool("spatial_mean_keep_dims", false);
-      if (!mean.ok() || !keep.ok()) return fail(n, "unreadable spatial_mean");
-      if (*mean) second_info[index] = {Kind::kRows, *keep ? rank : rank - 2, nullptr};
-      return true;
-    }
-    if (op == "MatMul") {
-      if (!rows_input(n, 2) || !rest_constant(n, 1)) return false;
-      auto ta = n.attrs.get_bool("transpose_a", false);
-      if (!ta.ok() || *ta) return fail(n, "transposed rows");
-      out = {Kind::kRows, 2, nullptr};
-      return true;
-    }
-    if (reduction_ops().contains(op)) {
-      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
-      auto axes = int_values(n, 1);
-      if (!axes) return fail(n, "axes are not a constant integer list");
-      const int rank = in(n, 0).rank;
-      std::set<int64_t> resolved;
-      for (int64_t a : *axes) {
-        const int64_t r = a < 0 ? a + rank : a;
-        if (r <= 0 || r >= rank) return fail(n, "reduces over the batch");
-        resolved.insert(r);
-      }
-      auto keep = n.attrs.get_bool("keep_dims", false);
-      if (!keep.ok()) return fail(n, "unreadable keep_dims");
-      out = {Kind::kRows, *keep ? rank : rank - static_cast<int>(resolved.size()), nullptr};
-      return true;
-    }
-    if (op == "Pad" || op == "PadV2" || op == "MirrorPad") {
-      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
-      auto pads = int_values(n, 1);
-      if (!pads || pads->size() < 2 || (*pads)[0] != 0 || (*pads)[1] != 0) {
-        return fail(n, "pads the batch dimension");
-      }
-      out = {Kind::kRows, in(n, 0).rank, nullptr};
-      return true;
-    }
-    if (op == "Reshape") {
-      // Keras Flatten and Reshape with static row shapes: [-1, d1, ...]. Whether the rows stay
-      // rows depends on sizes the analysis does not know; the batch runner checks that every
-      // chunk's outputs have the chunk's rows and otherwise runs the batch whole.
-      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
-      auto shape = int_values(n, 1);
-      if (!shape || shape->size() < 2 || (*shape)[0] != -1 ||
-          std::count(shape->begin(), shape->end(), -1) != 1) {
-        return fail(n, "shape is not a constant [-1, ...]");
-      }
-      out = {Kind::kRows, static_cast<int>(shape->size()), nullptr};
-      return true;
-    }
-    if (op == "ExpandDims") {
-      if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
-      auto axis = int_values(n, 1);
-      const int rank = in(n, 0).rank;
-      if (!axis || axis->size() != 1) return fail(n, "axis is not a constant");
-      const int64_t a = (*axis)[0] < 0 ? (*axis)[0] + rank + 1 : (*axis)[0];
-      if (a <= 0 || a > rank) return fail(n, "inserts before the batch");
-      out = {Kind::kRows, rank + 1, nullptr};
-      return true;
-    }
-    if (op == "Squeeze") {
-      if (!rows_input(n, -1)) return false;
-      auto dims = n.attrs.get_ints("squeeze_dims", std::vector<int64_t>{});
-      const int rank = in(n, 0).rank;
-      // Without explicit dims a batch of one would lose its batch dimension.
-      if (!dims.ok() || dims->empty()) return fail(n, "squeezes unspecified dimensions");
-      std::set<int64_t> resolved;
-      for (int64_t d : *dims) {
-        const int64_t r = d < 0 ? d + rank : d;
-        if (r <= 0 || r >= rank) return fail(n, "squeezes the batch");
-        resolved.insert(r);
-      }
-      out = {Kind::kRows, rank - static_cast<int>(resolved.size()), nullptr};
-      return true;
-    }
-    if (op == "ConcatV2") {
-      if (n.inputs.size() < 2) return fail(n, "no axis");
-      const size_t axis_input = n.inputs.size() - 1;
-      auto axis = int_values(n, axis_input);
-      int rank = -1;
-      for (size_t i = 0; i < axis_input; ++i) {
-        const ValueInfo& v = in(n, i);
-        if (v.kind != Kind::kRows || v.rank < 1 || !known(n.inputs[i])) {
-          return fail(n, "input " + std::to_string(i) + " is not batch rows");
-        }
-        if (rank >= 0 && v.rank != rank) return fail(n, "inputs of different ranks");
-        rank = v.rank;
-      }
-      if (!axis || axis->size() != 1) return fail(n, "axis is not a constant");
-      const int64_t a = (*axis)[0] < 0 ? (*axis)[0] + rank : (*axis)[0];
-      if (a <= 0 || a >= rank) return fail(n, "concatenates along the batch");
-      out = {Kind::kRows, rank, nullptr};
-      return true;
+    switch (n.spec == nullptr ? ops::RowRule::kUnknown : n.spec->row_rule) {
+      case ops::RowRule::kUnknown: break;
+      case ops::RowRule::kElementwise:
+        if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+        out = {Kind::kRows, in(n, 0).rank, nullptr};
+        return true;
+      case ops::RowRule::kLastAxis:
+        if (!rows_input(n, -1)) return false;
+        if (in(n, 0).rank < 2) return fail(n, "computes along the batch");
+        out = {Kind::kRows, in(n, 0).rank, nullptr};
+        return true;
+      case ops::RowRule::kBroadcastBinary: return visit_binary(n, out);
+      case ops::RowRule::kSpatial:
+        if (!rows_input(n, 4) || !rest_constant(n, 1)) return false;
+        out = {Kind::kRows, 4, nullptr};
+        return true;
+      case ops::RowRule::kBatchNorm: return visit_batch_norm(n, out);
+      case ops::RowRule::kFusedLayer: return visit_fused_layer(index, out);
+      case ops::RowRule::kMatMul: return visit_mat_mul(n, out);
+      case ops::RowRule::kReduction: return visit_reduction(n, out);
+      case ops::RowRule::kPad: return visit_pad(n, out);
+      case ops::RowRule::kReshape: return visit_reshape(n, out);
+      case ops::RowRule::kExpandDims: return visit_expand_dims(n, out);
+      case ops::RowRule::kSqueeze: return visit_squeeze(n, out);
+      case ops::RowRule::kConcat: return visit_concat(n, out);
     }
     return fail(n, "not known to keep rows independent");
+  }
+
+  bool visit_batch_norm(const Node& n, ValueInfo& out) {
+    auto training = n.attrs.get_bool("is_training", true);
+    if (!training.ok() || *training) return fail(n, "batch statistics");
+    if (!rows_input(n, 4) || !rest_constant(n, 1)) return false;
+    out = {Kind::kRows, 4, nullptr};
+    return true;
+  }
+
+  bool visit_fused_layer(size_t index, ValueInfo& out) {
+    const Node& n = g.nodes[index];
+    const std::string& op = n.op;
+    // Inputs: rows, filter, [bias], [residual: rows of the output's shape], [input factor:
+    // rows of the input's rank] (src/ops/fused_ops.cc); everything else constant.
+    const int rank = op == "_HubimgFusedMatMul" ? 2 : 4;
+    if (!rows_input(n, rank)) return false;
+    auto residual = n.attrs.get_bool("has_residual", false);
+    auto input_mul = n.attrs.get_bool("has_input_mul", false);
+    if (!residual.ok() || !input_mul.ok()) return fail(n, "unreadable has_residual/has_input_mul");
+    const size_t factor = *input_mul ? n.inputs.size() - 1 : n.inputs.size();
+    const size_t last = factor - (*residual ? 1 : 0);  // the residual's index when there is one
+    for (size_t i = 1; i < n.inputs.size(); ++i) {
+      const ValueInfo& v = in(n, i);
+      if (i == last && *residual) {
+        if (v.kind != Kind::kRows || v.rank != rank || !known(n.inputs[i])) {
+          return fail(n, "residual is not batch rows of rank " + std::to_string(rank));
+        }
+      } else if (i == factor) {
+        if (v.kind != Kind::kRows || v.rank != rank || !known(n.inputs[i])) {
+          return fail(n, "input factor is not batch rows of rank " + std::to_string(rank));
+        }
+      } else if (v.kind != Kind::kConstant) {
+        return fail(n, "weights are not constant");
+      }
+    }
+    if (op == "_HubimgFusedMatMul") {
+      auto ta = n.attrs.get_bool("transpose_a", false);
+      if (!ta.ok() || *ta) return fail(n, "transposed rows");
+    }
+    out = {Kind::kRows, rank, nullptr};
+    auto mean = n.attrs.get_bool("spatial_mean", false);
+    auto keep = n.attrs.get_bool("spatial_mean_keep_dims", false);
+    if (!mean.ok() || !keep.ok()) return fail(n, "unreadable spatial_mean");
+    if (*mean) second_info[index] = {Kind::kRows, *keep ? rank : rank - 2, nullptr};
+    return true;
+  }
+
+  bool visit_mat_mul(const Node& n, ValueInfo& out) {
+    if (!rows_input(n, 2) || !rest_constant(n, 1)) return false;
+    auto ta = n.attrs.get_bool("transpose_a", false);
+    if (!ta.ok() || *ta) return fail(n, "transposed rows");
+    out = {Kind::kRows, 2, nullptr};
+    return true;
+  }
+
+  bool visit_reduction(const Node& n, ValueInfo& out) {
+    if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+    auto axes = int_values(n, 1);
+    if (!axes) return fail(n, "axes are not a constant integer list");
+    const int rank = in(n, 0).rank;
+    std::set<int64_t> resolved;
+    for (int64_t a : *axes) {
+      const int64_t r = a < 0 ? a + rank : a;
+      if (r <= 0 || r >= rank) return fail(n, "reduces over the batch");
+      resolved.insert(r);
+    }
+    auto keep = n.attrs.get_bool("keep_dims", false);
+    if (!keep.ok()) return fail(n, "unreadable keep_dims");
+    out = {Kind::kRows, *keep ? rank : rank - static_cast<int>(resolved.size()), nullptr};
+    return true;
+  }
+
+  bool visit_pad(const Node& n, ValueInfo& out) {
+    if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+    auto pads = int_values(n, 1);
+    if (!pads || pads->size() < 2 || (*pads)[0] != 0 || (*pads)[1] != 0) {
+      return fail(n, "pads the batch dimension");
+    }
+    out = {Kind::kRows, in(n, 0).rank, nullptr};
+    return true;
+  }
+
+  bool visit_reshape(const Node& n, ValueInfo& out) {
+    // Keras Flatten and Reshape with static row shapes: [-1, d1, ...]. Whether the rows stay
+    // rows depends on sizes the analysis does not know; the batch runner checks that every
+    // chunk's outputs have the chunk's rows and otherwise runs the batch whole.
+    if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+    auto shape = int_values(n, 1);
+    if (!shape || shape->size() < 2 || (*shape)[0] != -1 ||
+        std::count(shape->begin(), shape->end(), -1) != 1) {
+      return fail(n, "shape is not a constant [-1, ...]");
+    }
+    out = {Kind::kRows, static_cast<int>(shape->size()), nullptr};
+    return true;
+  }
+
+  bool visit_expand_dims(const Node& n, ValueInfo& out) {
+    if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+    auto axis = int_values(n, 1);
+    const int rank = in(n, 0).rank;
+    if (!axis || axis->size() != 1) return fail(n, "axis is not a constant");
+    const int64_t a = (*axis)[0] < 0 ? (*axis)[0] + rank + 1 : (*axis)[0];
+    if (a <= 0 || a > rank) return fail(n, "inserts before the batch");
+    out = {Kind::kRows, rank + 1, nullptr};
+    return true;
+  }
+
+  bool visit_squeeze(const Node& n, ValueInfo& out) {
+    if (!rows_input(n, -1)) return false;
+    auto dims = n.attrs.get_ints("squeeze_dims", std::vector<int64_t>{});
+    const int rank = in(n, 0).rank;
+    // Without explicit dims a batch of one would lose its batch dimension.
+    if (!dims.ok() || dims->empty()) return fail(n, "squeezes unspecified dimensions");
+    std::set<int64_t> resolved;
+    for (int64_t d : *dims) {
+      const int64_t r = d < 0 ? d + rank : d;
+      if (r <= 0 || r >= rank) return fail(n, "squeezes the batch");
+      resolved.insert(r);
+    }
+    out = {Kind::kRows, rank - static_cast<int>(resolved.size()), nullptr};
+    return true;
+  }
+
+  bool visit_concat(const Node& n, ValueInfo& out) {
+    if (n.inputs.size() < 2) return fail(n, "no axis");
+    const size_t axis_input = n.inputs.size() - 1;
+    auto axis = int_values(n, axis_input);
+    int rank = -1;
+    for (size_t i = 0; i < axis_input; ++i) {
+      const ValueInfo& v = in(n, i);
+      if (v.kind != Kind::kRows || v.rank < 1 || !known(n.inputs[i])) {
+        return fail(n, "input " + std::to_string(i) + " is not batch rows");
+      }
+      if (rank >= 0 && v.rank != rank) return fail(n, "inputs of different ranks");
+      rank = v.rank;
+    }
+    if (!axis || axis->size() != 1) return fail(n, "axis is not a constant");
+    const int64_t a = (*axis)[0] < 0 ? (*axis)[0] + rank : (*axis)[0];
+    if (a <= 0 || a >= rank) return fail(n, "concatenates along the batch");
+    out = {Kind::kRows, rank, nullptr};
+    return true;
   }
 
   bool visit_binary(const Node& n, ValueInfo& out) {

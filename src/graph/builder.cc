@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 
+#include "format/attr_proto.h"
 #include "format/saved_model.h"
 #include "graph.pb.h"
 #include "graph/graph.h"
@@ -27,14 +28,6 @@ struct Binding {
 
 bool is_call_op(const std::string& op) {
   return op == "StatefulPartitionedCall" || op == "PartitionedCall";
-}
-bool is_identity_op(const std::string& op) {
-  return op == "Identity" || op == "IdentityN" || op == "Snapshot";
-}
-// Ops that write a variable: they run even when no output needs them.
-bool writes_variable(const std::string& op) {
-  return op == "AssignVariableOp" || op == "AssignAddVariableOp" || op == "AssignSubVariableOp" ||
-         op.starts_with("ResourceApply") || op == "RngReadAndSkip";
 }
 
 // The parts of an input string: "^ctrl", "arg", "node:out_arg:3" (functions), "node:3" (graphs).
@@ -75,8 +68,6 @@ InputName parse_input(const std::string& s, bool function_style) {
   return in;
 }
 
-void prune(Graph& g);
-
 }  // namespace
 
 size_t branch_index(const Tensor& selector, bool is_if, size_t num_branches) {
@@ -104,14 +95,17 @@ class Builder {
  public:
   Builder(const format::SavedModel& model, Graph& graph) : model_(model), graph_(graph) {}
 
-  int add_arg(const std::string& name, int index) {
+  int add_arg(const std::string& name, int index, DType dtype = DType::kInvalid,
+              PartialShape shape = PartialShape::unknown()) {
     Node n;
     n.name = name;
     n.op = kArgOp;
     n.arg_index = index;
-    graph_.arg_nodes.push_back(static_cast<int>(graph_.nodes.size()));
-    graph_.nodes.push_back(std::move(n));
-    return static_cast<int>(graph_.nodes.size()) - 1;
+    n.output_dtypes = {dtype};
+    n.output_shapes = {std::move(shape)};
+    const int id = append_node(graph_, std::move(n)).value();  // argument nodes cannot fail
+    graph_.arg_nodes.push_back(id);
+    return id;
   }
 
   Expected<int> add_const(const std::string& name, Tensor value) {
@@ -134,23 +128,8 @@ class Builder {
                                                   const std::vector<std::string>& fetches);
 
   Expected<int> add_node(Node n, const std::string& function_name) {
-    if (n.op != kArgOp) {
-      n.spec = ops::OpRegistry::global().find(n.op);
-      if (n.spec == nullptr) {
-        return unimplemented("op '" + n.op + "' is not implemented (node '" + n.name +
-                             "' in function '" + function_name + "')");
-      }
-      auto sizes = ops::output_arg_sizes(*n.spec, n.attrs);
-      if (!sizes.ok()) {
-        return sizes.status().with_context("node '" + n.name + "' in function '" + function_name +
-                                           "'");
-      }
-      n.num_outputs = 0;
-      for (size_t s : *sizes) n.num_outputs += static_cast<int>(s);
-    }
     n.function = function_name;
-    graph_.nodes.push_back(std::move(n));
-    return static_cast<int>(graph_.nodes.size()) - 1;
+    return append_node(graph_, std::move(n));
   }
 
  private:
@@ -159,14 +138,12 @@ class Builder {
       const google::protobuf::RepeatedPtrField<tf::NodeDef>& nodes,
       const std::map<std::string, Binding>& arg_bindings, bool function_style,
       const std::string& scope, const std::string& function_name, int depth,
-      const std::set<std::string>* needed);
+      const std::set<std::string>* needed, const std::vector<std::string>& outer_refs);
 
-  Expected<std::vector<Binding>> process_node(const tf::NodeDef& node, std::vector<Binding> inputs,
-                                              std::vector<int> control_nodes,
-                                              const std::string& scope,
-                                              const std::string& function_name, int depth,
-                                              bool function_style,
-                                              std::map<std::string, size_t>& out_arg_offsets);
+  Expected<std::vector<Binding>> process_node(
+      const tf::NodeDef& node, std::vector<Binding> inputs, std::vector<int> control_nodes,
+      const std::string& scope, const std::string& function_name, int depth, bool function_style,
+      const std::map<std::string, int>& referenced, std::map<std::string, size_t>& out_arg_offsets);
 
   const format::SavedModel& model_;
   Graph& graph_;
@@ -181,7 +158,7 @@ std::string where(const std::string& function_name, const std::string& node) {
 Expected<std::vector<Binding>> Builder::process_node(
     const tf::NodeDef& node, std::vector<Binding> inputs, std::vector<int> control_nodes,
     const std::string& scope, const std::string& function_name, int depth, bool function_style,
-    std::map<std::string, size_t>& out_arg_offsets) {
+    const std::map<std::string, int>& referenced, std::map<std::string, size_t>& out_arg_offsets) {
   const std::string& op = node.op();
   const std::string name = scope + node.name();
   auto fail = [&](StatusCode code, const std::string& msg) {
@@ -217,8 +194,9 @@ Expected<std::vector<Binding>> Builder::process_node(
   }
   if (model_.function(op) != nullptr) return inline_call(op, inputs);
 
-  if (is_identity_op(op)) {
-    out_arg_offsets[op == "IdentityN" ? "output" : "output"] = 0;
+  if (const ops::OpSpec* spec = ops::OpRegistry::global().find(op);
+      spec != nullptr && spec->identity_like) {
+    out_arg_offsets["output"] = 0;
     return inputs;
   }
   if (op == "NoOp" || op == "DisableCopyOnRead") return std::vector<Binding>{};
@@ -262,7 +240,7 @@ Expected<std::vector<Binding>> Builder::process_node(
     Node n;
     n.name = name;
     n.op = op;
-    auto attrs = attrs_from_node(node);
+    auto attrs = format::attrs_from_node(node);
     if (!attrs.ok()) return attrs.status().with_context(where(function_name, node.name()));
     n.attrs = std::move(attrs).value();
     n.inputs.push_back(inputs[0].value);
@@ -318,17 +296,18 @@ Expected<std::vector<Binding>> Builder::process_node(
   Node n;
   n.name = name;
   n.op = op;
-  auto attrs = attrs_from_node(node);
+  auto attrs = format::attrs_from_node(node);
   if (!attrs.ok()) return attrs.status().with_context(where(function_name, node.name()));
   n.attrs = std::move(attrs).value();
   n.control_inputs = std::move(control_nodes);
+  const ops::OpSpec* spec = ops::OpRegistry::global().find(op);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Binding& b = inputs[i];
     if (b.kind == Binding::Kind::kVariable) {
       n.variables.push_back(b.variable);
     } else if (b.kind == Binding::Kind::kValue) {
       n.inputs.push_back(b.value);
-    } else {
+    } else if (spec != nullptr) {
       return fail(StatusCode::kInvalidArgument,
                   "input " + std::to_string(i) + " comes from an op without outputs");
     }
@@ -340,11 +319,26 @@ Expected<std::vector<Binding>> Builder::process_node(
     out_arg_offsets["is_initialized"] = 0;
     return std::vector<Binding>{Binding::of_value({c, 0})};
   }
-  const bool side_effect = writes_variable(op);
+  if (spec == nullptr) {
+    // Not implemented: a placeholder that fails the build only if it survives pruning. Every
+    // output name the body refers to resolves to its output 0. It may write the variables it
+    // is given, so those keep it (and the failure).
+    n.unimplemented = true;
+    const bool may_write = !n.variables.empty();
+    HUBIMG_ASSIGN_OR_RETURN(const int placeholder, add_node(std::move(n), function_name));
+    if (may_write) graph_.side_effect_nodes.push_back(placeholder);
+    size_t offset = 0;
+    for (const auto& [arg, count] : referenced) {
+      out_arg_offsets[arg] = offset;
+      offset += static_cast<size_t>(count);
+    }
+    return std::vector<Binding>(offset, Binding::of_value({placeholder, 0}));
+  }
   auto id = add_node(std::move(n), function_name);
   if (!id.ok()) return id.status();
   const Node& added = graph_.nodes[static_cast<size_t>(*id)];
-  if (side_effect) graph_.side_effect_nodes.push_back(*id);
+  // Variable writes run even when no output needs them.
+  if (added.spec->writes_variable) graph_.side_effect_nodes.push_back(*id);
   size_t offset = 0;
   auto sizes = ops::output_arg_sizes(*added.spec, added.attrs);
   for (size_t a = 0; a < added.spec->outputs.size(); ++a) {
@@ -360,13 +354,27 @@ Expected<std::map<std::string, std::vector<Binding>>> Builder::inline_body(
     const google::protobuf::RepeatedPtrField<tf::NodeDef>& nodes,
     const std::map<std::string, Binding>& arg_bindings, bool function_style,
     const std::string& scope, const std::string& function_name, int depth,
-    const std::set<std::string>* needed) {
+    const std::set<std::string>* needed, const std::vector<std::string>& outer_refs) {
   std::map<std::string, int> index_of;
   for (int i = 0; i < nodes.size(); ++i) {
     if (!index_of.emplace(nodes[i].name(), i).second) {
       return data_loss(where(function_name, nodes[i].name()) + ": duplicate node name");
     }
   }
+  // The outputs each node's users name: node -> output arg ("" in graphs) -> how many of the
+  // arg's outputs are named (the highest index + 1). Only placeholders of unimplemented ops,
+  // whose output args are unknown, need this.
+  std::map<std::string, std::map<std::string, int>> referenced;
+  auto note_reference = [&](const std::string& input) {
+    InputName parsed = parse_input(input, function_style);
+    if (parsed.control || parsed.index < 0 || (function_style && parsed.arg.empty())) return;
+    int& count = referenced[parsed.node][parsed.arg];
+    count = std::max(count, parsed.index + 1);
+  };
+  for (const auto& node : nodes) {
+    for (const auto& in : node.input()) note_reference(in);
+  }
+  for (const auto& ref : outer_refs) note_reference(ref);
   // Kahn's algorithm over the body's data and control edges; a leftover node means a cycle.
   std::vector<std::vector<int>> users(static_cast<size_t>(nodes.size()));
   std::vector<int> pending(static_cast<size_t>(nodes.size()), 0);
@@ -483,7 +491,7 @@ Expected<std::map<std::string, std::vector<Binding>>> Builder::inline_body(
     std::map<std::string, size_t> offsets;
     size_t before = graph_.nodes.size();
     auto result = process_node(node, std::move(inputs), std::move(controls), scope, function_name,
-                               depth, function_style, offsets);
+                               depth, function_style, referenced[node.name()], offsets);
     if (!result.ok()) return result.status();
     last_node_of[node.name()] =
         graph_.nodes.size() > before ? static_cast<int>(graph_.nodes.size()) - 1 : -1;
@@ -518,8 +526,10 @@ Expected<std::vector<Binding>> Builder::inline_function(const tf::FunctionDef& f
   for (int i = 0; i < f.signature().input_arg_size(); ++i) {
     arg_bindings[f.signature().input_arg(i).name()] = args[static_cast<size_t>(i)];
   }
-  HUBIMG_ASSIGN_OR_RETURN(
-      auto body, inline_body(f.node_def(), arg_bindings, true, scope, fname, depth, nullptr));
+  std::vector<std::string> returned;
+  for (const auto& [name, value] : f.ret()) returned.push_back(value);
+  HUBIMG_ASSIGN_OR_RETURN(auto body, inline_body(f.node_def(), arg_bindings, true, scope, fname,
+                                                 depth, nullptr, returned));
   std::vector<Binding> results;
   for (const auto& out : f.signature().output_arg()) {
     auto ret = f.ret().find(out.name());
@@ -549,8 +559,8 @@ Expected<std::vector<Binding>> Builder::inline_top_graph(
     const std::map<std::string, Binding>& feeds, const std::vector<std::string>& fetches) {
   std::set<std::string> needed;
   for (const auto& f : fetches) needed.insert(parse_input(f, false).node);
-  HUBIMG_ASSIGN_OR_RETURN(auto body,
-                          inline_body(model_.graph().node(), feeds, false, "", "", 0, &needed));
+  HUBIMG_ASSIGN_OR_RETURN(
+      auto body, inline_body(model_.graph().node(), feeds, false, "", "", 0, &needed, fetches));
   std::vector<Binding> results;
   for (const auto& f : fetches) {
     InputName parsed = parse_input(f, false);
@@ -562,42 +572,6 @@ Expected<std::vector<Binding>> Builder::inline_top_graph(
     results.push_back(it->second[static_cast<size_t>(parsed.index)]);
   }
   return results;
-}
-
-// Drops nodes that neither an output nor a side effect needs and renumbers the rest.
-void prune(Graph& g) {
-  std::vector<char> live(g.nodes.size(), 0);
-  std::vector<int> stack;
-  for (const auto& o : g.outputs) stack.push_back(o.node);
-  for (int s : g.side_effect_nodes) stack.push_back(s);
-  for (int a : g.arg_nodes) stack.push_back(a);
-  while (!stack.empty()) {
-    int i = stack.back();
-    stack.pop_back();
-    if (i < 0 || live[static_cast<size_t>(i)]) continue;
-    live[static_cast<size_t>(i)] = 1;
-    for (const auto& in : g.nodes[static_cast<size_t>(i)].inputs) stack.push_back(in.node);
-    for (int c : g.nodes[static_cast<size_t>(i)].control_inputs) stack.push_back(c);
-  }
-  std::vector<int> remap(g.nodes.size(), -1);
-  std::vector<Node> kept;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (!live[i]) continue;
-    remap[i] = static_cast<int>(kept.size());
-    kept.push_back(std::move(g.nodes[i]));
-  }
-  for (auto& n : kept) {
-    for (auto& in : n.inputs) in.node = remap[static_cast<size_t>(in.node)];
-    std::vector<int> controls;
-    for (int c : n.control_inputs) {
-      if (remap[static_cast<size_t>(c)] >= 0) controls.push_back(remap[static_cast<size_t>(c)]);
-    }
-    n.control_inputs = std::move(controls);
-  }
-  for (auto& o : g.outputs) o.node = remap[static_cast<size_t>(o.node)];
-  for (auto& a : g.arg_nodes) a = remap[static_cast<size_t>(a)];
-  for (auto& s : g.side_effect_nodes) s = remap[static_cast<size_t>(s)];
-  g.nodes = std::move(kept);
 }
 
 }  // namespace
@@ -616,7 +590,7 @@ Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& 
   for (size_t i = 0; i < function.flat_inputs.size(); ++i) {
     const auto& spec = function.flat_inputs[i];
     int id = builder.add_arg(spec.name.empty() ? "input_" + std::to_string(i) : spec.name,
-                             static_cast<int>(i));
+                             static_cast<int>(i), spec.dtype, spec.shape);
     args.push_back(Binding::of_value({id, 0}));
   }
   for (int node_id : function.bound_inputs) {
@@ -630,7 +604,7 @@ Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& 
       if (!const_op.empty() && n.name() == const_op) const_node = &n;
     }
     if (const_node != nullptr) {
-      auto attrs = attrs_from_node(*const_node);
+      auto attrs = format::attrs_from_node(*const_node);
       if (!attrs.ok()) return attrs.status().with_context("captured constant '" + const_op + "'");
       auto value = attrs->get_tensor("value");
       if (!value.ok()) return value.status().with_context("captured constant '" + const_op + "'");
@@ -654,6 +628,7 @@ Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& 
     graph->outputs.push_back(b.value);
   }
   prune(*graph);
+  HUBIMG_RETURN_IF_ERROR(check_implemented(*graph).with_context(description));
   return graph;
 }
 
@@ -679,6 +654,7 @@ Expected<std::shared_ptr<Graph>> build_tf1_signature_graph(const format::SavedMo
     graph->outputs.push_back(b.value);
   }
   prune(*graph);
+  HUBIMG_RETURN_IF_ERROR(check_implemented(*graph).with_context(graph->description));
   return graph;
 }
 

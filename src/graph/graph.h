@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/attrs.h"
+#include "core/attrs.h"
 #include "hubimg/status.h"
 #include "ops/op_registry.h"
 
@@ -30,13 +30,21 @@ struct Node {
   std::string op;
   std::string function;  // the FunctionDef the node came from, for messages
   AttrMap attrs;
-  const ops::OpSpec* spec = nullptr;  // nullptr only for kArg nodes
+  // nullptr for kArg nodes and for placeholders of ops without an entry (`unimplemented`).
+  const ops::OpSpec* spec = nullptr;
+  // An op hubimg does not implement, kept while building so that it fails only when a
+  // requested output or a variable write needs it (see check_implemented). Its output names
+  // are unknown: every reference to one of its outputs resolves to its output 0.
+  bool unimplemented = false;
   std::vector<ValueRef> inputs;
   std::vector<int> control_inputs;
   std::vector<int> variables;  // indices into the model's variable table
   int num_outputs = 1;
   // Dtype of each output where known (kInvalid or absent: unknown); see value_dtype().
   std::vector<DType> output_dtypes;
+  // Shape of each output where known (from the `_output_shapes` attribute or a Const's value;
+  // absent or unknown rank: unknown).
+  std::vector<PartialShape> output_shapes;
   int arg_index = -1;  // for argument nodes: position among the graph's inputs
   // If/Case decided at run time: one graph per branch, taking the node's inputs after the
   // condition (or branch index).
@@ -54,6 +62,20 @@ struct Graph {
 };
 
 constexpr char kArgOp[] = "_Arg";
+
+// Appends `node` to `g` and returns its index: looks up the op's entry (none for kArgOp nodes)
+// and sizes the outputs from the entry's output args and the node's attributes. Fails, naming
+// op and node, when the op has no entry (unless the node is marked `unimplemented`) or an
+// attribute sizing an output list is missing.
+Expected<int> append_node(Graph& g, Node node);
+
+// Drops the nodes that no output, side-effect node or control dependency of those needs
+// (argument nodes stay) and renumbers the rest, keeping the order.
+void prune(Graph& g);
+
+// Fails, naming op, node and function, when a placeholder of an unimplemented op is left in
+// `g` or in one of its branch graphs (call after prune()).
+Status check_implemented(const Graph& g);
 
 // The branch an If (condition) or Case (index) selector picks.
 size_t branch_index(const Tensor& selector, bool is_if, size_t num_branches);

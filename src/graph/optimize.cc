@@ -499,35 +499,6 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
   return rw.finish();
 }
 
-// Drops nodes nothing needs any more (folded inputs, unused constants).
-Graph drop_dead(Graph g) {
-  std::vector<char> live(g.nodes.size(), 0);
-  std::vector<int> stack;
-  for (const auto& o : g.outputs) stack.push_back(o.node);
-  for (int a : g.arg_nodes) stack.push_back(a);
-  while (!stack.empty()) {
-    int i = stack.back();
-    stack.pop_back();
-    if (live[static_cast<size_t>(i)]) continue;
-    live[static_cast<size_t>(i)] = 1;
-    for (const auto& in : g.nodes[static_cast<size_t>(i)].inputs) stack.push_back(in.node);
-  }
-  std::vector<int> remap(g.nodes.size(), -1);
-  std::vector<Node> kept;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (!live[i]) continue;
-    remap[i] = static_cast<int>(kept.size());
-    kept.push_back(std::move(g.nodes[i]));
-  }
-  for (auto& n : kept) {
-    for (auto& in : n.inputs) in.node = remap[static_cast<size_t>(in.node)];
-  }
-  for (auto& o : g.outputs) o.node = remap[static_cast<size_t>(o.node)];
-  for (auto& a : g.arg_nodes) a = remap[static_cast<size_t>(a)];
-  g.nodes = std::move(kept);
-  return g;
-}
-
 }  // namespace
 
 Expected<std::shared_ptr<Graph>> optimize_for_inference(const Graph& graph,
@@ -547,7 +518,7 @@ Expected<std::shared_ptr<Graph>> optimize_for_inference(const Graph& graph,
       HUBIMG_ASSIGN_OR_RETURN(g, freeze_and_fold(g, variables, options, stats));
     }
   }
-  g = drop_dead(std::move(g));
+  prune(g);  // folded inputs, unused constants
   if (options.fuse) {
     HUBIMG_ASSIGN_OR_RETURN(g, fuse_layers(g, options.fast_kernels, stats));
   }

@@ -190,7 +190,7 @@ Expected<StridedSlicePlan> plan_strided_slice(const KernelContext& ctx, const Di
   HUBIMG_ASSIGN_OR_RETURN(auto begin_spec, int_values(ctx, 1, "begin"));
   HUBIMG_ASSIGN_OR_RETURN(auto end_spec, int_values(ctx, 2, "end"));
   HUBIMG_ASSIGN_OR_RETURN(auto stride_spec, int_values(ctx, 3, "strides"));
-  const graph::AttrMap& attrs = ctx.attrs();
+  const AttrMap& attrs = ctx.attrs();
   HUBIMG_ASSIGN_OR_RETURN(int64_t begin_mask, attrs.get_int("begin_mask", 0));
   HUBIMG_ASSIGN_OR_RETURN(int64_t end_mask, attrs.get_int("end_mask", 0));
   HUBIMG_ASSIGN_OR_RETURN(int64_t ellipsis_mask, attrs.get_int("ellipsis_mask", 0));
@@ -1071,6 +1071,13 @@ void register_array_ops(OpRegistry& r) {
   add_op(r, {"GatherV2", {{"output", ""}}, gather_v2_kernel});
   add_op(r, {"Gather", {{"output", ""}}, gather_v1_kernel});
   add_op(r, {"OneHot", {{"output", ""}}, one_hot_kernel});
+
+  r.set_row_rule(RowRule::kElementwise, {"ZerosLike", "OnesLike"});
+  r.set_row_rule(RowRule::kPad, {"Pad", "PadV2", "MirrorPad"});
+  r.set_row_rule(RowRule::kReshape, {"Reshape"});
+  r.set_row_rule(RowRule::kExpandDims, {"ExpandDims"});
+  r.set_row_rule(RowRule::kSqueeze, {"Squeeze"});
+  r.set_row_rule(RowRule::kConcat, {"ConcatV2"});
 }
 
 }  // namespace hubimg::ops

@@ -2,7 +2,7 @@
 
 #include <atomic>
 
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 
 namespace hubimg::ops {
 namespace {
@@ -19,7 +19,7 @@ void set_fast_paths_enabled(bool enabled) {
 void parallel_rows(int64_t rows, int64_t work_per_row,
                    const std::function<void(int64_t, int64_t)>& fn) {
   if (rows <= 0) return;
-  auto& pool = exec::ThreadPool::global();
+  auto& pool = ThreadPool::global();
   if (rows == 1 || pool.num_threads() <= 1 || rows * work_per_row < kParallelGrain) {
     fn(0, rows);
     return;

@@ -15,7 +15,7 @@ namespace hubimg::ops {
 namespace {
 
 Expected<Tensor> single(std::string_view op, std::vector<Tensor> inputs,
-                        const graph::AttrMap& attrs, std::string_view node) {
+                        const AttrMap& attrs, std::string_view node) {
   HUBIMG_ASSIGN_OR_RETURN(auto outs, run_op(op, inputs, attrs, node));
   return std::move(outs[0]);
 }
@@ -30,7 +30,7 @@ Status fused_reference(KernelContext& ctx, const char* base_op) {
     return ctx.error("expects " + std::to_string(expected) + " inputs, got " +
                      std::to_string(ctx.num_inputs()));
   }
-  const graph::AttrMap none;
+  const AttrMap none;
   Tensor input = ctx.input(0);
   if (has_input_mul) {
     auto product = single("Mul", {input, ctx.input(expected - 1)}, none, ctx.node_name());
@@ -62,7 +62,7 @@ Status fused_reference(KernelContext& ctx, const char* base_op) {
   if (spatial_mean) {
     if (ctx.num_outputs() != 2) return ctx.error("spatial_mean needs a node with two outputs");
     HUBIMG_ASSIGN_OR_RETURN(bool keep, ctx.attrs().get_bool("spatial_mean_keep_dims", false));
-    const graph::AttrMap mean_attrs = {{"keep_dims", keep}};
+    const AttrMap mean_attrs = {{"keep_dims", keep}};
     auto mean = single("Mean", {*y, Tensor::from_vector<int32_t>({2}, {1, 2})}, mean_attrs,
                        ctx.node_name());
     if (!mean.ok()) return mean.status();
@@ -84,6 +84,8 @@ void register_fused_ops(OpRegistry& r) {
   r.add({"_HubimgFusedMatMul", {{"product", ""}}, [](KernelContext& c) {
            return fused_reference(c, "MatMul");
          }});
+  r.set_row_rule(RowRule::kFusedLayer,
+                 {"_HubimgFusedConv2D", "_HubimgFusedDepthwiseConv2dNative", "_HubimgFusedMatMul"});
 }
 
 }  // namespace hubimg::ops

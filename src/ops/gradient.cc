@@ -10,7 +10,7 @@ Status GradientBuilder::error(std::string_view message) const {
 }
 
 Expected<GradValue> GradientBuilder::add1(std::string_view op, std::vector<GradValue> inputs,
-                                          graph::AttrMap attrs) {
+                                          AttrMap attrs) {
   HUBIMG_ASSIGN_OR_RETURN(auto outs, add(op, std::move(inputs), std::move(attrs)));
   if (outs.empty()) return error("op " + std::string(op) + " has no output");
   return outs[0];

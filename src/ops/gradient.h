@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "graph/attrs.h"
+#include "core/attrs.h"
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 
@@ -38,7 +38,7 @@ class GradientBuilder {
   // The forward node.
   virtual std::string_view node_name() const = 0;
   virtual std::string_view op() const = 0;
-  virtual const graph::AttrMap& attrs() const = 0;
+  virtual const AttrMap& attrs() const = 0;
   virtual size_t num_inputs() const = 0;
   virtual size_t num_outputs() const = 0;
   virtual GradValue input(size_t i) const = 0;
@@ -53,7 +53,7 @@ class GradientBuilder {
   // Appends a node `op(inputs)` with `attrs` and returns its outputs (as many as the op's
   // table entry says for these attributes). Its name is derived from the forward node's.
   virtual Expected<std::vector<GradValue>> add(std::string_view op, std::vector<GradValue> inputs,
-                                               graph::AttrMap attrs = {}) = 0;
+                                               AttrMap attrs = {}) = 0;
   // A Const node.
   virtual Expected<GradValue> constant(Tensor value) = 0;
 
@@ -62,7 +62,7 @@ class GradientBuilder {
 
   // Shorthands over add(): single-output ops.
   Expected<GradValue> add1(std::string_view op, std::vector<GradValue> inputs,
-                           graph::AttrMap attrs = {});
+                           AttrMap attrs = {});
 };
 
 // Per forward input, its gradient (nullopt or an invalid value: none flows to that input).

@@ -7,7 +7,7 @@
 #include <optional>
 #include <utility>
 
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 #include "ops/array_util.h"
 #include "ops/broadcast.h"
 #include "ops/cast.h"
@@ -771,7 +771,7 @@ void fast_reduce(const float* x, float* y, const ReductionView& v) {
   // Narrower chunks when there are fewer tasks than threads (batch 1 squeeze-excite: one image,
   // 32 channels); the middle axis is never split, which would change the summation order.
   int64_t chunk = kReduceChunk;
-  const int64_t threads = exec::ThreadPool::global().num_threads();
+  const int64_t threads = ThreadPool::global().num_threads();
   if (v.outer < threads && threads > 1) {
     // Split the channels into a multiple of the thread count of near-equal chunks (multiples
     // of 16 floats): 144 channels on 2 threads become 80 + 64, not 128 + 16.
@@ -1108,6 +1108,17 @@ void register_math_ops(OpRegistry& r) {
   add_op(r, {"AddN", {{"sum", ""}}, computed_in_float32(add_n_kernel)});
   add_op(r, {"Range", {{"output", ""}}, range_kernel});
   add_op(r, {"Cumsum", {{"out", ""}}, computed_in_float32(cumsum_kernel)});
+
+  r.set_row_rule(RowRule::kElementwise,
+                 {"Exp",  "Expm1",      "Log", "Log1p", "Sqrt",  "Rsqrt",    "Square",    "Neg",
+                  "Abs",  "Reciprocal", "Inv", "Floor", "Ceil",  "Round",    "Sign",      "Erf",
+                  "Cast", "Sin",        "Cos", "IsNan", "IsInf", "IsFinite", "LogicalNot"});
+  r.set_row_rule(RowRule::kBroadcastBinary,
+                 {"Add",      "AddV2",      "Sub",          "Mul",  "RealDiv",           "Div",
+                  "DivNoNan", "Maximum",    "Minimum",      "Pow",  "SquaredDifference", "FloorDiv",
+                  "FloorMod", "Greater",    "GreaterEqual", "Less", "LessEqual",         "Equal",
+                  "NotEqual", "LogicalAnd", "LogicalOr"});
+  r.set_row_rule(RowRule::kReduction, {"Mean", "Sum", "Max", "Min", "Prod", "All", "Any"});
 }
 
 }  // namespace hubimg::ops

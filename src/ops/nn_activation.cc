@@ -137,6 +137,9 @@ void register_activation_ops(OpRegistry& r) {
   r.add({"Softsign", output_args({"activations"}), softsign});
   r.add({"Softmax", output_args({"softmax"}), softmax<false>});
   r.add({"LogSoftmax", output_args({"logsoftmax"}), softmax<true>});
+  r.set_row_rule(RowRule::kElementwise, {"Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid",
+                                         "Tanh", "Softplus", "Softsign"});
+  r.set_row_rule(RowRule::kLastAxis, {"Softmax", "LogSoftmax"});
 }
 
 }  // namespace hubimg::ops::nn

@@ -185,6 +185,7 @@ Status depthwise_conv2d(KernelContext& ctx) {
 void register_conv_ops(OpRegistry& r) {
   r.add({"Conv2D", output_args({"output"}), conv2d});
   r.add({"DepthwiseConv2dNative", output_args({"output"}), depthwise_conv2d});
+  r.set_row_rule(RowRule::kSpatial, {"Conv2D", "DepthwiseConv2dNative"});
 }
 
 }  // namespace hubimg::ops::nn

@@ -436,6 +436,7 @@ void register_matmul_ops(OpRegistry& r) {
          [](KernelContext& ctx) { return batch_mat_mul(ctx, BatchRule::kBroadcast); }});
   r.add({"BatchMatMulV3", output_args({"output"}), batch_mat_mul_v3});
   r.add({"Einsum", output_args({"output"}), einsum});
+  r.set_row_rule(RowRule::kMatMul, {"MatMul"});
 }
 
 }  // namespace hubimg::ops::nn

@@ -227,6 +227,8 @@ void register_norm_ops(OpRegistry& r) {
       {"BiasAdd", output_args({"output"}), [](KernelContext& ctx) { return bias_add(ctx, true); }});
   r.add({"BiasAddV1", output_args({"output"}),
          [](KernelContext& ctx) { return bias_add(ctx, false); }});
+  r.set_row_rule(RowRule::kBatchNorm, {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"});
+  r.set_row_rule(RowRule::kBroadcastBinary, {"BiasAdd"});
 }
 
 }  // namespace hubimg::ops::nn

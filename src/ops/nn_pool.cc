@@ -210,6 +210,7 @@ void register_pool_ops(OpRegistry& r) {
   r.add({"AvgPool", output_args({"output"}), avg_pool});
   r.add({"MaxPool", output_args({"output"}), max_pool});
   r.add({"MaxPoolV2", output_args({"output"}), max_pool_v2});
+  r.set_row_rule(RowRule::kSpatial, {"AvgPool", "MaxPool"});
 }
 
 }  // namespace hubimg::ops::nn

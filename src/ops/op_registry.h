@@ -11,13 +11,13 @@
 #include <string_view>
 #include <vector>
 
-#include "graph/attrs.h"
+#include "core/attrs.h"
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 #include "ops/gradient.h"
 
 namespace hubimg {
-class Variable;  // include/hubimg/model.h
+class Variable;  // include/hubimg/variable.h
 }
 
 namespace hubimg::ops {
@@ -28,13 +28,13 @@ using ::hubimg::Variable;
 // it sets every output.
 class KernelContext {
  public:
-  KernelContext(std::string_view node_name, std::string_view op, const graph::AttrMap& attrs,
+  KernelContext(std::string_view node_name, std::string_view op, const AttrMap& attrs,
                 std::span<const Tensor> inputs, size_t num_outputs)
       : node_name_(node_name), op_(op), attrs_(attrs), inputs_(inputs), outputs_(num_outputs) {}
 
   std::string_view node_name() const { return node_name_; }
   std::string_view op() const { return op_; }
-  const graph::AttrMap& attrs() const { return attrs_; }
+  const AttrMap& attrs() const { return attrs_; }
   size_t num_inputs() const { return inputs_.size(); }
   const Tensor& input(size_t i) const { return inputs_[i]; }
   std::span<const Tensor> inputs() const { return inputs_; }
@@ -58,7 +58,7 @@ class KernelContext {
  private:
   std::string_view node_name_;
   std::string_view op_;
-  const graph::AttrMap& attrs_;
+  const AttrMap& attrs_;
   std::span<const Tensor> inputs_;
   std::vector<Tensor> outputs_;
   std::span<Variable* const> variables_;
@@ -85,6 +85,26 @@ class PreparedKernel {
   virtual Status run(KernelContext& ctx) const = 0;
 };
 
+// How an op treats the rows (dimension 0, the batch) of its inputs: what src/graph/batch_split.cc
+// needs to decide whether a graph can run a batch as independent chunks. Every rule but kUnknown
+// keeps output row i a function of input row i alone, under the conditions stated.
+enum class RowRule {
+  kUnknown,          // not known to keep rows independent
+  kElementwise,      // input 0 rows, other inputs constant; output shaped like input 0
+  kLastAxis,         // as kElementwise, computed along the last axis (softmax): rank >= 2
+  kBroadcastBinary,  // two operands; a constant one must not span the batch dimension
+  kSpatial,          // NHWC rows in and out (convolution, pooling, resize); others constant
+  kBatchNorm,        // kSpatial when is_training is false (moving statistics)
+  kFusedLayer,       // hubimg's fused convolution / matmul (src/ops/fused_ops.cc)
+  kMatMul,           // rows times a constant matrix, transpose_a false
+  kReduction,        // constant axes that leave dimension 0 alone
+  kPad,              // constant paddings that leave dimension 0 alone
+  kReshape,          // constant shape [-1, ...] (checked per chunk by the batch runner)
+  kExpandDims,       // constant axis after dimension 0
+  kSqueeze,          // explicit squeeze_dims after dimension 0
+  kConcat,           // rows of equal rank, constant axis after dimension 0
+};
+
 // One op's entry in the op table: everything the code knows about the op lives here.
 struct OpSpec {
   std::string name;
@@ -104,6 +124,10 @@ struct OpSpec {
   // True when the op's outputs never carry a gradient (Shape, comparisons, integer math, ...):
   // the autodiff pass stops there without asking for a rule.
   bool not_differentiable = false;
+  // Output k is input k (Identity, IdentityN, Snapshot): the graph builder wires the inputs
+  // through instead of adding a node.
+  bool identity_like = false;
+  RowRule row_rule = RowRule::kUnknown;
 };
 
 class OpRegistry {
@@ -116,21 +140,27 @@ class OpRegistry {
   void set_gradient(std::string_view name, GradientRule rule);
   // Marks ops whose outputs never carry a gradient (aborts on unknown names).
   void set_not_differentiable(std::initializer_list<std::string_view> names);
+  // Traits set by the family files after registering their ops (abort on unknown names).
+  void set_writes_variable(std::initializer_list<std::string_view> names);
+  void set_identity_like(std::initializer_list<std::string_view> names);
+  void set_row_rule(RowRule rule, std::initializer_list<std::string_view> names);
   std::vector<std::string> names() const;
 
   // The process-wide registry with every op family registered.
   static const OpRegistry& global();
 
  private:
+  OpSpec& entry(std::string_view name, const char* what);
+
   std::map<std::string, std::unique_ptr<OpSpec>, std::less<>> ops_;
 };
 
 // Number of tensors each output arg of `spec` produces on a node with `attrs`.
-Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const graph::AttrMap& attrs);
+Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const AttrMap& attrs);
 
 // Runs one op on concrete inputs outside any graph (tests, constant folding).
 Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor> inputs,
-                                     const graph::AttrMap& attrs,
+                                     const AttrMap& attrs,
                                      std::string_view node_name = "op");
 
 // Family registration functions, called from registry.cc.

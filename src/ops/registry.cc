@@ -28,16 +28,30 @@ void OpRegistry::set_gradient(std::string_view name, GradientRule rule) {
   it->second->gradient = std::move(rule);
 }
 
-void OpRegistry::set_not_differentiable(std::initializer_list<std::string_view> names) {
-  for (std::string_view name : names) {
-    auto it = ops_.find(name);
-    if (it == ops_.end()) {
-      std::fprintf(stderr, "hubimg: not_differentiable: op %.*s not registered\n",
-                   static_cast<int>(name.size()), name.data());
-      std::abort();
-    }
-    it->second->not_differentiable = true;
+OpSpec& OpRegistry::entry(std::string_view name, const char* what) {
+  auto it = ops_.find(name);
+  if (it == ops_.end()) {
+    std::fprintf(stderr, "hubimg: %s: op %.*s not registered\n", what,
+                 static_cast<int>(name.size()), name.data());
+    std::abort();
   }
+  return *it->second;
+}
+
+void OpRegistry::set_not_differentiable(std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names) entry(name, "not_differentiable").not_differentiable = true;
+}
+
+void OpRegistry::set_writes_variable(std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names) entry(name, "writes_variable").writes_variable = true;
+}
+
+void OpRegistry::set_identity_like(std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names) entry(name, "identity_like").identity_like = true;
+}
+
+void OpRegistry::set_row_rule(RowRule rule, std::initializer_list<std::string_view> names) {
+  for (std::string_view name : names) entry(name, "row_rule").row_rule = rule;
 }
 
 const OpSpec* OpRegistry::find(std::string_view name) const {
@@ -69,14 +83,14 @@ const OpRegistry& OpRegistry::global() {
   return *registry;
 }
 
-Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const graph::AttrMap& attrs) {
+Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const AttrMap& attrs) {
   std::vector<size_t> sizes;
   for (const auto& arg : spec.outputs) {
     if (arg.list_size_attr.empty()) {
       sizes.push_back(1);
       continue;
     }
-    const graph::AttrValue* v = attrs.find(arg.list_size_attr);
+    const AttrValue* v = attrs.find(arg.list_size_attr);
     if (v == nullptr) {
       return invalid_argument("op " + spec.name + " needs attribute '" + arg.list_size_attr +
                               "' to size output '" + arg.name + "'");
@@ -98,7 +112,7 @@ Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const graph::
 }
 
 Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor> inputs,
-                                     const graph::AttrMap& attrs, std::string_view node_name) {
+                                     const AttrMap& attrs, std::string_view node_name) {
   const OpSpec* spec = OpRegistry::global().find(op);
   if (spec == nullptr) return unimplemented("op '" + std::string(op) + "' is not implemented");
   HUBIMG_ASSIGN_OR_RETURN(auto sizes, output_arg_sizes(*spec, attrs));

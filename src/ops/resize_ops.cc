@@ -51,6 +51,7 @@ Status resize(KernelContext& ctx) {
 void register_resize_ops(OpRegistry& r) {
   r.add({"ResizeBilinear", {{"resized_images", ""}}, resize<true>});
   r.add({"ResizeNearestNeighbor", {{"resized_images", ""}}, resize<false>});
+  r.set_row_rule(RowRule::kSpatial, {"ResizeBilinear", "ResizeNearestNeighbor"});
 }
 
 }  // namespace hubimg::ops

@@ -77,6 +77,15 @@ Status forward_input(KernelContext& ctx) {
   return {};
 }
 
+Status forward_inputs(KernelContext& ctx) {
+  if (ctx.num_inputs() != ctx.num_outputs()) {
+    return ctx.error(std::to_string(ctx.num_inputs()) + " inputs for " +
+                     std::to_string(ctx.num_outputs()) + " outputs");
+  }
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) ctx.set_output(i, ctx.input(i));
+  return {};
+}
+
 Status ensure_shape(KernelContext& ctx) {
   HUBIMG_ASSIGN_OR_RETURN(PartialShape shape, ctx.attrs().get_shape("shape"));
   if (!shape.is_compatible_with(ctx.input(0).shape())) {
@@ -214,6 +223,14 @@ void register_state_ops(OpRegistry& r) {
   }
   r.add({"RngReadAndSkip", {{"value", ""}}, rng_read_and_skip, true});
   r.add({"BroadcastGradientArgs", {{"r0", ""}, {"r1", ""}}, broadcast_gradient_args});
+  r.set_writes_variable({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
+                         "ResourceApplyGradientDescent", "RngReadAndSkip"});
+
+  r.add({"Identity", {{"output", ""}}, forward_input});
+  r.add({"Snapshot", {{"output", ""}}, forward_input});
+  r.add({"IdentityN", {{"output", "T"}}, forward_inputs});
+  r.set_identity_like({"Identity", "Snapshot", "IdentityN"});
+  r.set_row_rule(RowRule::kElementwise, {"Identity", "Snapshot", "StopGradient", "CheckNumerics"});
 }
 
 }  // namespace hubimg::ops

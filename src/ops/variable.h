@@ -1,6 +1,6 @@
 #pragma once
 
-#include "hubimg/model.h"
+#include "hubimg/variable.h"
 
 namespace hubimg::ops {
 using ::hubimg::Variable;

@@ -12,7 +12,7 @@ namespace {
 // x -> Reshape(x, shape) -> Mul(·, 2)
 graph::Graph reshape_graph(std::vector<int32_t> shape) {
   graph::Graph g;
-  auto add = [&g](std::string op, std::vector<int> inputs, graph::AttrMap attrs = {}) {
+  auto add = [&g](std::string op, std::vector<int> inputs, AttrMap attrs = {}) {
     graph::Node n;
     n.name = op + std::to_string(g.nodes.size());
     n.op = op;

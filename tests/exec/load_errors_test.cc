@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "format/saved_model_writer.h"
 #include "format/tensor_bundle.h"
 #include "graph.pb.h"
 #include "hubimg/model.h"
@@ -50,6 +51,79 @@ TEST(ModelLoad, InventedOpIsReportedAtLoadWithFunctionAndNode) {
   EXPECT_NE(msg.find("in function '__inference_"), std::string::npos) << msg;
   EXPECT_NE(msg.find("node '"), std::string::npos) << msg;
   EXPECT_NE(msg.find("Relu"), std::string::npos) << msg;  // Keras names the node after the op
+}
+
+// y = Relu(x) from a Keras-style layer function that also returns a "loss" Mul(x, x), whose op is
+// then renamed to one hubimg does not implement. `use_loss`: the root call returns the loss.
+void write_model_with_unknown_loss_op(const std::filesystem::path& dir, bool use_loss) {
+  using namespace format;
+  SavedModelWriter writer;
+  const TensorSpec in{"x", DType::kFloat32, PartialShape::known({-1})};
+  FunctionBuilder layer(writer.unique_function_name("layer_call_and_return_conditional_losses"));
+  const auto x = layer.add_input("x", DType::kFloat32, in.shape);
+  layer.add_output(layer.add("Relu", {x}));
+  layer.add_output(layer.add("Mul", {x, x}, {}, "loss"));
+  auto layer_sig = writer.add_function(std::move(layer));
+  ASSERT_TRUE(layer_sig.ok()) << layer_sig.status().to_string();
+  FunctionBuilder call(writer.unique_function_name("__call__"));
+  const auto outs = call.add_call(*layer_sig, {call.add_input("x", DType::kFloat32, in.shape)});
+  ASSERT_EQ(outs.size(), 2u);
+  call.add_output(outs[use_loss ? 1 : 0]);
+  auto call_sig = writer.add_function(std::move(call));
+  ASSERT_TRUE(call_sig.ok()) << call_sig.status().to_string();
+  const TensorSpec out{"output_0", DType::kFloat32, PartialShape::known({-1})};
+  ASSERT_TRUE(writer.set_call({{call_sig->name, in, std::nullopt, {}, out}}).ok());
+  ASSERT_TRUE(
+      writer
+          .add_signature({"serving_default", call_sig->name, {{"x", in}}, {{"output_0", out}}, {}})
+          .ok());
+  ASSERT_TRUE(writer.write(dir).ok());
+
+  tf::SavedModel proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file(dir / "saved_model.pb")));
+  int renamed = 0;
+  for (auto& f :
+       *proto.mutable_meta_graphs(0)->mutable_graph_def()->mutable_library()->mutable_function()) {
+    for (auto& n : *f.mutable_node_def()) {
+      if (n.op() == "Mul") {
+        n.set_op("MadeUpLoss");
+        ++renamed;
+      }
+    }
+  }
+  ASSERT_EQ(renamed, 1);
+  write_file(dir / "saved_model.pb", proto.SerializeAsString());
+}
+
+TEST(ModelLoad, UnknownOpFeedingOnlyUnusedOutputsNeitherBlocksLoadingNorRuns) {
+  TempDir tmp;
+  ASSERT_NO_FATAL_FAILURE(write_model_with_unknown_loss_op(tmp.path(), false));
+  auto model = Model::load(tmp.path());
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  // Running it would fail: MadeUpLoss has no kernel.
+  auto y = (*model)(Tensor::from_vector<float>({3}, {-1.0f, 2.0f, 0.5f}));
+  ASSERT_TRUE(y.ok()) << y.status().to_string();
+  ASSERT_EQ(y->size(), 1u);
+  const auto values = (*y)[0].values<float>();
+  EXPECT_EQ(std::vector<float>(values.begin(), values.end()),
+            (std::vector<float>{0.0f, 2.0f, 0.5f}));
+  auto s =
+      model->call_signature("serving_default", {{"x", Tensor::from_vector<float>({1}, {-3.0f})}});
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ(s->at("output_0").values<float>()[0], 0.0f);
+}
+
+TEST(ModelLoad, UnknownOpOnTheNeededPathFailsAtLoadNamingOpAndNode) {
+  TempDir tmp;
+  ASSERT_NO_FATAL_FAILURE(write_model_with_unknown_loss_op(tmp.path(), true));
+  auto model = Model::load(tmp.path());
+  ASSERT_FALSE(model.ok());
+  const std::string& msg = model.status().message();
+  EXPECT_EQ(model.status().code(), StatusCode::kUnimplemented) << msg;
+  EXPECT_NE(msg.find("'MadeUpLoss'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("node '"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("loss"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("layer_call_and_return_conditional_losses"), std::string::npos) << msg;
 }
 
 // Each damage gets a non-zero exit and one line naming the damaged file.

@@ -11,14 +11,13 @@
 #include <thread>
 #include <vector>
 
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 #include "ops/fast/fast_conv.h"
 #include "ops/op_registry.h"
 
 namespace hubimg::ops::fast {
 namespace {
 
-using graph::AttrMap;
 using Ints = std::vector<int64_t>;
 
 Tensor random_tensor(const Dims& shape, uint32_t seed) {
@@ -671,11 +670,11 @@ TEST(FastConv2D, RunsOneDnnWithThePoolsThreadCount) {
   ASSERT_TRUE(kernel.ok());
   Tensor output;
   for (int threads : {1, 2}) {
-    exec::ThreadPool::set_global_num_threads(threads);
+    ThreadPool::set_global_num_threads(threads);
     ASSERT_TRUE(kernel->run(random_tensor({1, 4, 4, 4}, 96), nullptr, output).ok());
     EXPECT_EQ(get_max_threads(), threads);
   }
-  exec::ThreadPool::set_global_num_threads(0);
+  ThreadPool::set_global_num_threads(0);
 }
 
 // ---------------------------------------------------------------------------------------------

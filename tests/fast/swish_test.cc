@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 
 namespace hubimg::ops::fast {
 namespace {
@@ -62,7 +62,7 @@ TEST(Swish, EveryTailLengthAndNothingPastTheEnd) {
 }
 
 TEST(Swish, ParallelEqualsSerial) {
-  exec::ThreadPool::set_global_num_threads(2);
+  ThreadPool::set_global_num_threads(2);
   for (int64_t n : {int64_t{1000}, int64_t{65536}, int64_t{300001}}) {
     std::vector<float> a(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) a[static_cast<size_t>(i)] = std::sin(0.001f * i) * 12;
@@ -71,13 +71,13 @@ TEST(Swish, ParallelEqualsSerial) {
     swish_in_place_parallel(b.data(), n);
     EXPECT_EQ(a, b) << "n = " << n;
   }
-  exec::ThreadPool::set_global_num_threads(0);
+  ThreadPool::set_global_num_threads(0);
 }
 
 // swish_and_channel_means against a double-precision computation: tails of 16 channels and of
 // 64-pixel blocks, one and several images, serial and on the thread pool.
 TEST(Swish, ChannelMeansMatchDoublePrecision) {
-  exec::ThreadPool::set_global_num_threads(2);
+  ThreadPool::set_global_num_threads(2);
   struct Case {
     int64_t images, pixels, channels;
   };
@@ -114,7 +114,7 @@ TEST(Swish, ChannelMeansMatchDoublePrecision) {
       }
     }
   }
-  exec::ThreadPool::set_global_num_threads(0);
+  ThreadPool::set_global_num_threads(0);
 }
 
 TEST(Swish, ReferenceIsTheFormula) {

@@ -34,20 +34,24 @@ struct GraphSketch {
     n.name = "c" + std::to_string(g.nodes.size());
     n.op = "Const";
     n.attrs.set("value", std::move(value));
-    g.nodes.push_back(std::move(n));
-    return static_cast<int>(g.nodes.size()) - 1;
+    return append(std::move(n));
   }
   int ints(std::vector<int32_t> values) {
     return constant(Tensor::from_vector<int32_t>({static_cast<int64_t>(values.size())}, values));
   }
-  int op(const std::string& op, std::vector<int> inputs, graph::AttrMap attrs = {}) {
+  int op(const std::string& op, std::vector<int> inputs, AttrMap attrs = {}) {
     Node n;
     n.name = "n" + std::to_string(g.nodes.size());
     n.op = op;
     n.attrs = std::move(attrs);
     for (int i : inputs) n.inputs.push_back(ValueRef{i, 0});
-    g.nodes.push_back(std::move(n));
-    return static_cast<int>(g.nodes.size()) - 1;
+    return append(std::move(n));
+  }
+  int append(Node n) {
+    const std::string name = n.name;
+    auto id = graph::append_node(g, std::move(n));
+    EXPECT_TRUE(id.ok()) << name << ": " << id.status().message();
+    return id.ok() ? *id : 0;
   }
   graph::RowIndependence check(int output, std::vector<int> ranks = {4}) {
     g.outputs = {ValueRef{output, 0}};
@@ -83,7 +87,7 @@ TEST(RowIndependence, FusedConvolutionWithGateAndResidualKeepsRows) {
   GraphSketch s;
   int mean = s.op("Mean", {0, s.ints({1, 2})}, {{"keep_dims", true}});
   int gate = s.op("Sigmoid", {mean});
-  const graph::AttrMap attrs = {
+  const AttrMap attrs = {
       {"has_bias", true}, {"has_residual", true}, {"has_input_mul", true}};
   int fused =
       s.op("_HubimgFusedConv2D",
@@ -119,7 +123,7 @@ TEST(RowIndependence, SpatialMeanOutputOfAFusedConvolutionIsRows) {
   logits.name = "logits";
   logits.op = "MatMul";
   logits.inputs = {ValueRef{fused, 1}, ValueRef{s.constant(Tensor(DType::kFloat32, {8, 10})), 0}};
-  s.g.nodes.push_back(logits);
+  s.append(std::move(logits));
   auto r = s.check(static_cast<int>(s.g.nodes.size()) - 1);
   EXPECT_TRUE(r.independent) << r.reason;
   // Without the attribute the second output is unknown.
@@ -173,7 +177,16 @@ TEST(RowIndependence, OpsThatMixRowsAreRefused) {
       },
       "pads the batch");
   refused([](GraphSketch& s) { return s.op("Squeeze", {0}); }, "squeeze without dims");
-  refused([](GraphSketch& s) { return s.op("MadeUpOp", {0}); }, "unknown op");
+  refused(
+      [](GraphSketch& s) {
+        Node n;
+        n.name = "made_up";
+        n.op = "MadeUpOp";
+        n.unimplemented = true;
+        n.inputs = {ValueRef{0, 0}};
+        return s.append(std::move(n));
+      },
+      "unknown op");
   refused(
       [](GraphSketch& s) {
         return s.op("MatMul",

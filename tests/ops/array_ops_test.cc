@@ -91,7 +91,7 @@ struct SliceSpec {
 
 Expected<std::vector<Tensor>> strided_slice(const Tensor& input, const SliceSpec& s) {
   const auto n = static_cast<int64_t>(s.begin.size());
-  graph::AttrMap attrs;
+  AttrMap attrs;
   // Real SavedModels strip zero masks; only set the non-zero ones.
   if (s.begin_mask) attrs.set("begin_mask", s.begin_mask);
   if (s.end_mask) attrs.set("end_mask", s.end_mask);
@@ -234,7 +234,7 @@ TEST(Pack, StacksAlongAnyAxis) {
   const Tensor a = i32({2}, {1, 2});
   const Tensor b = i32({2}, {3, 4});
   const Tensor c = i32({2}, {5, 6});
-  const graph::AttrMap n3{{"N", int64_t{3}}};
+  const AttrMap n3{{"N", int64_t{3}}};
   expect_values<int32_t>(run1("Pack", {a, b, c}, n3), {3, 2}, {1, 2, 3, 4, 5, 6});
   expect_values<int32_t>(run1("Pack", {a, b, c}, {{"N", int64_t{3}}, {"axis", int64_t{1}}}), {2, 3},
                          {1, 3, 5, 2, 4, 6});
@@ -276,7 +276,7 @@ TEST(SplitV, SizesWithOneInferred) {
   expect_values<float>(parts[0], {1}, {0});
   expect_values<float>(parts[1], {2}, {1, 2});
   expect_values<float>(parts[2], {2}, {3, 4});
-  const graph::AttrMap two{{"num_split", int64_t{2}}};
+  const AttrMap two{{"num_split", int64_t{2}}};
   expect_error("SplitV", {x, i64({2}, {-1, -1}), i32({}, {0})}, two, "only be one -1");
   expect_error("SplitV", {x, i32({2}, {2, 2}), i32({}, {0})}, two, "Determined shape");
   expect_error("SplitV", {x, i32({2}, {6, -1}), i32({}, {0})}, two, "Determined shape");

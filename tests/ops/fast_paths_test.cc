@@ -20,7 +20,6 @@ namespace hubimg::ops {
 namespace {
 
 using namespace ::hubimg::ops::testing;  // NOLINT(google-build-using-namespace)
-using graph::AttrMap;
 using Ints = std::vector<int64_t>;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();

@@ -13,7 +13,6 @@
 namespace hubimg::ops {
 namespace {
 
-using graph::AttrMap;
 
 constexpr const char* kNode = "augment/random_rotation/transform";
 

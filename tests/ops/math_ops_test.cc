@@ -208,7 +208,7 @@ TEST(Comparisons, IncompatibleShapeErrorAttribute) {
   const Tensor a = f32({2}, {1, 2});
   const Tensor b = f32({3}, {1, 2, 3});
   expect_error("Equal", {a, b}, {}, "Incompatible shapes");
-  const graph::AttrMap lenient{{"incompatible_shape_error", false}};
+  const AttrMap lenient{{"incompatible_shape_error", false}};
   expect_bools(run1("Equal", {a, b}, lenient), {}, {false});
   expect_bools(run1("NotEqual", {a, b}, lenient), {}, {true});
 }
@@ -349,7 +349,7 @@ TEST(Reductions, SumOverEachAxisAndAll) {
 }
 
 TEST(Reductions, KeepDims) {
-  const graph::AttrMap keep{{"keep_dims", true}};
+  const AttrMap keep{{"keep_dims", true}};
   expect_values<float>(run1("Sum", {kMatrix, i32({}, {1})}, keep), {2, 1}, {6, 15});
   expect_values<float>(run1("Mean", {kMatrix, i32({2}, {0, 1})}, keep), {1, 1}, {3.5f});
 }

@@ -16,7 +16,6 @@
 namespace hubimg::ops {
 namespace {
 
-using graph::AttrMap;
 using Ints = std::vector<int64_t>;
 
 constexpr const char* kNode = "model/layer/op";

@@ -42,20 +42,20 @@ inline Tensor u64(Dims shape, std::vector<uint64_t> v) {
 
 // Runs `op` and returns its outputs; a failed run fails the test and returns nothing.
 inline std::vector<Tensor> run(std::string_view op, std::vector<Tensor> inputs,
-                               const graph::AttrMap& attrs = {}) {
+                               const AttrMap& attrs = {}) {
   auto r = run_op(op, inputs, attrs, kNode);
   EXPECT_TRUE(r.ok()) << op << ": " << r.status().to_string();
   return r.ok() ? std::move(r).value() : std::vector<Tensor>{};
 }
 inline Tensor run1(std::string_view op, std::vector<Tensor> inputs,
-                   const graph::AttrMap& attrs = {}) {
+                   const AttrMap& attrs = {}) {
   auto out = run(op, std::move(inputs), attrs);
   return out.empty() ? Tensor() : out[0];
 }
 
 // Expects the run to fail with a message naming the node and containing `fragment`.
 inline void expect_error(std::string_view op, std::vector<Tensor> inputs,
-                         const graph::AttrMap& attrs, const std::string& fragment) {
+                         const AttrMap& attrs, const std::string& fragment) {
   auto r = run_op(op, inputs, attrs, kNode);
   ASSERT_FALSE(r.ok()) << op << " unexpectedly succeeded";
   EXPECT_NE(r.status().message().find(kNode), std::string::npos) << r.status().message();

@@ -7,7 +7,7 @@ namespace {
 
 // A 1x1x2x1 image [0, 4] widened to 4 columns; expected values worked out by hand from
 // TensorFlow's mapping of output to input coordinates.
-std::vector<float> widen(graph::AttrMap attrs) {
+std::vector<float> widen(AttrMap attrs) {
   Tensor image = Tensor::from_vector<float>({1, 1, 2, 1}, {0.f, 4.f});
   Tensor size = Tensor::from_vector<int32_t>({2}, {1, 4});
   std::vector<Tensor> in{image, size};

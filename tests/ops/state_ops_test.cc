@@ -45,7 +45,7 @@ TEST(ResourceApplyGradientDescent, UpdatesTheVariable) {
   Variable w("w", Tensor::from_vector<float>({2}, {1.0f, -2.0f}), true);
   std::vector<Tensor> in{Tensor::scalar<float>(0.5f),
                          Tensor::from_vector<float>({2}, {4.0f, 2.0f})};
-  graph::AttrMap attrs;
+  AttrMap attrs;
   KernelContext ctx("sgd", "ResourceApplyGradientDescent", attrs, in, 0);
   Variable* vars[] = {&w};
   ctx.set_variables(vars);
@@ -57,7 +57,7 @@ TEST(ResourceApplyGradientDescent, UpdatesTheVariable) {
 TEST(ReadVariableOp, ReturnsTheValueWithoutCopying) {
   const OpSpec* spec = OpRegistry::global().find("ReadVariableOp");
   Variable v("v", Tensor::from_vector<float>({3}, {1, 2, 3}), true);
-  graph::AttrMap attrs;
+  AttrMap attrs;
   KernelContext ctx("read", "ReadVariableOp", attrs, {}, 1);
   Variable* vars[] = {&v};
   ctx.set_variables(vars);
@@ -76,7 +76,7 @@ TEST(RngReadAndSkip, ReturnsOldStateAndAdvancesTheCounterWithCarry) {
   ASSERT_NE(spec, nullptr);
   Variable state("rng", Tensor::from_vector<int64_t>({3}, {-2, 7, 42}), false);
   std::vector<Tensor> in{Tensor::scalar<int64_t>(1), Tensor::scalar<uint64_t>(5)};
-  graph::AttrMap attrs;
+  AttrMap attrs;
   KernelContext ctx("rng", "RngReadAndSkip", attrs, in, 1);
   Variable* vars[] = {&state};
   ctx.set_variables(vars);

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/buffer_pool.h"
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 #include "ops/fast/swish.h"
 
 #if HUBIMG_HAVE_DNNL
@@ -93,7 +93,7 @@ void load_residual(const Tensor* residual, Tensor& output) {
   auto* dst = static_cast<char*>(output.raw_mutable_data());
   const size_t bytes = output.byte_size();
   constexpr size_t kChunk = 1 << 20;
-  auto& pool = exec::ThreadPool::global();
+  auto& pool = ThreadPool::global();
   pool.parallel_for(static_cast<int64_t>((bytes + kChunk - 1) / kChunk), [&](int64_t chunk) {
     const size_t begin = static_cast<size_t>(chunk) * kChunk;
     std::memcpy(dst + begin, src + begin, std::min(kChunk, bytes - begin));
@@ -187,8 +187,8 @@ const dnnl::engine& engine() {
 // Inside a parallel region (a chunk of a split batch) the primitive runs on the calling thread
 // alone.
 void match_thread_count() {
-  exec::set_onednn_num_threads(
-      exec::in_parallel_region() ? 1 : exec::ThreadPool::global().num_threads());
+  set_onednn_num_threads(
+      in_parallel_region() ? 1 : ThreadPool::global().num_threads());
 }
 
 dnnl::primitive_attr post_op_attr(Activation activation, bool fuse_residual) {

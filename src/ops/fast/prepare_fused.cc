@@ -44,7 +44,7 @@ class PreparedFused final : public PreparedKernel {
         return {};
       }
       const Tensor operands[] = {input, factor};
-      auto product = run_op("Mul", operands, graph::AttrMap{}, ctx.node_name());
+      auto product = run_op("Mul", operands, AttrMap{}, ctx.node_name());
       if (!product.ok()) return product.status();
       input = std::move((*product)[0]);
     }
@@ -91,7 +91,7 @@ class PreparedFused final : public PreparedKernel {
   bool keep_dims_;
 };
 
-Expected<Activation> activation_of(const graph::AttrMap& attrs) {
+Expected<Activation> activation_of(const AttrMap& attrs) {
   HUBIMG_ASSIGN_OR_RETURN(std::string a, attrs.get_string("activation", ""));
   if (a.empty()) return Activation::kNone;
   if (a == "Relu") return Activation::kRelu;
@@ -100,7 +100,7 @@ Expected<Activation> activation_of(const graph::AttrMap& attrs) {
   return unimplemented("activation '" + a + "'");
 }
 
-Expected<std::array<int64_t, 2>> spatial(const graph::AttrMap& attrs, const char* name) {
+Expected<std::array<int64_t, 2>> spatial(const AttrMap& attrs, const char* name) {
   HUBIMG_ASSIGN_OR_RETURN(auto v, attrs.get_ints(name, std::vector<int64_t>{1, 1, 1, 1}));
   if (v.size() != 4 || v[0] != 1 || v[3] != 1) {
     return unimplemented(std::string(name) + " other than [1, h, w, 1]");
@@ -112,7 +112,7 @@ Expected<std::array<int64_t, 2>> spatial(const graph::AttrMap& attrs, const char
 
 Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string& node_name,
                                                               const std::string& op,
-                                                              const graph::AttrMap& attrs,
+                                                              const AttrMap& attrs,
                                                               const Tensor& filter,
                                                               const Tensor& bias) {
   if (!fast_kernels_available()) return unimplemented("no fast backend in this build");

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "graph/attrs.h"
+#include "core/attrs.h"
 #include "hubimg/status.h"
 #include "ops/op_registry.h"
 
@@ -15,7 +15,7 @@ namespace hubimg::ops::fast {
 // keeps its reference kernel.
 Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string& node_name,
                                                               const std::string& op,
-                                                              const graph::AttrMap& attrs,
+                                                              const AttrMap& attrs,
                                                               const Tensor& filter,
                                                               const Tensor& bias);
 

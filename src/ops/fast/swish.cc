@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -112,8 +112,8 @@ void swish_and_channel_means(float* data, int64_t images, int64_t pixels, int64_
   const int64_t rows = images * pixels;
   if (images <= 0 || channels <= 0) return;
   constexpr int64_t kGrain = 64 * 1024;
-  auto& pool = exec::ThreadPool::global();
-  const int64_t ranges = rows * channels < kGrain || exec::in_parallel_region()
+  auto& pool = ThreadPool::global();
+  const int64_t ranges = rows * channels < kGrain || in_parallel_region()
                              ? 1
                              : std::min<int64_t>(pool.num_threads(), rows);
   // One partial sum per range and image; each range covers contiguous rows.
@@ -140,9 +140,9 @@ void swish_and_channel_means(float* data, int64_t images, int64_t pixels, int64_
 void swish_in_place_parallel(float* data, int64_t count) {
   // Below this many elements (~30 us of one thread's work) a fork costs more than it saves.
   constexpr int64_t kGrain = 64 * 1024;
-  auto& pool = exec::ThreadPool::global();
+  auto& pool = ThreadPool::global();
   const int threads = pool.num_threads();
-  if (count < kGrain || threads <= 1 || exec::in_parallel_region()) {
+  if (count < kGrain || threads <= 1 || in_parallel_region()) {
     swish_in_place(data, count);
     return;
   }

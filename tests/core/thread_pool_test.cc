@@ -1,4 +1,4 @@
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-namespace hubimg::exec {
+namespace hubimg {
 namespace {
 
 TEST(ThreadPool, VisitsEveryIndexExactlyOnce) {
@@ -97,4 +97,4 @@ TEST(ThreadPool, GlobalPoolCanBeResized) {
 }
 
 }  // namespace
-}  // namespace hubimg::exec
+}  // namespace hubimg

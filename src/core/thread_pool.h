@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-namespace hubimg::exec {
+namespace hubimg {
 
 class ThreadPool {
  public:
@@ -76,4 +76,4 @@ void set_onednn_num_threads(int num_threads);
 // True on a thread that is running a parallel_for body (nested loops run serially there).
 bool in_parallel_region();
 
-}  // namespace hubimg::exec
+}  // namespace hubimg

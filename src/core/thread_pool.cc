@@ -1,4 +1,4 @@
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 
 #include <dlfcn.h>
 
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-namespace hubimg::exec {
+namespace hubimg {
 namespace {
 
 thread_local bool inside_parallel_for = false;
@@ -199,4 +199,4 @@ void set_onednn_num_threads(int num_threads) {
   if (get_max_threads() != num_threads) set_num_threads(num_threads);
 }
 
-}  // namespace hubimg::exec
+}  // namespace hubimg

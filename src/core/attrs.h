@@ -1,6 +1,6 @@
-// Node attributes, converted once from TensorFlow's AttrValue protos into plain C++ values.
-// Default-valued attributes are stripped from real SavedModels, so kernels pass TensorFlow's
-// default explicitly where the attribute has one.
+// Node attributes as plain C++ values (src/format/attr_proto.h converts TensorFlow's AttrValue
+// protos once, at load). Default-valued attributes are stripped from real SavedModels, so
+// kernels pass TensorFlow's default explicitly where the attribute has one.
 #pragma once
 
 #include <cstdint>
@@ -14,13 +14,7 @@
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 
-namespace hubimg::tf {
-class AttrValue;
-class NodeDef;
-class TensorProto;
-}  // namespace hubimg::tf
-
-namespace hubimg::graph {
+namespace hubimg {
 
 struct FunctionRef {
   std::string name;
@@ -70,9 +64,4 @@ class AttrMap {
   std::map<std::string, AttrValue, std::less<>> values_;
 };
 
-// Converts a TensorFlow TensorProto (Const values, attr tensors) into a Tensor.
-Expected<Tensor> tensor_from_proto(const tf::TensorProto& proto);
-Expected<AttrValue> attr_from_proto(const tf::AttrValue& proto);
-Expected<AttrMap> attrs_from_node(const tf::NodeDef& node);
-
-}  // namespace hubimg::graph
+}  // namespace hubimg
