@@ -207,9 +207,9 @@ struct Model::Impl {
       n.name = name;
       n.op = graph::kArgOp;
       n.arg_index = next_arg++;
-      g.nodes.push_back(std::move(n));
-      g.arg_nodes.push_back(static_cast<int>(g.nodes.size()) - 1);
-      return graph::ValueRef{static_cast<int>(g.nodes.size()) - 1, 0};
+      const int id = graph::append_node(g, std::move(n)).value();  // argument nodes cannot fail
+      g.arg_nodes.push_back(id);
+      return graph::ValueRef{id, 0};
     };
     for (size_t k : cotangent_outputs) {
       request.ys.push_back(g.outputs[k]);
@@ -218,19 +218,14 @@ struct Model::Impl {
     if (loss_output >= 0) {
       graph::ValueRef labels = add_arg("labels");
       auto add = [&](const std::string& op, std::vector<graph::ValueRef> inputs,
-                     graph::AttrMap attrs) -> Expected<graph::ValueRef> {
+                     AttrMap attrs) -> Expected<graph::ValueRef> {
         graph::Node n;
         n.name = "loss/" + op;
         n.op = op;
-        n.spec = ops::OpRegistry::global().find(op);
-        if (n.spec == nullptr) return unimplemented("op " + op + " is not registered");
         n.inputs = std::move(inputs);
         n.attrs = std::move(attrs);
-        HUBIMG_ASSIGN_OR_RETURN(auto sizes, ops::output_arg_sizes(*n.spec, n.attrs));
-        n.num_outputs = 0;
-        for (size_t sz : sizes) n.num_outputs += static_cast<int>(sz);
-        g.nodes.push_back(std::move(n));
-        return graph::ValueRef{static_cast<int>(g.nodes.size()) - 1, 0};
+        HUBIMG_ASSIGN_OR_RETURN(const int id, graph::append_node(g, std::move(n)));
+        return graph::ValueRef{id, 0};
       };
       HUBIMG_ASSIGN_OR_RETURN(
           graph::ValueRef xent,
