@@ -361,6 +361,48 @@ Status strided_slice_kernel(KernelContext& ctx) {
   return {};
 }
 
+// StridedSliceGrad(shape, begin, end, strides, dy): zeros of `shape` with dy written where
+// StridedSlice with the same arguments and masks reads
+// (tensorflow/core/kernels/strided_slice_op.cc).
+Status strided_slice_grad_kernel(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 5));
+  HUBIMG_ASSIGN_OR_RETURN(auto shape_values, int_values(ctx, 0, "shape"));
+  if (ctx.input(0).rank() != 1)
+    return ctx.error("shape must be a vector, got " + ctx.input(0).description());
+  Dims shape(shape_values.begin(), shape_values.end());
+  for (int64_t d : shape) {
+    if (d < 0) return ctx.error("shape has a negative dimension: " + ctx.input(0).description());
+  }
+  HUBIMG_ASSIGN_OR_RETURN(StridedSlicePlan plan, plan_strided_slice(ctx, shape));
+  const Tensor& dy = ctx.input(4);
+  HUBIMG_ASSIGN_OR_RETURN(int64_t count, checked_num_elements(plan.processing_shape));
+  if (dy.num_elements() != count) {
+    return ctx.error("dy " + dy.description() + " does not match the slice's " +
+                     std::to_string(count) + " elements");
+  }
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out, Tensor::create(dy.dtype(), shape));
+  if (dy.dtype() == DType::kString) return ctx.error("string dy is not supported");
+  const size_t elem = dtype_size(dy.dtype());
+  const Dims strides = row_major_strides(shape);
+  const size_t rank = plan.processing_shape.size();
+  std::vector<int64_t> index(rank, 0);
+  const auto* src = static_cast<const uint8_t*>(dy.raw_data());
+  auto* dst = static_cast<uint8_t*>(out.raw_mutable_data());
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t offset = 0;
+    for (size_t k = 0; k < rank; ++k)
+      offset += (plan.begin[k] + index[k] * plan.strides[k]) * strides[k];
+    std::memcpy(dst + static_cast<size_t>(offset) * elem, src + static_cast<size_t>(i) * elem,
+                elem);
+    for (size_t k = rank; k-- > 0;) {
+      if (++index[k] < plan.processing_shape[k]) break;
+      index[k] = 0;
+    }
+  }
+  ctx.set_output(0, std::move(out));
+  return {};
+}
+
 Status slice_kernel(KernelContext& ctx) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 3));
   const Tensor& input = ctx.input(0);
@@ -1075,6 +1117,7 @@ void register_array_ops(OpRegistry& r) {
   add_op(r, {"Size", {{"output", ""}}, size_kernel});
   add_op(r, {"Rank", {{"output", ""}}, rank_kernel});
   add_op(r, {"StridedSlice", {{"output", ""}}, strided_slice_kernel});
+  add_op(r, {"StridedSliceGrad", {{"output", ""}}, strided_slice_grad_kernel});
   add_op(r, {"Slice", {{"output", ""}}, slice_kernel});
   add_op(r, {"Pack", {{"output", ""}}, pack_kernel});
   add_op(r, {"Unpack", {{"output", "num"}}, unpack_kernel});

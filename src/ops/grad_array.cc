@@ -178,6 +178,25 @@ Expected<Grads> fill_grad(GradientBuilder& b) {
   return Grads{{}, total};
 }
 
+// StridedSlice(x, begin, end, strides): StridedSliceGrad scatters the cotangent back.
+Expected<Grads> strided_slice_grad(GradientBuilder& b) {
+  if (!b.grad(0).valid()) return Grads(4);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue x_shape, b.add1("Shape", {b.input(0)}));
+  graph::AttrMap attrs;
+  for (const char* mask :
+       {"begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"}) {
+    HUBIMG_ASSIGN_OR_RETURN(int64_t v, b.attrs().get_int(mask, 0));
+    attrs.set(mask, v);
+  }
+  if (const auto* t = b.attrs().find("T")) attrs.set("T", *t);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue begin, to_int32(b, b.input(1)));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue end, to_int32(b, b.input(2)));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue strides, to_int32(b, b.input(3)));
+  HUBIMG_ASSIGN_OR_RETURN(
+      GradValue gx, b.add1("StridedSliceGrad", {x_shape, begin, end, strides, b.grad(0)}, attrs));
+  return Grads{gx, {}, {}, {}};
+}
+
 }  // namespace
 
 void register_array_gradients(OpRegistry& r) {
@@ -191,6 +210,7 @@ void register_array_gradients(OpRegistry& r) {
   r.set_gradient("Split", [](GradientBuilder& b) { return split_grad(b, 1, b.input(0)); });
   r.set_gradient("SplitV", [](GradientBuilder& b) { return split_grad(b, 0, b.input(2)); });
   r.set_gradient("Slice", slice_grad);
+  r.set_gradient("StridedSlice", strided_slice_grad);
   r.set_gradient("Pad", pad_grad);
   r.set_gradient("PadV2", pad_grad);
   r.set_gradient("Tile", tile_grad);

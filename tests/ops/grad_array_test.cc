@@ -76,6 +76,46 @@ HUBIMG_GRAD_CASES(ArrayPieces) {
   return cases;
 }
 
+GradCase strided(Dims shape, std::vector<int32_t> begin, std::vector<int32_t> end,
+                 std::vector<int32_t> strides, graph::AttrMap masks, uint32_t seed) {
+  const int64_t n = static_cast<int64_t>(begin.size());
+  return {"StridedSlice",
+          std::move(masks),
+          {uniform(std::move(shape), -1, 1, seed), ints32({n}, begin), ints32({n}, end),
+           ints32({n}, strides)}};
+}
+
+HUBIMG_GRAD_CASES(ArrayStridedSlice) {
+  std::vector<GradCase> cases;
+  cases.push_back(strided({4, 3}, {1, 0}, {3, 3}, {1, 1}, {}, 1));
+  cases.push_back(strided({5, 4}, {0, 3}, {5, 0}, {2, -1}, {}, 2));  // negative
+  cases.push_back(strided({3, 4}, {1, 0}, {2, 0}, {1, 1},
+                          {{"shrink_axis_mask", int64_t{1}}, {"end_mask", int64_t{2}}}, 3));
+  cases.push_back(strided({2, 3, 4}, {0, 1}, {0, 0}, {1, 2},
+                          {{"ellipsis_mask", int64_t{1}}, {"end_mask", int64_t{2}}},
+                          4));  // [..., 1::2]
+  cases.push_back(
+      strided({3, 2}, {0, 0, 0}, {0, 0, 0}, {1, 1, 1},
+              {{"new_axis_mask", int64_t{2}}, {"begin_mask", int64_t{5}}, {"end_mask", int64_t{5}}},
+              5));  // [:, None, :]
+  cases.push_back(strided({1, 4, 4, 2}, {0, -3, 1, 0}, {1, -1, 4, 2}, {1, 1, 2, 1}, {}, 6));
+  return cases;
+}
+
+TEST(StridedSliceGrad, ScattersIntoZerosWhereStridedSliceReads) {
+  // x[1:4:2, ::-1] of a [5, 2]: rows 1 and 3, columns reversed.
+  graph::AttrMap masks = {{"begin_mask", int64_t{2}}, {"end_mask", int64_t{2}}};
+  Tensor g = run1("StridedSliceGrad",
+                  {i32({2}, {5, 2}), i32({2}, {1, 0}), i32({2}, {4, 0}), i32({2}, {2, -1}),
+                   f32({2, 2}, {1, 2, 3, 4})},
+                  masks);
+  expect_values<float>(g, {5, 2}, {0, 0, 2, 1, 0, 0, 4, 3, 0, 0});
+  expect_error("StridedSliceGrad",
+               {i32({2}, {5, 2}), i32({2}, {1, 0}), i32({2}, {4, 0}), i32({2}, {2, -1}),
+                f32({3}, {1, 2, 3})},
+               masks, "does not match");
+}
+
 TEST(InvertPermutation, InvertsAndRejectsNonPermutations) {
   expect_values<int32_t>(run1("InvertPermutation", {i32({4}, {2, 0, 3, 1})}), {4}, {1, 3, 0, 2});
   expect_values<int64_t>(run1("InvertPermutation", {i64({1}, {0})}), {1}, {0});
