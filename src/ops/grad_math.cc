@@ -325,6 +325,16 @@ Expected<Grads> select_v2_grad(GradientBuilder& b) {
   return out;
 }
 
+// Cumsum(x, axis): the cotangent summed the other way (same exclusive, reverse flipped).
+Expected<Grads> cumsum_grad(GradientBuilder& b) {
+  if (!b.grad(0).valid()) return Grads(2);
+  HUBIMG_ASSIGN_OR_RETURN(bool exclusive, b.attrs().get_bool("exclusive", false));
+  HUBIMG_ASSIGN_OR_RETURN(bool reverse, b.attrs().get_bool("reverse", false));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue gx, b.add1("Cumsum", {b.grad(0), b.input(1)},
+                                               {{"exclusive", exclusive}, {"reverse", !reverse}}));
+  return Grads{gx, {}};
+}
+
 }  // namespace
 
 void register_math_gradients(OpRegistry& r) {
@@ -408,6 +418,7 @@ void register_math_gradients(OpRegistry& r) {
   r.set_gradient("Max", extremum_grad);
   r.set_gradient("Min", extremum_grad);
   r.set_gradient("AddN", add_n_grad);
+  r.set_gradient("Cumsum", cumsum_grad);
   if (r.find("L2Loss") != nullptr) r.set_gradient("L2Loss", l2_loss_grad);
   r.set_gradient("Cast", cast_grad);
   r.set_gradient("Select", select_grad);

@@ -147,7 +147,16 @@ HUBIMG_GRAD_CASES(MathOther) {
 namespace hubimg::ops::testing {
 namespace {
 HUBIMG_GRAD_CASES(MathLoss) {
-  return {{"L2Loss", {}, {uniform({2, 3}, -1, 1, 1)}}, {"L2Loss", {}, {uniform({}, -1, 1, 2)}}};
+  std::vector<GradCase> cases = {{"L2Loss", {}, {uniform({2, 3}, -1, 1, 1)}},
+                                 {"L2Loss", {}, {uniform({}, -1, 1, 2)}}};
+  for (bool exclusive : {false, true}) {
+    for (bool reverse : {false, true}) {
+      cases.push_back({"Cumsum",
+                       {{"exclusive", exclusive}, {"reverse", reverse}},
+                       {uniform({3, 4}, -1, 1, 3), scalar_i32(reverse ? 1 : -2)}});
+    }
+  }
+  return cases;
 }
 }  // namespace
 }  // namespace hubimg::ops::testing
