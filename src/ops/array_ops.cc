@@ -173,6 +173,32 @@ Status rank_kernel(KernelContext& ctx) {
   return {};
 }
 
+// InvertPermutation: y[x[i]] = i for a permutation x of 0..n-1 (int32 or int64).
+Status invert_permutation_kernel(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 1));
+  const Tensor& x = ctx.input(0);
+  if (x.rank() != 1) return ctx.error("x must be a vector, got " + x.description());
+  auto invert = [&]<typename T>() -> Status {
+    const int64_t n = x.num_elements();
+    Tensor y(x.dtype(), {n});
+    std::vector<char> seen(static_cast<size_t>(n), 0);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t v = static_cast<int64_t>(x.data<T>()[i]);
+      if (v < 0 || v >= n || seen[static_cast<size_t>(v)]) {
+        return ctx.error("x is not a permutation of 0.." + std::to_string(n - 1) + ": " +
+                         x.description());
+      }
+      seen[static_cast<size_t>(v)] = 1;
+      y.mutable_data<T>()[v] = static_cast<T>(i);
+    }
+    ctx.set_output(0, std::move(y));
+    return {};
+  };
+  if (x.dtype() == DType::kInt32) return invert.template operator()<int32_t>();
+  if (x.dtype() == DType::kInt64) return invert.template operator()<int64_t>();
+  return ctx.error("x must be int32 or int64, got " + x.description());
+}
+
 // ---------------------------------------------------------------------------------------------
 // StridedSlice and Slice.
 
@@ -332,6 +358,48 @@ Status strided_slice_kernel(KernelContext& ctx) {
   }
   HUBIMG_ASSIGN_OR_RETURN(Tensor out, remap(ctx, input, plan.processing_shape, maps));
   ctx.set_output(0, *out.reshaped(plan.final_shape));
+  return {};
+}
+
+// StridedSliceGrad(shape, begin, end, strides, dy): zeros of `shape` with dy written where
+// StridedSlice with the same arguments and masks reads
+// (tensorflow/core/kernels/strided_slice_op.cc).
+Status strided_slice_grad_kernel(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 5));
+  HUBIMG_ASSIGN_OR_RETURN(auto shape_values, int_values(ctx, 0, "shape"));
+  if (ctx.input(0).rank() != 1)
+    return ctx.error("shape must be a vector, got " + ctx.input(0).description());
+  Dims shape(shape_values.begin(), shape_values.end());
+  for (int64_t d : shape) {
+    if (d < 0) return ctx.error("shape has a negative dimension: " + ctx.input(0).description());
+  }
+  HUBIMG_ASSIGN_OR_RETURN(StridedSlicePlan plan, plan_strided_slice(ctx, shape));
+  const Tensor& dy = ctx.input(4);
+  HUBIMG_ASSIGN_OR_RETURN(int64_t count, checked_num_elements(plan.processing_shape));
+  if (dy.num_elements() != count) {
+    return ctx.error("dy " + dy.description() + " does not match the slice's " +
+                     std::to_string(count) + " elements");
+  }
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out, Tensor::create(dy.dtype(), shape));
+  if (dy.dtype() == DType::kString) return ctx.error("string dy is not supported");
+  const size_t elem = dtype_size(dy.dtype());
+  const Dims strides = row_major_strides(shape);
+  const size_t rank = plan.processing_shape.size();
+  std::vector<int64_t> index(rank, 0);
+  const auto* src = static_cast<const uint8_t*>(dy.raw_data());
+  auto* dst = static_cast<uint8_t*>(out.raw_mutable_data());
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t offset = 0;
+    for (size_t k = 0; k < rank; ++k)
+      offset += (plan.begin[k] + index[k] * plan.strides[k]) * strides[k];
+    std::memcpy(dst + static_cast<size_t>(offset) * elem, src + static_cast<size_t>(i) * elem,
+                elem);
+    for (size_t k = rank; k-- > 0;) {
+      if (++index[k] < plan.processing_shape[k]) break;
+      index[k] = 0;
+    }
+  }
+  ctx.set_output(0, std::move(out));
   return {};
 }
 
@@ -1049,6 +1117,7 @@ void register_array_ops(OpRegistry& r) {
   add_op(r, {"Size", {{"output", ""}}, size_kernel});
   add_op(r, {"Rank", {{"output", ""}}, rank_kernel});
   add_op(r, {"StridedSlice", {{"output", ""}}, strided_slice_kernel});
+  add_op(r, {"StridedSliceGrad", {{"output", ""}}, strided_slice_grad_kernel});
   add_op(r, {"Slice", {{"output", ""}}, slice_kernel});
   add_op(r, {"Pack", {{"output", ""}}, pack_kernel});
   add_op(r, {"Unpack", {{"output", "num"}}, unpack_kernel});
@@ -1059,6 +1128,7 @@ void register_array_ops(OpRegistry& r) {
   add_op(r, {"Tile", {{"output", ""}}, tile_kernel});
   add_op(r, {"Fill", {{"output", ""}}, fill_kernel});
   add_op(r, {"Transpose", {{"y", ""}}, transpose_kernel});
+  add_op(r, {"InvertPermutation", {{"y", ""}}, invert_permutation_kernel});
   add_op(r, {"BroadcastTo", {{"output", ""}}, broadcast_to_kernel});
   add_op(r, {"BroadcastArgs", {{"r0", ""}}, broadcast_args_kernel});
   add_op(r, {"ReverseV2", {{"output", ""}}, reverse_kernel});
