@@ -62,6 +62,7 @@ const OpRegistry& OpRegistry::global() {
     register_state_ops(*r);
     register_resize_ops(*r);
     register_fused_ops(*r);
+    register_nn_grad_ops(*r);
     register_gradients(*r);
     return r;
   }();
