@@ -173,6 +173,32 @@ Status rank_kernel(KernelContext& ctx) {
   return {};
 }
 
+// InvertPermutation: y[x[i]] = i for a permutation x of 0..n-1 (int32 or int64).
+Status invert_permutation_kernel(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 1));
+  const Tensor& x = ctx.input(0);
+  if (x.rank() != 1) return ctx.error("x must be a vector, got " + x.description());
+  auto invert = [&]<typename T>() -> Status {
+    const int64_t n = x.num_elements();
+    Tensor y(x.dtype(), {n});
+    std::vector<char> seen(static_cast<size_t>(n), 0);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t v = static_cast<int64_t>(x.data<T>()[i]);
+      if (v < 0 || v >= n || seen[static_cast<size_t>(v)]) {
+        return ctx.error("x is not a permutation of 0.." + std::to_string(n - 1) + ": " +
+                         x.description());
+      }
+      seen[static_cast<size_t>(v)] = 1;
+      y.mutable_data<T>()[v] = static_cast<T>(i);
+    }
+    ctx.set_output(0, std::move(y));
+    return {};
+  };
+  if (x.dtype() == DType::kInt32) return invert.template operator()<int32_t>();
+  if (x.dtype() == DType::kInt64) return invert.template operator()<int64_t>();
+  return ctx.error("x must be int32 or int64, got " + x.description());
+}
+
 // ---------------------------------------------------------------------------------------------
 // StridedSlice and Slice.
 
@@ -1059,6 +1085,7 @@ void register_array_ops(OpRegistry& r) {
   add_op(r, {"Tile", {{"output", ""}}, tile_kernel});
   add_op(r, {"Fill", {{"output", ""}}, fill_kernel});
   add_op(r, {"Transpose", {{"y", ""}}, transpose_kernel});
+  add_op(r, {"InvertPermutation", {{"y", ""}}, invert_permutation_kernel});
   add_op(r, {"BroadcastTo", {{"output", ""}}, broadcast_to_kernel});
   add_op(r, {"BroadcastArgs", {{"r0", ""}}, broadcast_args_kernel});
   add_op(r, {"ReverseV2", {{"output", ""}}, reverse_kernel});

@@ -1003,6 +1003,18 @@ Status add_n_kernel(KernelContext& ctx) {
   });
 }
 
+// L2Loss: sum(x^2) / 2 as a scalar (tensorflow/core/kernels/l2loss_op.h), accumulated in T.
+Status l2_loss_kernel(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 1));
+  return dispatch_types<kFloatTypes>(ctx, ctx.input(0).dtype(), [&]<typename T>() -> Status {
+    const T* x = ctx.input(0).data<T>();
+    T sum = 0;
+    for (int64_t i = 0; i < ctx.input(0).num_elements(); ++i) sum += x[i] * x[i];
+    ctx.set_output(0, Tensor::scalar<T>(sum / T(2)));
+    return {};
+  });
+}
+
 // Range: TensorFlow's element count formula, and values accumulated by repeated addition.
 Status range_kernel(KernelContext& ctx) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 3));
@@ -1106,6 +1118,7 @@ void register_math_ops(OpRegistry& r) {
   register_reductions(r);
   add_op(r, {"Cast", {{"y", ""}}, cast_kernel});
   add_op(r, {"AddN", {{"sum", ""}}, computed_in_float32(add_n_kernel)});
+  add_op(r, {"L2Loss", {{"output", ""}}, computed_in_float32(l2_loss_kernel)});
   add_op(r, {"Range", {{"output", ""}}, range_kernel});
   add_op(r, {"Cumsum", {{"out", ""}}, computed_in_float32(cumsum_kernel)});
 }

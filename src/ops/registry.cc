@@ -104,10 +104,7 @@ Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor
   HUBIMG_ASSIGN_OR_RETURN(auto sizes, output_arg_sizes(*spec, attrs));
   size_t total = 0;
   for (size_t s : sizes) total += s;
-  // The caller keeps its tensors: held copies stop a kernel from taking a caller's sole-owned
-  // buffer for its output (fast_paths.h can_forward), which would overwrite the caller's input.
-  const std::vector<Tensor> held(inputs.begin(), inputs.end());
-  KernelContext ctx(node_name, op, attrs, held, total);
+  KernelContext ctx(node_name, op, attrs, inputs, total);
   HUBIMG_RETURN_IF_ERROR(spec->kernel(ctx));
   for (size_t i = 0; i < total; ++i) {
     if (!ctx.outputs()[i].valid()) return ctx.error(StatusCode::kInternal, "output not set");

@@ -53,7 +53,9 @@ graph::AttrMap attrs_in(const GradCase& c, DType dtype) {
 // L = sum over float outputs of sum(cotangent * output), in float64.
 Expected<double> objective(const GradCase& c, const std::vector<Tensor>& inputs,
                            const std::vector<Tensor>& cotangents) {
-  HUBIMG_ASSIGN_OR_RETURN(auto outs, run_op(c.op, inputs, attrs_in(c, DType::kFloat64), "fd"));
+  // Copies: run_op lets a kernel write its output into a sole-owned input's buffer.
+  const std::vector<Tensor> held = inputs;
+  HUBIMG_ASSIGN_OR_RETURN(auto outs, run_op(c.op, held, attrs_in(c, DType::kFloat64), "fd"));
   double total = 0;
   size_t k = 0;
   for (const auto& out : outs) {
@@ -90,7 +92,8 @@ Expected<GradCheckReport> check(const GradCase& c, DType dtype) {
 
   // Forward once for the output shapes; random cotangents on every float output.
   const graph::AttrMap attrs = attrs_in(c, dtype);
-  HUBIMG_ASSIGN_OR_RETURN(auto outs, run_op(c.op, run_inputs, attrs, "forward"));
+  const std::vector<Tensor> forward_inputs = run_inputs;  // copies, as in objective()
+  HUBIMG_ASSIGN_OR_RETURN(auto outs, run_op(c.op, forward_inputs, attrs, "forward"));
   std::mt19937 rng(1234);
   std::uniform_real_distribution<double> dist(-1.0, 1.0);
   std::vector<Tensor> cotangents;  // float64

@@ -143,3 +143,11 @@ HUBIMG_GRAD_CASES(MathOther) {
 
 }  // namespace
 }  // namespace hubimg::ops::testing
+
+namespace hubimg::ops::testing {
+namespace {
+HUBIMG_GRAD_CASES(MathLoss) {
+  return {{"L2Loss", {}, {uniform({2, 3}, -1, 1, 1)}}, {"L2Loss", {}, {uniform({}, -1, 1, 2)}}};
+}
+}  // namespace
+}  // namespace hubimg::ops::testing

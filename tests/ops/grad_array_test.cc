@@ -1,0 +1,92 @@
+// Finite-difference checks of the array family's gradient rules (src/ops/grad_array.cc) and of
+// the helper kernels they use.
+#include "ops/grad_check.h"
+#include "ops/op_test_util.h"
+
+namespace hubimg::ops::testing {
+namespace {
+
+HUBIMG_GRAD_CASES(ArrayShape) {
+  std::vector<GradCase> cases;
+  cases.push_back({"Reshape", {}, {uniform({2, 3}, -1, 1, 1), ints32({2}, {3, -1})}});
+  cases.push_back({"Reshape", {}, {uniform({1, 2, 2, 3}, -1, 1, 2), ints64({2}, {1, 12})}});
+  cases.push_back({"Squeeze", {}, {uniform({3, 1, 2, 1}, -1, 1, 3)}});
+  cases.push_back(
+      {"Squeeze", {{"squeeze_dims", std::vector<int64_t>{-1}}}, {uniform({3, 1, 2, 1}, -1, 1, 4)}});
+  cases.push_back({"ExpandDims", {}, {uniform({3, 2}, -1, 1, 5), scalar_i32(-1)}});
+  cases.push_back({"ExpandDims", {}, {uniform({1, 2}, -1, 1, 6), scalar_i32(0)}});
+  cases.push_back({"Transpose", {}, {uniform({2, 3, 4}, -1, 1, 7), ints32({3}, {2, 0, 1})}});
+  cases.push_back({"Transpose", {}, {uniform({3, 2, 2, 4}, -1, 1, 8), ints64({4}, {0, 3, 1, 2})}});
+  cases.push_back({"BroadcastTo", {}, {uniform({3, 1}, -1, 1, 9), ints32({3}, {2, 3, 4})}});
+  cases.push_back({"BroadcastTo", {}, {uniform({}, -1, 1, 10), ints32({2}, {2, 3})}});
+  cases.push_back(
+      {"BroadcastTo", {}, {uniform({1, 1, 1, 3}, -1, 1, 11), ints32({4}, {3, 2, 2, 3})}});
+  cases.push_back({"Tile", {}, {uniform({2, 3}, -1, 1, 12), ints32({2}, {2, 1})}});
+  cases.push_back({"Tile", {}, {uniform({1, 2, 1}, -1, 1, 13), ints64({3}, {3, 2, 2})}});
+  cases.push_back({"Fill", {}, {ints32({2}, {2, 3}), uniform({}, -1, 1, 14)}});
+  return cases;
+}
+
+HUBIMG_GRAD_CASES(ArrayPieces) {
+  std::vector<GradCase> cases;
+  cases.push_back({"ConcatV2",
+                   {{"N", int64_t{2}}},
+                   {uniform({2, 3}, -1, 1, 1), uniform({2, 2}, -1, 1, 2), scalar_i32(1)}});
+  cases.push_back({"ConcatV2",
+                   {{"N", int64_t{3}}},
+                   {uniform({1, 2, 2, 2}, -1, 1, 3), uniform({1, 2, 2, 1}, -1, 1, 4),
+                    uniform({1, 2, 2, 3}, -1, 1, 5), scalar_i32(-1)}});
+  cases.push_back({"ConcatV2",
+                   {{"N", int64_t{2}}},
+                   {uniform({3, 2}, -1, 1, 6), uniform({1, 2}, -1, 1, 7), ints64({}, {0})}});
+  cases.push_back({"Pack",
+                   {{"N", int64_t{3}}, {"axis", int64_t{0}}},
+                   {uniform({2}, -1, 1, 8), uniform({2}, -1, 1, 9), uniform({2}, -1, 1, 10)}});
+  cases.push_back({"Pack",
+                   {{"N", int64_t{2}}, {"axis", int64_t{-1}}},
+                   {uniform({3, 2}, -1, 1, 11), uniform({3, 2}, -1, 1, 12)}});
+  cases.push_back(
+      {"Unpack", {{"num", int64_t{3}}, {"axis", int64_t{0}}}, {uniform({3, 2}, -1, 1, 13)}});
+  cases.push_back(
+      {"Unpack", {{"num", int64_t{2}}, {"axis", int64_t{-1}}}, {uniform({1, 3, 2}, -1, 1, 14)}});
+  cases.push_back(
+      {"Split", {{"num_split", int64_t{2}}}, {scalar_i32(1), uniform({3, 4}, -1, 1, 15)}});
+  cases.push_back(
+      {"Split", {{"num_split", int64_t{3}}}, {scalar_i32(-1), uniform({1, 2, 6}, -1, 1, 16)}});
+  cases.push_back({"SplitV",
+                   {{"num_split", int64_t{3}}},
+                   {uniform({3, 6}, -1, 1, 17), ints32({3}, {1, 2, 3}), scalar_i32(1)}});
+  cases.push_back({"SplitV",
+                   {{"num_split", int64_t{2}}},
+                   {uniform({4, 2}, -1, 1, 18), ints64({2}, {3, -1}), scalar_i32(0)}});
+  cases.push_back(
+      {"Slice", {}, {uniform({3, 4}, -1, 1, 19), ints32({2}, {1, 1}), ints32({2}, {2, -1})}});
+  cases.push_back(
+      {"Slice",
+       {},
+       {uniform({1, 3, 3, 2}, -1, 1, 20), ints64({4}, {0, 1, 0, 1}), ints64({4}, {1, 2, 3, 1})}});
+  cases.push_back({"Pad", {}, {uniform({2, 3}, -1, 1, 21), ints32({2, 2}, {1, 0, 2, 1})}});
+  cases.push_back(
+      {"Pad", {}, {uniform({1, 2, 2, 1}, -1, 1, 22), ints64({4, 2}, {0, 0, 1, 1, 1, 1, 0, 0})}});
+  cases.push_back(
+      {"PadV2",
+       {},
+       {uniform({2, 2}, -1, 1, 23), ints32({2, 2}, {1, 1, 0, 2}), uniform({}, -1, 1, 24)}});
+  cases.back().differentiate = {0};
+  return cases;
+}
+
+TEST(InvertPermutation, InvertsAndRejectsNonPermutations) {
+  expect_values<int32_t>(run1("InvertPermutation", {i32({4}, {2, 0, 3, 1})}), {4}, {1, 3, 0, 2});
+  expect_values<int64_t>(run1("InvertPermutation", {i64({1}, {0})}), {1}, {0});
+  expect_error("InvertPermutation", {i32({3}, {0, 0, 1})}, {}, "not a permutation");
+  expect_error("InvertPermutation", {i32({2}, {0, 2})}, {}, "not a permutation");
+}
+
+TEST(L2Loss, IsHalfTheSumOfSquares) {
+  expect_values<float>(run1("L2Loss", {f32({3}, {1, -2, 3})}), {}, {7.0f});
+  expect_values<double>(run1("L2Loss", {f64({0}, {})}), {}, {0.0});
+}
+
+}  // namespace
+}  // namespace hubimg::ops::testing
