@@ -224,7 +224,7 @@ GradientRule matmul_rule(std::string ta_name, std::string tb_name, bool broadcas
 void register_nn_gradients(OpRegistry& r) {
   using O = Operand;
   r.set_gradient("Relu", elementwise_rule("ReluGrad", O::kGrad, O::kOutput));
-  r.set_gradient("Relu6", elementwise_rule("Relu6Grad", O::kGrad, O::kInput));
+  r.set_gradient("Relu6", elementwise_rule("Relu6Grad", O::kGrad, O::kOutput));
   r.set_gradient("LeakyRelu", elementwise_rule("LeakyReluGrad", O::kGrad, O::kInput, {"alpha"}));
   r.set_gradient("Elu", elementwise_rule("EluGrad", O::kGrad, O::kOutput));
   r.set_gradient("Selu", elementwise_rule("SeluGrad", O::kGrad, O::kOutput));
