@@ -173,6 +173,7 @@ void register_state_ops(OpRegistry& r);
 void register_resize_ops(OpRegistry& r);
 void register_fused_ops(OpRegistry& r);
 void register_loss_ops(OpRegistry& r);
+void register_nn_grad_ops(OpRegistry& r);  // backward kernels: Conv2DBackpropInput, ...
 // Gradient rules, attached to the entries above.
 void register_gradients(OpRegistry& r);
 

@@ -77,6 +77,7 @@ const OpRegistry& OpRegistry::global() {
     register_resize_ops(*r);
     register_fused_ops(*r);
     register_loss_ops(*r);
+    register_nn_grad_ops(*r);
     register_gradients(*r);
     return r;
   }();

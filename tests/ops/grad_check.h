@@ -33,6 +33,9 @@ struct GradCase {
   std::vector<Tensor> inputs;
   // Which inputs to differentiate; empty: every float input.
   std::vector<int> differentiate;
+  // Outputs given a random cotangent; empty: every float output. The others get a zero one
+  // (FusedBatchNorm's statistics outputs, which carry no gradient in TensorFlow).
+  std::vector<int> cotangent_outputs;
   // Attributes holding the float dtype of the inputs/outputs, rewritten to the checked dtype.
   std::vector<std::string> float_type_attrs = {"T"};
   // Shown in failures: "Maximum [2,3] vs [3], ties avoided".

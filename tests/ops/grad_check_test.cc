@@ -101,7 +101,12 @@ Expected<GradCheckReport> check(const GradCase& c, DType dtype) {
   for (size_t k = 0; k < outs.size(); ++k) {
     if (!is_float(outs[k].dtype())) continue;
     Tensor ct(DType::kFloat64, outs[k].shape());
-    for (int64_t i = 0; i < ct.num_elements(); ++i) ct.mutable_data<double>()[i] = dist(rng);
+    const bool gets_cotangent = c.cotangent_outputs.empty() ||
+                                std::find(c.cotangent_outputs.begin(), c.cotangent_outputs.end(),
+                                          static_cast<int>(k)) != c.cotangent_outputs.end();
+    for (int64_t i = 0; i < ct.num_elements(); ++i) {
+      ct.mutable_data<double>()[i] = gets_cotangent ? dist(rng) : 0.0;
+    }
     cotangents.push_back(ct);
     float_outputs.push_back(static_cast<int>(k));
   }
