@@ -28,6 +28,16 @@ void OpRegistry::set_gradient(std::string_view name, GradientRule rule) {
   it->second->gradient = std::move(rule);
 }
 
+void OpRegistry::set_fast_kernel(std::string_view name, Kernel kernel) {
+  auto it = ops_.find(name);
+  if (it == ops_.end() || it->second->fast_kernel) {
+    std::fprintf(stderr, "hubimg: fast kernel for op %.*s: %s\n", static_cast<int>(name.size()),
+                 name.data(), it == ops_.end() ? "op not registered" : "registered twice");
+    std::abort();
+  }
+  it->second->fast_kernel = std::move(kernel);
+}
+
 void OpRegistry::set_not_differentiable(std::initializer_list<std::string_view> names) {
   for (std::string_view name : names) {
     auto it = ops_.find(name);
@@ -63,6 +73,7 @@ const OpRegistry& OpRegistry::global() {
     register_resize_ops(*r);
     register_fused_ops(*r);
     register_gradients(*r);
+    register_fast_training_kernels(*r);
     return r;
   }();
   return *registry;

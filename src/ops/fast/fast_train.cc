@@ -1,0 +1,446 @@
+// Fast kernels for the ops a training step runs unfused (training graphs are not rewritten by
+// graph::optimize_for_inference): Conv2D, DepthwiseConv2dNative, MatMul and FusedBatchNormV3
+// with is_training on oneDNN. Weights change every step, so nothing is cached by value: one
+// primitive per op, shapes and attributes, created on first use (thread-safe cache), and the
+// filter reordered into the primitive's format on every call.
+//
+// Each fast kernel takes only the cases it is sure of (float32, NHWC, 2-D MatMul, paddings it
+// can express) and runs the op's reference kernel for everything else, so errors and unusual
+// inputs keep the reference kernel's behaviour and messages.
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/buffer_pool.h"
+#include "exec/thread_pool.h"
+#include "ops/op_registry.h"
+
+#if HUBIMG_HAVE_DNNL
+#include <dnnl.hpp>
+#endif
+
+namespace hubimg::ops {
+
+#if HUBIMG_HAVE_DNNL
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+constexpr auto kF32 = memory::data_type::f32;
+
+const dnnl::engine& engine() {
+  static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+void match_thread_count() {
+  exec::set_onednn_num_threads(
+      exec::in_parallel_region() ? 1 : exec::ThreadPool::global().num_threads());
+}
+
+dnnl::primitive_attr user_scratchpad_attr() {
+  dnnl::primitive_attr attr;
+  // Concurrent executions of one primitive (chunks of a split batch) each bring a scratchpad.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// A fast kernel's attempt: nullopt means "not a case for the fast path", and the reference
+// kernel runs instead.
+using Attempt = std::optional<Status>;
+using FastAttempt = std::function<Attempt(KernelContext&)>;
+
+Kernel with_reference_fallback(const OpRegistry& r, std::string_view op, FastAttempt fast) {
+  const OpSpec* spec = r.find(op);
+  return [reference = spec->kernel, fast = std::move(fast)](KernelContext& ctx) -> Status {
+    Attempt attempt;
+    try {
+      attempt = fast(ctx);
+    } catch (const dnnl::error&) {
+      attempt.reset();  // oneDNN rejected the case at primitive creation: the reference runs
+    }
+    if (attempt) return *attempt;
+    return reference(ctx);
+  };
+}
+
+// Cache of prepared primitives keyed by everything that defines one (op kind, shapes, strides,
+// paddings, flags), shared by every node and thread.
+template <typename Entry>
+class PrimitiveCache {
+ public:
+  template <typename Make>
+  std::shared_ptr<const Entry> get(const std::vector<int64_t>& key, Make&& make) {
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+    }
+    auto entry = std::make_shared<const Entry>(make());  // may throw dnnl::error
+    std::lock_guard lock(mutex_);
+    return entries_.emplace(key, std::move(entry)).first->second;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::vector<int64_t>, std::shared_ptr<const Entry>> entries_;
+};
+
+// Scratchpad of `md` from the buffer cache, added to `args` when the primitive needs one.
+std::shared_ptr<void> add_scratchpad(const memory::desc& md,
+                                     std::unordered_map<int, memory>& args) {
+  const size_t bytes = md.get_size();
+  if (bytes == 0) return nullptr;
+  std::shared_ptr<void> buffer = BufferPool::global().allocate(bytes);
+  args.emplace(DNNL_ARG_SCRATCHPAD, memory(md, engine(), buffer.get()));
+  return buffer;
+}
+
+bool all_float32(const KernelContext& ctx) {
+  for (const Tensor& t : ctx.inputs()) {
+    if (!t.valid() || t.dtype() != DType::kFloat32) return false;
+  }
+  return true;
+}
+
+void* mutable_ptr(const Tensor& t) {
+  return const_cast<void*>(t.raw_data());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv2D and DepthwiseConv2dNative.
+
+// Strides, dilations and paddings of a 2-D NHWC convolution or window op, resolved with
+// TensorFlow's rules (SAME: the odd padding cell goes bottom / right).
+struct Window2D {
+  int64_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  int64_t out_h = 0, out_w = 0;
+};
+
+std::optional<std::vector<int64_t>> nhwc_spatial(const graph::AttrMap& attrs, const char* name,
+                                                 std::optional<std::vector<int64_t>> fallback) {
+  auto values = attrs.get_ints(name, fallback);
+  if (!values.ok() || values->size() != 4 || (*values)[0] != 1 || (*values)[3] != 1 ||
+      (*values)[1] < 1 || (*values)[2] < 1) {
+    return std::nullopt;
+  }
+  return *values;
+}
+
+bool is_nhwc(const graph::AttrMap& attrs) {
+  auto format = attrs.get_string("data_format", "NHWC");
+  return format.ok() && *format == "NHWC";
+}
+
+// One spatial dimension: false when the window does not fit (the reference kernel reports it).
+bool resolve(const std::string& padding, int64_t input, int64_t window, int64_t stride,
+             int64_t dilation, int64_t explicit_before, int64_t explicit_after, int64_t& out,
+             int64_t& before, int64_t& after) {
+  const int64_t effective = (window - 1) * dilation + 1;
+  if (padding == "VALID") {
+    out = (input - effective + stride) / stride;
+    before = after = 0;
+  } else if (padding == "EXPLICIT") {
+    if (explicit_before < 0 || explicit_after < 0) return false;
+    out = (input + explicit_before + explicit_after - effective + stride) / stride;
+    before = explicit_before;
+    after = explicit_after;
+  } else if (padding == "SAME") {
+    out = (input + stride - 1) / stride;
+    const int64_t needed = std::max<int64_t>(0, (out - 1) * stride + effective - input);
+    before = needed / 2;
+    after = needed - before;
+  } else {
+    return false;
+  }
+  return out > 0;
+}
+
+std::optional<Window2D> read_window(const KernelContext& ctx, int64_t in_h, int64_t in_w,
+                                    int64_t window_h, int64_t window_w, bool has_dilations) {
+  const graph::AttrMap& attrs = ctx.attrs();
+  if (!is_nhwc(attrs)) return std::nullopt;
+  auto strides = nhwc_spatial(attrs, "strides", std::nullopt);
+  auto dilations = has_dilations
+                       ? nhwc_spatial(attrs, "dilations", std::vector<int64_t>{1, 1, 1, 1})
+                       : std::optional<std::vector<int64_t>>(std::vector<int64_t>{1, 1, 1, 1});
+  auto padding = attrs.get_string("padding");
+  if (!strides || !dilations || !padding.ok()) return std::nullopt;
+  std::vector<int64_t> explicit_paddings(8, 0);
+  if (*padding == "EXPLICIT") {
+    auto values = attrs.get_ints("explicit_paddings", std::vector<int64_t>{});
+    if (!values.ok() || values->size() != 8 || (*values)[0] != 0 || (*values)[1] != 0 ||
+        (*values)[6] != 0 || (*values)[7] != 0) {
+      return std::nullopt;
+    }
+    explicit_paddings = *values;
+  }
+  Window2D w;
+  w.stride_h = (*strides)[1];
+  w.stride_w = (*strides)[2];
+  w.dilation_h = (*dilations)[1];
+  w.dilation_w = (*dilations)[2];
+  if (!resolve(*padding, in_h, window_h, w.stride_h, w.dilation_h, explicit_paddings[2],
+               explicit_paddings[3], w.out_h, w.pad_top, w.pad_bottom) ||
+      !resolve(*padding, in_w, window_w, w.stride_w, w.dilation_w, explicit_paddings[4],
+               explicit_paddings[5], w.out_w, w.pad_left, w.pad_right)) {
+    return std::nullopt;
+  }
+  return w;
+}
+
+struct ConvEntry {
+  dnnl::convolution_forward primitive;
+  memory::desc src_md, dst_md, user_weights_md, weights_md, scratchpad_md;
+  std::optional<dnnl::reorder> weights_reorder;  // user HWIO -> the primitive's format
+};
+
+PrimitiveCache<ConvEntry>& conv_cache() {
+  static PrimitiveCache<ConvEntry> cache;
+  return cache;
+}
+
+// Conv2D (groups == 1) or DepthwiseConv2dNative (depthwise) in NHWC on oneDNN.
+Attempt conv_forward(KernelContext& ctx, bool depthwise) {
+  if (ctx.num_inputs() != 2 || !all_float32(ctx)) return std::nullopt;
+  const Tensor& input = ctx.input(0);
+  const Tensor& filter = ctx.input(1);
+  if (input.rank() != 4 || filter.rank() != 4 || filter.num_elements() == 0 ||
+      input.num_elements() == 0) {
+    return std::nullopt;
+  }
+  const int64_t batch = input.dim(0), in_h = input.dim(1), in_w = input.dim(2),
+                channels = input.dim(3);
+  const int64_t kh = filter.dim(0), kw = filter.dim(1);
+  if (filter.dim(2) != channels) return std::nullopt;  // grouped Conv2D or a mismatch
+  auto w = read_window(ctx, in_h, in_w, kh, kw, /*has_dilations=*/true);
+  if (!w) return std::nullopt;
+  const int64_t out_channels = depthwise ? channels * filter.dim(3) : filter.dim(3);
+  const std::vector<int64_t> key = {
+      depthwise,  batch,         in_h,        in_w,        channels,      kh,
+      kw,         filter.dim(3), w->stride_h, w->stride_w, w->dilation_h, w->dilation_w,
+      w->pad_top, w->pad_bottom, w->pad_left, w->pad_right};
+  auto entry = conv_cache().get(key, [&] {
+    ConvEntry e;
+    e.src_md = memory::desc({batch, channels, in_h, in_w}, kF32, Tag::nhwc);
+    e.dst_md = memory::desc({batch, out_channels, w->out_h, w->out_w}, kF32, Tag::nhwc);
+    memory::dims weight_dims, weight_strides;
+    if (depthwise) {
+      const int64_t multiplier = filter.dim(3);
+      weight_dims = {channels, multiplier, 1, kh, kw};
+      weight_strides = {multiplier, 1, 1, kw * channels * multiplier, channels * multiplier};
+    } else {
+      weight_dims = {out_channels, channels, kh, kw};
+      weight_strides = {1, out_channels, kw * channels * out_channels, channels * out_channels};
+    }
+    e.user_weights_md = memory::desc(weight_dims, kF32, weight_strides);
+    const memory::desc weights_any(weight_dims, kF32, Tag::any);
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
+                                         dnnl::algorithm::convolution_direct, e.src_md, weights_any,
+                                         memory::desc(), e.dst_md, {w->stride_h, w->stride_w},
+                                         {w->dilation_h - 1, w->dilation_w - 1},
+                                         {w->pad_top, w->pad_left}, {w->pad_bottom, w->pad_right});
+    dnnl::convolution_forward::primitive_desc pd(desc, user_scratchpad_attr(), engine());
+    e.primitive = dnnl::convolution_forward(pd);
+    e.weights_md = pd.weights_desc();
+    e.scratchpad_md = pd.scratchpad_desc();
+    if (e.weights_md != e.user_weights_md) {
+      e.weights_reorder.emplace(
+          dnnl::reorder::primitive_desc(engine(), e.user_weights_md, engine(), e.weights_md));
+    }
+    return e;
+  });
+  Tensor output = Tensor::uninitialized(DType::kFloat32, {batch, w->out_h, w->out_w, out_channels});
+  dnnl::stream stream(engine());
+  match_thread_count();
+  memory user_weights(entry->user_weights_md, engine(), mutable_ptr(filter));
+  memory weights = user_weights;
+  std::shared_ptr<void> packed;
+  if (entry->weights_reorder) {
+    packed = BufferPool::global().allocate(entry->weights_md.get_size());
+    weights = memory(entry->weights_md, engine(), packed.get());
+    entry->weights_reorder->execute(stream, user_weights, weights);
+  }
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(entry->src_md, engine(), mutable_ptr(input))},
+      {DNNL_ARG_WEIGHTS, weights},
+      {DNNL_ARG_DST, memory(entry->dst_md, engine(), output.raw_mutable_data())}};
+  auto scratchpad = add_scratchpad(entry->scratchpad_md, args);
+  entry->primitive.execute(stream, args);
+  stream.wait();
+  ctx.set_output(0, std::move(output));
+  return Status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// MatMul (rank 2, transpose_a / transpose_b).
+
+struct MatMulEntry {
+  dnnl::matmul primitive;
+  memory::desc a_md, b_md, out_md, scratchpad_md;
+};
+
+PrimitiveCache<MatMulEntry>& matmul_cache() {
+  static PrimitiveCache<MatMulEntry> cache;
+  return cache;
+}
+
+Attempt matmul(KernelContext& ctx) {
+  if (ctx.num_inputs() != 2 || !all_float32(ctx)) return std::nullopt;
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  auto transpose_a = ctx.attrs().get_bool("transpose_a", false);
+  auto transpose_b = ctx.attrs().get_bool("transpose_b", false);
+  if (!transpose_a.ok() || !transpose_b.ok() || a.rank() != 2 || b.rank() != 2) {
+    return std::nullopt;
+  }
+  const int64_t m = a.dim(*transpose_a ? 1 : 0), k = a.dim(*transpose_a ? 0 : 1);
+  const int64_t n = b.dim(*transpose_b ? 0 : 1);
+  if (b.dim(*transpose_b ? 1 : 0) != k || m == 0 || n == 0 || k == 0) return std::nullopt;
+  const std::vector<int64_t> key = {m, k, n, *transpose_a, *transpose_b};
+  auto entry = matmul_cache().get(key, [&] {
+    MatMulEntry e;
+    e.a_md = memory::desc({m, k}, kF32, *transpose_a ? Tag::ba : Tag::ab);
+    e.b_md = memory::desc({k, n}, kF32, *transpose_b ? Tag::ba : Tag::ab);
+    e.out_md = memory::desc({m, n}, kF32, Tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e.a_md, e.b_md, e.out_md),
+                                    user_scratchpad_attr(), engine());
+    e.primitive = dnnl::matmul(pd);
+    e.scratchpad_md = pd.scratchpad_desc();
+    return e;
+  });
+  Tensor output = Tensor::uninitialized(DType::kFloat32, {m, n});
+  dnnl::stream stream(engine());
+  match_thread_count();
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(entry->a_md, engine(), mutable_ptr(a))},
+      {DNNL_ARG_WEIGHTS, memory(entry->b_md, engine(), mutable_ptr(b))},
+      {DNNL_ARG_DST, memory(entry->out_md, engine(), output.raw_mutable_data())}};
+  auto scratchpad = add_scratchpad(entry->scratchpad_md, args);
+  entry->primitive.execute(stream, args);
+  stream.wait();
+  ctx.set_output(0, std::move(output));
+  return Status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// FusedBatchNormV3, training (batch statistics), NHWC.
+
+struct BatchNormEntry {
+  dnnl::batch_normalization_forward primitive;
+  memory::desc data_md, stats_md, scratchpad_md;
+};
+
+PrimitiveCache<BatchNormEntry>& batch_norm_cache() {
+  static PrimitiveCache<BatchNormEntry> cache;
+  return cache;
+}
+
+// The reference kernel's semantics (src/ops/nn_norm.cc): y from the biased batch variance;
+// batch_variance Bessel-corrected; with exponential_avg_factor f != 1 the running outputs are
+// (1 - f) * old + f * batch; reserve spaces hold the batch mean and biased variance.
+Attempt batch_norm_training(KernelContext& ctx) {
+  if (ctx.num_inputs() != 5 || !all_float32(ctx)) return std::nullopt;
+  auto is_training = ctx.attrs().get_bool("is_training", true);
+  auto epsilon = ctx.attrs().get_float("epsilon", 1e-4f);
+  auto factor = ctx.attrs().get_float("exponential_avg_factor", 1.0f);
+  if (!is_training.ok() || !*is_training || !epsilon.ok() || !factor.ok() ||
+      !is_nhwc(ctx.attrs())) {
+    return std::nullopt;
+  }
+  const Tensor& x = ctx.input(0);
+  if (x.rank() != 4 || x.num_elements() == 0) return std::nullopt;
+  const int64_t channels = x.dim(3);
+  for (size_t i = 1; i < 5; ++i) {
+    const bool needed = i < 3 || *factor != 1.0f;
+    if (ctx.input(i).rank() != 1 || (needed && ctx.input(i).dim(0) != channels)) {
+      return std::nullopt;
+    }
+  }
+  const int64_t rows = x.num_elements() / channels;
+  const std::vector<int64_t> key = {x.dim(0), x.dim(1), x.dim(2), channels,
+                                    static_cast<int64_t>(std::bit_cast<uint32_t>(*epsilon))};
+  auto entry = batch_norm_cache().get(key, [&] {
+    BatchNormEntry e;
+    e.data_md = memory::desc({x.dim(0), channels, x.dim(1), x.dim(2)}, kF32, Tag::nhwc);
+    e.stats_md = memory::desc({channels}, kF32, Tag::a);
+    const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+    dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_training, e.data_md,
+                                                 *epsilon, flags);
+    dnnl::batch_normalization_forward::primitive_desc pd(desc, user_scratchpad_attr(), engine());
+    e.primitive = dnnl::batch_normalization_forward(pd);
+    e.scratchpad_md = pd.scratchpad_desc();
+    return e;
+  });
+  Tensor y = Tensor::uninitialized(DType::kFloat32, x.shape());
+  Tensor saved_mean(DType::kFloat32, {channels});
+  Tensor saved_variance(DType::kFloat32, {channels});
+  dnnl::stream stream(engine());
+  match_thread_count();
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(entry->data_md, engine(), mutable_ptr(x))},
+      {DNNL_ARG_DST, memory(entry->data_md, engine(), y.raw_mutable_data())},
+      {DNNL_ARG_SCALE, memory(entry->stats_md, engine(), mutable_ptr(ctx.input(1)))},
+      {DNNL_ARG_SHIFT, memory(entry->stats_md, engine(), mutable_ptr(ctx.input(2)))},
+      {DNNL_ARG_MEAN, memory(entry->stats_md, engine(), saved_mean.raw_mutable_data())},
+      {DNNL_ARG_VARIANCE, memory(entry->stats_md, engine(), saved_variance.raw_mutable_data())}};
+  auto scratchpad = add_scratchpad(entry->scratchpad_md, args);
+  entry->primitive.execute(stream, args);
+  stream.wait();
+
+  Tensor out_mean(DType::kFloat32, {channels});
+  Tensor out_variance(DType::kFloat32, {channels});
+  const float f = *factor;
+  const float bessel = static_cast<float>(rows) / static_cast<float>(rows > 1 ? rows - 1 : 1);
+  const float* mean = saved_mean.data<float>();
+  const float* variance = saved_variance.data<float>();
+  float* running_mean = out_mean.mutable_data<float>();
+  float* running_variance = out_variance.mutable_data<float>();
+  for (int64_t c = 0; c < channels; ++c) {
+    if (f == 1.0f) {
+      running_mean[c] = mean[c];
+      running_variance[c] = variance[c] * bessel;
+    } else {
+      running_mean[c] = (1.0f - f) * ctx.input(3).data<float>()[c] + f * mean[c];
+      running_variance[c] = (1.0f - f) * ctx.input(4).data<float>()[c] + f * bessel * variance[c];
+    }
+  }
+  ctx.set_output(0, std::move(y));
+  ctx.set_output(1, std::move(out_mean));
+  ctx.set_output(2, std::move(out_variance));
+  ctx.set_output(3, std::move(saved_mean));
+  ctx.set_output(4, std::move(saved_variance));
+  if (ctx.num_outputs() > 5) ctx.set_output(5, Tensor(DType::kFloat32, {}));
+  return Status();
+}
+
+}  // namespace
+
+void register_fast_training_kernels(OpRegistry& r) {
+  r.set_fast_kernel("Conv2D", with_reference_fallback(r, "Conv2D", [](KernelContext& ctx) {
+                      return conv_forward(ctx, /*depthwise=*/false);
+                    }));
+  r.set_fast_kernel("DepthwiseConv2dNative",
+                    with_reference_fallback(r, "DepthwiseConv2dNative", [](KernelContext& ctx) {
+                      return conv_forward(ctx, true);
+                    }));
+  r.set_fast_kernel("MatMul", with_reference_fallback(r, "MatMul", matmul));
+  r.set_fast_kernel("FusedBatchNormV3",
+                    with_reference_fallback(r, "FusedBatchNormV3", batch_norm_training));
+}
+
+#else  // !HUBIMG_HAVE_DNNL
+
+void register_fast_training_kernels(OpRegistry&) {}
+
+#endif
+
+}  // namespace hubimg::ops
