@@ -1,5 +1,7 @@
 // The op entries' fast kernels (src/ops/fast/fast_train.cc) against their reference kernels,
 // over strides, paddings, dilations, batches, odd sizes and channel counts.
+#include "ops/fast/fast_train.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -62,9 +64,13 @@ void expect_near(const Tensor& expected, const Tensor& actual, float tolerance,
 
 void expect_same_as_reference(std::string_view op, const std::vector<Tensor>& inputs,
                               const AttrMap& attrs, const std::string& what,
-                              float tolerance = 2e-5f) {
+                              float tolerance = 2e-5f, bool expect_fast_path = true) {
   const auto expected = run_reference(op, inputs, attrs);
+  const int64_t runs_before = fast::training_fast_path_runs();
   const auto actual = run_fast(op, inputs, attrs);
+  if (expect_fast_path) {
+    EXPECT_EQ(fast::training_fast_path_runs(), runs_before + 1) << what << ": fell back";
+  }
   ASSERT_EQ(expected.size(), actual.size()) << what;
   for (size_t i = 0; i < expected.size(); ++i) {
     expect_near(expected[i], actual[i], tolerance, what + " output " + std::to_string(i));
@@ -140,7 +146,8 @@ TEST(FastTrainKernels, ConvFallsBackToReference) {
   const Tensor input = random_tensor({2, 6, 6, 8}, 7);
   const Tensor grouped_filter = random_tensor({3, 3, 4, 6}, 8);
   AttrMap attrs{{"strides", Ints{1, 1, 1, 1}}, {"padding", std::string("SAME")}};
-  expect_same_as_reference("Conv2D", {input, grouped_filter}, attrs, "grouped");
+  expect_same_as_reference("Conv2D", {input, grouped_filter}, attrs, "grouped", 2e-5f,
+                           /*expect_fast_path=*/false);
 
   AttrMap nchw = attrs;
   nchw.set("data_format", std::string("NCHW"));

@@ -7,7 +7,10 @@
 // Each fast kernel takes only the cases it is sure of (float32, NHWC, 2-D MatMul, paddings it
 // can express) and runs the op's reference kernel for everything else, so errors and unusual
 // inputs keep the reference kernel's behaviour and messages.
+#include "ops/fast/fast_train.h"
+
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstring>
 #include <functional>
@@ -28,6 +31,13 @@
 #endif
 
 namespace hubimg::ops {
+namespace {
+std::atomic<int64_t> fast_path_runs{0};
+}  // namespace
+
+int64_t fast::training_fast_path_runs() {
+  return fast_path_runs.load();
+}
 
 #if HUBIMG_HAVE_DNNL
 namespace {
@@ -67,7 +77,10 @@ Kernel with_reference_fallback(const OpRegistry& r, std::string_view op, FastAtt
     } catch (const dnnl::error&) {
       attempt.reset();  // oneDNN rejected the case at primitive creation: the reference runs
     }
-    if (attempt) return *attempt;
+    if (attempt) {
+      fast_path_runs.fetch_add(1, std::memory_order_relaxed);
+      return *attempt;
+    }
     return reference(ctx);
   };
 }
