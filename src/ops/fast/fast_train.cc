@@ -210,10 +210,82 @@ std::optional<Window2D> read_window(const KernelContext& ctx, int64_t in_h, int6
   return w;
 }
 
+// The shapes of one NHWC convolution (Conv2D ungrouped, or depthwise) and its oneDNN
+// descriptions; everything a primitive of any direction is keyed by.
+struct ConvShape {
+  bool depthwise = false;
+  int64_t batch = 0, in_h = 0, in_w = 0, channels = 0, kh = 0, kw = 0, filter_out = 0;
+  int64_t out_channels = 0;
+  Window2D w;
+  memory::desc src_md, dst_md, user_weights_md;
+  memory::dims weight_dims;
+
+  std::vector<int64_t> key(int64_t direction) const {
+    return {direction,    depthwise, batch,        in_h,       in_w,       channels,
+            kh,           kw,        filter_out,   w.stride_h, w.stride_w, w.dilation_h,
+            w.dilation_w, w.pad_top, w.pad_bottom, w.pad_left, w.pad_right};
+  }
+  memory::dims strides() const { return {w.stride_h, w.stride_w}; }
+  memory::dims dilations() const { return {w.dilation_h - 1, w.dilation_w - 1}; }
+  memory::dims pad_l() const { return {w.pad_top, w.pad_left}; }
+  memory::dims pad_r() const { return {w.pad_bottom, w.pad_right}; }
+  Dims output_shape() const { return {batch, w.out_h, w.out_w, out_channels}; }
+};
+
+std::optional<ConvShape> conv_shape(const KernelContext& ctx, const Dims& input, const Dims& filter,
+                                    bool depthwise) {
+  if (input.size() != 4 || filter.size() != 4) return std::nullopt;
+  for (int64_t d : input) {
+    if (d <= 0) return std::nullopt;
+  }
+  for (int64_t d : filter) {
+    if (d <= 0) return std::nullopt;
+  }
+  ConvShape s;
+  s.depthwise = depthwise;
+  s.batch = input[0];
+  s.in_h = input[1];
+  s.in_w = input[2];
+  s.channels = input[3];
+  s.kh = filter[0];
+  s.kw = filter[1];
+  s.filter_out = filter[3];
+  if (filter[2] != s.channels) return std::nullopt;  // grouped Conv2D or a mismatch
+  auto w = read_window(ctx, s.in_h, s.in_w, s.kh, s.kw, /*has_dilations=*/true);
+  if (!w) return std::nullopt;
+  s.w = *w;
+  s.out_channels = depthwise ? s.channels * s.filter_out : s.filter_out;
+  s.src_md = memory::desc({s.batch, s.channels, s.in_h, s.in_w}, kF32, Tag::nhwc);
+  s.dst_md = memory::desc({s.batch, s.out_channels, w->out_h, w->out_w}, kF32, Tag::nhwc);
+  memory::dims weight_strides;
+  if (depthwise) {
+    const int64_t m = s.filter_out, c = s.channels;
+    s.weight_dims = {c, m, 1, s.kh, s.kw};
+    weight_strides = {m, 1, 1, s.kw * c * m, c * m};
+  } else {
+    const int64_t o = s.out_channels, c = s.channels;
+    s.weight_dims = {o, c, s.kh, s.kw};
+    weight_strides = {1, o, s.kw * c * o, c * o};
+  }
+  s.user_weights_md = memory::desc(s.weight_dims, kF32, weight_strides);
+  return s;
+}
+
+dnnl::convolution_forward::primitive_desc conv_forward_pd(const ConvShape& s) {
+  const memory::desc weights_any(s.weight_dims, kF32, Tag::any);
+  dnnl::convolution_forward::desc desc(
+      dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, s.src_md, weights_any,
+      memory::desc(), s.dst_md, s.strides(), s.dilations(), s.pad_l(), s.pad_r());
+  return dnnl::convolution_forward::primitive_desc(desc, user_scratchpad_attr(), engine());
+}
+
+// A primitive of any direction with the filter's format it uses and the reorder between that
+// format and TensorFlow's HWIO layout (to it for forward / backward data, from it for backward
+// weights).
 struct ConvEntry {
-  dnnl::convolution_forward primitive;
-  memory::desc src_md, dst_md, user_weights_md, weights_md, scratchpad_md;
-  std::optional<dnnl::reorder> weights_reorder;  // user HWIO -> the primitive's format
+  dnnl::primitive primitive;
+  memory::desc weights_md, scratchpad_md;
+  std::optional<dnnl::reorder> weights_reorder;
 };
 
 PrimitiveCache<ConvEntry>& conv_cache() {
@@ -221,75 +293,149 @@ PrimitiveCache<ConvEntry>& conv_cache() {
   return cache;
 }
 
-// Conv2D (groups == 1) or DepthwiseConv2dNative (depthwise) in NHWC on oneDNN.
+void set_weights_reorder(const ConvShape& s, ConvEntry& e, bool to_user) {
+  if (e.weights_md == s.user_weights_md) return;
+  e.weights_reorder.emplace(
+      to_user ? dnnl::reorder::primitive_desc(engine(), e.weights_md, engine(), s.user_weights_md)
+              : dnnl::reorder::primitive_desc(engine(), s.user_weights_md, engine(), e.weights_md));
+}
+
+// The filter as the primitive reads it: the user's buffer, or a reordered copy in `packed`.
+memory packed_weights(const ConvShape& s, const ConvEntry& e, const Tensor& filter,
+                      dnnl::stream& stream, std::shared_ptr<void>& packed) {
+  memory user(s.user_weights_md, engine(), mutable_ptr(filter));
+  if (!e.weights_reorder) return user;
+  packed = BufferPool::global().allocate(e.weights_md.get_size());
+  memory weights(e.weights_md, engine(), packed.get());
+  e.weights_reorder->execute(stream, user, weights);
+  return weights;
+}
+
+// Conv2D (ungrouped) or DepthwiseConv2dNative in NHWC on oneDNN.
 Attempt conv_forward(KernelContext& ctx, bool depthwise) {
   if (ctx.num_inputs() != 2 || !all_float32(ctx)) return std::nullopt;
   const Tensor& input = ctx.input(0);
   const Tensor& filter = ctx.input(1);
-  if (input.rank() != 4 || filter.rank() != 4 || filter.num_elements() == 0 ||
-      input.num_elements() == 0) {
-    return std::nullopt;
-  }
-  const int64_t batch = input.dim(0), in_h = input.dim(1), in_w = input.dim(2),
-                channels = input.dim(3);
-  const int64_t kh = filter.dim(0), kw = filter.dim(1);
-  if (filter.dim(2) != channels) return std::nullopt;  // grouped Conv2D or a mismatch
-  auto w = read_window(ctx, in_h, in_w, kh, kw, /*has_dilations=*/true);
-  if (!w) return std::nullopt;
-  const int64_t out_channels = depthwise ? channels * filter.dim(3) : filter.dim(3);
-  const std::vector<int64_t> key = {
-      depthwise,  batch,         in_h,        in_w,        channels,      kh,
-      kw,         filter.dim(3), w->stride_h, w->stride_w, w->dilation_h, w->dilation_w,
-      w->pad_top, w->pad_bottom, w->pad_left, w->pad_right};
-  auto entry = conv_cache().get(key, [&] {
-    ConvEntry e;
-    e.src_md = memory::desc({batch, channels, in_h, in_w}, kF32, Tag::nhwc);
-    e.dst_md = memory::desc({batch, out_channels, w->out_h, w->out_w}, kF32, Tag::nhwc);
-    memory::dims weight_dims, weight_strides;
-    if (depthwise) {
-      const int64_t multiplier = filter.dim(3);
-      weight_dims = {channels, multiplier, 1, kh, kw};
-      weight_strides = {multiplier, 1, 1, kw * channels * multiplier, channels * multiplier};
-    } else {
-      weight_dims = {out_channels, channels, kh, kw};
-      weight_strides = {1, out_channels, kw * channels * out_channels, channels * out_channels};
-    }
-    e.user_weights_md = memory::desc(weight_dims, kF32, weight_strides);
-    const memory::desc weights_any(weight_dims, kF32, Tag::any);
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
-                                         dnnl::algorithm::convolution_direct, e.src_md, weights_any,
-                                         memory::desc(), e.dst_md, {w->stride_h, w->stride_w},
-                                         {w->dilation_h - 1, w->dilation_w - 1},
-                                         {w->pad_top, w->pad_left}, {w->pad_bottom, w->pad_right});
-    dnnl::convolution_forward::primitive_desc pd(desc, user_scratchpad_attr(), engine());
-    e.primitive = dnnl::convolution_forward(pd);
-    e.weights_md = pd.weights_desc();
-    e.scratchpad_md = pd.scratchpad_desc();
-    if (e.weights_md != e.user_weights_md) {
-      e.weights_reorder.emplace(
-          dnnl::reorder::primitive_desc(engine(), e.user_weights_md, engine(), e.weights_md));
-    }
+  auto s = conv_shape(ctx, input.shape(), filter.shape(), depthwise);
+  if (!s) return std::nullopt;
+  auto entry = conv_cache().get(s->key(0), [&] {
+    auto pd = conv_forward_pd(*s);
+    ConvEntry e{dnnl::convolution_forward(pd), pd.weights_desc(), pd.scratchpad_desc(), {}};
+    set_weights_reorder(*s, e, /*to_user=*/false);
     return e;
   });
-  Tensor output = Tensor::uninitialized(DType::kFloat32, {batch, w->out_h, w->out_w, out_channels});
+  Tensor output = Tensor::uninitialized(DType::kFloat32, s->output_shape());
   dnnl::stream stream(engine());
   match_thread_count();
-  memory user_weights(entry->user_weights_md, engine(), mutable_ptr(filter));
-  memory weights = user_weights;
   std::shared_ptr<void> packed;
-  if (entry->weights_reorder) {
-    packed = BufferPool::global().allocate(entry->weights_md.get_size());
-    weights = memory(entry->weights_md, engine(), packed.get());
-    entry->weights_reorder->execute(stream, user_weights, weights);
-  }
   std::unordered_map<int, memory> args = {
-      {DNNL_ARG_SRC, memory(entry->src_md, engine(), mutable_ptr(input))},
-      {DNNL_ARG_WEIGHTS, weights},
-      {DNNL_ARG_DST, memory(entry->dst_md, engine(), output.raw_mutable_data())}};
+      {DNNL_ARG_SRC, memory(s->src_md, engine(), mutable_ptr(input))},
+      {DNNL_ARG_WEIGHTS, packed_weights(*s, *entry, filter, stream, packed)},
+      {DNNL_ARG_DST, memory(s->dst_md, engine(), output.raw_mutable_data())}};
   auto scratchpad = add_scratchpad(entry->scratchpad_md, args);
   entry->primitive.execute(stream, args);
   stream.wait();
   ctx.set_output(0, std::move(output));
+  return Status();
+}
+
+// A 4-element int32 / int64 shape input (input_sizes, filter_sizes).
+std::optional<Dims> shape_input(const Tensor& t) {
+  if (t.rank() != 1 || t.num_elements() != 4) return std::nullopt;
+  Dims dims(4);
+  for (int i = 0; i < 4; ++i) {
+    if (t.dtype() == DType::kInt32) {
+      dims[i] = t.data<int32_t>()[i];
+    } else if (t.dtype() == DType::kInt64) {
+      dims[i] = t.data<int64_t>()[i];
+    } else {
+      return std::nullopt;
+    }
+  }
+  return dims;
+}
+
+// Conv2DBackpropInput / DepthwiseConv2dNativeBackpropInput(input_sizes, filter, out_backprop).
+Attempt conv_backprop_input(KernelContext& ctx, bool depthwise) {
+  if (ctx.num_inputs() != 3) return std::nullopt;
+  const Tensor& filter = ctx.input(1);
+  const Tensor& out_backprop = ctx.input(2);
+  if (filter.dtype() != DType::kFloat32 || out_backprop.dtype() != DType::kFloat32) {
+    return std::nullopt;
+  }
+  auto input_shape = shape_input(ctx.input(0));
+  if (!input_shape) return std::nullopt;
+  auto s = conv_shape(ctx, *input_shape, filter.shape(), depthwise);
+  if (!s || out_backprop.shape() != s->output_shape()) return std::nullopt;
+  auto entry = conv_cache().get(s->key(1), [&] {
+    const memory::desc weights_any(s->weight_dims, kF32, Tag::any);
+    dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, s->src_md,
+                                               weights_any, s->dst_md, s->strides(), s->dilations(),
+                                               s->pad_l(), s->pad_r());
+    dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad_attr(), engine(),
+                                                       conv_forward_pd(*s));
+    ConvEntry e{dnnl::convolution_backward_data(pd), pd.weights_desc(), pd.scratchpad_desc(), {}};
+    set_weights_reorder(*s, e, /*to_user=*/false);
+    return e;
+  });
+  Tensor input_grad = Tensor::uninitialized(DType::kFloat32, *input_shape);
+  dnnl::stream stream(engine());
+  match_thread_count();
+  std::shared_ptr<void> packed;
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_DIFF_DST, memory(s->dst_md, engine(), mutable_ptr(out_backprop))},
+      {DNNL_ARG_WEIGHTS, packed_weights(*s, *entry, filter, stream, packed)},
+      {DNNL_ARG_DIFF_SRC, memory(s->src_md, engine(), input_grad.raw_mutable_data())}};
+  auto scratchpad = add_scratchpad(entry->scratchpad_md, args);
+  entry->primitive.execute(stream, args);
+  stream.wait();
+  ctx.set_output(0, std::move(input_grad));
+  return Status();
+}
+
+// Conv2DBackpropFilter / DepthwiseConv2dNativeBackpropFilter(input, filter_sizes, out_backprop).
+Attempt conv_backprop_filter(KernelContext& ctx, bool depthwise) {
+  if (ctx.num_inputs() != 3) return std::nullopt;
+  const Tensor& input = ctx.input(0);
+  const Tensor& out_backprop = ctx.input(2);
+  if (input.dtype() != DType::kFloat32 || out_backprop.dtype() != DType::kFloat32) {
+    return std::nullopt;
+  }
+  auto filter_shape = shape_input(ctx.input(1));
+  if (!filter_shape) return std::nullopt;
+  auto s = conv_shape(ctx, input.shape(), *filter_shape, depthwise);
+  if (!s || out_backprop.shape() != s->output_shape()) return std::nullopt;
+  auto entry = conv_cache().get(s->key(2), [&] {
+    const memory::desc weights_any(s->weight_dims, kF32, Tag::any);
+    dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, s->src_md,
+                                                  weights_any, s->dst_md, s->strides(),
+                                                  s->dilations(), s->pad_l(), s->pad_r());
+    dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad_attr(), engine(),
+                                                          conv_forward_pd(*s));
+    ConvEntry e{
+        dnnl::convolution_backward_weights(pd), pd.diff_weights_desc(), pd.scratchpad_desc(), {}};
+    set_weights_reorder(*s, e, /*to_user=*/true);
+    return e;
+  });
+  Tensor filter_grad = Tensor::uninitialized(DType::kFloat32, *filter_shape);
+  dnnl::stream stream(engine());
+  match_thread_count();
+  memory user(s->user_weights_md, engine(), filter_grad.raw_mutable_data());
+  memory diff_weights = user;
+  std::shared_ptr<void> packed;
+  if (entry->weights_reorder) {
+    packed = BufferPool::global().allocate(entry->weights_md.get_size());
+    diff_weights = memory(entry->weights_md, engine(), packed.get());
+  }
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(s->src_md, engine(), mutable_ptr(input))},
+      {DNNL_ARG_DIFF_DST, memory(s->dst_md, engine(), mutable_ptr(out_backprop))},
+      {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
+  auto scratchpad = add_scratchpad(entry->scratchpad_md, args);
+  entry->primitive.execute(stream, args);
+  if (entry->weights_reorder) entry->weights_reorder->execute(stream, diff_weights, user);
+  stream.wait();
+  ctx.set_output(0, std::move(filter_grad));
   return Status();
 }
 
@@ -435,23 +581,51 @@ Attempt batch_norm_training(KernelContext& ctx) {
   return Status();
 }
 
+// The fast attempt of each op that has one.
+const std::map<std::string, FastAttempt, std::less<>>& attempts() {
+  static const auto* table = new std::map<std::string, FastAttempt, std::less<>>{
+      {"Conv2D", [](KernelContext& ctx) { return conv_forward(ctx, /*depthwise=*/false); }},
+      {"DepthwiseConv2dNative", [](KernelContext& ctx) { return conv_forward(ctx, true); }},
+      {"Conv2DBackpropInput", [](KernelContext& ctx) { return conv_backprop_input(ctx, false); }},
+      {"Conv2DBackpropFilter", [](KernelContext& ctx) { return conv_backprop_filter(ctx, false); }},
+      {"DepthwiseConv2dNativeBackpropInput",
+       [](KernelContext& ctx) { return conv_backprop_input(ctx, true); }},
+      {"DepthwiseConv2dNativeBackpropFilter",
+       [](KernelContext& ctx) { return conv_backprop_filter(ctx, true); }},
+      {"MatMul", matmul},
+      {"FusedBatchNormV3", batch_norm_training},
+  };
+  return *table;
+}
+
 }  // namespace
 
+Status fast::run_training_fast_path(std::string_view op, KernelContext& ctx) {
+  auto it = attempts().find(op);
+  if (it == attempts().end())
+    return unimplemented("no training fast kernel for " + std::string(op));
+  try {
+    Attempt attempt = it->second(ctx);
+    if (attempt) return *attempt;
+  } catch (const dnnl::error& e) {
+    return unimplemented(std::string("oneDNN: ") + e.what());
+  }
+  return unimplemented("the fast path does not take this case");
+}
+
 void register_fast_training_kernels(OpRegistry& r) {
-  r.set_fast_kernel("Conv2D", with_reference_fallback(r, "Conv2D", [](KernelContext& ctx) {
-                      return conv_forward(ctx, /*depthwise=*/false);
-                    }));
-  r.set_fast_kernel("DepthwiseConv2dNative",
-                    with_reference_fallback(r, "DepthwiseConv2dNative", [](KernelContext& ctx) {
-                      return conv_forward(ctx, true);
-                    }));
-  r.set_fast_kernel("MatMul", with_reference_fallback(r, "MatMul", matmul));
-  r.set_fast_kernel("FusedBatchNormV3",
-                    with_reference_fallback(r, "FusedBatchNormV3", batch_norm_training));
+  // The backward ops' reference kernels come with the gradient work (nn_grad_ops.cc); each one
+  // registered before this gets its fast kernel.
+  for (const auto& [op, attempt] : attempts()) {
+    if (r.find(op) != nullptr) r.set_fast_kernel(op, with_reference_fallback(r, op, attempt));
+  }
 }
 
 #else  // !HUBIMG_HAVE_DNNL
 
+Status fast::run_training_fast_path(std::string_view op, KernelContext&) {
+  return unimplemented("hubimg was built without oneDNN: no fast kernel for " + std::string(op));
+}
 void register_fast_training_kernels(OpRegistry&) {}
 
 #endif
