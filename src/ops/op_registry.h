@@ -145,6 +145,7 @@ void register_random_ops(OpRegistry& r);
 void register_state_ops(OpRegistry& r);
 void register_resize_ops(OpRegistry& r);
 void register_fused_ops(OpRegistry& r);
+void register_nn_grad_ops(OpRegistry& r);  // backward kernels: Conv2DBackpropInput, ...
 // Gradient rules, attached to the entries above.
 void register_gradients(OpRegistry& r);
 // Fast kernels for the ops a training step runs unfused (src/ops/fast/fast_train.cc).

@@ -72,6 +72,7 @@ const OpRegistry& OpRegistry::global() {
     register_state_ops(*r);
     register_resize_ops(*r);
     register_fused_ops(*r);
+    register_nn_grad_ops(*r);
     register_gradients(*r);
     register_fast_training_kernels(*r);
     return r;
@@ -114,7 +115,10 @@ Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor
   HUBIMG_ASSIGN_OR_RETURN(auto sizes, output_arg_sizes(*spec, attrs));
   size_t total = 0;
   for (size_t s : sizes) total += s;
-  KernelContext ctx(node_name, op, attrs, inputs, total);
+  // The caller keeps its tensors: held copies stop a kernel from taking a caller's sole-owned
+  // buffer for its output (fast_paths.h can_forward), which would overwrite the caller's input.
+  const std::vector<Tensor> held(inputs.begin(), inputs.end());
+  KernelContext ctx(node_name, op, attrs, held, total);
   HUBIMG_RETURN_IF_ERROR(spec->kernel(ctx));
   for (size_t i = 0; i < total; ++i) {
     if (!ctx.outputs()[i].valid()) return ctx.error(StatusCode::kInternal, "output not set");
