@@ -321,3 +321,136 @@ TEST(FastTrainKernels, FusedBatchNormEmptyStatisticsInputs) {
 
 }  // namespace
 }  // namespace hubimg::ops
+
+namespace hubimg::ops {
+namespace {
+
+TEST(FastTrainKernels, FusedBatchNormGradTrainingMatchesReference) {
+  uint32_t seed = 7000;
+  for (const Dims& shape : {Dims{1, 1, 2, 3}, Dims{3, 5, 7, 8}, Dims{8, 4, 4, 32}, Dims{2, 9, 3, 1},
+                            Dims{32, 7, 7, 16}}) {
+    const int64_t c = shape[3];
+    const Tensor x = random_tensor(shape, seed++, 2.0f, 5.0f);
+    AttrMap attrs{{"epsilon", 1e-3f}, {"is_training", true}};
+    // Batch statistics from the reference forward pass, as the training graph feeds them.
+    const auto forward = run_reference("FusedBatchNormV3",
+                                       {x, random_tensor({c}, seed++), random_tensor({c}, seed++),
+                                        Tensor(DType::kFloat32, {0}), Tensor(DType::kFloat32, {0})},
+                                       attrs);
+    ASSERT_EQ(forward.size(), 6u);
+    const Tensor dy = random_tensor(shape, seed++);
+    const Tensor scale = random_tensor({c}, seed++, 0.5f, 1.5f);
+    expect_same_as_reference("FusedBatchNormGradV3",
+                             {dy, x, scale, forward[3], forward[4], forward[5]}, attrs,
+                             "FusedBatchNormGradV3 " + dims_to_string(shape), 2e-4f);
+  }
+}
+
+struct PoolCase {
+  int64_t batch, height, width, channels, window, stride;
+  std::string padding;
+};
+
+std::vector<PoolCase> pool_cases() {
+  std::vector<PoolCase> cases;
+  int64_t i = 0;
+  for (int64_t batch : {1, 3, 8}) {
+    for (int64_t channels : {1, 3, 8, 32}) {
+      for (int64_t window : {2, 3}) {
+        for (int64_t stride : {1, 2}) {
+          for (const char* padding : {"SAME", "VALID"}) {
+            const int64_t size = 4 + (i++ % 4) * 2 + 1;  // odd sizes 5..11
+            cases.push_back({batch, size, size + 2, channels, window, stride, padding});
+          }
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+AttrMap pool_attrs(const PoolCase& c) {
+  return AttrMap{{"ksize", Ints{1, c.window, c.window, 1}},
+                 {"strides", Ints{1, c.stride, c.stride, 1}},
+                 {"padding", c.padding}};
+}
+
+std::string describe(const PoolCase& c) {
+  return "b" + std::to_string(c.batch) + " " + std::to_string(c.height) + "x" +
+         std::to_string(c.width) + "x" + std::to_string(c.channels) + " k" +
+         std::to_string(c.window) + " s" + std::to_string(c.stride) + " " + c.padding;
+}
+
+// Values from a small set, so windows hold ties; `with_nan` adds some NaNs.
+Tensor tied_tensor(const Dims& shape, uint32_t seed, bool with_nan) {
+  Tensor t(DType::kFloat32, shape);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> dist(0, 3);
+  std::uniform_int_distribution<int> rare(0, 40);
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    t.mutable_data<float>()[i] = with_nan && rare(rng) == 0 ? std::nanf("") : dist(rng);
+  }
+  return t;
+}
+
+TEST(FastTrainKernels, MaxPoolGradMatchesReferenceWithTies) {
+  uint32_t seed = 8000;
+  for (const PoolCase& c : pool_cases()) {
+    for (bool with_nan : {false, true}) {
+      const AttrMap attrs = pool_attrs(c);
+      const Tensor x = tied_tensor({c.batch, c.height, c.width, c.channels}, seed++, with_nan);
+      const auto y = run_reference("MaxPool", {x}, attrs);
+      ASSERT_EQ(y.size(), 1u);
+      const Tensor dy = random_tensor(y[0].shape(), seed++);
+      expect_same_as_reference("MaxPoolGrad", {x, y[0], dy}, attrs,
+                               "MaxPoolGrad " + describe(c) + (with_nan ? " nan" : ""), 1e-5f);
+    }
+  }
+  // Explicit padding (MaxPoolGrad allows it).
+  AttrMap attrs{{"ksize", Ints{1, 3, 3, 1}},
+                {"strides", Ints{1, 2, 2, 1}},
+                {"padding", std::string("EXPLICIT")},
+                {"explicit_paddings", Ints{0, 0, 1, 2, 2, 0, 0, 0}}};
+  const Tensor x = tied_tensor({2, 7, 6, 5}, 1, false);
+  const auto y = run_reference("MaxPool", {x}, attrs);
+  if (y.size() == 1) {  // MaxPool's reference may not take EXPLICIT: then build grad's shape
+    expect_same_as_reference("MaxPoolGrad", {x, y[0], random_tensor(y[0].shape(), 2)}, attrs,
+                             "MaxPoolGrad explicit", 1e-5f);
+  }
+}
+
+TEST(FastTrainKernels, AvgPoolGradMatchesReference) {
+  uint32_t seed = 9000;
+  for (const PoolCase& c : pool_cases()) {
+    const AttrMap attrs = pool_attrs(c);
+    const Dims input = {c.batch, c.height, c.width, c.channels};
+    const auto y = run_reference("AvgPool", {random_tensor(input, seed++)}, attrs);
+    ASSERT_EQ(y.size(), 1u);
+    const Tensor dy = random_tensor(y[0].shape(), seed++);
+    expect_same_as_reference("AvgPoolGrad", {shape_tensor(input, DType::kInt32), dy}, attrs,
+                             "AvgPoolGrad " + describe(c), 1e-5f);
+  }
+}
+
+TEST(FastTrainKernels, BiasAddGradAndReluGradsMatchReference) {
+  uint32_t seed = 9500;
+  for (const Dims& shape :
+       {Dims{1, 1}, Dims{7, 3}, Dims{3, 5, 7, 8}, Dims{32, 14, 14, 64}, Dims{2, 3, 3, 1000}}) {
+    expect_same_as_reference("BiasAddGrad", {random_tensor(shape, seed++)}, AttrMap{},
+                             "BiasAddGrad " + dims_to_string(shape), 1e-4f);
+    Tensor features = random_tensor(shape, seed++, -2.0f, 8.0f);
+    // Boundary values: exactly 0 and 6, infinities and NaN.
+    const float specials[] = {0.0f, 6.0f, INFINITY, -INFINITY, std::nanf("")};
+    for (int64_t i = 0; i < std::min<int64_t>(5, features.num_elements()); ++i) {
+      features.mutable_data<float>()[i * 3 % features.num_elements()] = specials[i];
+    }
+    const Tensor gradients = random_tensor(shape, seed++);
+    for (const char* op : {"ReluGrad", "Relu6Grad"}) {
+      expect_same_as_reference(op, {gradients, features}, AttrMap{},
+                               std::string(op) + " " + dims_to_string(shape), 0.0f);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hubimg::ops

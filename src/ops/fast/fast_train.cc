@@ -14,6 +14,7 @@
 #include <bit>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,6 +25,7 @@
 
 #include "core/buffer_pool.h"
 #include "exec/thread_pool.h"
+#include "ops/fast_paths.h"
 #include "ops/op_registry.h"
 
 #if HUBIMG_HAVE_DNNL
@@ -581,6 +583,276 @@ Attempt batch_norm_training(KernelContext& ctx) {
   return Status();
 }
 
+// ---------------------------------------------------------------------------------------------
+// FusedBatchNormGradV3, training (reserve_space_1 / 2 = batch mean and biased variance), NHWC.
+
+struct BatchNormGradEntry {
+  dnnl::batch_normalization_backward primitive;
+  memory::desc data_md, stats_md, scratchpad_md;
+};
+
+PrimitiveCache<BatchNormGradEntry>& batch_norm_grad_cache() {
+  static PrimitiveCache<BatchNormGradEntry> cache;
+  return cache;
+}
+
+// The reference kernel's semantics (src/ops/nn_grad_ops.cc, TensorFlow's CPU functor):
+// x_backprop = scale * rsqrt(var + eps) * (dy - mean(dy) - (x - mean) * mean(dy * (x - mean)) /
+// (var + eps)), scale_backprop = sum(dy * (x - mean)) * rsqrt(var + eps), offset_backprop =
+// sum(dy) — oneDNN's backward batch normalization with scale and shift.
+Attempt batch_norm_grad_training(KernelContext& ctx) {
+  if (ctx.num_inputs() != 6) return std::nullopt;
+  for (size_t i = 0; i < 5; ++i) {
+    if (ctx.input(i).dtype() != DType::kFloat32) return std::nullopt;
+  }
+  auto is_training = ctx.attrs().get_bool("is_training", true);
+  auto epsilon = ctx.attrs().get_float("epsilon", 1e-4f);
+  if (!is_training.ok() || !*is_training || !epsilon.ok() || !is_nhwc(ctx.attrs())) {
+    return std::nullopt;
+  }
+  const Tensor& dy = ctx.input(0);
+  const Tensor& x = ctx.input(1);
+  if (x.rank() != 4 || x.num_elements() == 0 || dy.shape() != x.shape()) return std::nullopt;
+  const int64_t channels = x.dim(3);
+  for (size_t i = 2; i < 5; ++i) {
+    if (ctx.input(i).shape() != Dims{channels}) return std::nullopt;
+  }
+  const std::vector<int64_t> key = {x.dim(0), x.dim(1), x.dim(2), channels,
+                                    static_cast<int64_t>(std::bit_cast<uint32_t>(*epsilon))};
+  auto entry = batch_norm_grad_cache().get(key, [&] {
+    BatchNormGradEntry e;
+    e.data_md = memory::desc({x.dim(0), channels, x.dim(1), x.dim(2)}, kF32, Tag::nhwc);
+    e.stats_md = memory::desc({channels}, kF32, Tag::a);
+    const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+    dnnl::batch_normalization_forward::primitive_desc forward(
+        dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, e.data_md,
+                                                *epsilon, flags),
+        engine());
+    dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, e.data_md, e.data_md,
+                                                  *epsilon, flags);
+    dnnl::batch_normalization_backward::primitive_desc pd(desc, user_scratchpad_attr(), engine(),
+                                                          forward);
+    e.primitive = dnnl::batch_normalization_backward(pd);
+    e.scratchpad_md = pd.scratchpad_desc();
+    return e;
+  });
+  Tensor dx = Tensor::uninitialized(DType::kFloat32, x.shape());
+  Tensor dscale(DType::kFloat32, {channels});
+  Tensor doffset(DType::kFloat32, {channels});
+  dnnl::stream stream(engine());
+  match_thread_count();
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(entry->data_md, engine(), mutable_ptr(x))},
+      {DNNL_ARG_DIFF_DST, memory(entry->data_md, engine(), mutable_ptr(dy))},
+      {DNNL_ARG_SCALE, memory(entry->stats_md, engine(), mutable_ptr(ctx.input(2)))},
+      {DNNL_ARG_MEAN, memory(entry->stats_md, engine(), mutable_ptr(ctx.input(3)))},
+      {DNNL_ARG_VARIANCE, memory(entry->stats_md, engine(), mutable_ptr(ctx.input(4)))},
+      {DNNL_ARG_DIFF_SRC, memory(entry->data_md, engine(), dx.raw_mutable_data())},
+      {DNNL_ARG_DIFF_SCALE, memory(entry->stats_md, engine(), dscale.raw_mutable_data())},
+      {DNNL_ARG_DIFF_SHIFT, memory(entry->stats_md, engine(), doffset.raw_mutable_data())}};
+  auto scratchpad = add_scratchpad(entry->scratchpad_md, args);
+  entry->primitive.execute(stream, args);
+  stream.wait();
+  ctx.set_output(0, std::move(dx));
+  ctx.set_output(1, std::move(dscale));
+  ctx.set_output(2, std::move(doffset));
+  ctx.set_output(3, Tensor(DType::kFloat32, {0}));
+  ctx.set_output(4, Tensor(DType::kFloat32, {0}));
+  return Status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// MaxPoolGrad and AvgPoolGrad: loops of our own over NHWC, vectorized over channels and run
+// in parallel over images. oneDNN's max pooling backward routes through a workspace of its own
+// forward pass; TensorFlow's rule (the first maximal cell of a window, row-major, wins; NaN
+// never replaces a maximum) is easier to keep exactly here.
+
+struct PoolShape {
+  int64_t batch = 0, in_h = 0, in_w = 0, channels = 0, window_h = 0, window_w = 0;
+  Window2D w;
+  Dims output_shape() const { return {batch, w.out_h, w.out_w, channels}; }
+};
+
+std::optional<PoolShape> pool_shape(const KernelContext& ctx, const Dims& input,
+                                    bool allow_explicit) {
+  if (input.size() != 4) return std::nullopt;
+  for (int64_t d : input) {
+    if (d <= 0) return std::nullopt;
+  }
+  auto ksize = nhwc_spatial(ctx.attrs(), "ksize", std::nullopt);
+  auto padding = ctx.attrs().get_string("padding");
+  if (!ksize || !padding.ok() || (!allow_explicit && *padding == "EXPLICIT")) return std::nullopt;
+  PoolShape s{input[0], input[1], input[2], input[3], (*ksize)[1], (*ksize)[2], {}};
+  auto w = read_window(ctx, s.in_h, s.in_w, s.window_h, s.window_w, /*has_dilations=*/false);
+  if (!w) return std::nullopt;
+  s.w = *w;
+  return s;
+}
+
+// Calls visit(out_cell, y_begin, y_end, x_begin, x_end) for each output cell of image-local
+// index out_cell, with the window's input rows and columns clipped to the image.
+template <typename Visit>
+void for_each_window(const PoolShape& s, Visit&& visit) {
+  int64_t cell = 0;
+  for (int64_t oy = 0; oy < s.w.out_h; ++oy) {
+    const int64_t y0 = oy * s.w.stride_h - s.w.pad_top;
+    const int64_t y_begin = std::max<int64_t>(y0, 0), y_end = std::min(y0 + s.window_h, s.in_h);
+    for (int64_t ox = 0; ox < s.w.out_w; ++ox, ++cell) {
+      const int64_t x0 = ox * s.w.stride_w - s.w.pad_left;
+      const int64_t x_begin = std::max<int64_t>(x0, 0), x_end = std::min(x0 + s.window_w, s.in_w);
+      visit(cell, y_begin, y_end, x_begin, x_end);
+    }
+  }
+}
+
+// MaxPoolGrad(orig_input, orig_output, grad).
+Attempt max_pool_grad(KernelContext& ctx) {
+  if (ctx.num_inputs() != 3 || !all_float32(ctx)) return std::nullopt;
+  const Tensor& input = ctx.input(0);
+  auto s = pool_shape(ctx, input.shape(), /*allow_explicit=*/true);
+  if (!s || ctx.input(1).shape() != s->output_shape() ||
+      ctx.input(2).shape() != s->output_shape()) {
+    return std::nullopt;
+  }
+  Tensor dx(DType::kFloat32, input.shape());  // zeros
+  const int64_t c_count = s->channels;
+  const int64_t image_in = s->in_h * s->in_w * c_count;
+  const int64_t image_out = s->w.out_h * s->w.out_w * c_count;
+  const float* in_all = input.data<float>();
+  const float* grad_all = ctx.input(2).data<float>();
+  float* dx_all = dx.mutable_data<float>();
+  parallel_rows(s->batch, image_out * s->window_h * s->window_w, [&](int64_t begin, int64_t end) {
+    std::vector<float> best(static_cast<size_t>(c_count));
+    std::vector<int64_t> best_at(static_cast<size_t>(c_count));
+    for (int64_t b = begin; b < end; ++b) {
+      const float* in = in_all + b * image_in;
+      const float* grad = grad_all + b * image_out;
+      float* dxb = dx_all + b * image_in;
+      for_each_window(
+          *s, [&](int64_t cell, int64_t y_begin, int64_t y_end, int64_t x_begin, int64_t x_end) {
+            if (y_begin >= y_end || x_begin >= x_end) return;
+            const int64_t first = (y_begin * s->in_w + x_begin) * c_count;
+            for (int64_t c = 0; c < c_count; ++c) {
+              best[c] = in[first + c];
+              best_at[c] = first + c;
+            }
+            for (int64_t y = y_begin; y < y_end; ++y) {
+              for (int64_t x = (y == y_begin ? x_begin + 1 : x_begin); x < x_end; ++x) {
+                const int64_t at = (y * s->in_w + x) * c_count;
+                for (int64_t c = 0; c < c_count; ++c) {
+                  const float v = in[at + c];
+                  const bool greater = v > best[c];
+                  best[c] = greater ? v : best[c];
+                  best_at[c] = greater ? at + c : best_at[c];
+                }
+              }
+            }
+            const float* g = grad + cell * c_count;
+            for (int64_t c = 0; c < c_count; ++c) dxb[best_at[c]] += g[c];
+          });
+    }
+  });
+  ctx.set_output(0, std::move(dx));
+  return Status();
+}
+
+// AvgPoolGrad(orig_input_shape, grad): each output cell's gradient spread evenly over its
+// window's input cells, padding excluded.
+Attempt avg_pool_grad(KernelContext& ctx) {
+  if (ctx.num_inputs() != 2 || ctx.input(1).dtype() != DType::kFloat32) return std::nullopt;
+  auto input_shape = shape_input(ctx.input(0));
+  if (!input_shape) return std::nullopt;
+  auto s = pool_shape(ctx, *input_shape, /*allow_explicit=*/false);
+  if (!s || ctx.input(1).shape() != s->output_shape()) return std::nullopt;
+  Tensor dx(DType::kFloat32, *input_shape);  // zeros
+  const int64_t c_count = s->channels;
+  const int64_t image_in = s->in_h * s->in_w * c_count;
+  const int64_t image_out = s->w.out_h * s->w.out_w * c_count;
+  const float* grad_all = ctx.input(1).data<float>();
+  float* dx_all = dx.mutable_data<float>();
+  parallel_rows(s->batch, image_out * s->window_h * s->window_w, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const float* grad = grad_all + b * image_out;
+      float* dxb = dx_all + b * image_in;
+      for_each_window(
+          *s, [&](int64_t cell, int64_t y_begin, int64_t y_end, int64_t x_begin, int64_t x_end) {
+            const int64_t count = (y_end - y_begin) * (x_end - x_begin);
+            if (count <= 0) return;
+            const float* g = grad + cell * c_count;
+            const float inverse = 1.0f / static_cast<float>(count);
+            for (int64_t y = y_begin; y < y_end; ++y) {
+              for (int64_t x = x_begin; x < x_end; ++x) {
+                float* __restrict d = dxb + (y * s->in_w + x) * c_count;
+                for (int64_t c = 0; c < c_count; ++c) d[c] += g[c] * inverse;
+              }
+            }
+          });
+    }
+  });
+  ctx.set_output(0, std::move(dx));
+  return Status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// BiasAddGrad (channels last) and ReluGrad / Relu6Grad.
+
+Attempt bias_add_grad(KernelContext& ctx) {
+  if (ctx.num_inputs() != 1 || !all_float32(ctx) || !is_nhwc(ctx.attrs())) return std::nullopt;
+  const Tensor& dy = ctx.input(0);
+  if (dy.rank() < 2 || dy.num_elements() == 0) return std::nullopt;
+  const int64_t channels = dy.dim(dy.rank() - 1);
+  const int64_t rows = dy.num_elements() / channels;
+  // Partial sums of blocks of rows in parallel, then added up in double.
+  const int64_t blocks = std::min<int64_t>(rows, 64);
+  std::vector<float> partial(static_cast<size_t>(blocks * channels), 0.0f);
+  const float* g = dy.data<float>();
+  parallel_rows(blocks, rows / blocks * channels, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      float* __restrict sum = partial.data() + block * channels;
+      const int64_t row_end = (block + 1) * rows / blocks;
+      for (int64_t row = block * rows / blocks; row < row_end; ++row) {
+        const float* __restrict r = g + row * channels;
+        for (int64_t c = 0; c < channels; ++c) sum[c] += r[c];
+      }
+    }
+  });
+  std::vector<double> total(static_cast<size_t>(channels), 0.0);
+  for (int64_t block = 0; block < blocks; ++block) {
+    for (int64_t c = 0; c < channels; ++c) total[c] += partial[block * channels + c];
+  }
+  Tensor out(DType::kFloat32, {channels});
+  for (int64_t c = 0; c < channels; ++c)
+    out.mutable_data<float>()[c] = static_cast<float>(total[c]);
+  ctx.set_output(0, std::move(out));
+  return Status();
+}
+
+// (gradients, features) -> gradients where 0 < features (and features < 6 for Relu6Grad), else 0.
+Attempt relu_grad(KernelContext& ctx, bool relu6) {
+  if (ctx.num_inputs() != 2 || !all_float32(ctx)) return std::nullopt;
+  const Tensor& g = ctx.input(0);
+  const Tensor& x = ctx.input(1);
+  if (g.shape() != x.shape()) return std::nullopt;
+  Tensor out = forward_or_allocate(ctx.inputs(), {0}, DType::kFloat32, g.shape());
+  const float* pg = g.data<float>();
+  const float* px = x.data<float>();
+  float* po = out.mutable_data<float>();
+  constexpr int64_t kBlock = 4096;
+  const int64_t size = g.num_elements();
+  parallel_rows((size + kBlock - 1) / kBlock, kBlock, [&](int64_t begin, int64_t end) {
+    const int64_t stop = std::min(end * kBlock, size);
+    if (relu6) {
+      for (int64_t i = begin * kBlock; i < stop; ++i) {
+        po[i] = px[i] > 0.0f && px[i] < 6.0f ? pg[i] : 0.0f;
+      }
+    } else {
+      for (int64_t i = begin * kBlock; i < stop; ++i) po[i] = px[i] > 0.0f ? pg[i] : 0.0f;
+    }
+  });
+  ctx.set_output(0, std::move(out));
+  return Status();
+}
+
 // The fast attempt of each op that has one.
 const std::map<std::string, FastAttempt, std::less<>>& attempts() {
   static const auto* table = new std::map<std::string, FastAttempt, std::less<>>{
@@ -594,6 +866,12 @@ const std::map<std::string, FastAttempt, std::less<>>& attempts() {
        [](KernelContext& ctx) { return conv_backprop_filter(ctx, true); }},
       {"MatMul", matmul},
       {"FusedBatchNormV3", batch_norm_training},
+      {"FusedBatchNormGradV3", batch_norm_grad_training},
+      {"MaxPoolGrad", max_pool_grad},
+      {"AvgPoolGrad", avg_pool_grad},
+      {"BiasAddGrad", bias_add_grad},
+      {"ReluGrad", [](KernelContext& ctx) { return relu_grad(ctx, /*relu6=*/false); }},
+      {"Relu6Grad", [](KernelContext& ctx) { return relu_grad(ctx, /*relu6=*/true); }},
   };
   return *table;
 }
