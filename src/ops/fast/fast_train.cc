@@ -637,6 +637,9 @@ Attempt batch_norm_grad_training(KernelContext& ctx) {
     return e;
   });
   Tensor dx = Tensor::uninitialized(DType::kFloat32, x.shape());
+  // oneDNN's backward pass with use_shift takes the shift as an argument it does not need for
+  // the gradients; TensorFlow's op has no offset input.
+  Tensor unused_shift(DType::kFloat32, {channels});
   Tensor dscale(DType::kFloat32, {channels});
   Tensor doffset(DType::kFloat32, {channels});
   dnnl::stream stream(engine());
@@ -646,6 +649,7 @@ Attempt batch_norm_grad_training(KernelContext& ctx) {
       {DNNL_ARG_DIFF_DST, memory(entry->data_md, engine(), mutable_ptr(dy))},
       {DNNL_ARG_SCALE, memory(entry->stats_md, engine(), mutable_ptr(ctx.input(2)))},
       {DNNL_ARG_MEAN, memory(entry->stats_md, engine(), mutable_ptr(ctx.input(3)))},
+      {DNNL_ARG_SHIFT, memory(entry->stats_md, engine(), unused_shift.raw_mutable_data())},
       {DNNL_ARG_VARIANCE, memory(entry->stats_md, engine(), mutable_ptr(ctx.input(4)))},
       {DNNL_ARG_DIFF_SRC, memory(entry->data_md, engine(), dx.raw_mutable_data())},
       {DNNL_ARG_DIFF_SCALE, memory(entry->stats_md, engine(), dscale.raw_mutable_data())},
