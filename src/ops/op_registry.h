@@ -138,6 +138,9 @@ class OpRegistry {
   // Attaches the gradient rule to an op registered before; a missing op or a second rule is
   // a programming error (aborts). Rules live beside the kernels' families in *_grad.cc.
   void set_gradient(std::string_view name, GradientRule rule);
+  // Attaches an optimized kernel to an op registered before (src/ops/fast/); a missing op or a
+  // second fast kernel is a programming error (aborts).
+  void set_fast_kernel(std::string_view name, Kernel kernel);
   // Marks ops whose outputs never carry a gradient (aborts on unknown names).
   void set_not_differentiable(std::initializer_list<std::string_view> names);
   // Traits set by the family files after registering their ops (abort on unknown names).
@@ -176,5 +179,7 @@ void register_loss_ops(OpRegistry& r);
 void register_nn_grad_ops(OpRegistry& r);  // backward kernels: Conv2DBackpropInput, ...
 // Gradient rules, attached to the entries above.
 void register_gradients(OpRegistry& r);
+// Fast kernels for the ops a training step runs unfused (src/ops/fast/fast_train.cc).
+void register_fast_training_kernels(OpRegistry& r);
 
 }  // namespace hubimg::ops

@@ -38,6 +38,16 @@ OpSpec& OpRegistry::entry(std::string_view name, const char* what) {
   return *it->second;
 }
 
+void OpRegistry::set_fast_kernel(std::string_view name, Kernel kernel) {
+  OpSpec& spec = entry(name, "fast kernel");
+  if (spec.fast_kernel) {
+    std::fprintf(stderr, "hubimg: fast kernel for op %.*s registered twice\n",
+                 static_cast<int>(name.size()), name.data());
+    std::abort();
+  }
+  spec.fast_kernel = std::move(kernel);
+}
+
 void OpRegistry::set_not_differentiable(std::initializer_list<std::string_view> names) {
   for (std::string_view name : names) entry(name, "not_differentiable").not_differentiable = true;
 }
@@ -79,6 +89,7 @@ const OpRegistry& OpRegistry::global() {
     register_loss_ops(*r);
     register_nn_grad_ops(*r);
     register_gradients(*r);
+    register_fast_training_kernels(*r);
     return r;
   }();
   return *registry;
