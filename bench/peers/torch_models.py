@@ -22,15 +22,36 @@ Conversions from the TensorFlow layouts:
                      into that conv's padding, and one feeding a max pool after a ReLU (ResNet's
                      pool1_pad) into the pool's padding (equal: the input is >= 0 and every
                      window holds a real pixel). `fold_padding=False` keeps them all explicit.
-  BatchNormalization eval-mode nn.BatchNorm2d with the layer's epsilon and moving statistics
+  BatchNormalization eval-mode nn.BatchNorm2d with the layer's epsilon and moving statistics;
+                     in training mode (below) batch statistics, momentum = 1 - Keras momentum
   Normalization      (x - mean) / max(sqrt(variance), 1e-7), per channel
   Swish              x * sigmoid(x) (nn.SiLU)
+
+Training mode (`build(model_dir, training=True)`): the trainable parameters require grad and
+every BatchNorm2d is in train mode with TensorFlow's FusedBatchNormV3 semantics (Keras'
+`training=True` trace): it normalizes with the batch mean and the *biased* batch variance plus
+the layer's epsilon, and updates the moving statistics as
+  moving_mean     = (1 - f) * moving_mean     + f * batch_mean
+  moving_variance = (1 - f) * moving_variance + f * batch_variance * n / (n - 1)
+with f = exponential_avg_factor = 1 - Keras momentum (0.99 -> 0.01; MobileNetV2's 0.999 ->
+0.001) and n = N*H*W. PyTorch's BatchNorm2d with momentum=f does exactly this (its running_var
+takes the unbiased variance, as TF's CPU kernel does with its Bessel factor `rest_size_adjust`);
+test_torch_grad.py checks both against that formula.
+
+`model.tf_variables()` lists the manifest's variables as TFVariable(name, tensor, trainable,
+to_tf): the PyTorch parameter or buffer holding each, and the layout conversion back to
+TensorFlow's shape (OIHW -> HWIO, [C,1,kh,kw] -> [kh,kw,C,1], [out,in] -> [in,out]).
+Normalization's non-trainable mean/variance (folded into buffers) and `count` (unused by the call)
+are not listed.
 
 Usage:
   model = build(model_dir)                  # eval mode, float32, default memory format
   logits = model(torch.from_numpy(x_nhwc))  # [N, 1000]
   values = model.forward_all(x)             # every layer's output (NCHW), for comparisons
+  model = build(model_dir, training=True)   # train mode, parameters require grad
 """
+
+import collections
 
 import numpy as np
 import torch
@@ -41,6 +62,25 @@ try:
     from . import manifest as manifest_lib  # imported as bench.peers.torch_models
 except ImportError:
     import manifest as manifest_lib  # run from bench/peers
+
+
+TFVariable = collections.namedtuple("TFVariable", "name tensor trainable to_tf")
+
+
+def _hwio(t):
+    return t.permute(2, 3, 1, 0)  # OIHW -> HWIO
+
+
+def _depthwise_tf(t):
+    return t.permute(2, 3, 0, 1)  # [C, 1, kh, kw] -> [kh, kw, C, 1]
+
+
+def _transpose(t):
+    return t.t()
+
+
+def _same(t):
+    return t
 
 
 class ZeroPad(nn.Module):
@@ -94,7 +134,7 @@ def _copy(param, array, what):
 class ManifestNet(nn.Module):
     """A network described by a weights_manifest.json; weights from its .npy dump."""
 
-    def __init__(self, manifest, model_dir, fold_padding=True):
+    def __init__(self, manifest, model_dir, fold_padding=True, training=False):
         super().__init__()
         self.model_name = manifest["model"]
         self.input_name = manifest["input"]["name"]
@@ -112,6 +152,16 @@ class ManifestNet(nn.Module):
 
         def weight(layer, role):
             return np.load(files[layer["variables"][role]])
+
+        trainable = {v["name"]: bool(v["trainable"]) for v in manifest["variables"]}
+        # TF variable name -> (module key, attribute path, to_tf); resolved in tf_variables().
+        self._tf_vars = []
+
+        def tf_var(layer, role, key, attr, to_tf):
+            name = layer["variables"][role]
+            self._tf_vars.append((name, key, attr, to_tf, trainable[name]))
+
+        self.bn_keys = []
 
         self.mods = nn.ModuleDict()
         # plan: (output name, op, input names, module key). op is "module", "add" or "mul".
@@ -175,12 +225,27 @@ class ManifestNet(nn.Module):
                 elif act:
                     raise ValueError(f"{name}: unknown activation {act!r}")
                 mod = steps[0] if len(steps) == 1 else nn.Sequential(*steps)
+                prefix = "" if len(steps) == 1 else f"{steps.index(conv)}."
+                if depthwise:
+                    tf_var(l, "depthwise_kernel", key, prefix + "weight", _depthwise_tf)
+                else:
+                    tf_var(l, "kernel", key, prefix + "weight", _hwio)
+                if l["use_bias"]:
+                    tf_var(l, "bias", key, prefix + "bias", _same)
             elif kind == "BatchNormalization":
                 mod = nn.BatchNorm2d(in_shape[2], eps=float(l["epsilon"]))
                 _copy(mod.weight, weight(l, "gamma"), name + "/gamma")
                 _copy(mod.bias, weight(l, "beta"), name + "/beta")
                 _copy(mod.running_mean, weight(l, "moving_mean"), name + "/moving_mean")
                 _copy(mod.running_var, weight(l, "moving_variance"), name + "/moving_variance")
+                # Keras momentum m -> TF's exponential_avg_factor 1 - m (computed in float32 as
+                # the SavedModel's attribute is) -> PyTorch's momentum.
+                mod.momentum = float(np.float32(1.0) - np.float32(l["momentum"]))
+                for role, attr in (("gamma", "weight"), ("beta", "bias"),
+                                   ("moving_mean", "running_mean"),
+                                   ("moving_variance", "running_var")):
+                    tf_var(l, role, key, attr, _same)
+                self.bn_keys.append(key)
             elif kind == "ReLU":
                 mod = nn.ReLU()
             elif kind == "ReLU6":
@@ -199,8 +264,11 @@ class ManifestNet(nn.Module):
                 mod = nn.Linear(in_shape[-1], l["units"], bias=True)
                 _copy(mod.weight, weight(l, "kernel").T, name + "/kernel")
                 _copy(mod.bias, weight(l, "bias"), name + "/bias")
+                tf_var(l, "kernel", key, "weight", _transpose)
+                tf_var(l, "bias", key, "bias", _same)
             elif kind == "Normalization":
                 mod = Normalization(weight(l, "mean"), weight(l, "variance"))
+                # Stored as mean and max(sqrt(variance), 1e-7): not the variables themselves.
             elif kind in ("Add", "Multiply"):
                 self.plan.append((name, "add" if kind == "Add" else "mul", ins, ""))
                 continue
@@ -218,10 +286,32 @@ class ManifestNet(nn.Module):
             [i for i in ins if last_use[i] == step] for step, (_, _, ins, _) in enumerate(self.plan)
         ]
         self.expected_shapes = {l["name"]: l["output_shape"] for l in layers}
-        # Inference only. (Parameters that require grad also make 1.13's
+        # Inference by default. (Parameters that require grad also make 1.13's
         # torch.jit.optimize_for_inference trip an internal assert on EfficientNet.)
         self.requires_grad_(False)
         self.eval()
+        if training:
+            self.set_training()
+
+    def set_training(self):
+        """Train mode: batch-norm on batch statistics (TF semantics, see the module docstring),
+        gradients for every trainable variable of the manifest."""
+        self.train()
+        for v in self.tf_variables():
+            if v.trainable:
+                v.tensor.requires_grad_(True)
+        return self
+
+    def tf_variables(self):
+        """The manifest's variables (those the call uses), in manifest order, as TFVariable."""
+        out = []
+        for name, key, attr, to_tf, trainable in self._tf_vars:
+            obj = self.mods[key]
+            *path, last = attr.split(".")
+            for part in path:
+                obj = obj[int(part)]
+            out.append(TFVariable(name, getattr(obj, last), trainable, to_tf))
+        return out
 
     def _run(self, x, keep_all):
         values = {self.input_name: x.permute(0, 3, 1, 2)}  # NHWC -> NCHW view (channels_last)
@@ -255,9 +345,11 @@ class ManifestNet(nn.Module):
         return values
 
 
-def build(model_dir, fold_padding=True):
-    """ManifestNet for a generated model directory (eval mode)."""
-    return ManifestNet(manifest_lib.load(model_dir), model_dir, fold_padding=fold_padding)
+def build(model_dir, fold_padding=True, training=False):
+    """ManifestNet for a generated model directory (eval mode unless training)."""
+    return ManifestNet(
+        manifest_lib.load(model_dir), model_dir, fold_padding=fold_padding, training=training
+    )
 
 
 def export_onnx(model, path, opset=13):
