@@ -12,10 +12,10 @@
 
 namespace {
 
+using hubimg::AttrMap;
 using hubimg::Dims;
 using hubimg::DType;
 using hubimg::Tensor;
-using hubimg::graph::AttrMap;
 using hubimg::ops::KernelContext;
 using hubimg::ops::OpRegistry;
 using Ints = std::vector<int64_t>;

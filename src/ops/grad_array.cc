@@ -182,7 +182,7 @@ Expected<Grads> fill_grad(GradientBuilder& b) {
 Expected<Grads> strided_slice_grad(GradientBuilder& b) {
   if (!b.grad(0).valid()) return Grads(4);
   HUBIMG_ASSIGN_OR_RETURN(GradValue x_shape, b.add1("Shape", {b.input(0)}));
-  graph::AttrMap attrs;
+  AttrMap attrs;
   for (const char* mask :
        {"begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"}) {
     HUBIMG_ASSIGN_OR_RETURN(int64_t v, b.attrs().get_int(mask, 0));

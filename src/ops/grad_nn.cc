@@ -21,9 +21,9 @@ GradientRule elementwise_rule(std::string op, Operand first, Operand second,
     auto value = [&](Operand o) {
       return o == Operand::kGrad ? g : o == Operand::kInput ? b.input(0) : b.output(0);
     };
-    graph::AttrMap attrs;
+    AttrMap attrs;
     for (const auto& name : copied_attrs) {
-      if (const graph::AttrValue* v = b.attrs().find(name)) attrs.set(name, *v);
+      if (const AttrValue* v = b.attrs().find(name)) attrs.set(name, *v);
     }
     HUBIMG_ASSIGN_OR_RETURN(GradValue dx, b.add1(op, {value(first), value(second)}, attrs));
     return Grads{dx};
@@ -94,9 +94,9 @@ GradientRule fused_batch_norm_rule(std::string grad_op, bool v3) {
       inputs.push_back(b.input(4));
     }
     if (v3) inputs.push_back(b.output(5));
-    graph::AttrMap attrs;
+    AttrMap attrs;
     for (const char* name : {"T", "U", "epsilon", "data_format"}) {
-      if (const graph::AttrValue* v = b.attrs().find(name)) attrs.set(name, *v);
+      if (const AttrValue* v = b.attrs().find(name)) attrs.set(name, *v);
     }
     attrs.set("is_training", is_training);
     HUBIMG_ASSIGN_OR_RETURN(auto grads, b.add(grad_op, std::move(inputs), std::move(attrs)));
@@ -143,8 +143,8 @@ GradientRule bias_add_rule(bool read_data_format) {
     if (!g.valid()) return out;
     out[0] = g;
     if (b.needs_grad(1)) {
-      graph::AttrMap attrs;
-      if (const graph::AttrValue* t = b.attrs().find("T")) attrs.set("T", *t);
+      AttrMap attrs;
+      if (const AttrValue* t = b.attrs().find("T")) attrs.set("T", *t);
       std::string format = "NHWC";
       if (read_data_format) {
         HUBIMG_ASSIGN_OR_RETURN(format, b.attrs().get_string("data_format", "NHWC"));
@@ -173,7 +173,7 @@ GradientRule matmul_rule(std::string ta_name, std::string tb_name, bool broadcas
     const GradValue w = b.input(1);
     const std::string op(b.op());
     auto product = [&](GradValue x, GradValue y, bool tx, bool ty) {
-      graph::AttrMap attrs = b.attrs();
+      AttrMap attrs = b.attrs();
       attrs.set(ta_name, tx);
       attrs.set(tb_name, ty);
       return b.add1(op, {x, y}, attrs);

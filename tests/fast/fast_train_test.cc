@@ -16,7 +16,6 @@
 namespace hubimg::ops {
 namespace {
 
-using graph::AttrMap;
 using Ints = std::vector<int64_t>;
 
 Tensor random_tensor(const Dims& shape, uint32_t seed, float low = -1.0f, float high = 1.0f) {

@@ -77,7 +77,7 @@ HUBIMG_GRAD_CASES(ArrayPieces) {
 }
 
 GradCase strided(Dims shape, std::vector<int32_t> begin, std::vector<int32_t> end,
-                 std::vector<int32_t> strides, graph::AttrMap masks, uint32_t seed) {
+                 std::vector<int32_t> strides, AttrMap masks, uint32_t seed) {
   const int64_t n = static_cast<int64_t>(begin.size());
   return {"StridedSlice",
           std::move(masks),
@@ -104,7 +104,7 @@ HUBIMG_GRAD_CASES(ArrayStridedSlice) {
 
 TEST(StridedSliceGrad, ScattersIntoZerosWhereStridedSliceReads) {
   // x[1:4:2, ::-1] of a [5, 2]: rows 1 and 3, columns reversed.
-  graph::AttrMap masks = {{"begin_mask", int64_t{2}}, {"end_mask", int64_t{2}}};
+  AttrMap masks = {{"begin_mask", int64_t{2}}, {"end_mask", int64_t{2}}};
   Tensor g = run1("StridedSliceGrad",
                   {i32({2}, {5, 2}), i32({2}, {1, 0}), i32({2}, {4, 0}), i32({2}, {2, -1}),
                    f32({2, 2}, {1, 2, 3, 4})},

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/attrs.h"
+#include "core/attrs.h"
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 
@@ -26,7 +26,7 @@ namespace hubimg::ops::testing {
 
 struct GradCase {
   std::string op;
-  graph::AttrMap attrs;
+  AttrMap attrs;
   // Float inputs are cast to the checked dtype (float64 or float32) and so is a float "T" or
   // "dtype"-like attribute listed in `float_type_attrs`; other inputs (axes, shapes, indices) are
   // fed as they are.

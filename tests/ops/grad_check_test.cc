@@ -40,8 +40,8 @@ Expected<Tensor> to_dtype(const Tensor& t, DType dtype) {
   return cast_tensor(t, dtype);
 }
 
-graph::AttrMap attrs_in(const GradCase& c, DType dtype) {
-  graph::AttrMap attrs = c.attrs;
+AttrMap attrs_in(const GradCase& c, DType dtype) {
+  AttrMap attrs = c.attrs;
   for (const auto& name : c.float_type_attrs) {
     const auto* v = attrs.find(name);
     if (v == nullptr) continue;
@@ -50,19 +50,18 @@ graph::AttrMap attrs_in(const GradCase& c, DType dtype) {
   return attrs;
 }
 
-// L = sum over float outputs of sum(cotangent * output), in float64.
+// L = sum over the outputs `which` of sum(cotangent * output), in float64.
 Expected<double> objective(const GradCase& c, const std::vector<Tensor>& inputs,
-                           const std::vector<Tensor>& cotangents) {
+                           const std::vector<int>& which, const std::vector<Tensor>& cotangents) {
   // Copies: run_op lets a kernel write its output into a sole-owned input's buffer.
   const std::vector<Tensor> held = inputs;
   HUBIMG_ASSIGN_OR_RETURN(auto outs, run_op(c.op, held, attrs_in(c, DType::kFloat64), "fd"));
   double total = 0;
-  size_t k = 0;
-  for (const auto& out : outs) {
-    if (!is_float(out.dtype())) continue;
-    if (k >= cotangents.size()) return internal_error("more float outputs than cotangents");
-    HUBIMG_ASSIGN_OR_RETURN(Tensor o, to_dtype(out, DType::kFloat64));
-    const Tensor& ct = cotangents[k++];
+  if (which.size() != cotangents.size()) return internal_error("one cotangent per output");
+  for (size_t k = 0; k < which.size(); ++k) {
+    if (static_cast<size_t>(which[k]) >= outs.size()) return internal_error("output count changed");
+    HUBIMG_ASSIGN_OR_RETURN(Tensor o, to_dtype(outs[static_cast<size_t>(which[k])], DType::kFloat64));
+    const Tensor& ct = cotangents[k];
     if (o.num_elements() != ct.num_elements()) return internal_error("output size changed");
     const double* po = o.data<double>();
     const double* pc = ct.data<double>();
@@ -91,7 +90,7 @@ Expected<GradCheckReport> check(const GradCase& c, DType dtype) {
   }
 
   // Forward once for the output shapes; random cotangents on every float output.
-  const graph::AttrMap attrs = attrs_in(c, dtype);
+  const AttrMap attrs = attrs_in(c, dtype);
   const std::vector<Tensor> forward_inputs = run_inputs;  // copies, as in objective()
   HUBIMG_ASSIGN_OR_RETURN(auto outs, run_op(c.op, forward_inputs, attrs, "forward"));
   std::mt19937 rng(1234);
@@ -100,13 +99,15 @@ Expected<GradCheckReport> check(const GradCase& c, DType dtype) {
   std::vector<int> float_outputs;
   for (size_t k = 0; k < outs.size(); ++k) {
     if (!is_float(outs[k].dtype())) continue;
-    Tensor ct(DType::kFloat64, outs[k].shape());
+    // Outputs without a cotangent are left out of the request, as a caller that does not
+    // differentiate them would (their gradient would be zero; some rules refuse one, as
+    // TensorFlow's PreventGradient on SparseSoftmaxCrossEntropyWithLogits' backprop does).
     const bool gets_cotangent = c.cotangent_outputs.empty() ||
                                 std::find(c.cotangent_outputs.begin(), c.cotangent_outputs.end(),
                                           static_cast<int>(k)) != c.cotangent_outputs.end();
-    for (int64_t i = 0; i < ct.num_elements(); ++i) {
-      ct.mutable_data<double>()[i] = gets_cotangent ? dist(rng) : 0.0;
-    }
+    if (!gets_cotangent) continue;
+    Tensor ct(DType::kFloat64, outs[k].shape());
+    for (int64_t i = 0; i < ct.num_elements(); ++i) ct.mutable_data<double>()[i] = dist(rng);
     cotangents.push_back(ct);
     float_outputs.push_back(static_cast<int>(k));
   }
@@ -195,9 +196,9 @@ Expected<GradCheckReport> check(const GradCase& c, DType dtype) {
     for (int64_t e = 0; e < point[in].num_elements(); ++e) {
       const double saved = x[e];
       x[e] = saved + h;
-      HUBIMG_ASSIGN_OR_RETURN(double plus, objective(c, point, cotangents));
+      HUBIMG_ASSIGN_OR_RETURN(double plus, objective(c, point, float_outputs, cotangents));
       x[e] = saved - h;
-      HUBIMG_ASSIGN_OR_RETURN(double minus, objective(c, point, cotangents));
+      HUBIMG_ASSIGN_OR_RETURN(double minus, objective(c, point, float_outputs, cotangents));
       x[e] = saved;
       const double numeric = (plus - minus) / (2 * h);
       const double a = analytic.data<double>()[e];

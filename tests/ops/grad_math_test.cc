@@ -98,7 +98,7 @@ HUBIMG_GRAD_CASES(MathReduce) {
   uint32_t seed = 100;
   for (const auto& p : patterns) {
     for (bool keep : {false, true}) {
-      graph::AttrMap attrs = {{"keep_dims", keep}};
+      AttrMap attrs = {{"keep_dims", keep}};
       for (const char* op : {"Sum", "Mean"}) {
         cases.push_back({op, attrs, {uniform(p.shape, -2, 2, seed++), p.axes}});
       }
@@ -138,6 +138,8 @@ HUBIMG_GRAD_CASES(MathOther) {
   cases.push_back(
       {"EnsureShape", {{"shape", PartialShape::known({-1, 3})}}, {uniform({2, 3}, -1, 1, 17)}});
   cases.push_back({"CheckNumerics", {{"message", std::string("bad")}}, {uniform({4}, -1, 1, 18)}});
+  cases.push_back({"Identity", {}, {uniform({2, 3}, -1, 1, 19)}});
+  cases.push_back({"Snapshot", {}, {uniform({3}, -1, 1, 20)}});
   return cases;
 }
 
@@ -156,6 +158,25 @@ HUBIMG_GRAD_CASES(MathLoss) {
                        {uniform({3, 4}, -1, 1, 3), scalar_i32(reverse ? 1 : -2)}});
     }
   }
+  // Logits with batch 1 and 3; only the loss output gets a cotangent (the second output is
+  // the backprop TensorFlow returns for it, which carries no gradient).
+  for (const auto& [batch, classes] : std::vector<std::pair<int64_t, int64_t>>{{1, 4}, {3, 5}}) {
+    std::vector<int32_t> labels;
+    for (int64_t i = 0; i < batch; ++i) labels.push_back(static_cast<int32_t>((2 * i + 1) % classes));
+    GradCase xent{"SparseSoftmaxCrossEntropyWithLogits",
+                  {{"Tlabels", DType::kInt32}},
+                  {uniform({batch, classes}, -3, 3, 30 + static_cast<uint32_t>(batch)),
+                   ints32({batch}, labels)}};
+    xent.cotangent_outputs = {0};
+    xent.label = "batch " + std::to_string(batch);
+    cases.push_back(xent);
+  }
+  GradCase xent64{"SparseSoftmaxCrossEntropyWithLogits",
+                  {{"Tlabels", DType::kInt64}},
+                  {uniform({2, 3}, -3, 3, 40), ints64({2}, {2, 0})}};
+  xent64.cotangent_outputs = {0};
+  xent64.label = "int64 labels";
+  cases.push_back(xent64);
   return cases;
 }
 }  // namespace

@@ -31,7 +31,7 @@ Tensor shape_of(const Tensor& t) {
 }
 
 // d/d inputs[which] of sum(cotangent * op(inputs)[output]) by central differences (float64).
-Tensor numeric_grad(const std::string& op, const graph::AttrMap& attrs, std::vector<Tensor> inputs,
+Tensor numeric_grad(const std::string& op, const AttrMap& attrs, std::vector<Tensor> inputs,
                     size_t which, const Tensor& cotangent, size_t output = 0, double step = 1e-6) {
   Tensor x = inputs[which].clone();
   Tensor grad(DType::kFloat64, x.shape());
@@ -76,7 +76,7 @@ void expect_close(const Tensor& got, const Tensor& want, double tolerance,
 }
 
 // Runs the backward op in float64 (and float32, looser) and compares with `want`.
-void expect_backward(const std::string& op, const graph::AttrMap& attrs,
+void expect_backward(const std::string& op, const AttrMap& attrs,
                      const std::vector<Tensor>& inputs, const Tensor& want,
                      const std::string& label, size_t output = 0) {
   auto got = run(op, inputs, attrs);
@@ -136,8 +136,8 @@ std::vector<ConvCase> conv_cases(bool depthwise) {
   return cases;
 }
 
-graph::AttrMap conv_attrs(const ConvCase& c) {
-  graph::AttrMap a{{"strides", c.strides},
+AttrMap conv_attrs(const ConvCase& c) {
+  AttrMap a{{"strides", c.strides},
                    {"dilations", c.dilations},
                    {"padding", c.padding},
                    {"data_format", std::string("NHWC")}};
@@ -163,7 +163,7 @@ void check_conv_backprops(bool depthwise) {
   const auto cases = conv_cases(depthwise);
   ASSERT_GT(cases.size(), 40u);
   for (const ConvCase& c : cases) {
-    const graph::AttrMap attrs = conv_attrs(c);
+    const AttrMap attrs = conv_attrs(c);
     Tensor x = uniform(c.input, -1, 1, seed++);
     Tensor w = uniform(c.filter, -1, 1, seed++);
     Tensor y = run1(forward, {x, w}, attrs);
@@ -185,7 +185,7 @@ TEST(NnGradKernels, DepthwiseBackpropsMatchFiniteDifferences) {
 }
 
 TEST(NnGradKernels, ConvBackpropErrorsNameNodeAndOp) {
-  const graph::AttrMap attrs{{"strides", Ints{1, 1, 1, 1}}, {"padding", std::string("VALID")}};
+  const AttrMap attrs{{"strides", Ints{1, 1, 1, 1}}, {"padding", std::string("VALID")}};
   // out_backprop of the wrong spatial size.
   expect_error("Conv2DBackpropInput",
                {i32({4}, {1, 4, 4, 2}), uniform({3, 3, 2, 3}, -1, 1), uniform({1, 3, 3, 3}, -1, 1)},
@@ -224,7 +224,7 @@ std::vector<PoolCase> pool_cases() {
 TEST(NnGradKernels, PoolGradsMatchFiniteDifferences) {
   uint32_t seed = 500;
   for (const PoolCase& c : pool_cases()) {
-    const graph::AttrMap attrs{{"ksize", c.ksize}, {"strides", c.strides}, {"padding", c.padding}};
+    const AttrMap attrs{{"ksize", c.ksize}, {"strides", c.strides}, {"padding", c.padding}};
     const std::string label = "pool " + std::to_string(c.input[0]) + "x" +
                               std::to_string(c.input[1]) + "x" + std::to_string(c.input[2]) + " k" +
                               std::to_string(c.ksize[1]) + std::to_string(c.ksize[2]) + " s" +
@@ -250,7 +250,7 @@ TEST(NnGradKernels, PoolGradsMatchFiniteDifferences) {
 
 TEST(NnGradKernels, MaxPoolGradGoesToTheFirstMaximum) {
   // One 2x2 window, all four inputs equal: TensorFlow routes the gradient to the first.
-  const graph::AttrMap attrs{{"ksize", Ints{1, 2, 2, 1}},
+  const AttrMap attrs{{"ksize", Ints{1, 2, 2, 1}},
                              {"strides", Ints{1, 2, 2, 1}},
                              {"padding", std::string("VALID")}};
   Tensor x = f64({1, 2, 2, 1}, {1, 1, 1, 1});
@@ -265,7 +265,7 @@ TEST(NnGradKernels, MaxPoolGradGoesToTheFirstMaximum) {
 
 TEST(NnGradKernels, AvgPoolGradSameDividesByInputCellsInTheWindow) {
   // 3x3 input, 2x2 window, stride 2, SAME: windows cover 4, 2, 2 and 1 input cells.
-  const graph::AttrMap attrs{
+  const AttrMap attrs{
       {"ksize", Ints{1, 2, 2, 1}}, {"strides", Ints{1, 2, 2, 1}}, {"padding", std::string("SAME")}};
   expect_values<double>(
       run1("AvgPoolGrad", {i32({4}, {1, 3, 3, 1}), f64({1, 2, 2, 1}, {4, 2, 6, 3})}, attrs),
@@ -280,7 +280,7 @@ TEST(NnGradKernels, FusedBatchNormGradMatchesFiniteDifferences) {
         const std::string forward = std::string("FusedBatchNorm") + version;
         const std::string backward = std::string("FusedBatchNormGrad") + version;
         const int64_t c = shape[3];
-        const graph::AttrMap attrs{
+        const AttrMap attrs{
             {"epsilon", 0.01f}, {"is_training", training}, {"data_format", std::string("NHWC")}};
         Tensor x = uniform(shape, -2, 2, seed++);
         Tensor scale = uniform({c}, 0.5, 1.5, seed++);
@@ -313,7 +313,7 @@ TEST(NnGradKernels, BiasAddGradSumsAllButChannels) {
                   numeric_grad("BiasAdd", {}, {uniform({3, 2, 4, 5}, -1, 1, 9), bias}, 1, dy),
                   "BiasAddGrad NHWC");
   Tensor dy_nchw = uniform({2, 3, 2, 2}, -1, 1, 10);
-  const graph::AttrMap nchw{{"data_format", std::string("NCHW")}};
+  const AttrMap nchw{{"data_format", std::string("NCHW")}};
   expect_backward(
       "BiasAddGrad", nchw, {dy_nchw},
       numeric_grad("BiasAdd", nchw, {uniform({2, 3, 2, 2}, -1, 1, 11), uniform({3}, -1, 1, 12)}, 1,
@@ -328,7 +328,7 @@ TEST(NnGradKernels, ActivationGradsMatchFiniteDifferences) {
     const char* forward;
     const char* backward;
     Args args;
-    graph::AttrMap attrs;
+    AttrMap attrs;
   };
   const std::vector<Activation> activations = {
       {"Relu", "ReluGrad", Args::kGradFeatures, {}},
@@ -417,7 +417,7 @@ HUBIMG_GRAD_CASES(NnPool) {
   uint32_t seed = 4000;
   for (const PoolCase& c : pool_cases()) {
     if (seed++ % 3 != 0) continue;
-    const graph::AttrMap attrs{{"ksize", c.ksize}, {"strides", c.strides}, {"padding", c.padding}};
+    const AttrMap attrs{{"ksize", c.ksize}, {"strides", c.strides}, {"padding", c.padding}};
     cases.push_back({"MaxPool", attrs, {distinct(c.input, -2, 2, seed)}});
     cases.push_back({"AvgPool", attrs, {uniform(c.input, -2, 2, seed)}});
     GradCase v2{

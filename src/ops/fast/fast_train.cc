@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "core/buffer_pool.h"
-#include "exec/thread_pool.h"
+#include "core/thread_pool.h"
 #include "ops/fast_paths.h"
 #include "ops/op_registry.h"
 
@@ -54,8 +54,8 @@ const dnnl::engine& engine() {
 }
 
 void match_thread_count() {
-  exec::set_onednn_num_threads(
-      exec::in_parallel_region() ? 1 : exec::ThreadPool::global().num_threads());
+  set_onednn_num_threads(
+      in_parallel_region() ? 1 : ThreadPool::global().num_threads());
 }
 
 dnnl::primitive_attr user_scratchpad_attr() {
@@ -140,7 +140,7 @@ struct Window2D {
   int64_t out_h = 0, out_w = 0;
 };
 
-std::optional<std::vector<int64_t>> nhwc_spatial(const graph::AttrMap& attrs, const char* name,
+std::optional<std::vector<int64_t>> nhwc_spatial(const AttrMap& attrs, const char* name,
                                                  std::optional<std::vector<int64_t>> fallback) {
   auto values = attrs.get_ints(name, fallback);
   if (!values.ok() || values->size() != 4 || (*values)[0] != 1 || (*values)[3] != 1 ||
@@ -150,7 +150,7 @@ std::optional<std::vector<int64_t>> nhwc_spatial(const graph::AttrMap& attrs, co
   return *values;
 }
 
-bool is_nhwc(const graph::AttrMap& attrs) {
+bool is_nhwc(const AttrMap& attrs) {
   auto format = attrs.get_string("data_format", "NHWC");
   return format.ok() && *format == "NHWC";
 }
@@ -181,7 +181,7 @@ bool resolve(const std::string& padding, int64_t input, int64_t window, int64_t 
 
 std::optional<Window2D> read_window(const KernelContext& ctx, int64_t in_h, int64_t in_w,
                                     int64_t window_h, int64_t window_w, bool has_dilations) {
-  const graph::AttrMap& attrs = ctx.attrs();
+  const AttrMap& attrs = ctx.attrs();
   if (!is_nhwc(attrs)) return std::nullopt;
   auto strides = nhwc_spatial(attrs, "strides", std::nullopt);
   auto dilations = has_dilations
