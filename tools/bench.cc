@@ -1,5 +1,8 @@
-// `hubimg bench MODEL [--batch N] [--threads T] [--iterations K] [--json]`: load time, first
-// call, steady-state latency and throughput, peak resident memory.
+// `hubimg bench MODEL [--train] [--batch N] [--threads T] [--iterations K] [--json]`: load time,
+// first call, steady-state latency and throughput, peak resident memory. With --train one
+// iteration is a full training step: training=true forward, sparse softmax cross-entropy of the
+// logits against random labels, backward to every trainable variable, SGD-momentum update (the
+// trace's moving-statistics updates applied by the call).
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -11,6 +14,7 @@
 
 #include "commands.h"
 #include "hubimg/model.h"
+#include "hubimg/train.h"
 
 namespace hubimg::cli {
 namespace {
@@ -37,6 +41,9 @@ struct BenchArgs {
   bool json = false;
   bool profile = false;
   int profile_nodes = 10;
+  bool train = false;
+  double learning_rate = 0.01;
+  double momentum = 0.9;
 };
 
 int bench(const BenchArgs& a) {
@@ -82,7 +89,34 @@ int bench(const BenchArgs& a) {
   }
   Profile profile;
   CallOptions options;
+  GradientTargets targets;
+  SgdOptimizer sgd({.learning_rate = a.learning_rate, .momentum = a.momentum});
+  std::vector<float> losses;
+  if (a.train) {
+    if (!use_call) return report_error("--train needs the root __call__ (signatures have no training trace)");
+    options.training = true;
+    // The logits' shape (and key) from one training-mode call.
+    auto outputs = model->call({{spec.name, input}}, options);
+    if (!outputs.ok()) return report_error(outputs.status().message());
+    if (outputs->empty()) return report_error("the model has no output");
+    const auto& [key, logits] = *outputs->begin();
+    if (logits.dtype() != DType::kFloat32 || logits.shape().size() != 2 ||
+        logits.shape()[0] != a.batch) {
+      return report_error("--train needs logits float32 [batch, classes] as the first output; '" +
+                          key + "' is " + logits.description());
+    }
+    targets.loss_output = key;
+    targets.input_gradients = false;
+    targets.labels = Tensor(DType::kInt32, {a.batch});
+    std::uniform_int_distribution<int32_t> label(0, static_cast<int32_t>(logits.shape()[1]) - 1);
+    for (int64_t i = 0; i < a.batch; ++i) targets.labels.mutable_data<int32_t>()[i] = label(rng);
+  }
   auto run_once = [&]() -> Status {
+    if (a.train) {
+      HUBIMG_ASSIGN_OR_RETURN(auto step, model->gradients({{spec.name, input}}, targets, options));
+      losses.push_back(step.loss.data<float>()[0]);
+      return sgd.apply(model->trainable_variables(), step.gradients);
+    }
     if (use_call) return (*model)(input, options).status();
     return model->call_signature(signature, {{spec.name, input}}, options).status();
   };
@@ -109,14 +143,23 @@ int bench(const BenchArgs& a) {
                              {"median_ms", median},      {"p90_ms", p90},
                              {"images_per_second", ips}, {"peak_rss_mb", peak_rss_mb()},
                              {"batch", a.batch},         {"threads", threads}};
+    if (a.train) {
+      j["mode"] = "train";
+      j["loss_first"] = losses.front();
+      j["loss_last"] = losses.back();
+    }
     if (a.profile) j["profile_ms_by_op"] = profile.ms_by_op;
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << fmt::format(
-        "input {}\nload {:.1f} ms, first call {:.1f} ms\nper batch of {}: median {:.2f} ms, p90 "
+        "input {}\nload {:.1f} ms, first {} {:.1f} ms\nper batch of {}: median {:.2f} ms, p90 "
         "{:.2f} ms ({} iterations)\n{:.1f} images/s, peak RSS {:.0f} MB\n",
-        input.description(), load_ms, first_ms, a.batch, median, p90, a.iterations, ips,
-        peak_rss_mb());
+        input.description(), load_ms, a.train ? "training step" : "call", first_ms, a.batch,
+        median, p90, a.iterations, ips, peak_rss_mb());
+    if (a.train) {
+      std::cout << fmt::format("cross-entropy: first step {:.4f}, last step {:.4f}\n",
+                               losses.front(), losses.back());
+    }
     if (a.profile) {
       double total = 0;
       for (const auto& [op, ms] : profile.ms_by_op) total += ms;
@@ -153,6 +196,11 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", args->threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
   cmd->add_option("--iterations", args->iterations, "Timed calls")->check(CLI::Range(1, 100000));
   cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->add_flag("--train", args->train,
+                "Time a training step (forward, cross-entropy on random labels, backward, SGD)");
+  cmd->add_option("--learning-rate", args->learning_rate, "SGD learning rate with --train");
+  cmd->add_option("--momentum", args->momentum, "SGD momentum with --train")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--profile", args->profile, "Also time one call per op type");
   cmd->add_option("--profile-nodes", args->profile_nodes, "Slowest nodes to list with --profile")
       ->check(CLI::Range(0, 100000));

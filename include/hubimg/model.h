@@ -46,6 +46,9 @@ struct GradientTargets {
   std::map<std::string, Tensor> cotangents;
   std::string loss_output;
   Tensor labels;
+  // Also differentiate w.r.t. the float inputs (off: a training step that only needs the
+  // variables' gradients skips the backward pass into the images).
+  bool input_gradients = true;
 };
 
 struct GradientResult {

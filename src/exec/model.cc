@@ -192,7 +192,7 @@ struct Model::Impl {
   // `wrt_inputs`: flat input positions to differentiate.
   Expected<std::shared_ptr<const GradGraph>> grad_graph_for(
       const std::string& key, const graph::Graph& raw, const std::vector<size_t>& cotangent_outputs,
-      int loss_output, const std::vector<size_t>& wrt_inputs) const {
+      int loss_output, DType labels_dtype, const std::vector<size_t>& wrt_inputs) const {
     std::lock_guard lock(mu);
     if (auto it = grad_graphs.find(key); it != grad_graphs.end()) return it->second;
     auto gg = std::make_shared<GradGraph>();
@@ -230,11 +230,15 @@ struct Model::Impl {
       HUBIMG_ASSIGN_OR_RETURN(
           graph::ValueRef xent,
           add("SparseSoftmaxCrossEntropyWithLogits",
-              {g.outputs[static_cast<size_t>(loss_output)], labels}, {}));
+              {g.outputs[static_cast<size_t>(loss_output)], labels},
+              {{"T", DType::kFloat32}, {"Tlabels", labels_dtype}}));
       HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef axis,
                               add("Const", {}, {{"value", Tensor::scalar<int32_t>(0)},
                                                 {"dtype", DType::kInt32}}));
-      HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef mean, add("Mean", {xent, axis}, {}));
+      HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef mean, add("Mean", {xent, axis},
+                                                       {{"T", DType::kFloat32},
+                                                        {"Tidx", DType::kInt32},
+                                                        {"keep_dims", false}}));
       HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef one,
                               add("Const", {}, {{"value", Tensor::scalar<float>(1.0f)},
                                                 {"dtype", DType::kFloat32}}));
@@ -512,7 +516,7 @@ Expected<GradientResult> Model::Impl::run_gradients(
       return invalid_argument(where + ": the loss needs int32 or int64 labels");
     }
     loss_output = static_cast<int>(k);
-    key += "|loss:" + targets.loss_output;
+    key += "|loss:" + targets.loss_output + ":" + dtype_name(targets.labels.dtype());
   }
   if (cotangent_outputs.empty() && loss_output < 0) {
     return invalid_argument(where + ": no cotangent and no loss: nothing to differentiate");
@@ -520,13 +524,14 @@ Expected<GradientResult> Model::Impl::run_gradients(
   std::vector<size_t> wrt_inputs;
   key += "|wrt:";
   for (size_t i = 0; i < flat.size(); ++i) {
-    if (differentiable_input[i] && is_float(flat[i].dtype())) {
+    if (targets.input_gradients && differentiable_input[i] && is_float(flat[i].dtype())) {
       wrt_inputs.push_back(i);
       key += std::to_string(i) + ",";
     }
   }
   HUBIMG_ASSIGN_OR_RETURN(auto gg,
-                          grad_graph_for(key, raw, cotangent_outputs, loss_output, wrt_inputs));
+                          grad_graph_for(key, raw, cotangent_outputs, loss_output,
+                                         targets.labels.dtype(), wrt_inputs));
   for (const auto& [name, ct] : targets.cotangents) flat.push_back(ct);
   if (loss_output >= 0) flat.push_back(targets.labels);
   exec::RunStats stats;
