@@ -1,6 +1,6 @@
 // Every op on the traces of every shared fixture model has a gradient rule or is marked
 // not_differentiable: the root __call__ traces (training=True and training=False, and traces
-// without a training argument) of TF2 models, the signatures of TF1 graph models.
+// without a training argument), or the signatures of models without a root __call__.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -52,24 +52,24 @@ void collect(const graph::Graph& g, std::set<std::string>& ops,
 
 struct Trace {
   std::string label;
-  std::shared_ptr<graph::Graph> graph;
+  Expected<std::shared_ptr<graph::Graph>> graph;
 };
 
-Expected<std::vector<Trace>> traces_of(const format::SavedModel& model) {
+std::vector<Trace> traces_of(const format::SavedModel& model) {
   std::vector<Trace> traces;
   if (model.root_call()) {
     for (const auto& cf : model.root_call()->concrete_functions) {
       std::string label = "__call__ " + cf.name + " training=";
       label += cf.training ? (*cf.training ? "true" : "false") : "none";
-      HUBIMG_ASSIGN_OR_RETURN(auto g, graph::build_function_graph(model, cf, label));
-      traces.push_back({label, g});
+      traces.push_back({label, graph::build_function_graph(model, cf, label)});
     }
     return traces;
   }
+  // Without a root __call__ (Keras 3 exports, TF1 graphs): the signatures.
   for (const auto& [key, sig] : model.signatures()) {
-    if (sig.function) continue;  // TF2 signature wrappers: the models here all have __call__
-    HUBIMG_ASSIGN_OR_RETURN(auto g, graph::build_tf1_signature_graph(model, sig));
-    traces.push_back({"signature " + key, g});
+    const std::string label = "signature " + key;
+    traces.push_back({label, sig.function ? graph::build_function_graph(model, *sig.function, label)
+                                          : graph::build_tf1_signature_graph(model, sig)});
   }
   return traces;
 }
@@ -103,16 +103,24 @@ TEST(GradientCoverage, EveryOpOnEveryFixtureTraceHasARuleOrIsNotDifferentiable) 
       std::cout << name << ": no __call__ and no signature (nothing to differentiate)\n";
       continue;
     }
-    auto traces = traces_of(**model);
-    ASSERT_TRUE(traces.ok()) << name << ": " << traces.status().to_string();
-    for (const auto& trace : *traces) {
+    for (const auto& trace : traces_of(**model)) {
+      if (!trace.graph.ok()) {
+        // A signature using an op hubimg does not implement (tf.Example parsing) cannot run at
+        // all; the trace-building tests cover what must build.
+        ASSERT_EQ(trace.graph.status().code(), StatusCode::kUnimplemented)
+            << name << " / " << trace.label << ": " << trace.graph.status().to_string();
+        std::cout << name << " / " << trace.label
+                  << ": skipped, does not build: " << trace.graph.status().message() << "\n";
+        continue;
+      }
+      const graph::Graph& g = **trace.graph;
       std::set<std::string> ops;
       std::map<std::string, std::string> missing;
-      collect(*trace.graph, ops, missing);
+      collect(g, ops, missing);
       ++trace_count;
       all_ops.insert(ops.begin(), ops.end());
-      std::cout << name << " / " << trace.label << ": " << ops.size() << " ops, "
-                << trace.graph->nodes.size() << " nodes\n";
+      std::cout << name << " / " << trace.label << ": " << ops.size() << " ops, " << g.nodes.size()
+                << " nodes\n";
       for (const auto& [op, where] : missing) {
         ADD_FAILURE() << name << " / " << trace.label << ": op " << op
                       << " has no gradient rule and is not marked not_differentiable (" << where

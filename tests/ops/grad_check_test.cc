@@ -77,16 +77,21 @@ Expected<GradCheckReport> check(const GradCase& c, DType dtype) {
 
   // The evaluation point: float inputs rounded to `dtype`, held in float64 for the differences.
   std::vector<Tensor> run_inputs, point;
-  for (const auto& in : c.inputs) {
-    HUBIMG_ASSIGN_OR_RETURN(Tensor r, to_dtype(in, dtype));
-    HUBIMG_ASSIGN_OR_RETURN(Tensor p, to_dtype(r, DType::kFloat64));
+  auto fixed = [&](size_t i) {
+    return std::find(c.fixed_dtype_inputs.begin(), c.fixed_dtype_inputs.end(),
+                     static_cast<int>(i)) != c.fixed_dtype_inputs.end();
+  };
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const Tensor& in = c.inputs[i];
+    HUBIMG_ASSIGN_OR_RETURN(Tensor r, fixed(i) ? in : to_dtype(in, dtype));
+    HUBIMG_ASSIGN_OR_RETURN(Tensor p, fixed(i) ? r : to_dtype(r, DType::kFloat64));
     run_inputs.push_back(r);
     point.push_back(p.clone());
   }
   std::vector<int> diff = c.differentiate;
   if (diff.empty()) {
     for (size_t i = 0; i < c.inputs.size(); ++i) {
-      if (is_float(c.inputs[i].dtype())) diff.push_back(static_cast<int>(i));
+      if (is_float(c.inputs[i].dtype()) && !fixed(i)) diff.push_back(static_cast<int>(i));
     }
   }
 

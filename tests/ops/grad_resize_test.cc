@@ -63,6 +63,60 @@ HUBIMG_GRAD_CASES(ResizeNearestNeighbor) {
   return resize_cases("ResizeNearestNeighbor");
 }
 
+Tensor transforms_f32(int64_t rows, std::vector<float> values) {
+  Tensor t(DType::kFloat32, {rows, 8});
+  for (size_t i = 0; i < values.size(); ++i) t.mutable_data<float>()[i] = values[i];
+  return t;
+}
+
+// ImageProjectiveTransformV2/V3: linear in the images for fixed transforms (exact with a large
+// step); the float32 transforms are fed as they are.
+HUBIMG_GRAD_CASES(ImageProjectiveTransform) {
+  std::vector<GradCase> cases;
+  // A rotation by ~20 degrees about the centre of a 5x6 image, a shear with a projective term,
+  // and a per-image pair (batch 2).
+  const std::vector<float> rotation = {0.94f, -0.34f, 1.1f, 0.34f, 0.94f, -0.7f, 0, 0};
+  const std::vector<float> projective = {1.1f, 0.2f, -0.6f, -0.1f, 0.9f, 0.4f, 0.02f, -0.03f};
+  std::vector<float> pair = rotation;
+  pair.insert(pair.end(), projective.begin(), projective.end());
+  uint32_t seed = 40;
+  for (const char* interpolation : {"BILINEAR", "NEAREST"}) {
+    for (const char* fill_mode : {"CONSTANT", "REFLECT", "WRAP", "NEAREST"}) {
+      for (int variant = 0; variant < 3; ++variant) {
+        const int64_t batch = variant == 2 ? 2 : 1;
+        GradCase c;
+        c.op = "ImageProjectiveTransformV3";
+        c.attrs = {{"interpolation", std::string(interpolation)},
+                   {"fill_mode", std::string(fill_mode)},
+                   {"dtype", DType::kFloat64}};
+        c.float_type_attrs = {"dtype"};
+        Tensor fill(DType::kFloat32, {});
+        *fill.mutable_data<float>() = 0.5f;
+        c.inputs = {uniform({batch, 5, 6, 2}, -1, 1, seed++),
+                    transforms_f32(variant == 2 ? 2 : 1, variant == 0   ? rotation
+                                                         : variant == 1 ? projective
+                                                                        : pair),
+                    ints32({2}, {variant == 1 ? 4 : 5, variant == 1 ? 7 : 6}), fill};
+        c.fixed_dtype_inputs = {1, 3};
+        c.step = 0.25;
+        c.tolerance = 1e-6;
+        c.label =
+            std::string(interpolation) + " " + fill_mode + " variant " + std::to_string(variant);
+        cases.push_back(std::move(c));
+      }
+    }
+  }
+  GradCase v2;
+  v2.op = "ImageProjectiveTransformV2";
+  v2.attrs = {{"interpolation", std::string("BILINEAR")}, {"dtype", DType::kFloat64}};
+  v2.float_type_attrs = {"dtype"};
+  v2.inputs = {uniform({1, 4, 5, 1}, -1, 1, 99), transforms_f32(1, rotation), ints32({2}, {4, 5})};
+  v2.fixed_dtype_inputs = {1};
+  v2.step = 0.25;
+  cases.push_back(std::move(v2));
+  return cases;
+}
+
 // The gradient kernels directly: the adjoint identity <resize(x), g> == <x, grad(g)>.
 template <bool kBilinear>
 void expect_adjoint(Dims in, int32_t out_h, int32_t out_w, ResizeOpAttrs attrs, DType dtype) {
