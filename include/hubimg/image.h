@@ -63,6 +63,16 @@ Expected<Tensor> resize_bilinear_op(const Tensor& images_nhwc, int64_t height, i
 Expected<Tensor> resize_nearest_neighbor_op(const Tensor& images_nhwc, int64_t height,
                                             int64_t width, ResizeOpAttrs attrs);
 
+// TensorFlow's ResizeBilinearGrad: the gradient of ResizeBilinear with respect to its images.
+// `grads` is the float32 cotangent [N, h, w, C] of the resized images; the result has
+// original_image's shape [N, H, W, C] and dtype (float32 or float64).
+Expected<Tensor> resize_bilinear_grad_op(const Tensor& grads, const Tensor& original_image,
+                                         ResizeOpAttrs attrs);
+// TensorFlow's ResizeNearestNeighborGrad: `grads` [N, h, w, C] (float32 or float64) summed back
+// into [N, height, width, C], the original images' size.
+Expected<Tensor> resize_nearest_neighbor_grad_op(const Tensor& grads, int64_t height, int64_t width,
+                                                 ResizeOpAttrs attrs);
+
 // The kernels of TensorFlow's ScaleAndTranslate op (sampling_kernels.h).
 enum class SamplingKernel {
   kLanczos1,

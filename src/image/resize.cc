@@ -100,6 +100,23 @@ std::vector<CachedInterpolation> interpolation_weights(int64_t out_size, int64_t
   return v;
 }
 
+// The source index of each of `out_size` destinations (compute_indices in
+// resize_nearest_neighbor_op.cc); the forward op and its gradient share it.
+std::vector<int64_t> nearest_indices(int64_t out_size, int64_t in_size, float scale,
+                                     ResizeOpAttrs attrs) {
+  std::vector<int64_t> idx(static_cast<size_t>(out_size));
+  for (int64_t i = 0; i < out_size; ++i) {
+    // The half-pixel scaler omits the -0.5: the floor that follows does the rounding.
+    const float s = attrs.half_pixel_centers ? (static_cast<float>(i) + 0.5f) * scale
+                                             : static_cast<float>(i) * scale;
+    int64_t x = std::min(attrs.align_corners ? static_cast<int64_t>(std::roundf(s))
+                                             : static_cast<int64_t>(std::floor(s)),
+                         in_size - 1);
+    idx[static_cast<size_t>(i)] = std::max(int64_t{0}, x);
+  }
+  return idx;
+}
+
 inline float compute_lerp(float top_left, float top_right, float bottom_left, float bottom_right,
                           float x_lerp, float y_lerp) {
   const float top = top_left + (top_right - top_left) * x_lerp;
@@ -374,21 +391,8 @@ Expected<Tensor> resize_nearest_neighbor_op(const Tensor& images, int64_t height
                           Tensor::create(images.dtype(), {g.batch, height, width, g.channels}));
   const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
   const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
-  auto indices = [&](int64_t out_size, int64_t in_size, float scale) {
-    std::vector<int64_t> idx(static_cast<size_t>(out_size));
-    for (int64_t i = 0; i < out_size; ++i) {
-      // The half-pixel scaler omits the -0.5: the floor that follows does the rounding.
-      const float s = attrs.half_pixel_centers ? (static_cast<float>(i) + 0.5f) * scale
-                                               : static_cast<float>(i) * scale;
-      int64_t x = std::min(attrs.align_corners ? static_cast<int64_t>(std::roundf(s))
-                                               : static_cast<int64_t>(std::floor(s)),
-                           in_size - 1);
-      idx[static_cast<size_t>(i)] = std::max(int64_t{0}, x);
-    }
-    return idx;
-  };
-  const auto ys = indices(height, g.in_h, height_scale);
-  const auto xs = indices(width, g.in_w, width_scale);
+  const auto ys = nearest_indices(height, g.in_h, height_scale, attrs);
+  const auto xs = nearest_indices(width, g.in_w, width_scale, attrs);
   const size_t pixel_bytes = static_cast<size_t>(g.channels) * dtype_size(images.dtype());
   const auto* in = static_cast<const uint8_t*>(images.raw_data());
   auto* o = static_cast<uint8_t*>(out.raw_mutable_data());
@@ -399,6 +403,143 @@ Expected<Tensor> resize_nearest_neighbor_op(const Tensor& images, int64_t height
         std::memcpy(o, row + xs[x] * pixel_bytes, pixel_bytes);
       }
     }
+  }
+  return out;
+}
+
+namespace {
+
+// ResizeGradCore in resize_bilinear_op.cc: each resized pixel's cotangent goes back to the four
+// source pixels in the proportions they were blended with (products in float, sums in T).
+template <typename T>
+void resize_bilinear_grad_kernel(const float* grads, int64_t batch, int64_t resized_h,
+                                 int64_t resized_w, int64_t channels, int64_t original_h,
+                                 int64_t original_w, float height_scale, float width_scale,
+                                 bool half_pixel_centers, T* output) {
+  std::fill(output, output + batch * original_h * original_w * channels, T(0));
+  const auto ys = interpolation_weights(resized_h, original_h, height_scale, half_pixel_centers);
+  const auto xs = interpolation_weights(resized_w, original_w, width_scale, half_pixel_centers);
+  const int64_t row = original_w * channels;
+  for (int64_t b = 0; b < batch; ++b) {
+    T* image = output + b * original_h * row;
+    for (int64_t y = 0; y < resized_h; ++y) {
+      T* top = image + ys[static_cast<size_t>(y)].lower * row;
+      T* bottom = image + ys[static_cast<size_t>(y)].upper * row;
+      const float y_lerp = ys[static_cast<size_t>(y)].lerp;
+      const float inverse_y_lerp = 1.0f - y_lerp;
+      for (int64_t x = 0; x < resized_w; ++x) {
+        const auto& cx = xs[static_cast<size_t>(x)];
+        const float x_lerp = cx.lerp;
+        const float inverse_x_lerp = 1.0f - x_lerp;
+        const float* g = grads + ((b * resized_h + y) * resized_w + x) * channels;
+        T* tl = top + cx.lower * channels;
+        T* tr = top + cx.upper * channels;
+        T* bl = bottom + cx.lower * channels;
+        T* br = bottom + cx.upper * channels;
+        for (int64_t c = 0; c < channels; ++c) {
+          tl[c] += T(g[c] * inverse_y_lerp * inverse_x_lerp);
+          tr[c] += T(g[c] * inverse_y_lerp * x_lerp);
+          bl[c] += T(g[c] * y_lerp * inverse_x_lerp);
+          br[c] += T(g[c] * y_lerp * x_lerp);
+        }
+      }
+    }
+  }
+}
+
+// Shared checks of the two gradient ops: a 4-D cotangent and a positive original size.
+Status check_resize_grad(const Tensor& grads, int64_t original_h, int64_t original_w,
+                         ResizeOpAttrs attrs, const std::string& op) {
+  if (attrs.half_pixel_centers && attrs.align_corners) {
+    return invalid_argument(op + ": if half_pixel_centers is True, align_corners must be False");
+  }
+  if (grads.rank() != 4) {
+    return invalid_argument(op + ": input_grad must be 4-dimensional, got " + grads.description());
+  }
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  if (original_h <= 0 || original_w <= 0 || original_h > kInt32Max || original_w > kInt32Max) {
+    return invalid_argument(op + ": original size must be positive int32 values, got " +
+                            std::to_string(original_h) + "x" + std::to_string(original_w));
+  }
+  return {};
+}
+
+}  // namespace
+
+Expected<Tensor> resize_bilinear_grad_op(const Tensor& grads, const Tensor& original_image,
+                                         ResizeOpAttrs attrs) {
+  const std::string op = "ResizeBilinearGrad";
+  if (original_image.rank() != 4) {
+    return invalid_argument(op + ": original_image must be 4-dimensional, got " +
+                            original_image.description());
+  }
+  const int64_t original_h = original_image.dim(1);
+  const int64_t original_w = original_image.dim(2);
+  HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, original_h, original_w, attrs, op));
+  if (grads.dtype() != DType::kFloat32) {
+    return invalid_argument(op + ": input_grad must be of type float, got " + grads.description());
+  }
+  const DType t = original_image.dtype();
+  if (t != DType::kFloat32 && t != DType::kFloat64) {
+    return invalid_argument(op + ": original_image must be float32 or float64, got " +
+                            original_image.description());
+  }
+  const int64_t batch = grads.dim(0), resized_h = grads.dim(1), resized_w = grads.dim(2),
+                channels = grads.dim(3);
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out, Tensor::create(t, {batch, original_h, original_w, channels}));
+  if (out.num_elements() == 0) return out;
+  // ImageResizerGradientState: the scales of the forward resize original -> resized.
+  const float height_scale = resize_scale(original_h, resized_h, attrs.align_corners);
+  const float width_scale = resize_scale(original_w, resized_w, attrs.align_corners);
+  if (t == DType::kFloat32) {
+    resize_bilinear_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
+                                original_h, original_w, height_scale, width_scale,
+                                attrs.half_pixel_centers, out.mutable_data<float>());
+  } else {
+    resize_bilinear_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
+                                original_h, original_w, height_scale, width_scale,
+                                attrs.half_pixel_centers, out.mutable_data<double>());
+  }
+  return out;
+}
+
+Expected<Tensor> resize_nearest_neighbor_grad_op(const Tensor& grads, int64_t height, int64_t width,
+                                                 ResizeOpAttrs attrs) {
+  const std::string op = "ResizeNearestNeighborGrad";
+  HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, height, width, attrs, op));
+  const DType t = grads.dtype();
+  if (t != DType::kFloat32 && t != DType::kFloat64) {
+    return invalid_argument(op + ": grads must be float32 or float64, got " + grads.description());
+  }
+  const int64_t batch = grads.dim(0), in_h = grads.dim(1), in_w = grads.dim(2),
+                channels = grads.dim(3);
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out, Tensor::create(t, {batch, height, width, channels}));
+  if (out.num_elements() == 0) return out;
+  // As in ResizeNearestNeighborOpGrad: the forward scales (original -> resized), each resized
+  // pixel added to the original pixel it was copied from.
+  const float height_scale = resize_scale(height, in_h, attrs.align_corners);
+  const float width_scale = resize_scale(width, in_w, attrs.align_corners);
+  const auto ys = nearest_indices(in_h, height, height_scale, attrs);
+  const auto xs = nearest_indices(in_w, width, width_scale, attrs);
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T* in = grads.data<T>();
+    T* o = out.mutable_data<T>();
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t y = 0; y < in_h; ++y) {
+        T* out_row = o + (b * height + ys[static_cast<size_t>(y)]) * width * channels;
+        for (int64_t x = 0; x < in_w; ++x) {
+          const T* src = in + ((b * in_h + y) * in_w + x) * channels;
+          T* dst = out_row + xs[static_cast<size_t>(x)] * channels;
+          for (int64_t c = 0; c < channels; ++c) dst[c] += src[c];
+        }
+      }
+    }
+  };
+  if (t == DType::kFloat32) {
+    run(float{});
+  } else {
+    run(double{});
   }
   return out;
 }

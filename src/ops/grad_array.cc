@@ -63,6 +63,65 @@ Expected<Grads> concat_grad(GradientBuilder& b) {
   return out;
 }
 
+// Concat(axis, x_0 .. x_{N-1}) (version 1, axis first): as ConcatV2, the cotangent split.
+Expected<Grads> concat_v1_grad(GradientBuilder& b) {
+  const size_t n = b.num_inputs() - 1;
+  Grads out(b.num_inputs());
+  if (!b.grad(0).valid() || n == 0) return out;
+  HUBIMG_ASSIGN_OR_RETURN(GradValue axis, normalized_axis(b, b.input(0), b.input(1)));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue zero, b.constant(Tensor::scalar<int32_t>(0)));
+  std::vector<GradValue> sizes;
+  for (size_t i = 1; i <= n; ++i) {
+    HUBIMG_ASSIGN_OR_RETURN(GradValue shape, b.add1("Shape", {b.input(i)}));
+    HUBIMG_ASSIGN_OR_RETURN(GradValue size, b.add1("GatherV2", {shape, axis, zero}));
+    sizes.push_back(size);
+  }
+  HUBIMG_ASSIGN_OR_RETURN(
+      GradValue size_splits,
+      b.add1("Pack", sizes, {{"N", static_cast<int64_t>(n)}, {"axis", int64_t{0}}}));
+  HUBIMG_ASSIGN_OR_RETURN(auto parts, b.add("SplitV", {b.grad(0), size_splits, axis},
+                                            {{"num_split", static_cast<int64_t>(n)}}));
+  for (size_t i = 0; i < n; ++i) out[i + 1] = parts[i];
+  return out;
+}
+
+// ReverseV2(x, axis): the cotangent reversed along the same axes.
+Expected<Grads> reverse_v2_grad(GradientBuilder& b) {
+  if (!b.grad(0).valid()) return Grads(2);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue gx, b.add1("ReverseV2", {b.grad(0), b.input(1)}));
+  return Grads{gx, {}};
+}
+
+// MirrorPad(x, paddings): MirrorPadGrad folds the mirrored borders back in.
+Expected<Grads> mirror_pad_grad(GradientBuilder& b) {
+  if (!b.grad(0).valid()) return Grads(2);
+  AttrMap attrs;
+  HUBIMG_ASSIGN_OR_RETURN(std::string mode, b.attrs().get_string("mode"));
+  attrs.set("mode", mode);
+  if (const auto* t = b.attrs().find("T")) attrs.set("T", *t);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue gx,
+                          b.add1("MirrorPadGrad", {b.grad(0), b.input(1)}, std::move(attrs)));
+  return Grads{gx, {}};
+}
+
+// GatherV2(params, indices, axis) / Gather(params, indices): the cotangent scattered back into
+// params' shape (TensorFlow's IndexedSlices, densified); indices and axis get none.
+Expected<Grads> gather_grad(GradientBuilder& b, bool v2) {
+  Grads out(b.num_inputs());
+  if (!b.grad(0).valid()) return out;
+  HUBIMG_ASSIGN_OR_RETURN(int64_t batch_dims, b.attrs().get_int("batch_dims", 0));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue shape, b.add1("Shape", {b.input(0)}));
+  GradValue axis;
+  if (v2) {
+    axis = b.input(2);
+  } else {
+    HUBIMG_ASSIGN_OR_RETURN(axis, b.constant(Tensor::scalar<int32_t>(0)));
+  }
+  HUBIMG_ASSIGN_OR_RETURN(out[0], b.add1("_HubimgGatherGrad", {b.grad(0), b.input(1), shape, axis},
+                                         {{"batch_dims", batch_dims}}));
+  return out;
+}
+
 Expected<Grads> pack_grad(GradientBuilder& b) {
   Grads out(b.num_inputs());
   if (!b.grad(0).valid()) return out;
@@ -205,6 +264,11 @@ void register_array_gradients(OpRegistry& r) {
   r.set_gradient("ExpandDims", reshape_grad);
   r.set_gradient("Transpose", transpose_grad);
   r.set_gradient("ConcatV2", concat_grad);
+  r.set_gradient("Concat", concat_v1_grad);
+  r.set_gradient("MirrorPad", mirror_pad_grad);
+  r.set_gradient("GatherV2", [](GradientBuilder& b) { return gather_grad(b, true); });
+  r.set_gradient("Gather", [](GradientBuilder& b) { return gather_grad(b, false); });
+  r.set_gradient("ReverseV2", reverse_v2_grad);
   r.set_gradient("Pack", pack_grad);
   r.set_gradient("Unpack", unpack_grad);
   r.set_gradient("Split", [](GradientBuilder& b) { return split_grad(b, 1, b.input(0)); });
@@ -216,32 +280,21 @@ void register_array_gradients(OpRegistry& r) {
   r.set_gradient("Tile", tile_grad);
   r.set_gradient("BroadcastTo", broadcast_to_grad);
   r.set_gradient("Fill", fill_grad);
-  r.set_not_differentiable({"Shape",
-                            "ShapeN",
-                            "Size",
-                            "Rank",
-                            "ZerosLike",
-                            "OnesLike",
-                            "BroadcastArgs",
-                            "BroadcastGradientArgs",
-                            "OneHot",
-                            "InvertPermutation",
-                            "Bitcast",
-                            "RandomUniform",
-                            "RandomStandardNormal",
-                            "RandomUniformInt",
-                            "StatelessRandomUniform",
-                            "StatelessRandomNormal",
-                            "StatelessRandomUniformV2",
-                            "StatelessRandomNormalV2",
-                            "StatelessRandomUniformInt",
-                            "StatelessRandomUniformIntV2",
-                            "StatelessRandomUniformFullInt",
-                            "StatelessRandomUniformFullIntV2",
-                            "StatelessRandomGetKeyCounter",
-                            "StatelessRandomGetKeyCounterAlg",
-                            "StatelessRandomGetAlg",
-                            "RngReadAndSkip"});
+  r.set_not_differentiable(
+      {"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike", "BroadcastArgs",
+       "BroadcastGradientArgs", "OneHot", "InvertPermutation", "Bitcast", "RandomUniform",
+       "RandomStandardNormal", "RandomUniformInt", "StatelessRandomUniform",
+       "StatelessRandomNormal", "StatelessRandomUniformV2", "StatelessRandomNormalV2",
+       "StatelessRandomUniformInt", "StatelessRandomUniformIntV2", "StatelessRandomUniformFullInt",
+       "StatelessRandomUniformFullIntV2", "StatelessRandomGetKeyCounter",
+       "StatelessRandomGetKeyCounterAlg", "StatelessRandomGetAlg", "RngReadAndSkip",
+       // Variable writes (resource_variable_ops.py) and the training op
+       // (no outputs; TensorFlow registers no gradient for it).
+       "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
+       "ResourceApplyGradientDescent",
+       // No gradient registered in TensorFlow (image_grad.py has none):
+       // the contrast augmentation is upstream of every variable.
+       "AdjustContrastv2"});
 }
 
 }  // namespace hubimg::ops

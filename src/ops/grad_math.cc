@@ -106,6 +106,15 @@ Expected<Grads> sum_grad(GradientBuilder& b) {
   return Grads{gx, {}};
 }
 
+// Prod(x, axes): each element's cotangent times the product of the other elements reduced with
+// it (_HubimgProdGrad; TensorFlow's _ProdGrad computes the same from exclusive cumprods).
+Expected<Grads> prod_grad(GradientBuilder& b) {
+  if (!b.grad(0).valid()) return Grads(2);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue gx,
+                          b.add1("_HubimgProdGrad", {b.input(0), b.input(1), b.grad(0)}));
+  return Grads{gx, {}};
+}
+
 Expected<Grads> mean_grad(GradientBuilder& b) {
   if (!b.grad(0).valid()) return Grads(2);
   HUBIMG_ASSIGN_OR_RETURN(DType t, value_type(b, b.input(0)));
@@ -409,12 +418,29 @@ void register_math_gradients(OpRegistry& r) {
                    HUBIMG_ASSIGN_OR_RETURN(GradValue s, unary(b, "Sin", x));
                    return unary(b, "Neg", s);
                  }));
+  // Tan: g * sec(x)^2, as TensorFlow's _TanGrad.
+  r.set_gradient("Tan", unary_rule([](GradientBuilder& b, GradValue x, GradValue,
+                                      DType) -> Expected<GradValue> {
+                   HUBIMG_ASSIGN_OR_RETURN(GradValue c, unary(b, "Cos", x));
+                   HUBIMG_ASSIGN_OR_RETURN(GradValue sec, unary(b, "Reciprocal", c));
+                   return unary(b, "Square", sec);
+                 }));
+  // FloorMod(x, y) = x - floor(x / y) * y: gx = g, gy = -g * floor_div(x, y) (_FloorModGrad).
+  r.set_gradient("FloorMod", [](GradientBuilder& b) -> Expected<Grads> {
+    const GradValue g = b.grad(0);
+    if (!g.valid()) return Grads(2);
+    HUBIMG_ASSIGN_OR_RETURN(GradValue q, binary(b, "FloorDiv", b.input(0), b.input(1)));
+    HUBIMG_ASSIGN_OR_RETURN(GradValue neg_q, unary(b, "Neg", q));
+    HUBIMG_ASSIGN_OR_RETURN(GradValue gy, binary(b, "Mul", g, neg_q));
+    return unbroadcast(b, g, gy);
+  });
   r.set_gradient("Sign", zero_grad);
   r.set_gradient("Floor", zero_grad);
   r.set_gradient("Ceil", zero_grad);
   r.set_gradient("Round", zero_grad);
   r.set_gradient("Sum", sum_grad);
   r.set_gradient("Mean", mean_grad);
+  r.set_gradient("Prod", prod_grad);
   r.set_gradient("Max", extremum_grad);
   r.set_gradient("Min", extremum_grad);
   r.set_gradient("AddN", add_n_grad);

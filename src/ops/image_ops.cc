@@ -127,6 +127,36 @@ Tensor projective_transform(const Tensor& images, const Tensor& transforms,
   return output;
 }
 
+// The interpolation and fill_mode attributes of ImageProjectiveTransformV2/V3 (and of their
+// gradient op) into `p`.
+Status parse_modes(const KernelContext& ctx, TransformParams& p) {
+  HUBIMG_ASSIGN_OR_RETURN(std::string interpolation,
+                          nn::attr(ctx, ctx.attrs().get_string("interpolation")));
+  HUBIMG_ASSIGN_OR_RETURN(std::string fill_mode,
+                          nn::attr(ctx, ctx.attrs().get_string("fill_mode", "CONSTANT")));
+  if (interpolation == "NEAREST") {
+    p.interpolation = Interpolation::kNearest;
+  } else if (interpolation == "BILINEAR") {
+    p.interpolation = Interpolation::kBilinear;
+  } else {
+    return ctx.error("invalid interpolation '" + interpolation +
+                     "' (expected NEAREST or BILINEAR)");
+  }
+  if (fill_mode == "REFLECT") {
+    p.fill_mode = FillMode::kReflect;
+  } else if (fill_mode == "WRAP") {
+    p.fill_mode = FillMode::kWrap;
+  } else if (fill_mode == "CONSTANT") {
+    p.fill_mode = FillMode::kConstant;
+  } else if (fill_mode == "NEAREST") {
+    p.fill_mode = FillMode::kNearest;
+  } else {
+    return ctx.error("invalid fill_mode '" + fill_mode +
+                     "' (expected REFLECT, WRAP, CONSTANT or NEAREST)");
+  }
+  return {};
+}
+
 // Inputs: images [N, H, W, C], transforms float32 [N or 1, 8], and for V2 / V3 output_shape
 // int32 [2]; V3 adds fill_value (float32 scalar). Attributes: interpolation (required),
 // fill_mode (default "CONSTANT").
@@ -159,30 +189,7 @@ Status image_projective_transform(KernelContext& ctx, size_t num_inputs) {
     }
     p.fill_value = *fill.data<float>();
   }
-  HUBIMG_ASSIGN_OR_RETURN(std::string interpolation,
-                          nn::attr(ctx, ctx.attrs().get_string("interpolation")));
-  HUBIMG_ASSIGN_OR_RETURN(std::string fill_mode,
-                          nn::attr(ctx, ctx.attrs().get_string("fill_mode", "CONSTANT")));
-  if (interpolation == "NEAREST") {
-    p.interpolation = Interpolation::kNearest;
-  } else if (interpolation == "BILINEAR") {
-    p.interpolation = Interpolation::kBilinear;
-  } else {
-    return ctx.error("invalid interpolation '" + interpolation +
-                     "' (expected NEAREST or BILINEAR)");
-  }
-  if (fill_mode == "REFLECT") {
-    p.fill_mode = FillMode::kReflect;
-  } else if (fill_mode == "WRAP") {
-    p.fill_mode = FillMode::kWrap;
-  } else if (fill_mode == "CONSTANT") {
-    p.fill_mode = FillMode::kConstant;
-  } else if (fill_mode == "NEAREST") {
-    p.fill_mode = FillMode::kNearest;
-  } else {
-    return ctx.error("invalid fill_mode '" + fill_mode +
-                     "' (expected REFLECT, WRAP, CONSTANT or NEAREST)");
-  }
+  HUBIMG_RETURN_IF_ERROR(parse_modes(ctx, p));
   auto body = [&]<typename T>() -> Status {
     ctx.set_output(0, projective_transform<T>(images, transforms, p));
     return {};
@@ -240,6 +247,105 @@ Status adjust_contrast_v2(KernelContext& ctx) {
   return {};
 }
 
+// The adjoint of projective_transform with respect to the images (TensorFlow's
+// _image_projective_transform_grad_impl in image_grad.py): each output pixel's cotangent is
+// added to the input pixels it was read from, with the same interpolation weights; taps that
+// read the fill value (outside the image, or a zero projection) carry nothing.
+template <typename T>
+void projective_transform_grad(const T* grad, const float* transforms, int64_t num_transforms,
+                               int64_t batch, int64_t height, int64_t width, int64_t channels,
+                               const TransformParams& p, T* out) {
+  std::fill(out, out + batch * height * width * channels, T(0));
+  auto add = [&](int64_t b, float fy, float fx, float weight, const T* g) {
+    const auto y = static_cast<int64_t>(fy), x = static_cast<int64_t>(fx);
+    if (fy < 0 || fx < 0 || y >= height || x >= width) return;
+    T* dst = out + ((b * height + y) * width + x) * channels;
+    for (int64_t c = 0; c < channels; ++c) dst[c] += static_cast<T>(weight) * g[c];
+  };
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* t = transforms + (num_transforms == 1 ? 0 : b * 8);
+    for (int64_t oy = 0; oy < p.out_height; ++oy) {
+      for (int64_t ox = 0; ox < p.out_width; ++ox) {
+        const T* g = grad + ((b * p.out_height + oy) * p.out_width + ox) * channels;
+        const float fx = static_cast<float>(ox), fy = static_cast<float>(oy);
+        const float projection = t[6] * fx + t[7] * fy + 1.f;
+        if (projection == 0) continue;
+        const float x =
+            map_coordinate((t[0] * fx + t[1] * fy + t[2]) / projection, width, p.fill_mode);
+        const float y =
+            map_coordinate((t[3] * fx + t[4] * fy + t[5]) / projection, height, p.fill_mode);
+        if (x < 0 || x > static_cast<float>(width - 1) || y < 0 ||
+            y > static_cast<float>(height - 1)) {
+          continue;
+        }
+        if (p.interpolation == Interpolation::kNearest) {
+          add(b, std::round(y), std::round(x), 1.0f, g);
+          continue;
+        }
+        const float y0 = std::floor(y), x0 = std::floor(x);
+        const float y1 = y0 + 1, x1 = x0 + 1;
+        add(b, y0, x0, (y1 - y) * (x1 - x), g);
+        add(b, y0, x1, (y1 - y) * (x - x0), g);
+        add(b, y1, x0, (y - y0) * (x1 - x), g);
+        add(b, y1, x1, (y - y0) * (x - x0), g);
+      }
+    }
+  }
+}
+
+// _HubimgImageProjectiveTransformGrad(grad [N, out_h, out_w, C], transforms float32 [N or 1, 8],
+// images_shape int32 [4]; interpolation, fill_mode): the gradient of ImageProjectiveTransformV2/V3
+// with respect to the images, shaped images_shape, of grad's dtype (float32 or float64).
+Status image_projective_transform_grad(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 3));
+  const Tensor& grad = ctx.input(0);
+  const Tensor& transforms = ctx.input(1);
+  const Tensor& shape = ctx.input(2);
+  if (grad.rank() != 4) return ctx.error("grad must be 4-D NHWC, got " + grad.description());
+  if (shape.dtype() != DType::kInt32 || shape.num_elements() != 4) {
+    return ctx.error("images_shape must be int32 [4], got " + shape.description());
+  }
+  const int32_t* s = shape.data<int32_t>();
+  if (s[0] != grad.dim(0) || s[3] != grad.dim(3) || s[1] <= 0 || s[2] <= 0) {
+    return ctx.error("images_shape [" + std::to_string(s[0]) + ", " + std::to_string(s[1]) + ", " +
+                     std::to_string(s[2]) + ", " + std::to_string(s[3]) + "] does not fit grad " +
+                     grad.description());
+  }
+  if (transforms.dtype() != DType::kFloat32 || transforms.rank() != 2 ||
+      (transforms.dim(0) != grad.dim(0) && transforms.dim(0) != 1) || transforms.dim(1) != 8) {
+    return ctx.error("transforms must be float32 [num_images or 1, 8], got " +
+                     transforms.description());
+  }
+  TransformParams p;
+  p.out_height = grad.dim(1);
+  p.out_width = grad.dim(2);
+  HUBIMG_RETURN_IF_ERROR(parse_modes(ctx, p));
+  return dispatch_float(ctx, grad.dtype(), [&]<typename T>() -> Status {
+    Tensor out(grad.dtype(), {s[0], s[1], s[2], s[3]});
+    projective_transform_grad<T>(grad.data<T>(), transforms.data<float>(), transforms.dim(0), s[0],
+                                 s[1], s[2], s[3], p, out.mutable_data<T>());
+    ctx.set_output(0, std::move(out));
+    return {};
+  });
+}
+
+// ImageProjectiveTransformV2/V3(images, transforms, output_shape[, fill_value]): the images'
+// gradient; transforms, output_shape and fill_value get none, as in TensorFlow.
+Expected<std::vector<GradValue>> image_projective_transform_rule(GradientBuilder& b) {
+  std::vector<GradValue> out(b.num_inputs());
+  if (!b.grad(0).valid() || !b.needs_grad(0)) return out;
+  AttrMap attrs;
+  HUBIMG_ASSIGN_OR_RETURN(std::string interpolation, b.attrs().get_string("interpolation"));
+  HUBIMG_ASSIGN_OR_RETURN(std::string fill_mode, b.attrs().get_string("fill_mode", "CONSTANT"));
+  attrs.set("interpolation", interpolation);
+  attrs.set("fill_mode", fill_mode);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue shape,
+                          b.add1("Shape", {b.input(0)}, {{"out_type", DType::kInt32}}));
+  HUBIMG_ASSIGN_OR_RETURN(out[0], b.add1("_HubimgImageProjectiveTransformGrad",
+                                         {b.grad(0), b.input(1), shape}, std::move(attrs)));
+  return out;
+}
+
 }  // namespace
 
 void register_image_ops(OpRegistry& r) {
@@ -248,6 +354,10 @@ void register_image_ops(OpRegistry& r) {
   r.add({"ImageProjectiveTransformV3", nn::output_args({"transformed_images"}),
          [](KernelContext& ctx) { return image_projective_transform(ctx, 4); }});
   r.add({"AdjustContrastv2", nn::output_args({"output"}), adjust_contrast_v2});
+  r.add({"_HubimgImageProjectiveTransformGrad", nn::output_args({"output"}),
+         image_projective_transform_grad});
+  r.set_gradient("ImageProjectiveTransformV2", image_projective_transform_rule);
+  r.set_gradient("ImageProjectiveTransformV3", image_projective_transform_rule);
 }
 
 }  // namespace hubimg::ops

@@ -163,8 +163,7 @@ Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const AttrMap
 
 // Runs one op on concrete inputs outside any graph (tests, constant folding).
 Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor> inputs,
-                                     const AttrMap& attrs,
-                                     std::string_view node_name = "op");
+                                     const AttrMap& attrs, std::string_view node_name = "op");
 
 // Family registration functions, called from registry.cc.
 void register_array_ops(OpRegistry& r);
@@ -176,7 +175,8 @@ void register_state_ops(OpRegistry& r);
 void register_resize_ops(OpRegistry& r);
 void register_fused_ops(OpRegistry& r);
 void register_loss_ops(OpRegistry& r);
-void register_nn_grad_ops(OpRegistry& r);  // backward kernels: Conv2DBackpropInput, ...
+void register_nn_grad_ops(OpRegistry& r);     // backward kernels: Conv2DBackpropInput, ...
+void register_array_grad_ops(OpRegistry& r);  // MirrorPadGrad, _HubimgGatherGrad, ...
 // Gradient rules, attached to the entries above.
 void register_gradients(OpRegistry& r);
 // Fast kernels for the ops a training step runs unfused (src/ops/fast/fast_train.cc).

@@ -88,6 +88,7 @@ const OpRegistry& OpRegistry::global() {
     register_fused_ops(*r);
     register_loss_ops(*r);
     register_nn_grad_ops(*r);
+    register_array_grad_ops(*r);
     register_gradients(*r);
     register_fast_training_kernels(*r);
     return r;

@@ -1,4 +1,5 @@
-// ResizeBilinear / ResizeNearestNeighbor graph ops, on the image module's resize kernels.
+// ResizeBilinear / ResizeNearestNeighbor graph ops, on the image module's resize kernels, their
+// gradient ops and gradient rules (TensorFlow's definitions: tensorflow/python/ops/image_grad.py).
 #include "hubimg/image.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
@@ -46,12 +47,83 @@ Status resize(KernelContext& ctx) {
   return {};
 }
 
+// ResizeBilinearGrad(grads: float32, original_image: T) -> T.
+Status resize_bilinear_grad(KernelContext& ctx) {
+  if (ctx.num_inputs() != 2) return ctx.error("expects grads and original_image inputs");
+  auto attrs = resize_attrs(ctx);
+  if (!attrs.ok()) return ctx.error(attrs.status().message());
+  auto out = resize_bilinear_grad_op(ctx.input(0), ctx.input(1), *attrs);
+  if (!out.ok()) return ctx.error(out.status().message());
+  ctx.set_output(0, std::move(out).value());
+  return {};
+}
+
+// ResizeNearestNeighborGrad(grads: T, size: int32[2]) -> T, size the original images' height
+// and width.
+Status resize_nearest_neighbor_grad(KernelContext& ctx) {
+  if (ctx.num_inputs() != 2) return ctx.error("expects grads and size inputs");
+  const Tensor& size = ctx.input(1);
+  if (size.dtype() != DType::kInt32 || size.rank() != 1 || size.num_elements() != 2) {
+    return ctx.error("size must be int32[2], got " + size.description());
+  }
+  const int32_t* s = size.data<int32_t>();
+  if (s[0] <= 0 || s[1] <= 0) return ctx.error("size's elements must be positive");
+  auto attrs = resize_attrs(ctx);
+  if (!attrs.ok()) return ctx.error(attrs.status().message());
+  auto out = resize_nearest_neighbor_grad_op(ctx.input(0), s[0], s[1], *attrs);
+  if (!out.ok()) return ctx.error(out.status().message());
+  ctx.set_output(0, std::move(out).value());
+  return {};
+}
+
+// The forward node's align_corners / half_pixel_centers (and T) for its gradient op.
+Expected<AttrMap> grad_attrs(GradientBuilder& b) {
+  AttrMap attrs;
+  HUBIMG_ASSIGN_OR_RETURN(bool align_corners, b.attrs().get_bool("align_corners", false));
+  HUBIMG_ASSIGN_OR_RETURN(bool half_pixel_centers, b.attrs().get_bool("half_pixel_centers", false));
+  attrs.set("align_corners", align_corners);
+  attrs.set("half_pixel_centers", half_pixel_centers);
+  if (const auto* t = b.attrs().find("T")) attrs.set("T", *t);
+  return attrs;
+}
+
+// ResizeBilinear(images, size): ResizeBilinearGrad(grad, images); size gets none.
+Expected<std::vector<GradValue>> resize_bilinear_rule(GradientBuilder& b) {
+  std::vector<GradValue> out(b.num_inputs());
+  if (!b.grad(0).valid() || !b.needs_grad(0)) return out;
+  HUBIMG_ASSIGN_OR_RETURN(AttrMap attrs, grad_attrs(b));
+  HUBIMG_ASSIGN_OR_RETURN(out[0],
+                          b.add1("ResizeBilinearGrad", {b.grad(0), b.input(0)}, std::move(attrs)));
+  return out;
+}
+
+// ResizeNearestNeighbor(images, size): ResizeNearestNeighborGrad(grad, shape(images)[1:3]).
+Expected<std::vector<GradValue>> resize_nearest_neighbor_rule(GradientBuilder& b) {
+  std::vector<GradValue> out(b.num_inputs());
+  if (!b.grad(0).valid() || !b.needs_grad(0)) return out;
+  HUBIMG_ASSIGN_OR_RETURN(AttrMap attrs, grad_attrs(b));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue shape,
+                          b.add1("Shape", {b.input(0)}, {{"out_type", DType::kInt32}}));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue begin,
+                          b.constant(Tensor::from_vector<int32_t>({1}, std::vector<int32_t>{1})));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue size,
+                          b.constant(Tensor::from_vector<int32_t>({1}, std::vector<int32_t>{2})));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue hw, b.add1("Slice", {shape, begin, size}));
+  HUBIMG_ASSIGN_OR_RETURN(out[0],
+                          b.add1("ResizeNearestNeighborGrad", {b.grad(0), hw}, std::move(attrs)));
+  return out;
+}
+
 }  // namespace
 
 void register_resize_ops(OpRegistry& r) {
   r.add({"ResizeBilinear", {{"resized_images", ""}}, resize<true>});
   r.add({"ResizeNearestNeighbor", {{"resized_images", ""}}, resize<false>});
+  r.add({"ResizeBilinearGrad", {{"output", ""}}, resize_bilinear_grad});
+  r.add({"ResizeNearestNeighborGrad", {{"output", ""}}, resize_nearest_neighbor_grad});
   r.set_row_rule(RowRule::kSpatial, {"ResizeBilinear", "ResizeNearestNeighbor"});
+  r.set_gradient("ResizeBilinear", resize_bilinear_rule);
+  r.set_gradient("ResizeNearestNeighbor", resize_nearest_neighbor_rule);
 }
 
 }  // namespace hubimg::ops

@@ -76,6 +76,52 @@ HUBIMG_GRAD_CASES(ArrayPieces) {
   return cases;
 }
 
+HUBIMG_GRAD_CASES(ArrayMoreRules) {
+  std::vector<GradCase> cases;
+  // Concat (v1): the axis comes first.
+  cases.push_back({"Concat",
+                   {{"N", int64_t{2}}},
+                   {scalar_i32(1), uniform({2, 3}, -1, 1, 1), uniform({2, 2}, -1, 1, 2)}});
+  cases.push_back({"Concat",
+                   {{"N", int64_t{3}}},
+                   {scalar_i32(-1), uniform({1, 2, 2, 2}, -1, 1, 3),
+                    uniform({1, 2, 2, 1}, -1, 1, 4), uniform({1, 2, 2, 3}, -1, 1, 5)}});
+  cases.push_back({"ReverseV2", {}, {uniform({2, 3, 4}, -1, 1, 6), ints32({1}, {1})}});
+  cases.push_back({"ReverseV2", {}, {uniform({1, 3, 4, 2}, -1, 1, 7), ints64({2}, {2, -1})}});
+  for (const char* mode : {"REFLECT", "SYMMETRIC"}) {
+    cases.push_back({"MirrorPad",
+                     {{"mode", std::string(mode)}},
+                     {uniform({3, 4}, -1, 1, 8), ints32({2, 2}, {1, 2, 2, 0})},
+                     {},
+                     {},
+                     {"T"},
+                     mode});
+    cases.push_back({"MirrorPad",
+                     {{"mode", std::string(mode)}},
+                     {uniform({1, 3, 3, 2}, -1, 1, 9), ints64({4, 2}, {0, 0, 2, 1, 1, 2, 0, 0})},
+                     {},
+                     {},
+                     {"T"},
+                     std::string(mode) + " NHWC"});
+  }
+  // Repeated indices must add up.
+  cases.push_back(
+      {"GatherV2", {}, {uniform({4, 3}, -1, 1, 10), ints32({5}, {3, 0, 3, 1, 3}), scalar_i32(0)}});
+  cases.push_back({"GatherV2",
+                   {},
+                   {uniform({2, 5, 3}, -1, 1, 11), ints64({2, 2}, {4, 1, 1, 0}), scalar_i32(-2)}});
+  cases.push_back(
+      {"GatherV2",
+       {{"batch_dims", int64_t{1}}},
+       {uniform({2, 4, 3}, -1, 1, 12), ints32({2, 3}, {0, 3, 3, 2, 1, 2}), scalar_i32(1)},
+       {},
+       {},
+       {"T"},
+       "batch_dims 1"});
+  cases.push_back({"Gather", {}, {uniform({3, 2}, -1, 1, 13), ints32({4}, {2, 2, 0, 1})}});
+  return cases;
+}
+
 GradCase strided(Dims shape, std::vector<int32_t> begin, std::vector<int32_t> end,
                  std::vector<int32_t> strides, AttrMap masks, uint32_t seed) {
   const int64_t n = static_cast<int64_t>(begin.size());

@@ -31,7 +31,7 @@ struct GradCase {
   // "dtype"-like attribute listed in `float_type_attrs`; other inputs (axes, shapes, indices) are
   // fed as they are.
   std::vector<Tensor> inputs;
-  // Which inputs to differentiate; empty: every float input.
+  // Which inputs to differentiate; empty: every float input not in `fixed_dtype_inputs`.
   std::vector<int> differentiate;
   // Outputs given a random cotangent; empty: every float output. The others get a zero one
   // (FusedBatchNorm's statistics outputs, which carry no gradient in TensorFlow).
@@ -45,7 +45,11 @@ struct GradCase {
   // Float32 check (the backward graph runs in float32, against float64 differences); a
   // negative value skips it (ops whose float32 kernels are missing).
   double float32_tolerance = 2e-3;
-  double step = 1e-6;  // central-difference step in float64 (float32 uses the same, L in f64)
+  double step = 1e-6;
+  // Float inputs fed in their own dtype in both checks and never differentiated (the float32
+  // transforms of ImageProjectiveTransformV3).
+  std::vector<int>
+      fixed_dtype_inputs;  // central-difference step in float64 (float32 uses the same, L in f64)
 };
 
 // Fills a float input; the helpers below use a fixed seed per call site.

@@ -162,7 +162,8 @@ HUBIMG_GRAD_CASES(MathLoss) {
   // the backprop TensorFlow returns for it, which carries no gradient).
   for (const auto& [batch, classes] : std::vector<std::pair<int64_t, int64_t>>{{1, 4}, {3, 5}}) {
     std::vector<int32_t> labels;
-    for (int64_t i = 0; i < batch; ++i) labels.push_back(static_cast<int32_t>((2 * i + 1) % classes));
+    for (int64_t i = 0; i < batch; ++i)
+      labels.push_back(static_cast<int32_t>((2 * i + 1) % classes));
     GradCase xent{"SparseSoftmaxCrossEntropyWithLogits",
                   {{"Tlabels", DType::kInt32}},
                   {uniform({batch, classes}, -3, 3, 30 + static_cast<uint32_t>(batch)),
@@ -179,5 +180,22 @@ HUBIMG_GRAD_CASES(MathLoss) {
   cases.push_back(xent64);
   return cases;
 }
+HUBIMG_GRAD_CASES(MathMoreRules) {
+  std::vector<GradCase> cases;
+  cases.push_back({"Tan", {}, {uniform({2, 3}, -1.2, 1.2, 1)}});
+  // floor(x / y) = 1 everywhere (no jumps within the step): gy = -g.
+  cases.push_back({"FloorMod", {}, {uniform({2, 3}, 2.2, 2.8, 2), uniform({2, 3}, 1.6, 1.9, 3)}});
+  cases.push_back({"FloorMod", {}, {uniform({2, 3}, -2.8, -2.2, 4), uniform({3}, 1.6, 1.9, 5)}});
+  cases.push_back({"Prod", {}, {uniform({2, 3}, 0.5, 1.5, 6), ints32({1}, {1})}});
+  cases.push_back(
+      {"Prod", {{"keep_dims", true}}, {uniform({2, 3, 4}, -1.5, 1.5, 7), ints64({2}, {0, -1})}});
+  cases.push_back({"Prod", {}, {uniform({3, 2}, -1, 1, 8), ints32({}, {0})}});
+  // A zero in the reduced group: only its own gradient is non-zero.
+  Tensor with_zero = uniform({2, 3}, 0.5, 1.5, 9);
+  with_zero.mutable_data<double>()[1] = 0.0;
+  cases.push_back({"Prod", {}, {with_zero, ints32({1}, {1})}, {}, {}, {"T"}, "a zero"});
+  return cases;
+}
+
 }  // namespace
 }  // namespace hubimg::ops::testing
