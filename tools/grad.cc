@@ -5,10 +5,13 @@
 // DIR/input_gradients/<input key>.npy, DIR/variables_after.json (+ files).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.h"
 #include "hubimg/model.h"
@@ -25,6 +28,9 @@ struct GradArgs {
   std::vector<std::string> arguments;
   std::string output_dir;
   bool training = false;
+  bool profile = false;
+  int profile_nodes = 15;
+  int repeat = 1;
 };
 
 // "KEY=FILE" pairs; a bare FILE takes `default_key`.
@@ -74,6 +80,30 @@ Status write_indexed(const std::filesystem::path& dir, const std::string& sub,
   return write_json(dir / index_name, index);
 }
 
+// The call's wall time and its kernel time by op type and by node, on stderr (the profile
+// times every kernel, so the wall time includes that overhead).
+void print_profile(Profile& profile, double call_ms, int max_nodes) {
+  double total = 0;
+  for (const auto& [op, ms] : profile.ms_by_op) total += ms;
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [op, ms] : profile.ms_by_op) rows.emplace_back(ms, op);
+  std::sort(rows.rbegin(), rows.rend());
+  std::cerr << fmt::format("gradient call {:.1f} ms, kernel time {:.1f} ms, by op:\n", call_ms,
+                           total);
+  for (const auto& [ms, op] : rows) {
+    std::cerr << fmt::format("  {:<36} {:9.2f} ms {:5.1f}%  {} calls\n", op, ms, 100 * ms / total,
+                             profile.calls_by_op[op]);
+  }
+  std::vector<std::pair<double, std::string>> nodes;
+  for (const auto& [node, ms] : profile.ms_by_node) nodes.emplace_back(ms, node);
+  std::sort(nodes.rbegin(), nodes.rend());
+  nodes.resize(std::min<size_t>(nodes.size(), static_cast<size_t>(std::max(max_nodes, 0))));
+  if (!nodes.empty()) std::cerr << "slowest nodes:\n";
+  for (const auto& [ms, node] : nodes) {
+    std::cerr << fmt::format("  {:9.3f} ms {:5.1f}%  {}\n", ms, 100 * ms / total, node);
+  }
+}
+
 int grad(const GradArgs& args) {
   auto model = Model::load(args.model);
   if (!model.ok()) return report_error(model.status().message());
@@ -99,15 +129,30 @@ int grad(const GradArgs& args) {
     if (!v.ok()) return report_error(v.status().message());
     options.arguments[a.substr(0, eq)] = std::move(v).value();
   }
-  auto result = use_call ? model->gradients(*inputs, targets, options)
-                         : model->signature_gradients(args.signature, *inputs, targets);
-  if (!result.ok()) return report_error(result.status().message());
+  // With --repeat the call runs several times (a warm process: cached primitives and buffers);
+  // the profile and the results are those of the last call.
+  Profile profile;
+  std::optional<Expected<GradientResult>> result;
+  double call_ms = 0;
+  for (int i = 0; i < args.repeat; ++i) {
+    const bool last = i + 1 == args.repeat;
+    options.profile = args.profile && last ? &profile : nullptr;
+    const auto start = std::chrono::steady_clock::now();
+    result.emplace(use_call ? model->gradients(*inputs, targets, options)
+                            : model->signature_gradients(args.signature, *inputs, targets));
+    call_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (!result->ok()) return report_error(result->status().message());
+    if (args.repeat > 1) std::cerr << fmt::format("call {}: {:.1f} ms\n", i + 1, call_ms);
+  }
+  if (args.profile) print_profile(profile, call_ms, args.profile_nodes);
+  GradientResult& r = **result;
 
   const std::filesystem::path dir(args.output_dir);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return report_error(args.output_dir + ": " + ec.message());
-  for (const auto& [key, t] : result->outputs) {
+  for (const auto& [key, t] : r.outputs) {
     if (!is_safe_file_stem(key)) {
       return report_error("output key '" + key + "' cannot be a file name");
     }
@@ -116,30 +161,31 @@ int grad(const GradArgs& args) {
   std::vector<std::pair<std::string, Tensor>> gradients;
   const auto trainable = model->trainable_variables();
   for (size_t i = 0; i < trainable.size(); ++i) {
-    gradients.emplace_back(trainable[i]->name(), result->gradients[i]);
+    gradients.emplace_back(trainable[i]->name(), r.gradients[i]);
   }
   if (Status s = write_indexed(dir, "gradients", "gradients.json", gradients); !s.ok()) {
     return report_error(s.message());
   }
-  if (!result->input_gradients.empty()) {
+  if (!r.input_gradients.empty()) {
     std::filesystem::create_directories(dir / "input_gradients", ec);
     if (ec) return report_error((dir / "input_gradients").string() + ": " + ec.message());
   }
-  for (const auto& [key, t] : result->input_gradients) {
-    if (!is_safe_file_stem(key)) return report_error("input key '" + key + "' cannot be a file name");
+  for (const auto& [key, t] : r.input_gradients) {
+    if (!is_safe_file_stem(key))
+      return report_error("input key '" + key + "' cannot be a file name");
     if (Status s = write_npy(dir / "input_gradients" / (key + ".npy"), t); !s.ok()) {
       return report_error(s.message());
     }
   }
   std::vector<std::pair<std::string, Tensor>> after;
-  for (Variable* v : result->assigned) after.emplace_back(v->name(), v->value());
+  for (Variable* v : r.assigned) after.emplace_back(v->name(), v->value());
   if (Status s = write_indexed(dir, "variables_after", "variables_after.json", after); !s.ok()) {
     return report_error(s.message());
   }
-  std::cout << fmt::format("{} outputs, {} variable gradients, {} input gradients, {} variables "
-                           "assigned -> {}\n",
-                           result->outputs.size(), gradients.size(),
-                           result->input_gradients.size(), after.size(), dir.string());
+  std::cout << fmt::format(
+      "{} outputs, {} variable gradients, {} input gradients, {} variables "
+      "assigned -> {}\n",
+      r.outputs.size(), gradients.size(), r.input_gradients.size(), after.size(), dir.string());
   return 0;
 }
 
@@ -178,6 +224,14 @@ void add_grad_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--output", args->output_dir, "Directory for the results")->required();
   cmd->add_flag("--training", args->training, "Use the training trace of __call__");
   cmd->add_option("--arg", args->arguments, "Keyword argument NAME=VALUE of __call__");
+  cmd->add_flag("--profile", args->profile,
+                "Print the call's wall time and kernel time by op and node (stderr)");
+  cmd->add_option("--profile-nodes", args->profile_nodes, "Slowest nodes to list with --profile");
+  cmd->add_option("--repeat", args->repeat,
+                  "Run the call N times and print each one's wall time (for timing: in training "
+                  "mode every call updates the batch-norm moving statistics again); the results "
+                  "written are the last call's")
+      ->check(CLI::Range(1, 1000));
   cmd->callback([args, &exit_code] { exit_code = grad(*args); });
 }
 

@@ -1,5 +1,8 @@
 #include "core/buffer_pool.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -24,8 +27,22 @@
 namespace hubimg {
 namespace {
 
-size_t default_cache_limit() {
+// 1 GiB, or a quarter of the machine's memory when that is more: a training step at batch 32
+// frees and reallocates a few GB of activations per call (MobileNetV2: ~3 GB peak), and with a
+// 1 GiB cache every call after the first page-faulted most of them in again (11 s instead of
+// 1.2 s per call on a 2-core VM). The cache never holds more than the process's own peak.
+size_t default_cache_mb() {
   size_t mb = 1024;
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) {
+    const size_t quarter_mb = static_cast<size_t>(pages) / 4 * static_cast<size_t>(page_size) >> 20;
+    mb = std::max(mb, quarter_mb);
+  }
+  return mb;
+}
+
+size_t default_cache_limit() {
+  size_t mb = default_cache_mb();
   if (const char* env = std::getenv("HUBIMG_BUFFER_CACHE_MB")) {
     char* end = nullptr;
     const unsigned long long value = std::strtoull(env, &end, 10);

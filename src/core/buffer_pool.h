@@ -4,9 +4,10 @@
 // fresh pages, which at batch 32 cost more than a third of a ResNet-50 call. Small buffers go
 // straight to the allocator.
 //
-// Freed buffers are cached up to a byte limit (HUBIMG_BUFFER_CACHE_MB, default 1024; 0 disables
-// the cache); release_cached() returns them to the system. Under AddressSanitizer a cached buffer
-// is poisoned, so a use after free is still reported.
+// Freed buffers are cached up to a byte limit (HUBIMG_BUFFER_CACHE_MB, default 1024 or a quarter
+// of physical memory, whichever is more; 0 disables the cache); release_cached() returns them to
+// the system. Under AddressSanitizer a cached buffer is poisoned, so a use after free is still
+// reported.
 #pragma once
 
 #include <cstddef>

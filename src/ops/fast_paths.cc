@@ -1,12 +1,22 @@
 #include "ops/fast_paths.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <string_view>
 
 #include "core/thread_pool.h"
 
 namespace hubimg::ops {
 namespace {
-std::atomic<bool> g_fast_paths{true};
+// HUBIMG_FAST_PATHS=0 starts the process with every fast path (and op-entry fast kernel) off,
+// =1 on; anything else, or unset, leaves the default (on). For running a whole test suite on the
+// reference kernels.
+bool initial_fast_paths() {
+  const char* env = std::getenv("HUBIMG_FAST_PATHS");
+  return env == nullptr || std::string_view(env) != "0";
+}
+
+std::atomic<bool> g_fast_paths{initial_fast_paths()};
 }  // namespace
 
 bool fast_paths_enabled() {

@@ -19,7 +19,8 @@
 
 namespace hubimg::ops {
 
-// On by default. Process-wide; not meant to be flipped while kernels are running.
+// On by default; HUBIMG_FAST_PATHS=0 in the environment starts the process with it off.
+// Process-wide; not meant to be flipped while kernels are running.
 bool fast_paths_enabled();
 void set_fast_paths_enabled(bool enabled);
 

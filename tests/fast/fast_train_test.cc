@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <tuple>
@@ -207,7 +208,10 @@ TEST(FastTrainKernels, BackpropDeclinesMismatchedShapes) {
   const ConvCase c{2, 7, 7, 3, 3, 4, 2, 1, "SAME"};
   const std::vector<Tensor> args = {shape_tensor({2, 7, 7, 3}, DType::kInt32),
                                     random_tensor({3, 3, 3, 4}, 1), random_tensor({2, 3, 4, 4}, 2)};
-  KernelContext ctx("fast", "Conv2DBackpropInput", conv_attrs(c), args, 1);
+  // KernelContext keeps a reference to the attributes: they must outlive it (a temporary here
+  // was a stack-use-after-scope under ASan).
+  const AttrMap attrs = conv_attrs(c);
+  KernelContext ctx("fast", "Conv2DBackpropInput", attrs, args, 1);
   EXPECT_EQ(fast::run_training_fast_path("Conv2DBackpropInput", ctx).code(),
             StatusCode::kUnimplemented);
 }
@@ -447,6 +451,244 @@ TEST(FastTrainKernels, BiasAddGradAndReluGradsMatchReference) {
     for (const char* op : {"ReluGrad", "Relu6Grad"}) {
       expect_same_as_reference(op, {gradients, features}, AttrMap{},
                                std::string(op) + " " + dims_to_string(shape), 0.0f);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hubimg::ops
+
+namespace hubimg::ops {
+namespace {
+
+// Rectangular kernels, different strides and dilations per axis, and explicit paddings that
+// differ per side: forward against the reference, backprops against the adjoint identity and
+// the reference backprop kernels.
+TEST(FastTrainKernels, AsymmetricWindowsMatchReference) {
+  struct Case {
+    Dims input, filter;
+    Ints strides, dilations;
+    std::string padding;
+    Ints explicit_paddings;
+  };
+  const std::vector<Case> cases = {
+      {{2, 9, 7, 3}, {3, 1, 3, 5}, {1, 2, 1, 1}, {1, 1, 1, 1}, "SAME", {}},
+      {{3, 8, 11, 4}, {1, 3, 4, 2}, {1, 1, 2, 1}, {1, 1, 1, 1}, "VALID", {}},
+      {{1, 10, 9, 2}, {3, 2, 2, 3}, {1, 1, 1, 1}, {1, 2, 1, 1}, "SAME", {}},
+      {{2, 7, 12, 5}, {2, 3, 5, 4}, {1, 1, 1, 1}, {1, 1, 3, 1}, "VALID", {}},
+      {{3, 6, 5, 3},
+       {3, 3, 3, 2},
+       {1, 2, 3, 1},
+       {1, 1, 1, 1},
+       "EXPLICIT",
+       {0, 0, 2, 0, 1, 3, 0, 0}},
+      {{1, 13, 6, 8}, {5, 3, 8, 1}, {1, 3, 2, 1}, {1, 1, 1, 1}, "SAME", {}},
+  };
+  uint32_t seed = 11000;
+  for (const Case& c : cases) {
+    AttrMap attrs{{"strides", c.strides}, {"dilations", c.dilations}, {"padding", c.padding}};
+    if (!c.explicit_paddings.empty()) attrs.set("explicit_paddings", c.explicit_paddings);
+    for (const std::string op : {"Conv2D", "DepthwiseConv2dNative"}) {
+      const std::string what = op + " " + dims_to_string(c.input) + " filter " +
+                               dims_to_string(c.filter) + " " + c.padding;
+      const Tensor x = random_tensor(c.input, seed++);
+      const Tensor w = random_tensor(c.filter, seed++);
+      expect_same_as_reference(op, {x, w}, attrs, what);
+      const auto y = run_reference(op, {x, w}, attrs);
+      ASSERT_EQ(y.size(), 1u) << what;
+      const Tensor dy = random_tensor(y[0].shape(), seed++);
+      const std::vector<Tensor> input_args = {shape_tensor(c.input, DType::kInt32), w, dy};
+      const std::vector<Tensor> filter_args = {x, shape_tensor(c.filter, DType::kInt64), dy};
+      expect_same_as_reference(op + "BackpropInput", input_args, attrs, what + " dx", 1e-4f);
+      expect_same_as_reference(op + "BackpropFilter", filter_args, attrs, what + " dw", 1e-4f);
+      const double expected = dot(y[0], dy);
+      const double scale = std::max(1.0, std::abs(expected)) * 1e-4;
+      const Tensor dx = run_fast(op + "BackpropInput", input_args, attrs)[0];
+      const Tensor dw = run_fast(op + "BackpropFilter", filter_args, attrs)[0];
+      EXPECT_NEAR(dot(x, dx), expected, scale) << what << " adjoint (input)";
+      EXPECT_NEAR(dot(w, dw), expected, scale) << what << " adjoint (filter)";
+    }
+  }
+}
+
+// NCHW and float64 are not fast-path cases for the backward ops and batch norm either: the
+// entry's fast kernel falls back to the reference and agrees with it (result or error).
+TEST(FastTrainKernels, BackwardOpsFallBackOnNchwAndFloat64) {
+  auto agree = [](std::string_view op, const std::vector<Tensor>& inputs, const AttrMap& attrs,
+                  const std::string& what) {
+    const OpSpec* spec = OpRegistry::global().find(op);
+    ASSERT_TRUE(spec && spec->fast_kernel) << op;
+    auto sizes = output_arg_sizes(*spec, attrs);
+    ASSERT_TRUE(sizes.ok());
+    size_t total = 0;
+    for (size_t s : *sizes) total += s;
+    Status reference_status, fast_status;
+    std::vector<Tensor> reference_out, fast_out;
+    {
+      ScopedFastPaths off(false);
+      KernelContext ctx("ref", op, attrs, inputs, total);
+      reference_status = spec->kernel(ctx);
+      reference_out = ctx.outputs();
+    }
+    const int64_t runs_before = fast::training_fast_path_runs();
+    KernelContext ctx("fast", op, attrs, inputs, total);
+    fast_status = spec->fast_kernel(ctx);
+    fast_out = ctx.outputs();
+    EXPECT_EQ(fast::training_fast_path_runs(), runs_before) << what << ": took the fast path";
+    ASSERT_EQ(reference_status.ok(), fast_status.ok()) << what << ": " << fast_status.to_string();
+    if (!reference_status.ok()) {
+      EXPECT_EQ(reference_status.code(), fast_status.code()) << what;
+      return;
+    }
+    ASSERT_EQ(reference_out.size(), fast_out.size()) << what;
+    for (size_t i = 0; i < reference_out.size(); ++i) {
+      if (!reference_out[i].valid()) continue;
+      ASSERT_EQ(reference_out[i].shape(), fast_out[i].shape()) << what;
+      ASSERT_EQ(reference_out[i].byte_size(), fast_out[i].byte_size()) << what;
+      EXPECT_EQ(0, std::memcmp(reference_out[i].raw_data(), fast_out[i].raw_data(),
+                               reference_out[i].byte_size()))
+          << what << " output " << i;
+    }
+  };
+  AttrMap nchw{{"strides", Ints{1, 1, 1, 1}},
+               {"padding", std::string("SAME")},
+               {"data_format", std::string("NCHW")}};
+  const Tensor x = random_tensor({2, 4, 6, 6}, 1);  // NCHW: 4 channels
+  const Tensor w = random_tensor({3, 3, 4, 2}, 2);
+  const Tensor dy = random_tensor({2, 2, 6, 6}, 3);
+  agree("Conv2DBackpropInput", {shape_tensor({2, 4, 6, 6}, DType::kInt32), w, dy}, nchw,
+        "Conv2DBackpropInput NCHW");
+  agree("Conv2DBackpropFilter", {x, shape_tensor({3, 3, 4, 2}, DType::kInt32), dy}, nchw,
+        "Conv2DBackpropFilter NCHW");
+  AttrMap bn_nchw{{"epsilon", 1e-3f}, {"is_training", true}, {"data_format", std::string("NCHW")}};
+  agree("FusedBatchNormV3",
+        {x, random_tensor({4}, 4), random_tensor({4}, 5), Tensor(DType::kFloat32, {0}),
+         Tensor(DType::kFloat32, {0})},
+        bn_nchw, "FusedBatchNormV3 NCHW");
+  AttrMap bias_nchw{{"data_format", std::string("NCHW")}};
+  agree("BiasAddGrad", {x}, bias_nchw, "BiasAddGrad NCHW");
+
+  Tensor g64(DType::kFloat64, {3, 4});
+  Tensor f64(DType::kFloat64, {3, 4});
+  for (int64_t i = 0; i < 12; ++i) {
+    g64.mutable_data<double>()[i] = 0.5 * i - 2;
+    f64.mutable_data<double>()[i] = i % 8 - 1.0;
+  }
+  agree("ReluGrad", {g64, f64}, AttrMap{}, "ReluGrad float64");
+  agree("Relu6Grad", {g64, f64}, AttrMap{}, "Relu6Grad float64");
+  agree("BiasAddGrad", {g64}, AttrMap{}, "BiasAddGrad float64");
+}
+
+// Bitwise copy, to check a kernel left its inputs alone.
+Tensor deep_copy(const Tensor& t) {
+  Tensor copy(t.dtype(), t.shape());
+  if (t.byte_size() > 0) std::memcpy(copy.raw_mutable_data(), t.raw_data(), t.byte_size());
+  return copy;
+}
+
+void expect_bitwise_equal(const Tensor& a, const Tensor& b, const std::string& what) {
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  ASSERT_EQ(a.byte_size(), b.byte_size()) << what;
+  EXPECT_EQ(0, std::memcmp(a.raw_data(), b.raw_data(), a.byte_size())) << what;
+}
+
+// A kernel may write into an input's buffer only when that input is the sole owner of it (the
+// executor's last consumer). Here the test keeps a second reference to every input, so every
+// fast kernel must leave all of them untouched; ReluGrad / Relu6Grad then get sole-owned
+// gradients (which they may overwrite) and must still compute the reference result, also when
+// both inputs are the same buffer.
+TEST(FastTrainKernels, FastKernelsDoNotWriteIntoSharedInputs) {
+  const Dims x_shape = {3, 9, 7, 6};
+  const Tensor x = random_tensor(x_shape, 1, -1.0f, 7.0f);
+  const Tensor w = random_tensor({3, 3, 6, 4}, 2);
+  const Tensor dw_filter = random_tensor({3, 3, 6, 2}, 3);
+  const AttrMap conv{{"strides", Ints{1, 2, 2, 1}}, {"padding", std::string("SAME")}};
+  const Tensor dy_conv = random_tensor({3, 5, 4, 4}, 4);
+  const Tensor dy_depthwise = random_tensor({3, 5, 4, 12}, 5);
+  const Tensor g = random_tensor(x_shape, 6);
+  const AttrMap bn{{"epsilon", 1e-3f}, {"is_training", true}};
+  const auto forward = run_reference("FusedBatchNormV3",
+                                     {x, random_tensor({6}, 7), random_tensor({6}, 8),
+                                      Tensor(DType::kFloat32, {0}), Tensor(DType::kFloat32, {0})},
+                                     bn);
+  ASSERT_EQ(forward.size(), 6u);
+  const AttrMap pool{
+      {"ksize", Ints{1, 3, 3, 1}}, {"strides", Ints{1, 2, 2, 1}}, {"padding", std::string("SAME")}};
+  const auto pooled = run_reference("MaxPool", {x}, pool);
+  ASSERT_EQ(pooled.size(), 1u);
+  const Tensor dpool = random_tensor(pooled[0].shape(), 9);
+  struct Call {
+    std::string op;
+    std::vector<Tensor> inputs;
+    AttrMap attrs;
+  };
+  const std::vector<Call> calls = {
+      {"Conv2D", {x, w}, conv},
+      {"DepthwiseConv2dNative", {x, dw_filter}, conv},
+      {"Conv2DBackpropInput", {shape_tensor(x_shape, DType::kInt32), w, dy_conv}, conv},
+      {"Conv2DBackpropFilter", {x, shape_tensor({3, 3, 6, 4}, DType::kInt32), dy_conv}, conv},
+      {"DepthwiseConv2dNativeBackpropInput",
+       {shape_tensor(x_shape, DType::kInt32), dw_filter, dy_depthwise},
+       conv},
+      {"DepthwiseConv2dNativeBackpropFilter",
+       {x, shape_tensor({3, 3, 6, 2}, DType::kInt32), dy_depthwise},
+       conv},
+      {"MatMul", {random_tensor({5, 7}, 10), random_tensor({7, 3}, 11)}, AttrMap{}},
+      {"FusedBatchNormV3",
+       {x, random_tensor({6}, 12), random_tensor({6}, 13), random_tensor({6}, 14),
+        random_tensor({6}, 15, 0.5f, 1.0f)},
+       AttrMap{{"epsilon", 1e-3f}, {"is_training", true}, {"exponential_avg_factor", 0.1f}}},
+      {"FusedBatchNormGradV3",
+       {g, x, random_tensor({6}, 16), forward[3], forward[4], forward[5]},
+       bn},
+      {"MaxPoolGrad", {x, pooled[0], dpool}, pool},
+      {"AvgPoolGrad", {shape_tensor(x_shape, DType::kInt32), dpool}, pool},
+      {"BiasAddGrad", {g}, AttrMap{}},
+      {"ReluGrad", {g, x}, AttrMap{}},
+      {"Relu6Grad", {g, x}, AttrMap{}},
+  };
+  for (const Call& call : calls) {
+    std::vector<Tensor> before;
+    for (const Tensor& t : call.inputs) before.push_back(deep_copy(t));
+    const int64_t runs_before = fast::training_fast_path_runs();
+    run_fast(call.op, call.inputs, call.attrs);  // call.inputs keeps a reference to each input
+    EXPECT_EQ(fast::training_fast_path_runs(), runs_before + 1) << call.op << ": fell back";
+    for (size_t i = 0; i < before.size(); ++i) {
+      expect_bitwise_equal(before[i], call.inputs[i],
+                           call.op + " input " + std::to_string(i) + " was written");
+    }
+  }
+
+  for (const char* op : {"ReluGrad", "Relu6Grad"}) {
+    const auto expected = run_reference(op, {g, x}, AttrMap{});
+    ASSERT_EQ(expected.size(), 1u);
+    // Sole-owned gradients: the kernel may reuse their buffer for the result.
+    std::vector<Tensor> sole = {deep_copy(g), x};
+    const void* g_buffer = sole[0].raw_data();
+    const auto actual = run_fast(op, sole, AttrMap{});
+    ASSERT_EQ(actual.size(), 1u);
+    expect_bitwise_equal(expected[0], actual[0], std::string(op) + " in place");
+    EXPECT_EQ(actual[0].raw_data(), g_buffer) << op << ": sole-owned gradients not reused";
+    // One buffer as both inputs (features == gradients): never written, since it has two holders.
+    const Tensor both = deep_copy(x);
+    std::vector<Tensor> same = {both, both};
+    const auto expected_same = run_reference(op, {x, x}, AttrMap{});
+    const auto actual_same = run_fast(op, same, AttrMap{});
+    expect_bitwise_equal(expected_same[0], actual_same[0], std::string(op) + " same buffer");
+    expect_bitwise_equal(x, both, std::string(op) + " same buffer written");
+  }
+}
+
+// ReluGrad / Relu6Grad over sizes around the loop's block (16384) and the vector width, with
+// the block split over threads: the branch-free loop must cover every element exactly once.
+TEST(FastTrainKernels, ReluGradsCoverEveryElementAtBlockEdges) {
+  uint32_t seed = 12000;
+  for (int64_t size : {1, 7, 15, 16, 17, 16383, 16384, 16385, 3 * 16384 + 5, 200003}) {
+    const Tensor g = random_tensor({size}, seed++);
+    const Tensor x = random_tensor({size}, seed++, -3.0f, 9.0f);
+    for (const char* op : {"ReluGrad", "Relu6Grad"}) {
+      expect_same_as_reference(op, {g, x}, AttrMap{}, std::string(op) + " " + std::to_string(size),
+                               0.0f);
     }
   }
 }

@@ -130,6 +130,7 @@ const std::vector<BinaryCase>& binary_cases() {
 }
 
 TEST(FastBinary, MatchesReferenceForEveryBroadcastPattern) {
+  ScopedFastPaths on(true);  // also under HUBIMG_FAST_PATHS=0
   const char* ops[] = {"Add",      "AddV2",   "Sub",
                        "Mul",      "RealDiv", "Div",
                        "Maximum",  "Minimum", "SquaredDifference",
@@ -145,6 +146,7 @@ TEST(FastBinary, MatchesReferenceForEveryBroadcastPattern) {
 }
 
 TEST(FastBinary, WritesInPlaceIntoASoleOwnedInput) {
+  ScopedFastPaths on(true);  // also under HUBIMG_FAST_PATHS=0
   const Tensor x = random_f32({2, 5, 5, 17}, 3);
   const Tensor s = random_f32({2, 1, 1, 17}, 4);
   Tensor expected;
@@ -175,6 +177,7 @@ TEST(FastBinary, WritesInPlaceIntoASoleOwnedInput) {
 }
 
 TEST(FastBinary, LeavesSharedInputsAlone) {
+  ScopedFastPaths on(true);  // also under HUBIMG_FAST_PATHS=0
   const Tensor x = random_f32({2, 5, 5, 17}, 6);
   const Tensor s = random_f32({2, 1, 1, 17}, 7);
   const Tensor x_before = x.clone();
@@ -225,6 +228,7 @@ TEST(FastBinary, ErrorsAreUnchanged) {
 // Unary ops and activations.
 
 TEST(FastUnary, MatchesReference) {
+  ScopedFastPaths on(true);  // also under HUBIMG_FAST_PATHS=0
   const char* ops[] = {"Neg",      "Abs",      "Square",   "Sign",  "Exp",        "Log",
                        "Sqrt",     "Rsqrt",    "Floor",    "Round", "Reciprocal", "IsNan",
                        "Relu",     "Relu6",    "Elu",      "Selu",  "Sigmoid",    "Tanh",
@@ -239,6 +243,7 @@ TEST(FastUnary, MatchesReference) {
 }
 
 TEST(FastUnary, InPlaceOnlyWhenSoleOwned) {
+  ScopedFastPaths on(true);  // also under HUBIMG_FAST_PATHS=0
   const Tensor x = random_f32({3, 5, 7}, 11);
   for (const char* op : {"Relu", "Sigmoid", "Exp", "Neg"}) {
     SCOPED_TRACE(op);
@@ -265,6 +270,7 @@ struct ReduceCase {
 };
 
 TEST(FastReduce, MatchesReferenceOverAxesAndKeepDims) {
+  ScopedFastPaths on(true);  // also under HUBIMG_FAST_PATHS=0
   const std::vector<ReduceCase> cases = {
       {{2, 5, 6, 3}, {1, 2}},  // global average pooling
       {{2, 5, 6, 3}, {2, 1}},  //
@@ -325,6 +331,7 @@ struct PoolCase {
 };
 
 TEST(FastPool, MatchesReferenceOverWindowsStridesAndPadding) {
+  ScopedFastPaths on(true);  // also under HUBIMG_FAST_PATHS=0
   const std::vector<PoolCase> cases = {
       {{1, 5, 5, 1}, 1, 1, 1, 1},    {{1, 5, 5, 3}, 2, 2, 2, 2},
       {{3, 7, 6, 17}, 3, 3, 2, 2},   {{2, 9, 9, 3}, 3, 2, 1, 3},
@@ -352,6 +359,7 @@ TEST(FastPool, MatchesReferenceOverWindowsStridesAndPadding) {
 }
 
 TEST(FastPool, ExplicitPaddingAndMaxPoolV2) {
+  ScopedFastPaths on(true);  // also under HUBIMG_FAST_PATHS=0
   const Tensor x = random_f32({2, 6, 7, 5}, 400);
   AttrMap attrs{{"ksize", Ints{1, 3, 3, 1}},
                 {"strides", Ints{1, 2, 1, 1}},
@@ -382,6 +390,7 @@ struct PadCase {
 };
 
 TEST(FastPad, MatchesReferenceOverRanksPaddingsAndDtypes) {
+  ScopedFastPaths on(true);  // also under HUBIMG_FAST_PATHS=0
   const std::vector<PadCase> cases = {
       {{32 / 8, 11, 11, 64}, {0, 0, 1, 1, 1, 1, 0, 0}},  // ResNet stem pad
       {{2, 5, 5, 3}, {0, 0, 1, 1, 1, 1, 0, 0}},

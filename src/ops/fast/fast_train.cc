@@ -54,8 +54,7 @@ const dnnl::engine& engine() {
 }
 
 void match_thread_count() {
-  set_onednn_num_threads(
-      in_parallel_region() ? 1 : ThreadPool::global().num_threads());
+  set_onednn_num_threads(in_parallel_region() ? 1 : ThreadPool::global().num_threads());
 }
 
 dnnl::primitive_attr user_scratchpad_attr() {
@@ -831,6 +830,25 @@ Attempt bias_add_grad(KernelContext& ctx) {
   return Status();
 }
 
+// out[i] = keep(x[i]) ? g[i] : 0 over [begin, end), branch-free so it vectorizes: both values
+// are loaded unconditionally and selected with a mask (a branch on random signs mispredicts half
+// the time, which made this loop 8x slower than the reference). `out` may be `g` itself (the
+// output forwarded into the gradients' buffer); element i reads and writes only index i, so the
+// loop carries no dependency and ivdep lets the compiler skip its overlap checks.
+template <bool kRelu6>
+void masked_gradient(const float* g, const float* x, float* out, int64_t begin, int64_t end) {
+#if defined(__clang__)
+#pragma clang loop vectorize(assume_safety)
+#elif defined(__GNUC__)
+#pragma GCC ivdep
+#endif
+  for (int64_t i = begin; i < end; ++i) {
+    const float gi = g[i], xi = x[i];
+    const bool keep = kRelu6 ? (xi > 0.0f) & (xi < 6.0f) : xi > 0.0f;
+    out[i] = keep ? gi : 0.0f;
+  }
+}
+
 // (gradients, features) -> gradients where 0 < features (and features < 6 for Relu6Grad), else 0.
 Attempt relu_grad(KernelContext& ctx, bool relu6) {
   if (ctx.num_inputs() != 2 || !all_float32(ctx)) return std::nullopt;
@@ -841,16 +859,14 @@ Attempt relu_grad(KernelContext& ctx, bool relu6) {
   const float* pg = g.data<float>();
   const float* px = x.data<float>();
   float* po = out.mutable_data<float>();
-  constexpr int64_t kBlock = 4096;
+  constexpr int64_t kBlock = 16384;
   const int64_t size = g.num_elements();
   parallel_rows((size + kBlock - 1) / kBlock, kBlock, [&](int64_t begin, int64_t end) {
     const int64_t stop = std::min(end * kBlock, size);
     if (relu6) {
-      for (int64_t i = begin * kBlock; i < stop; ++i) {
-        po[i] = px[i] > 0.0f && px[i] < 6.0f ? pg[i] : 0.0f;
-      }
+      masked_gradient<true>(pg, px, po, begin * kBlock, stop);
     } else {
-      for (int64_t i = begin * kBlock; i < stop; ++i) po[i] = px[i] > 0.0f ? pg[i] : 0.0f;
+      masked_gradient<false>(pg, px, po, begin * kBlock, stop);
     }
   });
   ctx.set_output(0, std::move(out));
