@@ -4,7 +4,7 @@
 
   /usr/bin/python3 bench/peers/torch_grad.py MODELS_DIR MODEL --out DIR [--batch 3] [--seed 0]
       [--inference] [--float64] [--input FILE.npy] [--cotangent FILE.npy] [--threads 2]
-      [--fold-padding]
+      [--fold-padding] [--channels-last]
 
 The network is rebuilt from MODELS_DIR/MODEL/weights_manifest.json and its .npy weights
 (torch_models.py), in training mode unless --inference: batch norm on batch statistics with
@@ -76,11 +76,15 @@ def exact_zero_gradients(manifest, training):
     return out
 
 
-def vjp(model_dir, inputs, cotangent, training, dtype, fold_padding):
+def vjp(model_dir, inputs, cotangent, training, dtype, fold_padding, channels_last=False):
     """One call and its vector-Jacobian product. Returns (logits, {name: grad}, input grad,
-    {name: value after}) as float numpy arrays of `dtype`, TF layouts, trainable order."""
+    {name: value after}) as float numpy arrays of `dtype`, TF layouts, trainable order.
+    channels_last: the model's weights in torch.channels_last (other convolution kernels, so
+    another float32 rounding of the same call)."""
     model = torch_models.build(model_dir, fold_padding=fold_padding, training=training)
     model = model.to(dtype)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     if not training:
         # Inference: batch norm on the moving statistics, still differentiable.
         for v in model.tf_variables():
@@ -156,6 +160,11 @@ def main():
         action="store_true",
         help="fold symmetric ZeroPadding2D into the next conv/pool (default: explicit, as in TF)",
     )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="float32 call with channels_last weights (float64, if asked, stays contiguous)",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model_dir = os.path.join(args.models_dir, args.model)
@@ -179,7 +188,8 @@ def main():
 
     order = [v["name"] for v in manifest["variables"] if v["trainable"]]
     logits, grads, input_grad, after = vjp(
-        model_dir, inputs, cotangent, training, torch.float32, args.fold_padding
+        model_dir, inputs, cotangent, training, torch.float32, args.fold_padding,
+        args.channels_last,
     )
     after_order = [v["name"] for v in manifest["variables"] if v["name"] in after]
     write_result(args.out, logits, grads, input_grad, after, order, after_order)
@@ -190,6 +200,7 @@ def main():
         "seed": None if (args.input and args.cotangent) else args.seed,
         "training": training,
         "fold_padding": args.fold_padding,
+        "channels_last": args.channels_last,
         "torch": torch.__version__,
         "inputs": {INPUT_KEY: "inputs.npy"},
         "cotangents": {OUTPUT_KEY: "cotangent.npy"},
