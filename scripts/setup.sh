@@ -9,6 +9,7 @@ packages=(
   libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
+  python3-numpy  # ../shared/tools/golden_check.py (golden-train test)
   libdnnl-dev
   libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
 )
