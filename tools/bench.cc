@@ -93,7 +93,8 @@ int bench(const BenchArgs& a) {
   SgdOptimizer sgd({.learning_rate = a.learning_rate, .momentum = a.momentum});
   std::vector<float> losses;
   if (a.train) {
-    if (!use_call) return report_error("--train needs the root __call__ (signatures have no training trace)");
+    if (!use_call)
+      return report_error("--train needs the root __call__ (signatures have no training trace)");
     options.training = true;
     // The logits' shape (and key) from one training-mode call.
     auto outputs = model->call({{spec.name, input}}, options);
@@ -154,8 +155,8 @@ int bench(const BenchArgs& a) {
     std::cout << fmt::format(
         "input {}\nload {:.1f} ms, first {} {:.1f} ms\nper batch of {}: median {:.2f} ms, p90 "
         "{:.2f} ms ({} iterations)\n{:.1f} images/s, peak RSS {:.0f} MB\n",
-        input.description(), load_ms, a.train ? "training step" : "call", first_ms, a.batch,
-        median, p90, a.iterations, ips, peak_rss_mb());
+        input.description(), load_ms, a.train ? "training step" : "call", first_ms, a.batch, median,
+        p90, a.iterations, ips, peak_rss_mb());
     if (a.train) {
       std::cout << fmt::format("cross-entropy: first step {:.4f}, last step {:.4f}\n",
                                losses.front(), losses.back());

@@ -201,14 +201,13 @@ int write_regularization_losses(const std::string& model_path, const std::string
   for (size_t i = 0; i < losses->size(); ++i) {
     const Tensor& t = (*losses)[i];
     if (t.num_elements() != 1 || (t.dtype() != DType::kFloat32 && t.dtype() != DType::kFloat64)) {
-      return report_error(fmt::format("regularization loss {} is {}, not a float scalar", i,
-                                      t.description()));
+      return report_error(
+          fmt::format("regularization loss {} is {}, not a float scalar", i, t.description()));
     }
     values.push_back(static_cast<float>(element_as_double(t, 0)));
     std::cout << fmt::format("regularization_losses[{}] = {:.9g}\n", i, values.back());
   }
-  const Tensor out =
-      Tensor::from_vector<float>({static_cast<int64_t>(values.size())}, values);
+  const Tensor out = Tensor::from_vector<float>({static_cast<int64_t>(values.size())}, values);
   if (Status s = write_npy(out_path, out); !s.ok()) return report_error(s.message());
   std::cout << fmt::format("{} regularization losses -> {}\n", values.size(), out_path);
   return 0;

@@ -4,9 +4,9 @@
 #include <mutex>
 #include <set>
 
+#include "core/thread_pool.h"
 #include "exec/batch_runner.h"
 #include "exec/executor.h"
-#include "core/thread_pool.h"
 #include "format/saved_model.h"
 #include "graph/autodiff.h"
 #include "graph/batch_split.h"
@@ -103,8 +103,8 @@ struct Model::Impl {
     std::lock_guard lock(mu);
     auto it = optimized.find(&raw);
     if (it == optimized.end() || it->second.graph.get() != &optimized_graph) return 0;
-    const int64_t rows = exec::chunk_rows_for(
-        inputs[0].dim(0), ThreadPool::global().num_threads(), it->second.chunk_costs);
+    const int64_t rows = exec::chunk_rows_for(inputs[0].dim(0), ThreadPool::global().num_threads(),
+                                              it->second.chunk_costs);
     if (rows == 0) return 0;
     auto [cached, inserted] = it->second.rows_independent.try_emplace(ranks, false);
     if (inserted) cached->second = graph::rows_are_independent(optimized_graph, ranks).independent;
@@ -163,9 +163,9 @@ struct Model::Impl {
   struct GradGraph {
     std::shared_ptr<graph::Graph> graph;
     size_t num_forward_outputs = 0;
-    std::vector<int> gradient_output;           // per trainable variable; -1: zeros
+    std::vector<int> gradient_output;                           // per trainable variable; -1: zeros
     std::vector<std::pair<size_t, int>> input_gradient_output;  // (flat input, output or -1)
-    std::vector<int> assigned;                  // variable indices the graph writes
+    std::vector<int> assigned;                                  // variable indices the graph writes
     int loss_output = -1;
   };
   mutable std::map<std::string, std::shared_ptr<const GradGraph>> grad_graphs;
@@ -227,21 +227,20 @@ struct Model::Impl {
         HUBIMG_ASSIGN_OR_RETURN(const int id, graph::append_node(g, std::move(n)));
         return graph::ValueRef{id, 0};
       };
+      HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef xent,
+                              add("SparseSoftmaxCrossEntropyWithLogits",
+                                  {g.outputs[static_cast<size_t>(loss_output)], labels},
+                                  {{"T", DType::kFloat32}, {"Tlabels", labels_dtype}}));
       HUBIMG_ASSIGN_OR_RETURN(
-          graph::ValueRef xent,
-          add("SparseSoftmaxCrossEntropyWithLogits",
-              {g.outputs[static_cast<size_t>(loss_output)], labels},
-              {{"T", DType::kFloat32}, {"Tlabels", labels_dtype}}));
-      HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef axis,
-                              add("Const", {}, {{"value", Tensor::scalar<int32_t>(0)},
-                                                {"dtype", DType::kInt32}}));
-      HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef mean, add("Mean", {xent, axis},
-                                                       {{"T", DType::kFloat32},
-                                                        {"Tidx", DType::kInt32},
-                                                        {"keep_dims", false}}));
-      HUBIMG_ASSIGN_OR_RETURN(graph::ValueRef one,
-                              add("Const", {}, {{"value", Tensor::scalar<float>(1.0f)},
-                                                {"dtype", DType::kFloat32}}));
+          graph::ValueRef axis,
+          add("Const", {}, {{"value", Tensor::scalar<int32_t>(0)}, {"dtype", DType::kInt32}}));
+      HUBIMG_ASSIGN_OR_RETURN(
+          graph::ValueRef mean,
+          add("Mean", {xent, axis},
+              {{"T", DType::kFloat32}, {"Tidx", DType::kInt32}, {"keep_dims", false}}));
+      HUBIMG_ASSIGN_OR_RETURN(
+          graph::ValueRef one,
+          add("Const", {}, {{"value", Tensor::scalar<float>(1.0f)}, {"dtype", DType::kFloat32}}));
       request.ys.push_back(mean);
       request.cotangents.push_back(one);
       gg->loss_output = static_cast<int>(g.outputs.size());
@@ -266,8 +265,8 @@ struct Model::Impl {
       }
     }
     for (size_t k = 0; k < wrt_inputs.size(); ++k) {
-      const graph::ValueRef v = k < result.value_grads.size() ? result.value_grads[k]
-                                                              : graph::ValueRef{};
+      const graph::ValueRef v =
+          k < result.value_grads.size() ? result.value_grads[k] : graph::ValueRef{};
       if (v.node < 0) {
         gg->input_gradient_output.emplace_back(wrt_inputs[k], -1);
       } else {
@@ -471,7 +470,9 @@ std::string output_key(const std::vector<std::string>& keys, size_t i) {
   return i < keys.size() ? keys[i] : "output_" + std::to_string(i);
 }
 
-bool is_float(DType d) { return d == DType::kFloat32 || d == DType::kFloat64; }
+bool is_float(DType d) {
+  return d == DType::kFloat32 || d == DType::kFloat64;
+}
 
 }  // namespace
 
@@ -482,7 +483,8 @@ Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, 
   HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
   HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, resolved.flat, options));
   std::map<std::string, Tensor> result;
-  for (size_t i = 0; i < outs.size(); ++i) result[output_key(cf.output_keys, i)] = std::move(outs[i]);
+  for (size_t i = 0; i < outs.size(); ++i)
+    result[output_key(cf.output_keys, i)] = std::move(outs[i]);
   return result;
 }
 
@@ -511,8 +513,8 @@ Expected<GradientResult> Model::Impl::run_gradients(
       return invalid_argument(where + ": loss on '" + targets.loss_output +
                               "', which is not an output of this function");
     }
-    if (!targets.labels.valid() || (targets.labels.dtype() != DType::kInt32 &&
-                                    targets.labels.dtype() != DType::kInt64)) {
+    if (!targets.labels.valid() ||
+        (targets.labels.dtype() != DType::kInt32 && targets.labels.dtype() != DType::kInt64)) {
       return invalid_argument(where + ": the loss needs int32 or int64 labels");
     }
     loss_output = static_cast<int>(k);
@@ -529,9 +531,8 @@ Expected<GradientResult> Model::Impl::run_gradients(
       key += std::to_string(i) + ",";
     }
   }
-  HUBIMG_ASSIGN_OR_RETURN(auto gg,
-                          grad_graph_for(key, raw, cotangent_outputs, loss_output,
-                                         targets.labels.dtype(), wrt_inputs));
+  HUBIMG_ASSIGN_OR_RETURN(auto gg, grad_graph_for(key, raw, cotangent_outputs, loss_output,
+                                                  targets.labels.dtype(), wrt_inputs));
   for (const auto& [name, ct] : targets.cotangents) flat.push_back(ct);
   if (loss_output >= 0) flat.push_back(targets.labels);
   exec::RunStats stats;

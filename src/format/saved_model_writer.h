@@ -25,8 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "format/saved_model.h"
 #include "core/attrs.h"
+#include "format/saved_model.h"
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 

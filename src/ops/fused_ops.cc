@@ -14,8 +14,8 @@
 namespace hubimg::ops {
 namespace {
 
-Expected<Tensor> single(std::string_view op, std::vector<Tensor> inputs,
-                        const AttrMap& attrs, std::string_view node) {
+Expected<Tensor> single(std::string_view op, std::vector<Tensor> inputs, const AttrMap& attrs,
+                        std::string_view node) {
   HUBIMG_ASSIGN_OR_RETURN(auto outs, run_op(op, inputs, attrs, node));
   return std::move(outs[0]);
 }

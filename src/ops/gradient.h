@@ -61,8 +61,7 @@ class GradientBuilder {
   Status error(std::string_view message) const;
 
   // Shorthands over add(): single-output ops.
-  Expected<GradValue> add1(std::string_view op, std::vector<GradValue> inputs,
-                           AttrMap attrs = {});
+  Expected<GradValue> add1(std::string_view op, std::vector<GradValue> inputs, AttrMap attrs = {});
 };
 
 // Per forward input, its gradient (nullopt or an invalid value: none flows to that input).

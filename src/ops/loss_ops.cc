@@ -82,8 +82,8 @@ Expected<std::vector<GradValue>> sparse_xent_gradient(GradientBuilder& b) {
 }  // namespace
 
 void register_loss_ops(OpRegistry& r) {
-  OpSpec spec{"SparseSoftmaxCrossEntropyWithLogits", {{"loss", ""}, {"backprop", ""}},
-              sparse_xent_kernel};
+  OpSpec spec{
+      "SparseSoftmaxCrossEntropyWithLogits", {{"loss", ""}, {"backprop", ""}}, sparse_xent_kernel};
   spec.gradient = sparse_xent_gradient;
   r.add(std::move(spec));
 }

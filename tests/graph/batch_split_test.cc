@@ -87,8 +87,7 @@ TEST(RowIndependence, FusedConvolutionWithGateAndResidualKeepsRows) {
   GraphSketch s;
   int mean = s.op("Mean", {0, s.ints({1, 2})}, {{"keep_dims", true}});
   int gate = s.op("Sigmoid", {mean});
-  const AttrMap attrs = {
-      {"has_bias", true}, {"has_residual", true}, {"has_input_mul", true}};
+  const AttrMap attrs = {{"has_bias", true}, {"has_residual", true}, {"has_input_mul", true}};
   int fused =
       s.op("_HubimgFusedConv2D",
            {0, s.constant(filter()), s.constant(Tensor(DType::kFloat32, {8})), 0, gate}, attrs);

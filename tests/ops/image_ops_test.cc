@@ -13,7 +13,6 @@
 namespace hubimg::ops {
 namespace {
 
-
 constexpr const char* kNode = "augment/random_rotation/transform";
 
 Tensor f32(Dims shape, std::vector<float> values) {

@@ -76,9 +76,8 @@ void expect_close(const Tensor& got, const Tensor& want, double tolerance,
 }
 
 // Runs the backward op in float64 (and float32, looser) and compares with `want`.
-void expect_backward(const std::string& op, const AttrMap& attrs,
-                     const std::vector<Tensor>& inputs, const Tensor& want,
-                     const std::string& label, size_t output = 0) {
+void expect_backward(const std::string& op, const AttrMap& attrs, const std::vector<Tensor>& inputs,
+                     const Tensor& want, const std::string& label, size_t output = 0) {
   auto got = run(op, inputs, attrs);
   ASSERT_GT(got.size(), output) << label;
   expect_close(got[output], want, 1e-6, label + " float64");
@@ -138,9 +137,9 @@ std::vector<ConvCase> conv_cases(bool depthwise) {
 
 AttrMap conv_attrs(const ConvCase& c) {
   AttrMap a{{"strides", c.strides},
-                   {"dilations", c.dilations},
-                   {"padding", c.padding},
-                   {"data_format", std::string("NHWC")}};
+            {"dilations", c.dilations},
+            {"padding", c.padding},
+            {"data_format", std::string("NHWC")}};
   if (!c.explicit_paddings.empty()) a.set("explicit_paddings", c.explicit_paddings);
   return a;
 }
@@ -251,8 +250,8 @@ TEST(NnGradKernels, PoolGradsMatchFiniteDifferences) {
 TEST(NnGradKernels, MaxPoolGradGoesToTheFirstMaximum) {
   // One 2x2 window, all four inputs equal: TensorFlow routes the gradient to the first.
   const AttrMap attrs{{"ksize", Ints{1, 2, 2, 1}},
-                             {"strides", Ints{1, 2, 2, 1}},
-                             {"padding", std::string("VALID")}};
+                      {"strides", Ints{1, 2, 2, 1}},
+                      {"padding", std::string("VALID")}};
   Tensor x = f64({1, 2, 2, 1}, {1, 1, 1, 1});
   expect_values<double>(
       run1("MaxPoolGrad", {x, f64({1, 1, 1, 1}, {1}), f64({1, 1, 1, 1}, {5})}, attrs), {1, 2, 2, 1},

@@ -47,15 +47,14 @@ inline std::vector<Tensor> run(std::string_view op, std::vector<Tensor> inputs,
   EXPECT_TRUE(r.ok()) << op << ": " << r.status().to_string();
   return r.ok() ? std::move(r).value() : std::vector<Tensor>{};
 }
-inline Tensor run1(std::string_view op, std::vector<Tensor> inputs,
-                   const AttrMap& attrs = {}) {
+inline Tensor run1(std::string_view op, std::vector<Tensor> inputs, const AttrMap& attrs = {}) {
   auto out = run(op, std::move(inputs), attrs);
   return out.empty() ? Tensor() : out[0];
 }
 
 // Expects the run to fail with a message naming the node and containing `fragment`.
-inline void expect_error(std::string_view op, std::vector<Tensor> inputs,
-                         const AttrMap& attrs, const std::string& fragment) {
+inline void expect_error(std::string_view op, std::vector<Tensor> inputs, const AttrMap& attrs,
+                         const std::string& fragment) {
   auto r = run_op(op, inputs, attrs, kNode);
   ASSERT_FALSE(r.ok()) << op << " unexpectedly succeeded";
   EXPECT_NE(r.status().message().find(kNode), std::string::npos) << r.status().message();

@@ -14,8 +14,7 @@ TEST(OpRegistry, UnknownOpIsUnimplementedAndNamed) {
 
 TEST(OpRegistry, OutputArgSizesFromAttrs) {
   OpSpec spec{"Fake", {{"a", ""}, {"b", "num"}, {"c", "T"}}, nullptr};
-  AttrMap attrs{{"num", int64_t{3}},
-                       {"T", std::vector<DType>{DType::kFloat32, DType::kInt32}}};
+  AttrMap attrs{{"num", int64_t{3}}, {"T", std::vector<DType>{DType::kFloat32, DType::kInt32}}};
   auto sizes = output_arg_sizes(spec, attrs);
   ASSERT_TRUE(sizes.ok());
   EXPECT_EQ(*sizes, (std::vector<size_t>{1, 3, 2}));

@@ -187,8 +187,7 @@ const dnnl::engine& engine() {
 // Inside a parallel region (a chunk of a split batch) the primitive runs on the calling thread
 // alone.
 void match_thread_count() {
-  set_onednn_num_threads(
-      in_parallel_region() ? 1 : ThreadPool::global().num_threads());
+  set_onednn_num_threads(in_parallel_region() ? 1 : ThreadPool::global().num_threads());
 }
 
 dnnl::primitive_attr post_op_attr(Activation activation, bool fuse_residual) {
