@@ -52,11 +52,13 @@ Status SgdOptimizer::apply(const std::vector<Variable*>& variables,
     // it in place.
     Tensor updated = w.owns_buffer_exclusively() ? std::move(w) : w.clone();
     Tensor& velocity = velocity_[&var];
-    if (options_.momentum != 0.0 && !velocity.valid()) {
-      velocity = Tensor(w.dtype(), w.shape());  // zeros
+    // (A slot left by a destroyed variable whose address was reused does not fit: start over.)
+    if (options_.momentum != 0.0 && (!velocity.valid() || velocity.dtype() != updated.dtype() ||
+                                     velocity.shape() != updated.shape())) {
+      velocity = Tensor(updated.dtype(), updated.shape());  // zeros
     }
-    const auto n = static_cast<size_t>(w.num_elements());
-    if (w.dtype() == DType::kFloat32) {
+    const auto n = static_cast<size_t>(updated.num_elements());
+    if (updated.dtype() == DType::kFloat32) {
       sgd_step<float>({updated.mutable_data<float>(), n},
                       velocity.valid() ? std::span<float>(velocity.mutable_data<float>(), n)
                                        : std::span<float>(),
