@@ -12,6 +12,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 
 #include "commands.h"
 #include "hubimg/model.h"
@@ -31,6 +32,7 @@ struct GradArgs {
   bool profile = false;
   int profile_nodes = 15;
   int repeat = 1;
+  std::vector<std::string> dump_ops;
 };
 
 // "KEY=FILE" pairs; a bare FILE takes `default_key`.
@@ -132,11 +134,25 @@ int grad(const GradArgs& args) {
   // With --repeat the call runs several times (a warm process: cached primitives and buffers);
   // the profile and the results are those of the last call.
   Profile profile;
+  // --dump-inputs-of: the input values of those ops' nodes, in execution order. Files are named
+  // by position (node names come from the model and never become paths).
+  struct Dumped {
+    std::string node, op;
+    std::vector<Tensor> inputs;
+  };
+  std::vector<Dumped> dumped;
+  CallOptions::NodeTap tap;
+  tap.ops.insert(args.dump_ops.begin(), args.dump_ops.end());
+  tap.on_node = [&dumped](const std::string& node, const std::string& op,
+                          std::span<const Tensor> inputs) {
+    dumped.push_back({node, op, {inputs.begin(), inputs.end()}});
+  };
   std::optional<Expected<GradientResult>> result;
   double call_ms = 0;
   for (int i = 0; i < args.repeat; ++i) {
     const bool last = i + 1 == args.repeat;
     options.profile = args.profile && last ? &profile : nullptr;
+    options.tap = !tap.ops.empty() && last ? &tap : nullptr;
     const auto start = std::chrono::steady_clock::now();
     result.emplace(use_call ? model->gradients(*inputs, targets, options)
                             : model->signature_gradients(args.signature, *inputs, targets));
@@ -181,6 +197,25 @@ int grad(const GradArgs& args) {
   for (Variable* v : r.assigned) after.emplace_back(v->name(), v->value());
   if (Status s = write_indexed(dir, "variables_after", "variables_after.json", after); !s.ok()) {
     return report_error(s.message());
+  }
+  if (!tap.ops.empty()) {
+    std::filesystem::create_directories(dir / "node_inputs", ec);
+    if (ec) return report_error((dir / "node_inputs").string() + ": " + ec.message());
+    nlohmann::ordered_json index = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < dumped.size(); ++i) {
+      nlohmann::ordered_json files = nlohmann::ordered_json::array();
+      for (size_t k = 0; k < dumped[i].inputs.size(); ++k) {
+        const std::string file = fmt::format("node_inputs/{:05d}_{}.npy", i, k);
+        if (Status s = write_npy(dir / file, dumped[i].inputs[k]); !s.ok()) {
+          return report_error(s.message());
+        }
+        files.push_back(file);
+      }
+      index.push_back({{"node", dumped[i].node}, {"op", dumped[i].op}, {"inputs", files}});
+    }
+    if (Status s = write_json(dir / "node_inputs.json", index); !s.ok()) {
+      return report_error(s.message());
+    }
   }
   std::cout << fmt::format(
       "{} outputs, {} variable gradients, {} input gradients, {} variables "
@@ -232,6 +267,11 @@ void add_grad_command(CLI::App& app, int& exit_code) {
                   "mode every call updates the batch-norm moving statistics again); the results "
                   "written are the last call's")
       ->check(CLI::Range(1, 1000));
+  cmd->add_option("--dump-inputs-of", args->dump_ops,
+                  "OP[,OP...]: write the input values of every node of these op types "
+                  "(e.g. Relu,Relu6,MaxPool) to DIR/node_inputs/, indexed by "
+                  "DIR/node_inputs.json (node, op, files), in execution order")
+      ->delimiter(',');
   cmd->callback([args, &exit_code] { exit_code = grad(*args); });
 }
 

@@ -8,9 +8,11 @@ One seeded batch (torch_grad.py: inputs uniform [0,1) NHWC, cotangent standard n
 logits) goes to
   torch32  torch_grad.py in float32                                  DIR/torch/
   F        torch_grad.py --float64 (weights, inputs, cotangent exact)  DIR/torch/float64/
-  P        float64 again, but every ReLU / ReLU6 branch and max-pool pick taken from PyTorch's
-           float32 forward pass (pinned_vjp)                         DIR/torch/float64_pinned/
-  hubimg   `hubimg grad MODEL --input inputs=.. --cotangent output_0=.. [--training]`  DIR/hubimg/
+  hubimg   `hubimg grad MODEL --input inputs=.. --cotangent output_0=.. [--training]
+           --dump-inputs-of Relu,Relu6,MaxPool`                        DIR/hubimg/
+  P        float64 again, but every ReLU / ReLU6 branch and max-pool pick taken from hubimg's
+           float32 forward pass (its dumped ReLU/max-pool inputs; --pin torch32: from PyTorch's
+           float32 forward instead)                                  DIR/torch/float64_pinned/
 and every tensor (output_0, each trainable variable's gradient, the input gradient, the moving
 statistics after the call) is compared as e = max|a - b| / max|b|.
 
@@ -22,12 +24,12 @@ float32's forward error of a branch point go to the other side in float32, and t
 then differs by that unit's whole backward signal: one such unit moves a late layer's kernel
 gradient by several percent (ResNet-50: PyTorch float32 vs F up to 9%). That is a property of the
 float32 forward pass, not of a gradient rule. P is the exact gradient on the linear piece that
-PyTorch's float32 forward lands on; PyTorch float32 vs P is <= 6.5e-5 on every tensor of the three
-networks, so P is a reference on which rounding alone is measured. Limitation: hubimg's own
-float32 forward can land on a different side for a few units (its convolution sums round
-differently), and hubimg exposes no intermediate tensors to pin P to its branches; those units
-show up as tensors failing against P (and against F) by a few percent. Networks without branches
-(EfficientNet-B0: swish, sigmoid) have P = F and are judged with no such effect.
+hubimg's float32 forward lands on, so e(hubimg, P) measures rounding and the gradient rules, not
+which side of a branch point a unit's float32 sum happened to round to. (With --pin torch32, P
+follows PyTorch's float32 branches: PyTorch float32 vs that P is <= 6.5e-5 on every tensor of the
+three networks, and hubimg fails by a few percent on the tensors downstream of the one or two
+units its own convolution sums round to the other side.) Networks without branches
+(EfficientNet-B0: swish, sigmoid) have P = F.
 
 Gradients that are zero in exact arithmetic (a convolution bias feeding only a training-mode batch
 norm; a batch norm's beta whose every path reaches a training-mode batch norm through 1x1
@@ -193,24 +195,64 @@ class PinnedMaxPool(nn.Module):
         return flat.gather(2, idx).reshape(self.indices.shape)
 
 
-def pinned_vjp(model_dir, inputs, cotangent, training):
-    """torch_grad.vjp in float64 with every ReLU/ReLU6 branch and max-pool pick taken from a
-    float32 forward pass of PyTorch: the exact gradient of the network on the linear piece the
-    float32 forward lands on."""
-    import torch_grad
+def _pin(kind, m, x):
+    """The pinned module for a ReLU/ReLU6/max pool `m` whose float32 input was `x` (NCHW)."""
+    if kind == "relu":
+        return PinnedReLU(x > 0)
+    if kind == "relu6":
+        return PinnedReLU((x > 0) & (x < 6), x >= 6)
+    _, idx = F.max_pool2d(x, m.kernel_size, m.stride, m.padding, return_indices=True)
+    return PinnedMaxPool(idx)
 
+
+def torch32_pins(model_dir, inputs, training):
+    """Pins from PyTorch's float32 forward pass."""
     pins = {}
 
     def record(kind, key, m, x):
-        if kind == "relu":
-            pins[key] = PinnedReLU(x > 0)
-        elif kind == "relu6":
-            pins[key] = PinnedReLU((x > 0) & (x < 6), x >= 6)
-        else:
-            _, idx = F.max_pool2d(x, m.kernel_size, m.stride, m.padding, return_indices=True)
-            pins[key] = PinnedMaxPool(idx)
+        pins[key] = _pin(kind, m, x)
 
     _hooked_forward(model_dir, inputs, training, torch.float32, record)
+    return pins
+
+
+def hubimg_pins(model_dir, inputs, training, hubimg_dir):
+    """Pins from hubimg's float32 forward pass: the ReLU/ReLU6/MaxPool inputs `hubimg grad
+    --dump-inputs-of` wrote (NHWC; a max pool's input carries the zero padding that PyTorch's
+    module applies itself, which is cut off here)."""
+    model = torch_models.build(model_dir, training=training)
+    kinds = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.MaxPool2d: "maxpool"}
+    ops = {"relu": "Relu", "relu6": "Relu6", "maxpool": "MaxPool"}
+    pins = {}
+    for e in json.load(open(os.path.join(hubimg_dir, "node_inputs.json"))):
+        if e["node"].startswith("gradients/"):
+            continue
+        key = e["node"].split("/", 1)[0].replace(".", "_")
+        m = model.mods[key] if key in model.mods else None
+        kind = kinds.get(type(m))
+        if kind is None or ops[kind] != e["op"]:
+            raise SystemExit(f"check_grads: hubimg node {e['node']} ({e['op']}) has no PyTorch "
+                             f"counterpart (module {key!r}: {type(m).__name__})")
+        if key in pins:
+            raise SystemExit(f"check_grads: two hubimg {e['op']} nodes for module {key!r}")
+        x = torch.from_numpy(np.load(os.path.join(hubimg_dir, e["inputs"][0])))
+        x = x.permute(0, 3, 1, 2)
+        if kind == "maxpool":
+            p = m.padding if isinstance(m.padding, int) else m.padding[0]
+            if p:
+                x = x[:, :, p:-p, p:-p]
+        pins[key] = _pin(kind, m, x.contiguous())
+    missing = [k for k, m in model.mods.items() if type(m) in kinds and k not in pins]
+    if missing:
+        raise SystemExit(f"check_grads: hubimg dumped no input for {missing[:5]}")
+    return pins
+
+
+def pinned_vjp(model_dir, inputs, cotangent, training, pins):
+    """torch_grad.vjp in float64 with every ReLU/ReLU6 branch and max-pool pick taken from
+    `pins`: the exact gradient of the network on the linear piece a float32 forward lands on."""
+    import torch_grad
+
     build = torch_models.build
 
     def pinned_build(*a, **kw):
@@ -243,6 +285,8 @@ def main():
     p.add_argument("--reuse", action="store_true", help="keep results already in --work")
     p.add_argument("--no-census", action="store_true")
     p.add_argument("--show", type=int, default=8, help="table rows (worst first)")
+    p.add_argument("--pin", choices=("hubimg", "torch32"), default="hubimg",
+                   help="whose float32 forward pass fixes P's ReLU branches and max-pool picks")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model_dir = os.path.join(args.models_dir, args.model)
@@ -259,21 +303,24 @@ def main():
              "--threads", str(args.threads)] + ([] if training else ["--inference"]))
     inputs = os.path.join(d32, "inputs.npy")
     cotangent = os.path.join(d32, "cotangent.npy")
-    dp = os.path.join(work, "torch", "float64_pinned")
+    dh = os.path.join(work, "hubimg")
+    if not (args.reuse and os.path.exists(os.path.join(dh, "node_inputs.json"))):
+        run([args.hubimg, "grad", model_dir, "--input", "inputs=" + inputs,
+             "--cotangent", "output_0=" + cotangent, "--output", dh,
+             "--dump-inputs-of", "Relu,Relu6,MaxPool"]
+            + (["--training"] if training else []))
+    dp = os.path.join(work, "torch", "float64_pinned_" + args.pin)
     if not (args.reuse and os.path.exists(os.path.join(dp, "gradients.json"))):
         import torch_grad
 
-        print(f"+ float64 vjp pinned to float32's branches -> {dp}", flush=True)
-        logits, grads, ig, after = pinned_vjp(model_dir, np.load(inputs), np.load(cotangent),
-                                              training)
+        print(f"+ float64 vjp pinned to {args.pin}'s float32 branches -> {dp}", flush=True)
+        x = np.load(inputs)
+        pins = (hubimg_pins(model_dir, x, training, dh) if args.pin == "hubimg"
+                else torch32_pins(model_dir, x, training))
+        logits, grads, ig, after = pinned_vjp(model_dir, x, np.load(cotangent), training, pins)
         order = [v["name"] for v in manifest["variables"] if v["trainable"]]
         after_order = [v["name"] for v in manifest["variables"] if v["name"] in after]
         torch_grad.write_result(dp, logits, grads, ig, after, order, after_order)
-    dh = os.path.join(work, "hubimg")
-    if not (args.reuse and os.path.exists(os.path.join(dh, "gradients.json"))):
-        run([args.hubimg, "grad", model_dir, "--input", "inputs=" + inputs,
-             "--cotangent", "output_0=" + cotangent, "--output", dh]
-            + (["--training"] if training else []))
 
     r64 = load_result(os.path.join(d32, "float64"))
     rp = load_result(dp)
@@ -339,7 +386,8 @@ def main():
     bad = [r for r in rows if not r["ok"]]
     tag = (f"{args.model} batch {args.batch} seed {args.seed} "
            f"{'training' if training else 'inference'}")
-    print(f"\n{tag}: e = max|a-b|/max|b|; reference P = PyTorch float64 with float32's branches, "
+    print(f"\n{tag}: e = max|a-b|/max|b|; reference P = PyTorch float64 with "
+          f"{args.pin}'s float32 branches, "
           f"F = plain PyTorch float64; pass: e(hubimg, P) <= {args.tol:g}")
     print(f"{'tensor':50s} {'hub-P':>8s} {'t32-P':>8s} {'hub-F':>8s} {'t32-F':>8s}")
 

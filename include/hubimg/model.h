@@ -3,8 +3,11 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
+#include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,16 @@ struct CallOptions {
   // Lets a batch of several images run as chunks of rows on different threads when the graph
   // treats rows independently (results are the same; off: the batch runs whole).
   bool split_batch = true;
+  // Gradient calls: called before each node of the forward and backward graph whose op type is
+  // in `ops` runs, with the node's name and input values (a look at intermediate values, e.g.
+  // which branch each ReLU unit takes when comparing with another engine).
+  struct NodeTap {
+    std::set<std::string> ops;
+    std::function<void(const std::string& node, const std::string& op,
+                       std::span<const Tensor> inputs)>
+        on_node;
+  };
+  const NodeTap* tap = nullptr;
 };
 
 // What a gradient call differentiates. L is the sum of the parts given:

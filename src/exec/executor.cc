@@ -76,6 +76,7 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
       }
       continue;
     }
+    if (stats && stats->before_node) stats->before_node(node, node_inputs);
     ops::KernelContext ctx(node.name, node.op, node.attrs, node_inputs,
                            static_cast<size_t>(node.num_outputs));
     ctx.set_variables(node_variables);

@@ -2,6 +2,7 @@
 // order, releasing each intermediate tensor after its last use.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -23,6 +24,9 @@ struct RunStats {
   std::map<std::string, double> ms_by_op;
   std::map<std::string, int64_t> calls_by_op;
   std::map<std::string, double> ms_by_node;  // by node name
+  // When set, called before each kernel runs, with the node and its input values (to look at
+  // intermediate values, e.g. which branch each ReLU unit takes).
+  std::function<void(const graph::Node&, std::span<const Tensor>)> before_node;
 };
 
 Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,

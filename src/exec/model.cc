@@ -176,7 +176,8 @@ struct Model::Impl {
                                          std::vector<Tensor> flat,
                                          const std::vector<std::string>& flat_names,
                                          const std::vector<bool>& differentiable_input,
-                                         const GradientTargets& targets, Profile* profile) const;
+                                         const GradientTargets& targets, Profile* profile,
+                                         const CallOptions::NodeTap* tap = nullptr) const;
 
   std::vector<int> trainable_indices() const {
     std::vector<int> out;
@@ -492,7 +493,7 @@ Expected<GradientResult> Model::Impl::run_gradients(
     const graph::Graph& raw, const std::string& where, const std::string& cache_key,
     const std::vector<std::string>& output_keys, std::vector<Tensor> flat,
     const std::vector<std::string>& flat_names, const std::vector<bool>& differentiable_input,
-    const GradientTargets& targets, Profile* profile) const {
+    const GradientTargets& targets, Profile* profile, const CallOptions::NodeTap* tap) const {
   std::vector<size_t> cotangent_outputs;
   std::string key = cache_key + "|ct:";
   for (const auto& [name, ct] : targets.cotangents) {
@@ -537,6 +538,11 @@ Expected<GradientResult> Model::Impl::run_gradients(
   if (loss_output >= 0) flat.push_back(targets.labels);
   exec::RunStats stats;
   stats.time_ops = profile != nullptr;
+  if (tap != nullptr && tap->on_node) {
+    stats.before_node = [tap](const graph::Node& node, std::span<const Tensor> inputs) {
+      if (tap->ops.contains(node.op)) tap->on_node(node.name, node.op, inputs);
+    };
+  }
   HUBIMG_ASSIGN_OR_RETURN(auto outs, exec::run_graph(*gg->graph, flat, variable_ptrs, &stats));
   add_profile(stats, profile);
   GradientResult result;
@@ -568,7 +574,7 @@ Expected<GradientResult> Model::gradients(const std::map<std::string, Tensor>& i
   HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
   return impl_->run_gradients(*g, describe_trace(cf), cf.name, cf.output_keys,
                               std::move(resolved.flat), resolved.flat_names, resolved.from_inputs,
-                              targets, options.profile);
+                              targets, options.profile, options.tap);
 }
 
 Expected<GradientResult> Model::signature_gradients(const std::string& name,
