@@ -50,6 +50,11 @@ Expected<std::string> safe_file_name(const std::string& name) {
 
 Status check_inside(const std::filesystem::path& dir, const std::filesystem::path& path) {
   std::error_code ec;
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec))) {
+    return failed_precondition(path.string() +
+                               " is a symbolic link; refusing to write through it (it could lead "
+                               "outside the output folder)");
+  }
   const auto real_dir = std::filesystem::weakly_canonical(dir, ec);
   if (ec) return failed_precondition(dir.string() + ": " + ec.message());
   const auto real_path = std::filesystem::weakly_canonical(path, ec);

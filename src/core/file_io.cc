@@ -14,7 +14,7 @@ namespace hubimg {
 namespace {
 
 std::string file_type_name(mode_t mode) {
-  if (S_ISDIR(mode)) return "is a directory";
+  if (S_ISDIR(mode)) return "is a directory, not a regular file";
   if (S_ISFIFO(mode)) return "not a regular file (a FIFO)";
   if (S_ISCHR(mode)) return "not a regular file (a character device)";
   if (S_ISBLK(mode)) return "not a regular file (a block device)";

@@ -22,6 +22,14 @@ struct ArchiveCloser {
   void operator()(archive* a) const { archive_read_free(a); }
 };
 
+// " (conflicting archive entries?)" where a file is in the way of a folder or the reverse.
+std::string conflict_hint(const std::error_code& ec) {
+  return ec == std::errc::not_a_directory || ec == std::errc::file_exists ||
+                 ec == std::errc::is_a_directory
+             ? " (conflicting archive entries?)"
+             : "";
+}
+
 bool is_safe_relative(const std::filesystem::path& p) {
   if (p.empty() || p.is_absolute()) return false;
   for (const auto& part : p) {
@@ -168,7 +176,7 @@ Expected<ExtractedArchive> extract(const std::filesystem::path& path, const Arch
       std::filesystem::create_directories(target, ec);
       if (ec) {
         return data_loss(where + ": cannot extract folder '" + name.string() +
-                         "': " + ec.message() + " (conflicting archive entries?)");
+                         "': " + ec.message() + conflict_hint(ec));
       }
       continue;
     }
@@ -176,7 +184,7 @@ Expected<ExtractedArchive> extract(const std::filesystem::path& path, const Arch
     std::filesystem::create_directories(target.parent_path(), ec);
     if (ec) {
       return data_loss(where + ": cannot extract '" + name.string() + "': " + ec.message() +
-                       " (conflicting archive entries?)");
+                       conflict_hint(ec));
     }
     HUBIMG_RETURN_IF_ERROR(
         write_entry(reader.get(), target, where, name.string(), total, limits, buffer));

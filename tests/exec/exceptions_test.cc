@@ -43,8 +43,8 @@ void write_const_model(const std::filesystem::path& dir, int64_t const_elements)
        std::to_string(const_elements) + " } } float_val: 1.5 } } } }\n";
   t += "node { name: \"y\" op: \"AddV2\" input: \"x\" input: \"c\" " + f + " }\n";
   t += "}\nsignature_def { key: \"serving_default\" value { inputs { key: \"x\" value { name: "
-       "\"x:0\" dtype: DT_FLOAT } } outputs { key: \"y\" value { name: \"y:0\" dtype: DT_FLOAT } "
-       "} } } }\n";
+       "\"x:0\" dtype: DT_FLOAT tensor_shape { unknown_rank: true } } } outputs { key: \"y\" "
+       "value { name: \"y:0\" dtype: DT_FLOAT tensor_shape { unknown_rank: true } } } } } }\n";
   std::filesystem::create_directories(dir);
   write_file(dir / "saved_model.pbtxt", t);
 }

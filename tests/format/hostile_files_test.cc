@@ -85,7 +85,7 @@ TEST(TemporaryDirectories, RemovedOnSigtermSigintAndSighup) {
       if (!dir.ok()) ::_exit(2);
       fs::path p = (*dir)->path();
       for (int i = 0; i < 40; ++i) {
-        p /= "level" + std::to_string(i);
+        p /= std::to_string(i);
         fs::create_directories(p);
         for (int k = 0; k < 5; ++k) write_file(p / ("f" + std::to_string(k)), "data");
       }
