@@ -8,7 +8,7 @@ jobs=$(nproc)
 shared="${HUBIMG_SHARED_DIR:-$(pwd)/../shared}"
 fuzz_seconds="${HUBIMG_FUZZ_SECONDS:-60}"
 
-section() { printf '\n==== %s ====\n' "$*"; }
+section() { printf '\n==== %s (at %dm%02ds) ====\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 section "release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHUBIMG_SHARED_DIR="$shared" >/dev/null

@@ -150,7 +150,7 @@ int bench(const BenchArgs& a) {
       j["loss_last"] = losses.back();
     }
     if (a.profile) j["profile_ms_by_op"] = profile.ms_by_op;
-    std::cout << j.dump(2) << "\n";
+    std::cout << dump_json(j) << "\n";
   } else {
     std::cout << fmt::format(
         "input {}\nload {:.1f} ms, first {} {:.1f} ms\nper batch of {}: median {:.2f} ms, p90 "

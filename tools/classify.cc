@@ -7,8 +7,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <sstream>
 
 #include "commands.h"
+#include "core/file_io.h"
 #include "image_input.h"
 
 namespace hubimg::cli {
@@ -28,9 +30,13 @@ bool looks_like_probabilities(const float* p, int64_t rows, int64_t classes) {
   return true;
 }
 
-std::vector<std::string> read_labels(const std::string& path) {
+// One class name per line (a final CR is dropped). Read without blocking: a FIFO or device
+// named as the labels file is refused.
+Expected<std::vector<std::string>> read_labels(const std::string& path) {
+  constexpr uint64_t kMaxLabelsBytes = uint64_t{64} << 20;
+  HUBIMG_ASSIGN_OR_RETURN(std::string text, read_regular_file(path, kMaxLabelsBytes));
   std::vector<std::string> labels;
-  std::ifstream in(path);
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -60,13 +66,21 @@ void add_classify_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", args->json, "Print JSON");
   add_image_input_options(cmd, args->input);
   cmd->callback([args, &exit_code] {
+    std::vector<std::string> labels;
+    if (!args->labels.empty()) {
+      auto read = read_labels(args->labels);
+      if (!read.ok()) return void(exit_code = report_error(read.status().message()));
+      labels = std::move(read).value();
+    }
     auto model = Model::load(args->model);
     if (!model.ok()) return void(exit_code = report_error(model.status().message()));
     for (const auto& w : model->load_warnings()) std::cerr << "hubimg: warning: " << w << "\n";
     auto files = collect_images(args->images);
     if (!files.ok()) return void(exit_code = report_error(files.status().message()));
-    auto scores = run_on_images(*model, *files, args->input, !args->json);
-    if (!scores.ok()) return void(exit_code = report_error(scores.status().message()));
+    auto ran = run_on_images(*model, *files, args->input, !args->json);
+    if (!ran.ok()) return void(exit_code = report_error(ran.status().message()));
+    const Tensor* scores = &ran->rows;
+    const std::vector<std::filesystem::path>& classified = ran->files;
     if (scores->rank() != 2) {
       return void(exit_code = report_error("the model's output is " + scores->description() +
                                            ", not [images, classes]"));
@@ -84,7 +98,6 @@ void add_classify_command(CLI::App& app, int& exit_code) {
           p[k] = static_cast<float>(std::exp(static_cast<double>(p[k] - m)) / sum);
       }
     }
-    auto labels = args->labels.empty() ? std::vector<std::string>{} : read_labels(args->labels);
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     if (!args->json) {
       std::cout << (already ? "(the model's outputs already are probabilities; shown as they are)\n"
@@ -98,9 +111,9 @@ void add_classify_command(CLI::App& app, int& exit_code) {
       std::partial_sort(order.begin(), order.begin() + k, order.end(),
                         [p](int64_t a, int64_t b) { return p[a] > p[b]; });
       nlohmann::ordered_json row;
-      row["image"] = (*files)[static_cast<size_t>(r)].string();
+      row["image"] = classified[static_cast<size_t>(r)].string();
       row["top"] = nlohmann::ordered_json::array();
-      if (!args->json) std::cout << (*files)[static_cast<size_t>(r)].string() << "\n";
+      if (!args->json) std::cout << classified[static_cast<size_t>(r)].string() << "\n";
       for (int64_t i = 0; i < k; ++i) {
         int64_t c = order[static_cast<size_t>(i)];
         std::string label =
@@ -114,7 +127,14 @@ void add_classify_command(CLI::App& app, int& exit_code) {
       nlohmann::ordered_json j;
       j["outputs_were_probabilities"] = already;
       j["results"] = out;
-      std::cout << j.dump(2) << "\n";
+      nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
+      for (const auto& f : ran->skipped) skipped.push_back(f.string());
+      j["skipped"] = skipped;
+      std::cout << dump_json(j) << "\n";
+    }
+    if (!ran->skipped.empty()) {
+      std::cerr << fmt::format("hubimg: {} of {} images skipped (unreadable, see the warnings)\n",
+                               ran->skipped.size(), files->size());
     }
     exit_code = 0;
   });

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "hubimg/status.h"
@@ -20,11 +21,13 @@ void add_grad_command(CLI::App& app, int& exit_code);
 // Prints "hubimg: error: <message>" to stderr; returns the exit code for errors.
 int report_error(const std::string& message);
 
+// JSON text with 2-space indent; bytes that are not valid UTF-8 (file names, strings from a model)
+// become U+FFFD instead of making the encoder throw.
+std::string dump_json(const nlohmann::ordered_json& j);
+
 // "3.5" / "1e-3" -> float32 scalar; "true"/"false" -> bool; "file.npy" -> that tensor.
 Expected<Tensor> parse_argument_value(const std::string& text);
 
-// True when `name` can be used as a file name as it is: [A-Za-z0-9_.-]+, not "." or "..".
-bool is_safe_file_stem(const std::string& name);
 // `name` with every character outside [A-Za-z0-9.-] replaced by '_' (variable names contain '/').
 std::string file_stem_for(const std::string& name);
 

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "hubimg/npy.h"
 #include "image_input.h"
+#include "output_paths.h"
 
 namespace hubimg::cli {
 
@@ -32,14 +33,20 @@ void add_embed_command(CLI::App& app, int& exit_code) {
     if (!files.ok()) return void(exit_code = report_error(files.status().message()));
     auto features = run_on_images(*model, *files, args->input, true);
     if (!features.ok()) return void(exit_code = report_error(features.status().message()));
-    if (Status s = write_npy(args->output, *features); !s.ok()) {
+    if (Status s = write_npy(args->output, features->rows); !s.ok()) {
       return void(exit_code = report_error(s.message()));
     }
+    // One line per row; a backslash, newline or CR in a file name is escaped (\\, \n, \r).
     std::ofstream names(args->output + ".txt");
-    for (const auto& f : *files) names << f.string() << "\n";
+    for (const auto& f : features->files) names << escape_line(f.string()) << "\n";
+    names.close();
     if (!names) return void(exit_code = report_error(args->output + ".txt: cannot write"));
-    std::cout << fmt::format("{} images -> {} {} (file names in {}.txt)\n", files->size(),
-                             args->output, features->description(), args->output);
+    std::cout << fmt::format("{} images -> {} {} (file names in {}.txt)\n", features->files.size(),
+                             args->output, features->rows.description(), args->output);
+    if (!features->skipped.empty()) {
+      std::cerr << fmt::format("hubimg: {} of {} images skipped (unreadable, see the warnings)\n",
+                               features->skipped.size(), files->size());
+    }
     exit_code = 0;
   });
 }

@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "hubimg/model.h"
 #include "hubimg/npy.h"
+#include "output_paths.h"
 
 namespace hubimg::cli {
 namespace {
@@ -57,7 +58,7 @@ Expected<std::map<std::string, Tensor>> read_pairs(const std::vector<std::string
 
 Status write_json(const std::filesystem::path& path, const nlohmann::ordered_json& j) {
   std::ofstream out(path);
-  out << j.dump(2) << "\n";
+  out << dump_json(j) << "\n";
   out.close();
   if (!out) return internal_error(path.string() + ": cannot write");
   return {};
@@ -76,6 +77,7 @@ Status write_indexed(const std::filesystem::path& dir, const std::string& sub,
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& [name, t] = entries[i];
     const std::string file = sub + "/" + fmt::format("{:03d}_", i) + file_stem_for(name) + ".npy";
+    HUBIMG_RETURN_IF_ERROR(check_inside(dir, dir / file));
     HUBIMG_RETURN_IF_ERROR(write_npy(dir / file, t));
     index.push_back({{"variable", name}, {"file", file}});
   }
@@ -169,10 +171,9 @@ int grad(const GradArgs& args) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return report_error(args.output_dir + ": " + ec.message());
   for (const auto& [key, t] : r.outputs) {
-    if (!is_safe_file_stem(key)) {
-      return report_error("output key '" + key + "' cannot be a file name");
-    }
-    if (Status s = write_npy(dir / (key + ".npy"), t); !s.ok()) return report_error(s.message());
+    auto path = output_file_path(dir, key, ".npy", "output key");
+    if (!path.ok()) return report_error(path.status().message());
+    if (Status s = write_npy(*path, t); !s.ok()) return report_error(s.message());
   }
   std::vector<std::pair<std::string, Tensor>> gradients;
   const auto trainable = model->trainable_variables();
@@ -187,9 +188,9 @@ int grad(const GradArgs& args) {
     if (ec) return report_error((dir / "input_gradients").string() + ": " + ec.message());
   }
   for (const auto& [key, t] : r.input_gradients) {
-    if (!is_safe_file_stem(key))
-      return report_error("input key '" + key + "' cannot be a file name");
-    if (Status s = write_npy(dir / "input_gradients" / (key + ".npy"), t); !s.ok()) {
+    auto path = output_file_path(dir / "input_gradients", key, ".npy", "input key");
+    if (!path.ok()) return report_error(path.status().message());
+    if (Status s = write_npy(*path, t); !s.ok()) {
       return report_error(s.message());
     }
   }
@@ -225,16 +226,6 @@ int grad(const GradArgs& args) {
 }
 
 }  // namespace
-
-bool is_safe_file_stem(const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.size() > 200) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 std::string file_stem_for(const std::string& name) {
   std::string out;

@@ -92,20 +92,34 @@ void add_image_input_options(CLI::App* cmd, ImageInputOptions& o) {
                   "Pixel range the model expects, lo,hi (default 0,1 as TF Hub; e.g. 0,255)");
   cmd->add_option("--batch", o.batch, "Images per batch")->check(CLI::Range(1, 4096));
   cmd->add_flag("--antialias", o.antialias, "Antialias when downscaling");
+  cmd->add_flag("--strict", o.strict,
+                "Stop at the first image that cannot be read (default: skip it with a warning "
+                "and report how many were skipped)");
 }
 
 Expected<std::vector<std::filesystem::path>> collect_images(const std::vector<std::string>& args) {
   std::vector<std::filesystem::path> files;
   for (const auto& a : args) {
     std::error_code ec;
-    if (std::filesystem::is_directory(a, ec)) {
+    const auto status = std::filesystem::status(a, ec);
+    if (std::filesystem::is_directory(status)) {
       std::vector<std::filesystem::path> in_dir;
-      for (const auto& e : std::filesystem::directory_iterator(a)) {
-        if (e.is_regular_file() && has_image_extension(e.path())) in_dir.push_back(e.path());
+      std::filesystem::directory_iterator it(a, ec), end;
+      if (ec) return failed_precondition(a + ": cannot list the folder: " + ec.message());
+      for (; it != end; it.increment(ec)) {
+        if (ec) break;
+        // A broken link or a symlink loop is not a regular file; it is left out.
+        std::error_code type_ec;
+        if (it->is_regular_file(type_ec) && has_image_extension(it->path())) {
+          in_dir.push_back(it->path());
+        }
       }
+      if (ec) return failed_precondition(a + ": cannot list the folder: " + ec.message());
       std::sort(in_dir.begin(), in_dir.end());
       files.insert(files.end(), in_dir.begin(), in_dir.end());
-    } else if (std::filesystem::exists(a, ec)) {
+    } else if (ec && ec != std::errc::no_such_file_or_directory) {
+      return failed_precondition(a + ": " + ec.message());
+    } else if (std::filesystem::exists(status)) {
       files.emplace_back(a);
     } else {
       return not_found(a + ": no such file or directory");
@@ -115,55 +129,135 @@ Expected<std::vector<std::filesystem::path>> collect_images(const std::vector<st
   return files;
 }
 
-Expected<Tensor> run_on_images(const Model& model, const std::vector<std::filesystem::path>& files,
-                               const ImageInputOptions& o, bool progress) {
+namespace {
+
+struct ModelOutput {
+  std::string name;
+  Tensor value;
+};
+
+Expected<ModelOutput> first_output(const Model& model, const InputShape& in,
+                                   const ImageInputOptions& o, const Tensor& batch) {
+  std::vector<ModelOutput> outs;
+  if (!o.signature.empty() && o.signature != "__call__") {
+    HUBIMG_ASSIGN_OR_RETURN(auto named, model.call_signature(o.signature, {{in.key, batch}}));
+    for (auto& [k, v] : named) outs.push_back({"'" + k + "'", v});
+  } else if (model.has_call()) {
+    HUBIMG_ASSIGN_OR_RETURN(auto values, model(batch));
+    for (size_t i = 0; i < values.size(); ++i) {
+      outs.push_back({"output_" + std::to_string(i) + " of __call__", values[i]});
+    }
+  } else {
+    HUBIMG_ASSIGN_OR_RETURN(auto named, model.call_signature("serving_default", {{in.key, batch}}));
+    for (auto& [k, v] : named) outs.push_back({"'" + k + "'", v});
+  }
+  if (outs.empty()) return invalid_argument("the model returned no outputs");
+  return outs[0];
+}
+
+// The batch of the readable images of `chunk`; the others go to `skipped` (with a warning).
+Expected<Tensor> load_readable(std::span<const std::filesystem::path> chunk, const InputShape& in,
+                               const ImageInputOptions& o,
+                               std::vector<std::filesystem::path>& loaded,
+                               std::vector<std::filesystem::path>& skipped) {
+  const ColorMode mode = in.channels == 1 ? ColorMode::kGray : ColorMode::kRgb;
+  auto whole = load_image_batch(chunk, in.height, in.width, mode, ResizeOptions{o.antialias});
+  if (whole.ok() || o.strict) {
+    if (whole.ok()) loaded.insert(loaded.end(), chunk.begin(), chunk.end());
+    return whole;
+  }
+  std::vector<Tensor> images;
+  std::vector<std::filesystem::path> names;
+  for (const auto& file : chunk) {
+    auto one = load_image_batch(std::span(&file, 1), in.height, in.width, mode,
+                                ResizeOptions{o.antialias});
+    if (one.ok()) {
+      images.push_back(std::move(one).value());
+      names.push_back(file);
+    } else {
+      std::fprintf(stderr, "hubimg: warning: skipping %s\n", one.status().message().c_str());
+      skipped.push_back(file);
+    }
+  }
+  const int64_t pixels = in.height * in.width * in.channels;
+  HUBIMG_ASSIGN_OR_RETURN(
+      Tensor batch, Tensor::create(DType::kFloat32, {static_cast<int64_t>(images.size()), in.height,
+                                                     in.width, in.channels}));
+  for (size_t i = 0; i < images.size(); ++i) {
+    std::memcpy(batch.mutable_data<float>() + static_cast<int64_t>(i) * pixels,
+                images[i].data<float>(), static_cast<size_t>(pixels) * sizeof(float));
+  }
+  loaded.insert(loaded.end(), names.begin(), names.end());
+  return batch;
+}
+
+}  // namespace
+
+Expected<ImageRows> run_on_images(const Model& model,
+                                  const std::vector<std::filesystem::path>& files,
+                                  const ImageInputOptions& o, bool progress) {
   HUBIMG_ASSIGN_OR_RETURN(InputShape in, model_input(model, o));
   float lo = 0, hi = 1;
   if (std::sscanf(o.range.c_str(), "%f,%f", &lo, &hi) != 2 || !(hi > lo)) {
     return invalid_argument("--range wants lo,hi with hi > lo, got '" + o.range + "'");
   }
   progress = progress && isatty(STDERR_FILENO);
-  Tensor result;
+  ImageRows result;
+  Dims row_shape;  // of the first batch; every batch must match it
   int64_t row_elems = 0;
+  int64_t rows_done = 0;
   for (size_t start = 0; start < files.size(); start += static_cast<size_t>(o.batch)) {
-    size_t end = std::min(files.size(), start + static_cast<size_t>(o.batch));
+    const size_t end = std::min(files.size(), start + static_cast<size_t>(o.batch));
     std::span<const std::filesystem::path> chunk(files.data() + start, end - start);
     HUBIMG_ASSIGN_OR_RETURN(Tensor batch,
-                            load_image_batch(chunk, in.height, in.width,
-                                             in.channels == 1 ? ColorMode::kGray : ColorMode::kRgb,
-                                             ResizeOptions{o.antialias}));
+                            load_readable(chunk, in, o, result.files, result.skipped));
+    const int64_t n = batch.dim(0);
+    if (progress && result.skipped.empty()) draw_progress(end, files.size());
+    if (n == 0) continue;  // every image of this batch was skipped
     if (lo != 0 || hi != 1) {
       float* p = batch.mutable_data<float>();
       for (int64_t i = 0; i < batch.num_elements(); ++i) p[i] = lo + p[i] * (hi - lo);
     }
-    std::vector<Tensor> outs;
-    if (!o.signature.empty() && o.signature != "__call__") {
-      HUBIMG_ASSIGN_OR_RETURN(auto named, model.call_signature(o.signature, {{in.key, batch}}));
-      for (auto& [k, v] : named) outs.push_back(v);
-    } else if (model.has_call()) {
-      HUBIMG_ASSIGN_OR_RETURN(outs, model(batch));
-    } else {
-      HUBIMG_ASSIGN_OR_RETURN(auto named,
-                              model.call_signature("serving_default", {{in.key, batch}}));
-      for (auto& [k, v] : named) outs.push_back(v);
+    HUBIMG_ASSIGN_OR_RETURN(ModelOutput out, first_output(model, in, o, batch));
+    const Tensor& t = out.value;
+    if (t.dtype() != DType::kFloat32 || t.rank() < 1 || t.dim(0) != n) {
+      return invalid_argument("the model's output " + out.name + " is " + t.description() +
+                              ", not float32 rows for the " + std::to_string(n) + " images");
     }
-    if (outs.empty()) return internal_error("the model returned no outputs");
-    Tensor out = outs[0];
-    if (out.dtype() != DType::kFloat32 || out.rank() < 1 ||
-        out.dim(0) != static_cast<int64_t>(chunk.size())) {
-      return invalid_argument("the model's first output is " + out.description() +
-                              ", not float32 rows for the " + std::to_string(chunk.size()) +
-                              " images");
-    }
-    if (!result.valid()) {
-      Dims shape = out.shape();
+    const Dims this_row(t.shape().begin() + 1, t.shape().end());
+    if (!result.rows.valid()) {
+      row_shape = this_row;
+      row_elems = t.num_elements() / n;
+      if (row_elems == 0) {
+        return invalid_argument("the model's output " + out.name + " is " + t.description() +
+                                ": its rows are empty (no features or classes)");
+      }
+      Dims shape = t.shape();
       shape[0] = static_cast<int64_t>(files.size());
-      result = Tensor(DType::kFloat32, shape);
-      row_elems = out.num_elements() / out.dim(0);
+      HUBIMG_ASSIGN_OR_RETURN(result.rows, Tensor::create(DType::kFloat32, shape));
+    } else if (this_row != row_shape) {
+      Dims first = row_shape;
+      first.insert(first.begin(), -1);
+      return invalid_argument("the model's output " + out.name + " is " + t.description() +
+                              " for a batch of " + std::to_string(n) +
+                              " images, but its rows had the shape " +
+                              PartialShape::known(first).to_string() +
+                              " before: rows must have the same shape in every batch");
     }
-    std::memcpy(result.mutable_data<float>() + static_cast<int64_t>(start) * row_elems,
-                out.data<float>(), out.byte_size());
-    if (progress) draw_progress(end, files.size());
+    std::memcpy(result.rows.mutable_data<float>() + rows_done * row_elems, t.data<float>(),
+                static_cast<size_t>(n * row_elems) * sizeof(float));
+    rows_done += n;
+  }
+  if (rows_done == 0) {
+    return invalid_argument("none of the " + std::to_string(files.size()) +
+                            " images could be read (see the warnings above)");
+  }
+  if (rows_done < static_cast<int64_t>(files.size())) {
+    Dims shape = result.rows.shape();
+    shape[0] = rows_done;
+    HUBIMG_ASSIGN_OR_RETURN(Tensor fewer, Tensor::create(DType::kFloat32, shape));
+    std::memcpy(fewer.mutable_data<float>(), result.rows.data<float>(), fewer.byte_size());
+    result.rows = std::move(fewer);
   }
   return result;
 }

@@ -140,8 +140,15 @@ ordered_json summarize(const SavedModel& m) {
   return j;
 }
 
-void print_human(const SavedModel& m, const ordered_json& j) {
-  std::cout << fmt::format("SavedModel {}\n", m.directory().string());
+// `given_path`: what the user named (an archive is shown as itself, not as the temporary folder
+// it was extracted to).
+void print_human(const SavedModel& m, const ordered_json& j, const std::string& given_path) {
+  std::error_code ec;
+  const std::filesystem::path given(given_path);
+  const bool archive = std::filesystem::is_regular_file(given, ec) &&
+                       given.filename() != "saved_model.pb" &&
+                       given.filename() != "saved_model.pbtxt";
+  std::cout << fmt::format("SavedModel {}\n", archive ? given_path : m.directory().string());
   std::cout << fmt::format("TensorFlow {}{}\n", j["tensorflow_version"].get<std::string>(),
                            m.has_object_graph() ? "" : " (TF1 graph, no object graph)");
   auto shape_str = [](const ordered_json& s) {
@@ -242,9 +249,9 @@ void add_info_command(CLI::App& app, int& exit_code) {
     }
     ordered_json j = summarize(**model);
     if (*as_json) {
-      std::cout << j.dump(2) << "\n";
+      std::cout << dump_json(j) << "\n";
     } else {
-      print_human(**model, j);
+      print_human(**model, j, *model_path);
     }
     exit_code = 0;
   });

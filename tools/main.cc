@@ -1,4 +1,8 @@
 #include <cstdio>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <new>
 
 #include "commands.h"
 
@@ -9,9 +13,15 @@ int report_error(const std::string& message) {
   return 1;
 }
 
+std::string dump_json(const nlohmann::ordered_json& j) {
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 }  // namespace hubimg::cli
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_cli(int argc, char** argv) {
   CLI::App app{"hubimg: load, run, fine-tune and publish TensorFlow 2 image SavedModels"};
   app.require_subcommand(1);
   int exit_code = 0;
@@ -21,10 +31,39 @@ int main(int argc, char** argv) {
   hubimg::cli::add_classify_command(app, exit_code);
   hubimg::cli::add_bench_command(app, exit_code);
   hubimg::cli::add_grad_command(app, exit_code);
+  // CLI11 reports an unknown first word as "A subcommand is required"; name it instead.
+  const std::function<bool(CLI::App*)> every = [](CLI::App*) { return true; };
+  std::string known;
+  bool is_known = false;
+  for (const CLI::App* sub : app.get_subcommands(every)) {
+    known += (known.empty() ? "" : ", ") + sub->get_name();
+    is_known = is_known || (argc > 1 && sub->get_name() == argv[1]);
+  }
+  if (argc > 1 && argv[1][0] != '-' && !is_known) {
+    return hubimg::cli::report_error("unknown command '" + std::string(argv[1]) +
+                                     "' (commands: " + known + "; see hubimg --help)");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The library returns errors as values; anything thrown that still reaches here is reported
+  // as an error, never left to std::terminate.
+  try {
+    return run_cli(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fputs("hubimg: error: out of memory\n", stderr);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hubimg: error: %s\n", e.what());
+  } catch (...) {
+    std::fputs("hubimg: error: unexpected failure (unknown exception)\n", stderr);
+  }
+  return 1;
 }

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "hubimg/model.h"
 #include "hubimg/npy.h"
+#include "output_paths.h"
 
 namespace hubimg::cli {
 namespace {
@@ -39,6 +40,7 @@ int run(const RunArgs& args) {
     auto eq = spec.find('=');
     std::string key = eq == std::string::npos ? default_key : spec.substr(0, eq);
     std::string file = eq == std::string::npos ? spec : spec.substr(eq + 1);
+    if (inputs.count(key)) return report_error("--input " + key + " given twice");
     auto t = read_npy(file);
     if (!t.ok()) return report_error(t.status().message());
     inputs[key] = std::move(t).value();
@@ -62,9 +64,10 @@ int run(const RunArgs& args) {
   std::filesystem::create_directories(args.output_dir, ec);
   if (ec) return report_error(args.output_dir + ": " + ec.message());
   for (const auto& [key, t] : *outputs) {
-    auto path = std::filesystem::path(args.output_dir) / (key + ".npy");
-    if (Status s = write_npy(path, t); !s.ok()) return report_error(s.message());
-    std::cout << fmt::format("{} {} -> {}\n", key, t.description(), path.string());
+    auto path = output_file_path(args.output_dir, key, ".npy", "output key");
+    if (!path.ok()) return report_error(path.status().message());
+    if (Status s = write_npy(*path, t); !s.ok()) return report_error(s.message());
+    std::cout << fmt::format("{} {} -> {}\n", key, t.description(), path->string());
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -51,13 +52,21 @@ size_t default_cache_limit() {
   return mb << 20;
 }
 
+std::atomic<size_t> fail_allocations_above{0};
+
 void* aligned_or_throw(size_t bytes) {
+  const size_t limit = fail_allocations_above.load(std::memory_order_relaxed);
+  if (limit != 0 && bytes > limit) throw std::bad_alloc();
   void* p = std::aligned_alloc(BufferPool::kAlignment, bytes);
   if (p == nullptr) throw std::bad_alloc();
   return p;
 }
 
 }  // namespace
+
+void BufferPool::fail_allocations_above_for_testing(size_t bytes) {
+  fail_allocations_above.store(bytes, std::memory_order_relaxed);
+}
 
 BufferPool& BufferPool::global() {
   static BufferPool pool(default_cache_limit());

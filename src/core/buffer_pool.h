@@ -36,6 +36,9 @@ class BufferPool {
   std::shared_ptr<void> allocate(size_t bytes);
 
   void release_cached();
+  // Tests only: from now on every allocation of more than `bytes` throws std::bad_alloc, as an
+  // allocation the system refuses would (0 turns it off). Process-wide.
+  static void fail_allocations_above_for_testing(size_t bytes);
   void set_cache_limit(size_t bytes);
   size_t cached_bytes() const;
 

@@ -10,6 +10,8 @@
 #include <system_error>
 #include <vector>
 
+#include "core/file_io.h"
+
 namespace hubimg {
 namespace {
 
@@ -296,102 +298,105 @@ Expected<Tensor> allocate(const NpyHeader& h) {
 }  // namespace
 
 Expected<Tensor> parse_npy(std::span<const uint8_t> bytes, std::string_view name_for_errors) {
-  auto fail = [&](const Status& s) { return s.with_context(name_for_errors); };
-  auto header = parse_header(bytes, bytes.size());
-  if (!header.ok()) return fail(header.status());
-  auto tensor = allocate(*header);
-  if (!tensor.ok()) return fail(tensor.status());
-  if (header->data_bytes) {
-    std::memcpy(tensor->raw_mutable_data(), bytes.data() + header->data_offset, header->data_bytes);
-  }
-  normalise_bools(*tensor);
-  return std::move(tensor).value();
+  return catch_exceptions(name_for_errors, [&]() -> Expected<Tensor> {
+    auto fail = [&](const Status& s) { return s.with_context(name_for_errors); };
+    auto header = parse_header(bytes, bytes.size());
+    if (!header.ok()) return fail(header.status());
+    auto tensor = allocate(*header);
+    if (!tensor.ok()) return fail(tensor.status());
+    if (header->data_bytes) {
+      std::memcpy(tensor->raw_mutable_data(), bytes.data() + header->data_offset,
+                  header->data_bytes);
+    }
+    normalise_bools(*tensor);
+    return std::move(tensor).value();
+  });
 }
 
 Expected<Tensor> read_npy(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  auto fail = [&](const Status& s) { return s.with_context(name); };
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return fail(invalid_argument("is a directory"));
-  uint64_t file_size = std::filesystem::file_size(path, ec);
-  if (ec) return fail(not_found("cannot open: " + ec.message()));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(not_found("cannot open for reading"));
+  return catch_exceptions("reading " + path.string(), [&]() -> Expected<Tensor> {
+    const std::string name = path.string();
+    auto fail = [&](const Status& s) { return s.with_context(name); };
+    auto opened = open_regular_file(path);
+    if (!opened.ok()) return opened.status();
+    const RegularFile& file = *opened;
+    const uint64_t file_size = file.size;
 
-  std::vector<uint8_t> head(std::min<uint64_t>(file_size, kPreludeV2));
-  in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
-  if (!in) return fail(data_loss("read error"));
-  auto extent = header_extent(head, file_size);
-  if (!extent.ok()) return fail(extent.status());
-  size_t already = head.size();
-  head.resize(*extent);
-  if (*extent > already) {
-    in.read(reinterpret_cast<char*>(head.data() + already),
-            static_cast<std::streamsize>(*extent - already));
-    if (!in) return fail(data_loss("read error"));
-  }
-  auto header = parse_header(head, file_size);
-  if (!header.ok()) return fail(header.status());
-  auto tensor = allocate(*header);
-  if (!tensor.ok()) return fail(tensor.status());
-  in.seekg(static_cast<std::streamoff>(header->data_offset));
-  if (header->data_bytes) {
-    in.read(static_cast<char*>(tensor->raw_mutable_data()),
-            static_cast<std::streamsize>(header->data_bytes));
-    if (!in) return fail(data_loss("read error (file changed while reading?)"));
-  }
-  normalise_bools(*tensor);
-  return std::move(tensor).value();
+    std::vector<uint8_t> head(std::min<uint64_t>(file_size, kPreludeV2));
+    HUBIMG_RETURN_IF_ERROR(read_exactly(file, 0, head.data(), head.size(), path));
+    auto extent = header_extent(head, file_size);
+    if (!extent.ok()) return fail(extent.status());
+    size_t already = head.size();
+    head.resize(*extent);
+    if (*extent > already) {
+      HUBIMG_RETURN_IF_ERROR(
+          read_exactly(file, already, head.data() + already, *extent - already, path));
+    }
+    auto header = parse_header(head, file_size);
+    if (!header.ok()) return fail(header.status());
+    auto tensor = allocate(*header);
+    if (!tensor.ok()) return fail(tensor.status());
+    if (header->data_bytes) {
+      HUBIMG_RETURN_IF_ERROR(read_exactly(file, header->data_offset, tensor->raw_mutable_data(),
+                                          header->data_bytes, path));
+    }
+    normalise_bools(*tensor);
+    return std::move(tensor).value();
+  });
 }
 
 Expected<std::vector<uint8_t>> encode_npy(const Tensor& tensor) {
-  if (!tensor.valid()) return invalid_argument("cannot write an invalid tensor to .npy");
-  HUBIMG_ASSIGN_OR_RETURN(std::string descr, descr_for(tensor.dtype()));
-  std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (";
-  for (size_t i = 0; i < tensor.shape().size(); ++i) {
-    if (i) dict += ", ";
-    dict += std::to_string(tensor.shape()[i]);
-  }
-  if (tensor.shape().size() == 1) dict += ",";
-  dict += "), }";
-  // The total header (prelude + dict + padding + '\n') is a multiple of 64 bytes.
-  size_t prelude = kPreludeV1;
-  auto padded = [&](size_t pre) { return (pre + dict.size() + 1 + 63) / 64 * 64 - pre; };
-  size_t header_len = padded(prelude);
-  if (header_len > 0xffff) {
-    prelude = kPreludeV2;
-    header_len = padded(prelude);
-  }
-  std::vector<uint8_t> out;
-  out.reserve(prelude + header_len + tensor.byte_size());
-  out.insert(out.end(), std::begin(kMagic), std::end(kMagic));
-  out.push_back(prelude == kPreludeV1 ? 1 : 2);
-  out.push_back(0);
-  for (size_t i = 0; i < prelude - 8; ++i)
-    out.push_back(static_cast<uint8_t>(header_len >> (8 * i)));
-  out.insert(out.end(), dict.begin(), dict.end());
-  out.insert(out.end(), header_len - dict.size() - 1, ' ');
-  out.push_back('\n');
-  const auto* data = static_cast<const uint8_t*>(tensor.raw_data());
-  if (tensor.dtype() == DType::kBool) {
-    for (int64_t i = 0; i < tensor.num_elements(); ++i) out.push_back(data[i] != 0);
-  } else if (tensor.byte_size()) {
-    out.insert(out.end(), data, data + tensor.byte_size());
-  }
-  return out;
+  return catch_exceptions("encoding .npy", [&]() -> Expected<std::vector<uint8_t>> {
+    if (!tensor.valid()) return invalid_argument("cannot write an invalid tensor to .npy");
+    HUBIMG_ASSIGN_OR_RETURN(std::string descr, descr_for(tensor.dtype()));
+    std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (";
+    for (size_t i = 0; i < tensor.shape().size(); ++i) {
+      if (i) dict += ", ";
+      dict += std::to_string(tensor.shape()[i]);
+    }
+    if (tensor.shape().size() == 1) dict += ",";
+    dict += "), }";
+    // The total header (prelude + dict + padding + '\n') is a multiple of 64 bytes.
+    size_t prelude = kPreludeV1;
+    auto padded = [&](size_t pre) { return (pre + dict.size() + 1 + 63) / 64 * 64 - pre; };
+    size_t header_len = padded(prelude);
+    if (header_len > 0xffff) {
+      prelude = kPreludeV2;
+      header_len = padded(prelude);
+    }
+    std::vector<uint8_t> out;
+    out.reserve(prelude + header_len + tensor.byte_size());
+    out.insert(out.end(), std::begin(kMagic), std::end(kMagic));
+    out.push_back(prelude == kPreludeV1 ? 1 : 2);
+    out.push_back(0);
+    for (size_t i = 0; i < prelude - 8; ++i)
+      out.push_back(static_cast<uint8_t>(header_len >> (8 * i)));
+    out.insert(out.end(), dict.begin(), dict.end());
+    out.insert(out.end(), header_len - dict.size() - 1, ' ');
+    out.push_back('\n');
+    const auto* data = static_cast<const uint8_t*>(tensor.raw_data());
+    if (tensor.dtype() == DType::kBool) {
+      for (int64_t i = 0; i < tensor.num_elements(); ++i) out.push_back(data[i] != 0);
+    } else if (tensor.byte_size()) {
+      out.insert(out.end(), data, data + tensor.byte_size());
+    }
+    return out;
+  });
 }
 
 Status write_npy(const std::filesystem::path& path, const Tensor& tensor) {
-  const std::string name = path.string();
-  auto bytes = encode_npy(tensor);
-  if (!bytes.ok()) return bytes.status().with_context(name);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return not_found("cannot open for writing").with_context(name);
-  out.write(reinterpret_cast<const char*>(bytes->data()),
-            static_cast<std::streamsize>(bytes->size()));
-  out.close();
-  if (!out) return data_loss("write error").with_context(name);
-  return {};
+  return catch_exceptions(path.string(), [&]() -> Status {
+    const std::string name = path.string();
+    auto bytes = encode_npy(tensor);
+    if (!bytes.ok()) return bytes.status().with_context(name);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out) return not_found("cannot open for writing").with_context(name);
+    out.write(reinterpret_cast<const char*>(bytes->data()),
+              static_cast<std::streamsize>(bytes->size()));
+    out.close();
+    if (!out) return data_loss("write error").with_context(name);
+    return {};
+  });
 }
 
 }  // namespace hubimg

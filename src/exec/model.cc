@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 
+#include "core/file_io.h"
 #include "core/thread_pool.h"
 #include "exec/batch_runner.h"
 #include "exec/executor.h"
@@ -336,48 +337,50 @@ std::vector<std::pair<std::string, format::TensorSpec>> named_inputs(
 }  // namespace
 
 Expected<Model> Model::load(const std::filesystem::path& path, const LoadOptions& options) {
-  auto impl = std::make_shared<Impl>();
-  impl->optimize = options.optimize;
-  HUBIMG_ASSIGN_OR_RETURN(impl->saved, format::SavedModel::load(path));
-  HUBIMG_RETURN_IF_ERROR(impl->saved->check_runnable());
-  for (const auto& v : impl->saved->variables()) {
-    impl->variables.push_back(std::make_unique<Variable>(v.name, v.value, v.trainable));
-    impl->variable_ptrs.push_back(impl->variables.back().get());
-  }
-  // Build every inference graph now, so an unsupported op is reported before any run.
-  bool call_ok = false;
-  Status call_error;
-  if (const auto& call = impl->saved->root_call()) {
-    for (const auto& cf : call->concrete_functions) {
-      if (cf.training.value_or(false) && !options.prepare_training) continue;
-      auto g = impl->graph_for(cf, describe_trace(cf));
-      if (cf.training.value_or(false)) {
-        if (!g.ok()) impl->warnings.push_back(g.status().message());
-      } else if (g.ok()) {
-        call_ok = true;
-      } else {
-        call_error = g.status();
+  return catch_exceptions(path.string(), [&]() -> Expected<Model> {
+    auto impl = std::make_shared<Impl>();
+    impl->optimize = options.optimize;
+    HUBIMG_ASSIGN_OR_RETURN(impl->saved, format::SavedModel::load(path));
+    HUBIMG_RETURN_IF_ERROR(impl->saved->check_runnable());
+    for (const auto& v : impl->saved->variables()) {
+      impl->variables.push_back(std::make_unique<Variable>(v.name, v.value, v.trainable));
+      impl->variable_ptrs.push_back(impl->variables.back().get());
+    }
+    // Build every inference graph now, so an unsupported op is reported before any run.
+    bool call_ok = false;
+    Status call_error;
+    if (const auto& call = impl->saved->root_call()) {
+      for (const auto& cf : call->concrete_functions) {
+        if (cf.training.value_or(false) && !options.prepare_training) continue;
+        auto g = impl->graph_for(cf, describe_trace(cf));
+        if (cf.training.value_or(false)) {
+          if (!g.ok()) impl->warnings.push_back(g.status().message());
+        } else if (g.ok()) {
+          call_ok = true;
+        } else {
+          call_error = g.status();
+        }
       }
     }
-  }
-  int signatures_ok = 0;
-  for (const auto& [key, sig] : impl->saved->signatures()) {
-    auto g = sig.function ? impl->graph_for(*sig.function, "signature '" + key + "'")
-                          : impl->tf1_graph_for(sig);
-    if (g.ok()) {
-      ++signatures_ok;
-    } else {
-      impl->warnings.push_back("signature '" + key + "' cannot run: " + g.status().message());
+    int signatures_ok = 0;
+    for (const auto& [key, sig] : impl->saved->signatures()) {
+      auto g = sig.function ? impl->graph_for(*sig.function, "signature '" + key + "'")
+                            : impl->tf1_graph_for(sig);
+      if (g.ok()) {
+        ++signatures_ok;
+      } else {
+        impl->warnings.push_back("signature '" + key + "' cannot run: " + g.status().message());
+      }
     }
-  }
-  if (!call_ok && !call_error.ok()) {
-    if (signatures_ok == 0) return call_error;
-    impl->warnings.push_back("root.__call__ cannot run: " + call_error.message());
-  }
-  if (!call_ok && signatures_ok == 0 && !impl->warnings.empty()) {
-    return unimplemented(path.string() + ": nothing in this model can run: " + impl->warnings[0]);
-  }
-  return Model(std::move(impl));
+    if (!call_ok && !call_error.ok()) {
+      if (signatures_ok == 0) return call_error;
+      impl->warnings.push_back("root.__call__ cannot run: " + call_error.message());
+    }
+    if (!call_ok && signatures_ok == 0 && !impl->warnings.empty()) {
+      return unimplemented(path.string() + ": nothing in this model can run: " + impl->warnings[0]);
+    }
+    return Model(std::move(impl));
+  });
 }
 
 bool Model::has_call() const {
@@ -479,14 +482,16 @@ bool is_float(DType d) {
 
 Expected<std::map<std::string, Tensor>> Model::call(const std::map<std::string, Tensor>& inputs,
                                                     const CallOptions& options) const {
-  HUBIMG_ASSIGN_OR_RETURN(ResolvedCall resolved, resolve_call(*impl_->saved, inputs, options));
-  const format::ConcreteFunction& cf = *resolved.function;
-  HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
-  HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, resolved.flat, options));
-  std::map<std::string, Tensor> result;
-  for (size_t i = 0; i < outs.size(); ++i)
-    result[output_key(cf.output_keys, i)] = std::move(outs[i]);
-  return result;
+  return catch_exceptions("__call__", [&]() -> Expected<std::map<std::string, Tensor>> {
+    HUBIMG_ASSIGN_OR_RETURN(ResolvedCall resolved, resolve_call(*impl_->saved, inputs, options));
+    const format::ConcreteFunction& cf = *resolved.function;
+    HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
+    HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, resolved.flat, options));
+    std::map<std::string, Tensor> result;
+    for (size_t i = 0; i < outs.size(); ++i)
+      result[output_key(cf.output_keys, i)] = std::move(outs[i]);
+    return result;
+  });
 }
 
 Expected<GradientResult> Model::Impl::run_gradients(
@@ -569,100 +574,115 @@ Expected<GradientResult> Model::Impl::run_gradients(
 Expected<GradientResult> Model::gradients(const std::map<std::string, Tensor>& inputs,
                                           const GradientTargets& targets,
                                           const CallOptions& options) const {
-  HUBIMG_ASSIGN_OR_RETURN(ResolvedCall resolved, resolve_call(*impl_->saved, inputs, options));
-  const format::ConcreteFunction& cf = *resolved.function;
-  HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
-  return impl_->run_gradients(*g, describe_trace(cf), cf.name, cf.output_keys,
-                              std::move(resolved.flat), resolved.flat_names, resolved.from_inputs,
-                              targets, options.profile, options.tap);
+  return catch_exceptions("gradients of __call__", [&]() -> Expected<GradientResult> {
+    HUBIMG_ASSIGN_OR_RETURN(ResolvedCall resolved, resolve_call(*impl_->saved, inputs, options));
+    const format::ConcreteFunction& cf = *resolved.function;
+    HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(cf, describe_trace(cf)));
+    return impl_->run_gradients(*g, describe_trace(cf), cf.name, cf.output_keys,
+                                std::move(resolved.flat), resolved.flat_names, resolved.from_inputs,
+                                targets, options.profile, options.tap);
+  });
 }
 
 Expected<GradientResult> Model::signature_gradients(const std::string& name,
                                                     const std::map<std::string, Tensor>& inputs,
                                                     const GradientTargets& targets) const {
-  const auto& sigs = impl_->saved->signatures();
-  auto it = sigs.find(name);
-  if (it == sigs.end()) return not_found("no signature '" + name + "'");
-  const format::Signature& sig = it->second;
-  if (!sig.function) {
-    return unimplemented("signature '" + name + "' is a TF1 graph signature: no gradients");
-  }
-  const std::string where = "signature '" + name + "'";
-  std::vector<Tensor> flat;
-  std::vector<std::string> names;
-  for (const auto& [key, spec] : named_inputs(*sig.function)) {
-    auto in = inputs.find(key);
-    if (in == inputs.end()) return invalid_argument(where + ": missing input '" + key + "'");
-    HUBIMG_RETURN_IF_ERROR(check_input(where, key, in->second, spec));
-    flat.push_back(in->second);
-    names.push_back(key);
-  }
-  HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(*sig.function, where));
-  return impl_->run_gradients(*g, where, "signature:" + name, sig.function->output_keys,
-                              std::move(flat), names, std::vector<bool>(names.size(), true),
-                              targets, nullptr);
+  return catch_exceptions(
+      "gradients of signature \x27" + name + "\x27", [&]() -> Expected<GradientResult> {
+        const auto& sigs = impl_->saved->signatures();
+        auto it = sigs.find(name);
+        if (it == sigs.end()) return not_found("no signature '" + name + "'");
+        const format::Signature& sig = it->second;
+        if (!sig.function) {
+          return unimplemented("signature '" + name + "' is a TF1 graph signature: no gradients");
+        }
+        const std::string where = "signature '" + name + "'";
+        std::vector<Tensor> flat;
+        std::vector<std::string> names;
+        for (const auto& [key, spec] : named_inputs(*sig.function)) {
+          auto in = inputs.find(key);
+          if (in == inputs.end()) return invalid_argument(where + ": missing input '" + key + "'");
+          HUBIMG_RETURN_IF_ERROR(check_input(where, key, in->second, spec));
+          flat.push_back(in->second);
+          names.push_back(key);
+        }
+        HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(*sig.function, where));
+        return impl_->run_gradients(*g, where, "signature:" + name, sig.function->output_keys,
+                                    std::move(flat), names, std::vector<bool>(names.size(), true),
+                                    targets, nullptr);
+      });
 }
 
 Expected<std::vector<Tensor>> Model::operator()(const Tensor& input,
                                                 const CallOptions& options) const {
-  const auto& root_call = impl_->saved->root_call();
-  std::string name = "inputs";
-  if (root_call && !root_call->parameter_names.empty()) name = root_call->parameter_names[0];
-  HUBIMG_ASSIGN_OR_RETURN(auto named, call({{name, input}}, options));
-  std::vector<Tensor> out;
-  const auto& keys = root_call->concrete_functions[0].output_keys;
-  for (const auto& k : keys) {
-    if (auto it = named.find(k); it != named.end()) out.push_back(it->second);
-  }
-  if (out.size() != named.size()) {
-    out.clear();
-    for (auto& [k, v] : named) out.push_back(v);
-  }
-  return out;
+  return catch_exceptions("__call__", [&]() -> Expected<std::vector<Tensor>> {
+    const auto& root_call = impl_->saved->root_call();
+    std::string name = "inputs";
+    if (root_call && !root_call->parameter_names.empty()) name = root_call->parameter_names[0];
+    HUBIMG_ASSIGN_OR_RETURN(auto named, call({{name, input}}, options));
+    std::vector<Tensor> out;
+    const auto& keys = root_call->concrete_functions[0].output_keys;
+    for (const auto& k : keys) {
+      if (auto it = named.find(k); it != named.end()) out.push_back(it->second);
+    }
+    if (out.size() != named.size()) {
+      out.clear();
+      for (auto& [k, v] : named) out.push_back(v);
+    }
+    return out;
+  });
 }
 
 Expected<std::map<std::string, Tensor>> Model::call_signature(
     const std::string& name, const std::map<std::string, Tensor>& inputs,
     const CallOptions& options) const {
-  const auto& sigs = impl_->saved->signatures();
-  auto it = sigs.find(name);
-  if (it == sigs.end()) {
-    std::string known;
-    for (const auto& [k, s] : sigs) known += (known.empty() ? "" : ", ") + k;
-    return not_found(impl_->saved->directory().string() + ": no signature '" + name +
-                     "' (the model has: " + known + ")");
-  }
-  const format::Signature& sig = it->second;
-  const std::string where = "signature '" + name + "'";
-  for (const auto& [key, t] : inputs) {
-    if (!sig.inputs.count(key)) return invalid_argument(where + " has no input '" + key + "'");
-  }
-  std::vector<Tensor> flat;
-  std::shared_ptr<graph::Graph> g;
-  std::vector<std::string> out_keys;
-  if (sig.function) {
-    for (const auto& [key, spec] : named_inputs(*sig.function)) {
-      auto in = inputs.find(key);
-      if (in == inputs.end()) return invalid_argument(where + ": missing input '" + key + "'");
-      HUBIMG_RETURN_IF_ERROR(check_input(where, key, in->second, spec));
-      flat.push_back(in->second);
-    }
-    HUBIMG_ASSIGN_OR_RETURN(g, impl_->graph_for(*sig.function, where));
-    out_keys = sig.function->output_keys;
-  } else {
-    for (const auto& [key, info] : sig.inputs) {
-      auto in = inputs.find(key);
-      if (in == inputs.end()) return invalid_argument(where + ": missing input '" + key + "'");
-      HUBIMG_RETURN_IF_ERROR(check_input(where, key, in->second, {key, info.dtype, info.shape}));
-      flat.push_back(in->second);
-    }
-    HUBIMG_ASSIGN_OR_RETURN(g, impl_->tf1_graph_for(sig));
-    for (const auto& [key, info] : sig.outputs) out_keys.push_back(key);
-  }
-  HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat, options));
-  std::map<std::string, Tensor> result;
-  for (size_t i = 0; i < outs.size() && i < out_keys.size(); ++i) result[out_keys[i]] = outs[i];
-  return result;
+  return catch_exceptions(
+      "signature \x27" + name + "\x27", [&]() -> Expected<std::map<std::string, Tensor>> {
+        const auto& sigs = impl_->saved->signatures();
+        auto it = sigs.find(name);
+        if (it == sigs.end()) {
+          std::string known;
+          for (const auto& [k, s] : sigs) known += (known.empty() ? "" : ", ") + k;
+          return not_found(impl_->saved->directory().string() + ": no signature '" + name +
+                           "' (the model has: " + known + ")");
+        }
+        const format::Signature& sig = it->second;
+        const std::string where = "signature '" + name + "'";
+        for (const auto& [key, t] : inputs) {
+          if (!sig.inputs.count(key))
+            return invalid_argument(where + " has no input '" + key + "'");
+        }
+        std::vector<Tensor> flat;
+        std::shared_ptr<graph::Graph> g;
+        std::vector<std::string> out_keys;
+        if (sig.function) {
+          for (const auto& [key, spec] : named_inputs(*sig.function)) {
+            auto in = inputs.find(key);
+            if (in == inputs.end())
+              return invalid_argument(where + ": missing input '" + key + "'");
+            HUBIMG_RETURN_IF_ERROR(check_input(where, key, in->second, spec));
+            flat.push_back(in->second);
+          }
+          HUBIMG_ASSIGN_OR_RETURN(g, impl_->graph_for(*sig.function, where));
+          out_keys = sig.function->output_keys;
+        } else {
+          for (const auto& [key, info] : sig.inputs) {
+            auto in = inputs.find(key);
+            if (in == inputs.end())
+              return invalid_argument(where + ": missing input '" + key + "'");
+            HUBIMG_RETURN_IF_ERROR(
+                check_input(where, key, in->second, {key, info.dtype, info.shape}));
+            flat.push_back(in->second);
+          }
+          HUBIMG_ASSIGN_OR_RETURN(g, impl_->tf1_graph_for(sig));
+          for (const auto& [key, info] : sig.outputs) out_keys.push_back(key);
+        }
+        HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, flat, options));
+        std::map<std::string, Tensor> result;
+        for (size_t i = 0; i < outs.size() && i < out_keys.size(); ++i)
+          result[out_keys[i]] = outs[i];
+        return result;
+      });
 }
 
 std::vector<std::string> Model::signature_names() const {
@@ -705,49 +725,54 @@ std::vector<Variable*> Model::trainable_variables() const {
 }
 
 Expected<std::vector<Tensor>> Model::regularization_losses() const {
-  std::vector<Tensor> losses;
-  for (const auto& fo : impl_->saved->regularization_losses()) {
-    if (fo.concrete_functions.empty()) return not_found(fo.path + " has no traced function");
-    HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(fo.concrete_functions[0], fo.path));
-    HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, {}));
-    if (outs.size() != 1)
-      return internal_error(fo.path + " returned " + std::to_string(outs.size()) + " values");
-    losses.push_back(outs[0]);
-  }
-  return losses;
+  return catch_exceptions("regularization_losses", [&]() -> Expected<std::vector<Tensor>> {
+    std::vector<Tensor> losses;
+    for (const auto& fo : impl_->saved->regularization_losses()) {
+      if (fo.concrete_functions.empty()) return not_found(fo.path + " has no traced function");
+      HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(fo.concrete_functions[0], fo.path));
+      HUBIMG_ASSIGN_OR_RETURN(auto outs, impl_->run(*g, {}));
+      if (outs.size() != 1)
+        return internal_error(fo.path + " returned " + std::to_string(outs.size()) + " values");
+      losses.push_back(outs[0]);
+    }
+    return losses;
+  });
 }
 
 Expected<std::vector<Tensor>> Model::regularization_gradients(Tensor* total) const {
-  const std::vector<int> trainable = impl_->trainable_indices();
-  std::vector<Tensor> grads;
-  for (int v : trainable) {
-    const Tensor& value = impl_->variable_ptrs[static_cast<size_t>(v)]->value();
-    grads.emplace_back(value.dtype(), value.shape());
-  }
-  double sum = 0;
-  for (const auto& fo : impl_->saved->regularization_losses()) {
-    if (fo.concrete_functions.empty()) return not_found(fo.path + " has no traced function");
-    HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(fo.concrete_functions[0], fo.path));
-    if (g->outputs.size() != 1) {
-      return internal_error(fo.path + " returns " + std::to_string(g->outputs.size()) + " values");
+  return catch_exceptions("regularization gradients", [&]() -> Expected<std::vector<Tensor>> {
+    const std::vector<int> trainable = impl_->trainable_indices();
+    std::vector<Tensor> grads;
+    for (int v : trainable) {
+      const Tensor& value = impl_->variable_ptrs[static_cast<size_t>(v)]->value();
+      grads.emplace_back(value.dtype(), value.shape());
     }
-    GradientTargets targets;
-    targets.cotangents["output_0"] = Tensor::scalar<float>(1.0f);
-    HUBIMG_ASSIGN_OR_RETURN(
-        auto r, impl_->run_gradients(*g, fo.path, "reg:" + fo.concrete_functions[0].name, {}, {},
-                                     {}, {}, targets, nullptr));
-    for (const auto& [k, t] : r.outputs) sum += element_as_double(t, 0);
-    for (size_t k = 0; k < grads.size(); ++k) {
-      if (grads[k].dtype() != DType::kFloat32 || r.gradients[k].dtype() != DType::kFloat32) {
-        return unimplemented(fo.path + ": regularization gradients are float32 only");
+    double sum = 0;
+    for (const auto& fo : impl_->saved->regularization_losses()) {
+      if (fo.concrete_functions.empty()) return not_found(fo.path + " has no traced function");
+      HUBIMG_ASSIGN_OR_RETURN(auto g, impl_->graph_for(fo.concrete_functions[0], fo.path));
+      if (g->outputs.size() != 1) {
+        return internal_error(fo.path + " returns " + std::to_string(g->outputs.size()) +
+                              " values");
       }
-      float* acc = grads[k].mutable_data<float>();
-      const float* add = r.gradients[k].data<float>();
-      for (int64_t i = 0; i < grads[k].num_elements(); ++i) acc[i] += add[i];
+      GradientTargets targets;
+      targets.cotangents["output_0"] = Tensor::scalar<float>(1.0f);
+      HUBIMG_ASSIGN_OR_RETURN(
+          auto r, impl_->run_gradients(*g, fo.path, "reg:" + fo.concrete_functions[0].name, {}, {},
+                                       {}, {}, targets, nullptr));
+      for (const auto& [k, t] : r.outputs) sum += element_as_double(t, 0);
+      for (size_t k = 0; k < grads.size(); ++k) {
+        if (grads[k].dtype() != DType::kFloat32 || r.gradients[k].dtype() != DType::kFloat32) {
+          return unimplemented(fo.path + ": regularization gradients are float32 only");
+        }
+        float* acc = grads[k].mutable_data<float>();
+        const float* add = r.gradients[k].data<float>();
+        for (int64_t i = 0; i < grads[k].num_elements(); ++i) acc[i] += add[i];
+      }
     }
-  }
-  if (total != nullptr) *total = Tensor::scalar<float>(static_cast<float>(sum));
-  return grads;
+    if (total != nullptr) *total = Tensor::scalar<float>(static_cast<float>(sum));
+    return grads;
+  });
 }
 
 const std::vector<std::string>& Model::load_warnings() const {

@@ -1,6 +1,7 @@
 // SavedModels as model hubs serve them: a (gzip'd) tar of the SavedModel directory.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 
@@ -13,9 +14,26 @@ struct ExtractedArchive {
   std::shared_ptr<void> owner;            // removes the temporary directory when released
 };
 
-// Extracts a .tar, .tar.gz or .tgz into a fresh temporary directory. Rejects entries that would
-// land outside it (absolute paths, "..", links) and archives that expand past `max_bytes`.
+// What extraction may write before the model is even looked at.
+struct ArchiveLimits {
+  uint64_t max_bytes = uint64_t{4} << 30;  // total size of the files extracted
+  uint64_t max_entries = 100000;           // entries of any kind (files, folders, skipped)
+  int max_depth = 64;                      // path components of an entry
+};
+
+// The defaults, overridden by the environment: HUBIMG_ARCHIVE_MAX_BYTES (bytes, or with a
+// K/M/G/T suffix, powers of 1024) and HUBIMG_ARCHIVE_MAX_ENTRIES. An unparsable value is an
+// error rather than silently ignored.
+Expected<ArchiveLimits> archive_limits_from_environment();
+
+// Extracts a .tar, .tar.gz or .tgz into a fresh temporary directory (see core/temp_dir.h: it is
+// removed when `owner` goes away, after any error, and on SIGINT/SIGTERM/SIGHUP). Rejects
+// entries that would land outside it (absolute paths, "..") or deeper than `max_depth`, skips
+// links and special files, and stops when the archive has more than `max_entries` entries or
+// expands past `max_bytes`.
 Expected<ExtractedArchive> extract_saved_model_archive(const std::filesystem::path& archive,
-                                                       uint64_t max_bytes = uint64_t{16} << 30);
+                                                       const ArchiveLimits& limits);
+// With archive_limits_from_environment().
+Expected<ExtractedArchive> extract_saved_model_archive(const std::filesystem::path& archive);
 
 }  // namespace hubimg::format

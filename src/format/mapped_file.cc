@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/file_io.h"
+
 namespace hubimg::format {
 namespace {
 
@@ -16,45 +18,15 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
-// Closes a file descriptor when it goes out of scope.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 Expected<std::shared_ptr<MappedFile>> MappedFile::open(const std::filesystem::path& path) {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
-    const int err = errno;
-    std::string message = path.string() + ": cannot open: " + errno_text(err);
-    if (err == ENOENT) return not_found(std::move(message));
-    return failed_precondition(std::move(message));
-  }
-  FileDescriptor file(fd);
-  struct stat info {};
-  if (::fstat(file.get(), &info) != 0) {
-    return failed_precondition(path.string() + ": cannot stat: " + errno_text(errno));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    return failed_precondition(path.string() + ": not a regular file");
-  }
-  const auto size = static_cast<size_t>(info.st_size);
+  // Never blocks on a FIFO or device: open_regular_file opens with O_NONBLOCK and refuses
+  // anything but a regular file.
+  HUBIMG_ASSIGN_OR_RETURN(RegularFile file, open_regular_file(path));
+  const auto size = static_cast<size_t>(file.size);
   if (size == 0) return std::shared_ptr<MappedFile>(new MappedFile(path, nullptr, 0));
-  void* mapping = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, file.get(), 0);
+  void* mapping = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, file.fd.get(), 0);
   if (mapping == MAP_FAILED) {
     return failed_precondition(path.string() + ": cannot map " + std::to_string(size) +
                                " bytes: " + errno_text(errno));

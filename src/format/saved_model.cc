@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "checkpoint.pb.h"
+#include "core/file_io.h"
 #include "format/archive.h"
 #include "format/tensor_bundle.h"
 #include "graph.pb.h"
@@ -21,18 +22,23 @@ constexpr char kVariableValueAttribute[] = "VARIABLE_VALUE";
 constexpr int64_t kMaxProtoBytes = int64_t{2} << 30;
 
 Expected<std::string> read_whole_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(path, ec);
-  if (ec) return not_found(path.string() + ": " + ec.message());
-  if (static_cast<int64_t>(size) >= kMaxProtoBytes) {
+  // Refuses FIFOs and devices without blocking on them (core/file_io.h).
+  auto bytes = read_regular_file(path, static_cast<uint64_t>(kMaxProtoBytes) - 1);
+  if (!bytes.ok() && bytes.status().code() == StatusCode::kOutOfRange) {
     return out_of_range(path.string() + ": file is larger than the 2 GiB protobuf limit");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found(path.string() + ": cannot open");
-  std::string bytes(size, '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
-  if (static_cast<size_t>(in.gcount()) != size) return data_loss(path.string() + ": short read");
   return bytes;
+}
+
+// TensorFlow refuses dimensions below -1 (-1 is "unknown"); shape_of would read them as -1.
+Status check_dims(const tf::TensorShapeProto& p, const std::string& what) {
+  for (const auto& dim : p.dim()) {
+    if (dim.size() < -1) {
+      return data_loss(what + ": shape has a dimension of " + std::to_string(dim.size()) +
+                       " (below -1, where -1 means unknown)");
+    }
+  }
+  return {};
 }
 
 PartialShape shape_of(const tf::TensorShapeProto& p) {
@@ -98,11 +104,16 @@ Expected<StructuredArg> StructuredArg::from_proto(const tf::StructuredValue& v) 
       a.string_value = v.string_value();
       break;
     case K::kTensorSpecValue:
+      HUBIMG_RETURN_IF_ERROR(check_dims(v.tensor_spec_value().shape(),
+                                        "TensorSpec '" + v.tensor_spec_value().name() + "'"));
       a.kind = Kind::kTensor;
       a.tensor = {v.tensor_spec_value().name(), dtype_or_invalid(v.tensor_spec_value().dtype()),
                   shape_of(v.tensor_spec_value().shape())};
       break;
     case K::kBoundedTensorSpecValue:
+      HUBIMG_RETURN_IF_ERROR(
+          check_dims(v.bounded_tensor_spec_value().shape(),
+                     "BoundedTensorSpec '" + v.bounded_tensor_spec_value().name() + "'"));
       a.kind = Kind::kTensor;
       a.tensor = {v.bounded_tensor_spec_value().name(),
                   dtype_or_invalid(v.bounded_tensor_spec_value().dtype()),
@@ -458,10 +469,14 @@ Status SavedModel::read_signatures() {
     sig.key = key;
     sig.method_name = def.method_name();
     for (const auto& [name, info] : def.inputs()) {
+      HUBIMG_RETURN_IF_ERROR(
+          check_dims(info.tensor_shape(), "signature '" + key + "' input '" + name + "'"));
       sig.inputs[name] = {info.name(), dtype_or_invalid(info.dtype()),
                           shape_of(info.tensor_shape())};
     }
     for (const auto& [name, info] : def.outputs()) {
+      HUBIMG_RETURN_IF_ERROR(
+          check_dims(info.tensor_shape(), "signature '" + key + "' output '" + name + "'"));
       sig.outputs[name] = {info.name(), dtype_or_invalid(info.dtype()),
                            shape_of(info.tensor_shape())};
     }
@@ -634,6 +649,7 @@ Status SavedModel::restore_variables(const LoadOptions& options) {
     v.checkpoint_key = it->second;
     auto value = bundle_->read(v.checkpoint_key);
     if (!value.ok()) return value.status().with_context("variable '" + v.name + "'");
+    HUBIMG_RETURN_IF_ERROR(check_dims(sv.shape(), prefix.string() + ": variable '" + v.name + "'"));
     PartialShape declared = shape_of(sv.shape());
     if (value->dtype() != v.dtype || !declared.is_compatible_with(value->shape())) {
       return data_loss(prefix.string() + ": variable '" + v.name + "' is declared " +

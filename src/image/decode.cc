@@ -3,6 +3,7 @@
 #include <string>
 #include <system_error>
 
+#include "core/file_io.h"
 #include "hubimg/image.h"
 #include "image/decoders.h"
 
@@ -70,45 +71,36 @@ Tensor to_float_tensor(const DecodedImage& img) {
 }  // namespace
 
 Expected<Tensor> decode_image(std::span<const uint8_t> bytes, std::string_view name_for_errors) {
-  auto decoded = decode_any(bytes);
+  auto decoded = catch_exceptions("decoding", [&] { return decode_any(bytes); });
   if (!decoded.ok()) return decoded.status().with_context(name_for_errors);
-  return to_float_tensor(*decoded);
+  return catch_exceptions(name_for_errors,
+                          [&]() -> Expected<Tensor> { return to_float_tensor(*decoded); });
 }
 
 Expected<Tensor> decode_image_file(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return invalid_argument("is a directory").with_context(name);
-  }
-  uint64_t size = std::filesystem::file_size(path, ec);
-  if (ec) return not_found("cannot open: " + ec.message()).with_context(name);
   constexpr uint64_t kMaxFileBytes = uint64_t{1} << 31;
-  if (size > kMaxFileBytes) {
-    return out_of_range("file of " + std::to_string(size) + " bytes is too large for an image")
-        .with_context(name);
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found("cannot open for reading").with_context(name);
-  std::vector<uint8_t> bytes(size);
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  if (!in) return data_loss("read error").with_context(name);
-  return decode_image(bytes, name);
+  const std::string name = path.string();
+  auto bytes = catch_exceptions(name, [&] { return read_regular_file(path, kMaxFileBytes); });
+  if (!bytes.ok()) return bytes.status();
+  return decode_image(std::span(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()),
+                      name);
 }
 
 Expected<Tensor> rgb_to_luma(const Tensor& rgb) {
-  if (rgb.dtype() != DType::kFloat32 || rgb.rank() < 1 || rgb.dim(rgb.rank() - 1) != 3) {
-    return invalid_argument("rgb_to_luma needs float32 [..., 3], got " + rgb.description());
-  }
-  Dims shape = rgb.shape();
-  shape.back() = 1;
-  Tensor out(DType::kFloat32, shape);
-  const float* in = rgb.data<float>();
-  float* o = out.mutable_data<float>();
-  for (int64_t i = 0; i < out.num_elements(); ++i) {
-    o[i] = 0.299f * in[3 * i] + 0.587f * in[3 * i + 1] + 0.114f * in[3 * i + 2];
-  }
-  return out;
+  return catch_exceptions("rgb_to_luma", [&]() -> Expected<Tensor> {
+    if (rgb.dtype() != DType::kFloat32 || rgb.rank() < 1 || rgb.dim(rgb.rank() - 1) != 3) {
+      return invalid_argument("rgb_to_luma needs float32 [..., 3], got " + rgb.description());
+    }
+    Dims shape = rgb.shape();
+    shape.back() = 1;
+    Tensor out(DType::kFloat32, shape);
+    const float* in = rgb.data<float>();
+    float* o = out.mutable_data<float>();
+    for (int64_t i = 0; i < out.num_elements(); ++i) {
+      o[i] = 0.299f * in[3 * i] + 0.587f * in[3 * i + 1] + 0.114f * in[3 * i + 2];
+    }
+    return out;
+  });
 }
 
 }  // namespace hubimg

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/file_io.h"
 #include "hubimg/image.h"
 
 namespace hubimg {
@@ -355,56 +356,61 @@ Expected<Tensor> with_optional_batch(const Tensor& images, std::string_view op, 
 
 Expected<Tensor> resize_bilinear_op(const Tensor& images, int64_t height, int64_t width,
                                     ResizeOpAttrs attrs) {
-  if (attrs.half_pixel_centers && attrs.align_corners) {
-    return invalid_argument(
-        "ResizeBilinear: if half_pixel_centers is True, align_corners must be False");
-  }
-  HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ResizeBilinear"));
-  HUBIMG_ASSIGN_OR_RETURN(Tensor out,
-                          Tensor::create(DType::kFloat32, {g.batch, height, width, g.channels}));
-  const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
-  const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
-  HUBIMG_RETURN_IF_ERROR(dispatch_real(images.dtype(), [&](auto tag) -> Status {
-    using T = decltype(tag);
-    resize_bilinear_kernel(static_cast<const T*>(images.raw_data()), g, height, width, height_scale,
-                           width_scale, attrs.half_pixel_centers, out.mutable_data<float>());
-    return {};
-  }));
-  return out;
+  return catch_exceptions("ResizeBilinear", [&]() -> Expected<Tensor> {
+    if (attrs.half_pixel_centers && attrs.align_corners) {
+      return invalid_argument(
+          "ResizeBilinear: if half_pixel_centers is True, align_corners must be False");
+    }
+    HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ResizeBilinear"));
+    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                            Tensor::create(DType::kFloat32, {g.batch, height, width, g.channels}));
+    const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
+    const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
+    HUBIMG_RETURN_IF_ERROR(dispatch_real(images.dtype(), [&](auto tag) -> Status {
+      using T = decltype(tag);
+      resize_bilinear_kernel(static_cast<const T*>(images.raw_data()), g, height, width,
+                             height_scale, width_scale, attrs.half_pixel_centers,
+                             out.mutable_data<float>());
+      return {};
+    }));
+    return out;
+  });
 }
 
 Expected<Tensor> resize_nearest_neighbor_op(const Tensor& images, int64_t height, int64_t width,
                                             ResizeOpAttrs attrs) {
-  if (attrs.half_pixel_centers && attrs.align_corners) {
-    return invalid_argument(
-        "ResizeNearestNeighbor: if half_pixel_centers is True, align_corners must be False");
-  }
-  HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ResizeNearestNeighbor"));
-  if (!dtype_is_numeric(images.dtype())) {
-    return invalid_argument("ResizeNearestNeighbor: unsupported dtype " +
-                            dtype_name(images.dtype()));
-  }
-  if (g.in_h >= (int64_t{1} << 24) || g.in_w >= (int64_t{1} << 24)) {
-    return invalid_argument("ResizeNearestNeighbor: requires max height & width of 2^24");
-  }
-  HUBIMG_ASSIGN_OR_RETURN(Tensor out,
-                          Tensor::create(images.dtype(), {g.batch, height, width, g.channels}));
-  const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
-  const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
-  const auto ys = nearest_indices(height, g.in_h, height_scale, attrs);
-  const auto xs = nearest_indices(width, g.in_w, width_scale, attrs);
-  const size_t pixel_bytes = static_cast<size_t>(g.channels) * dtype_size(images.dtype());
-  const auto* in = static_cast<const uint8_t*>(images.raw_data());
-  auto* o = static_cast<uint8_t*>(out.raw_mutable_data());
-  for (int64_t b = 0; b < g.batch; ++b) {
-    for (int64_t y = 0; y < height; ++y) {
-      const uint8_t* row = in + ((b * g.in_h + ys[y]) * g.in_w) * pixel_bytes;
-      for (int64_t x = 0; x < width; ++x, o += pixel_bytes) {
-        std::memcpy(o, row + xs[x] * pixel_bytes, pixel_bytes);
+  return catch_exceptions("ResizeNearestNeighbor", [&]() -> Expected<Tensor> {
+    if (attrs.half_pixel_centers && attrs.align_corners) {
+      return invalid_argument(
+          "ResizeNearestNeighbor: if half_pixel_centers is True, align_corners must be False");
+    }
+    HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ResizeNearestNeighbor"));
+    if (!dtype_is_numeric(images.dtype())) {
+      return invalid_argument("ResizeNearestNeighbor: unsupported dtype " +
+                              dtype_name(images.dtype()));
+    }
+    if (g.in_h >= (int64_t{1} << 24) || g.in_w >= (int64_t{1} << 24)) {
+      return invalid_argument("ResizeNearestNeighbor: requires max height & width of 2^24");
+    }
+    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                            Tensor::create(images.dtype(), {g.batch, height, width, g.channels}));
+    const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
+    const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
+    const auto ys = nearest_indices(height, g.in_h, height_scale, attrs);
+    const auto xs = nearest_indices(width, g.in_w, width_scale, attrs);
+    const size_t pixel_bytes = static_cast<size_t>(g.channels) * dtype_size(images.dtype());
+    const auto* in = static_cast<const uint8_t*>(images.raw_data());
+    auto* o = static_cast<uint8_t*>(out.raw_mutable_data());
+    for (int64_t b = 0; b < g.batch; ++b) {
+      for (int64_t y = 0; y < height; ++y) {
+        const uint8_t* row = in + ((b * g.in_h + ys[y]) * g.in_w) * pixel_bytes;
+        for (int64_t x = 0; x < width; ++x, o += pixel_bytes) {
+          std::memcpy(o, row + xs[x] * pixel_bytes, pixel_bytes);
+        }
       }
     }
-  }
-  return out;
+    return out;
+  });
 }
 
 namespace {
@@ -468,80 +474,87 @@ Status check_resize_grad(const Tensor& grads, int64_t original_h, int64_t origin
 
 Expected<Tensor> resize_bilinear_grad_op(const Tensor& grads, const Tensor& original_image,
                                          ResizeOpAttrs attrs) {
-  const std::string op = "ResizeBilinearGrad";
-  if (original_image.rank() != 4) {
-    return invalid_argument(op + ": original_image must be 4-dimensional, got " +
-                            original_image.description());
-  }
-  const int64_t original_h = original_image.dim(1);
-  const int64_t original_w = original_image.dim(2);
-  HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, original_h, original_w, attrs, op));
-  if (grads.dtype() != DType::kFloat32) {
-    return invalid_argument(op + ": input_grad must be of type float, got " + grads.description());
-  }
-  const DType t = original_image.dtype();
-  if (t != DType::kFloat32 && t != DType::kFloat64) {
-    return invalid_argument(op + ": original_image must be float32 or float64, got " +
-                            original_image.description());
-  }
-  const int64_t batch = grads.dim(0), resized_h = grads.dim(1), resized_w = grads.dim(2),
-                channels = grads.dim(3);
-  HUBIMG_ASSIGN_OR_RETURN(Tensor out, Tensor::create(t, {batch, original_h, original_w, channels}));
-  if (out.num_elements() == 0) return out;
-  // ImageResizerGradientState: the scales of the forward resize original -> resized.
-  const float height_scale = resize_scale(original_h, resized_h, attrs.align_corners);
-  const float width_scale = resize_scale(original_w, resized_w, attrs.align_corners);
-  if (t == DType::kFloat32) {
-    resize_bilinear_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
-                                original_h, original_w, height_scale, width_scale,
-                                attrs.half_pixel_centers, out.mutable_data<float>());
-  } else {
-    resize_bilinear_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
-                                original_h, original_w, height_scale, width_scale,
-                                attrs.half_pixel_centers, out.mutable_data<double>());
-  }
-  return out;
+  return catch_exceptions("ResizeBilinearGrad", [&]() -> Expected<Tensor> {
+    const std::string op = "ResizeBilinearGrad";
+    if (original_image.rank() != 4) {
+      return invalid_argument(op + ": original_image must be 4-dimensional, got " +
+                              original_image.description());
+    }
+    const int64_t original_h = original_image.dim(1);
+    const int64_t original_w = original_image.dim(2);
+    HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, original_h, original_w, attrs, op));
+    if (grads.dtype() != DType::kFloat32) {
+      return invalid_argument(op + ": input_grad must be of type float, got " +
+                              grads.description());
+    }
+    const DType t = original_image.dtype();
+    if (t != DType::kFloat32 && t != DType::kFloat64) {
+      return invalid_argument(op + ": original_image must be float32 or float64, got " +
+                              original_image.description());
+    }
+    const int64_t batch = grads.dim(0), resized_h = grads.dim(1), resized_w = grads.dim(2),
+                  channels = grads.dim(3);
+    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                            Tensor::create(t, {batch, original_h, original_w, channels}));
+    if (out.num_elements() == 0) return out;
+    // ImageResizerGradientState: the scales of the forward resize original -> resized.
+    const float height_scale = resize_scale(original_h, resized_h, attrs.align_corners);
+    const float width_scale = resize_scale(original_w, resized_w, attrs.align_corners);
+    if (t == DType::kFloat32) {
+      resize_bilinear_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
+                                  original_h, original_w, height_scale, width_scale,
+                                  attrs.half_pixel_centers, out.mutable_data<float>());
+    } else {
+      resize_bilinear_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
+                                  original_h, original_w, height_scale, width_scale,
+                                  attrs.half_pixel_centers, out.mutable_data<double>());
+    }
+    return out;
+  });
 }
 
 Expected<Tensor> resize_nearest_neighbor_grad_op(const Tensor& grads, int64_t height, int64_t width,
                                                  ResizeOpAttrs attrs) {
-  const std::string op = "ResizeNearestNeighborGrad";
-  HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, height, width, attrs, op));
-  const DType t = grads.dtype();
-  if (t != DType::kFloat32 && t != DType::kFloat64) {
-    return invalid_argument(op + ": grads must be float32 or float64, got " + grads.description());
-  }
-  const int64_t batch = grads.dim(0), in_h = grads.dim(1), in_w = grads.dim(2),
-                channels = grads.dim(3);
-  HUBIMG_ASSIGN_OR_RETURN(Tensor out, Tensor::create(t, {batch, height, width, channels}));
-  if (out.num_elements() == 0) return out;
-  // As in ResizeNearestNeighborOpGrad: the forward scales (original -> resized), each resized
-  // pixel added to the original pixel it was copied from.
-  const float height_scale = resize_scale(height, in_h, attrs.align_corners);
-  const float width_scale = resize_scale(width, in_w, attrs.align_corners);
-  const auto ys = nearest_indices(in_h, height, height_scale, attrs);
-  const auto xs = nearest_indices(in_w, width, width_scale, attrs);
-  auto run = [&](auto tag) {
-    using T = decltype(tag);
-    const T* in = grads.data<T>();
-    T* o = out.mutable_data<T>();
-    for (int64_t b = 0; b < batch; ++b) {
-      for (int64_t y = 0; y < in_h; ++y) {
-        T* out_row = o + (b * height + ys[static_cast<size_t>(y)]) * width * channels;
-        for (int64_t x = 0; x < in_w; ++x) {
-          const T* src = in + ((b * in_h + y) * in_w + x) * channels;
-          T* dst = out_row + xs[static_cast<size_t>(x)] * channels;
-          for (int64_t c = 0; c < channels; ++c) dst[c] += src[c];
+  return catch_exceptions("ResizeNearestNeighborGrad", [&]() -> Expected<Tensor> {
+    const std::string op = "ResizeNearestNeighborGrad";
+    HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, height, width, attrs, op));
+    const DType t = grads.dtype();
+    if (t != DType::kFloat32 && t != DType::kFloat64) {
+      return invalid_argument(op + ": grads must be float32 or float64, got " +
+                              grads.description());
+    }
+    const int64_t batch = grads.dim(0), in_h = grads.dim(1), in_w = grads.dim(2),
+                  channels = grads.dim(3);
+    HUBIMG_ASSIGN_OR_RETURN(Tensor out, Tensor::create(t, {batch, height, width, channels}));
+    if (out.num_elements() == 0) return out;
+    // As in ResizeNearestNeighborOpGrad: the forward scales (original -> resized), each resized
+    // pixel added to the original pixel it was copied from.
+    const float height_scale = resize_scale(height, in_h, attrs.align_corners);
+    const float width_scale = resize_scale(width, in_w, attrs.align_corners);
+    const auto ys = nearest_indices(in_h, height, height_scale, attrs);
+    const auto xs = nearest_indices(in_w, width, width_scale, attrs);
+    auto run = [&](auto tag) {
+      using T = decltype(tag);
+      const T* in = grads.data<T>();
+      T* o = out.mutable_data<T>();
+      for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t y = 0; y < in_h; ++y) {
+          T* out_row = o + (b * height + ys[static_cast<size_t>(y)]) * width * channels;
+          for (int64_t x = 0; x < in_w; ++x) {
+            const T* src = in + ((b * in_h + y) * in_w + x) * channels;
+            T* dst = out_row + xs[static_cast<size_t>(x)] * channels;
+            for (int64_t c = 0; c < channels; ++c) dst[c] += src[c];
+          }
         }
       }
+    };
+    if (t == DType::kFloat32) {
+      run(float{});
+    } else {
+      run(double{});
     }
-  };
-  if (t == DType::kFloat32) {
-    run(float{});
-  } else {
-    run(double{});
-  }
-  return out;
+    return out;
+  });
 }
 
 Expected<SamplingKernel> sampling_kernel_from_name(std::string_view name) {
@@ -564,51 +577,57 @@ Expected<SamplingKernel> sampling_kernel_from_name(std::string_view name) {
 Expected<Tensor> scale_and_translate(const Tensor& images, int64_t height, int64_t width,
                                      float scale_y, float scale_x, float translate_y,
                                      float translate_x, SamplingKernel kernel, bool antialias) {
-  HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ScaleAndTranslate"));
-  if (!(scale_y > 0) || !(scale_x > 0)) {
-    return invalid_argument("ScaleAndTranslate: scale must be greater than zero");
-  }
-  HUBIMG_ASSIGN_OR_RETURN(
-      Spans cols, compute_spans_for(kernel, width, g.in_w, scale_x, translate_x, antialias));
-  HUBIMG_ASSIGN_OR_RETURN(
-      Spans rows, compute_spans_for(kernel, height, g.in_h, scale_y, translate_y, antialias));
-  HUBIMG_ASSIGN_OR_RETURN(Tensor out,
-                          Tensor::create(DType::kFloat32, {g.batch, height, width, g.channels}));
-  std::vector<float> intermediate(static_cast<size_t>(height * g.in_w * g.channels));
-  HUBIMG_RETURN_IF_ERROR(dispatch_real(images.dtype(), [&](auto tag) -> Status {
-    using T = decltype(tag);
-    const T* in = static_cast<const T*>(images.raw_data());
-    float* o = out.mutable_data<float>();
-    for (int64_t b = 0; b < g.batch; ++b) {
-      gather_spans(in + b * g.in_h * g.in_w * g.channels, g, height, width, rows, cols,
-                   intermediate.data(), o + b * height * width * g.channels);
+  return catch_exceptions("ScaleAndTranslate", [&]() -> Expected<Tensor> {
+    HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ScaleAndTranslate"));
+    if (!(scale_y > 0) || !(scale_x > 0)) {
+      return invalid_argument("ScaleAndTranslate: scale must be greater than zero");
     }
-    return {};
-  }));
-  return out;
+    HUBIMG_ASSIGN_OR_RETURN(
+        Spans cols, compute_spans_for(kernel, width, g.in_w, scale_x, translate_x, antialias));
+    HUBIMG_ASSIGN_OR_RETURN(
+        Spans rows, compute_spans_for(kernel, height, g.in_h, scale_y, translate_y, antialias));
+    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                            Tensor::create(DType::kFloat32, {g.batch, height, width, g.channels}));
+    std::vector<float> intermediate(static_cast<size_t>(height * g.in_w * g.channels));
+    HUBIMG_RETURN_IF_ERROR(dispatch_real(images.dtype(), [&](auto tag) -> Status {
+      using T = decltype(tag);
+      const T* in = static_cast<const T*>(images.raw_data());
+      float* o = out.mutable_data<float>();
+      for (int64_t b = 0; b < g.batch; ++b) {
+        gather_spans(in + b * g.in_h * g.in_w * g.channels, g, height, width, rows, cols,
+                     intermediate.data(), o + b * height * width * g.channels);
+      }
+      return {};
+    }));
+    return out;
+  });
 }
 
 Expected<Tensor> resize_bilinear(const Tensor& images, int64_t height, int64_t width,
                                  ResizeOptions options) {
-  return with_optional_batch(images, "resize_bilinear", [&](const Tensor& nhwc) {
-    if (!options.antialias) {
-      return resize_bilinear_op(nhwc, height, width, {.half_pixel_centers = true});
-    }
-    if (nhwc.dim(1) <= 0 || nhwc.dim(2) <= 0) {
-      return Expected<Tensor>(
-          invalid_argument("resize_bilinear: empty input image " + nhwc.description()));
-    }
-    // tf.image.resize: scale = float32(new_size) / float32(input_size), no translation.
-    const float scale_y = static_cast<float>(height) / static_cast<float>(nhwc.dim(1));
-    const float scale_x = static_cast<float>(width) / static_cast<float>(nhwc.dim(2));
-    return scale_and_translate(nhwc, height, width, scale_y, scale_x, 0.0f, 0.0f,
-                               SamplingKernel::kTriangle, true);
+  return catch_exceptions("resize_bilinear", [&]() -> Expected<Tensor> {
+    return with_optional_batch(images, "resize_bilinear", [&](const Tensor& nhwc) {
+      if (!options.antialias) {
+        return resize_bilinear_op(nhwc, height, width, {.half_pixel_centers = true});
+      }
+      if (nhwc.dim(1) <= 0 || nhwc.dim(2) <= 0) {
+        return Expected<Tensor>(
+            invalid_argument("resize_bilinear: empty input image " + nhwc.description()));
+      }
+      // tf.image.resize: scale = float32(new_size) / float32(input_size), no translation.
+      const float scale_y = static_cast<float>(height) / static_cast<float>(nhwc.dim(1));
+      const float scale_x = static_cast<float>(width) / static_cast<float>(nhwc.dim(2));
+      return scale_and_translate(nhwc, height, width, scale_y, scale_x, 0.0f, 0.0f,
+                                 SamplingKernel::kTriangle, true);
+    });
   });
 }
 
 Expected<Tensor> resize_nearest(const Tensor& images, int64_t height, int64_t width) {
-  return with_optional_batch(images, "resize_nearest", [&](const Tensor& nhwc) {
-    return resize_nearest_neighbor_op(nhwc, height, width, {.half_pixel_centers = true});
+  return catch_exceptions("resize_nearest", [&]() -> Expected<Tensor> {
+    return with_optional_batch(images, "resize_nearest", [&](const Tensor& nhwc) {
+      return resize_nearest_neighbor_op(nhwc, height, width, {.half_pixel_centers = true});
+    });
   });
 }
 
