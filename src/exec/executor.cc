@@ -8,8 +8,8 @@
 namespace hubimg::exec {
 
 Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,
-                                        std::span<ops::Variable* const> variables,
-                                        RunStats* stats) {
+                                        std::span<ops::Variable* const> variables, RunStats* stats,
+                                        const LateInputs* late) {
   const size_t n = graph.nodes.size();
   if (inputs.size() != graph.arg_nodes.size()) {
     return invalid_argument(graph.description + ": expects " +
@@ -24,12 +24,28 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
   for (const auto& o : graph.outputs) ++uses[static_cast<size_t>(o.node)];
 
   std::vector<std::vector<Tensor>> values(n);
+  std::vector<Tensor> late_inputs;
+  if (late) late_inputs.assign(inputs.begin(), inputs.end());
   std::vector<Tensor> node_inputs;
   std::vector<ops::Variable*> node_variables;
   for (size_t i = 0; i < n; ++i) {
     const graph::Node& node = graph.nodes[i];
     if (node.op == graph::kArgOp) {
-      values[i] = {inputs[static_cast<size_t>(node.arg_index)]};
+      const auto at = static_cast<size_t>(node.arg_index);
+      if (late && !late_inputs[at].valid()) {
+        std::vector<Tensor> so_far;
+        for (const auto& o : graph.outputs) {
+          const auto& v = values[static_cast<size_t>(o.node)];
+          so_far.push_back(static_cast<size_t>(o.index) < v.size() ? v[static_cast<size_t>(o.index)]
+                                                                   : Tensor());
+        }
+        HUBIMG_RETURN_IF_ERROR((*late)(so_far, late_inputs));
+        if (!late_inputs[at].valid()) {
+          return internal_error(graph.description + ": input " + std::to_string(at) +
+                                " was not supplied");
+        }
+      }
+      values[i] = {late ? late_inputs[at] : inputs[at]};
       continue;
     }
     if (node.op == "Const" && node.inputs.empty()) {

@@ -2,6 +2,7 @@
 // order, releasing each intermediate tensor after its last use.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -25,8 +26,16 @@ struct RunStats {
   std::map<std::string, double> ms_by_node;  // by node name
 };
 
+// Fills inputs that depend on the graph's own results (a cotangent computed from the forward
+// outputs): called once, when the run reaches the first argument node whose input is empty,
+// with the graph outputs computed so far (empty where not yet computed).
+using LateInputs =
+    std::function<Status(const std::vector<Tensor>& outputs_so_far, std::vector<Tensor>& inputs)>;
+
+// `late`: when set, inputs may be empty tensors until it fills them.
 Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,
                                         std::span<ops::Variable* const> variables,
-                                        RunStats* stats = nullptr);
+                                        RunStats* stats = nullptr,
+                                        const LateInputs* late = nullptr);
 
 }  // namespace hubimg::exec
