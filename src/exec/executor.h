@@ -27,8 +27,8 @@ struct RunStats {
 };
 
 // Fills inputs that depend on the graph's own results (a cotangent computed from the forward
-// outputs): called once, when the run reaches the first argument node whose input is empty,
-// with the graph outputs computed so far (empty where not yet computed).
+// outputs). The nodes that depend on an empty input run after all the others; `late` is called
+// between the two, with the graph outputs computed so far (empty where not yet computed).
 using LateInputs =
     std::function<Status(const std::vector<Tensor>& outputs_so_far, std::vector<Tensor>& inputs)>;
 
