@@ -494,10 +494,14 @@ int retrain(const RetrainArgs& a) {
     }
     progress.finish();
     if (g_interrupted.load()) {
-      std::fprintf(stderr,
-                   "interrupted during epoch %d: the checkpoint of epoch %d is kept in %s; "
-                   "continue with --resume\n",
-                   epoch + 1, epoch, checkpoint.string().c_str());
+      if (epoch == 0) {
+        std::fprintf(stderr, "interrupted during epoch 1: no epoch completed, nothing to resume\n");
+      } else {
+        std::fprintf(stderr,
+                     "interrupted during epoch %d: the checkpoint of epoch %d is kept in %s; "
+                     "continue with --resume\n",
+                     epoch + 1, epoch, checkpoint.string().c_str());
+      }
       return 130;
     }
     nlohmann::ordered_json line;

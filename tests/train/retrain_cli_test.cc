@@ -144,6 +144,39 @@ TEST(RetrainCli, ResumeEndsWithTheSameWeightsAsAnUninterruptedRun) {
 #endif
 }
 
+// Ctrl-C: the step in flight finishes, no partial checkpoint is written, the process exits
+// with 130, and the last complete checkpoint resumes.
+TEST(RetrainCli, InterruptKeepsTheLastCheckpointUsable) {
+#ifndef HUBIMG_HAVE_BENCH_MODELS
+  GTEST_SKIP() << "needs the bench models (HUBIMG_BUILD_BENCH=ON)";
+#else
+  testing::TempDir dir;
+  const fs::path base = write_base(dir.path(), 16);
+  const fs::path data = write_folder(dir.path());
+  const fs::path out = dir.path() / "out", log = dir.path() / "log.jsonl";
+  const std::string common = cli() + " retrain " + base.string() + " " + data.string() +
+                             " --fine-tune --batch-size 4 --seed 3 --output " + out.string() +
+                             " --log " + log.string();
+  const std::string checkpoint = out.string() + ".train/checkpoint.bin";
+  // A background job of a non-interactive shell starts with SIGINT ignored; retrain installs
+  // its own handler.
+  auto r = testing::run_command("(" + common + " --epochs 1000 & pid=$!; while [ ! -f " +
+                                checkpoint + " ]; do sleep 0.05; done; kill -INT $pid; wait $pid;" +
+                                " echo exit=$?)");
+  EXPECT_NE(r.out.find("exit=130"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("continue with --resume"), std::string::npos) << r.out;
+  const auto lines = read_log(log);
+  ASSERT_GE(lines.size(), 1u);
+  ASSERT_LT(lines.size(), 1000u);
+  const size_t done = lines.size();
+  auto resumed = testing::run_command(common + " --resume --epochs " + std::to_string(done + 1));
+  expect_trained(resumed);
+  EXPECT_NE(resumed.out.find("resuming after epoch " + std::to_string(done)), std::string::npos)
+      << resumed.out;
+  EXPECT_EQ(read_log(log).size(), done + 1);
+#endif
+}
+
 TEST(RetrainCli, LearnsASliceOfFashionMnist) {
 #ifndef HUBIMG_HAVE_BENCH_MODELS
   GTEST_SKIP() << "needs the bench models (HUBIMG_BUILD_BENCH=ON)";
