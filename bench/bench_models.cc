@@ -617,14 +617,14 @@ int make_divisible(double v, int divisor) {
   return new_v;
 }
 
-void build_mobilenet_v2(Net& n) {
+void build_mobilenet_v2(Net& n, const BenchModelOptions& o) {
   const float eps = 1e-3f, mom = 0.999f;
-  int x = n.conv(-1, "Conv1", make_divisible(32, 8), 3, 2, "SAME", false);
+  int x = n.conv(-1, "Conv1", make_divisible(32 * o.alpha, 8), 3, 2, "SAME", false);
   x = n.batch_norm(x, "bn_Conv1", eps, mom);
   x = n.activation(x, "Conv1_relu", LayerType::kReLU6);
   auto block = [&](int input, int expansion, int stride, int filters, int block_id) {
     const int64_t in_channels = n.shape_of(input)[2];
-    const int pointwise = make_divisible(filters, 8);
+    const int pointwise = make_divisible(static_cast<int>(filters * o.alpha), 8);
     std::string prefix = "block_" + std::to_string(block_id) + "_";
     int y = input;
     if (block_id) {
@@ -652,14 +652,15 @@ void build_mobilenet_v2(Net& n) {
                       {96, 1, 6}, {160, 2, 6}, {160, 1, 6}, {160, 1, 6}, {320, 1, 6}};
   for (int i = 0; i < 17; ++i)
     x = block(x, blocks[i].expansion, blocks[i].stride, blocks[i].filters, i);
-  x = n.conv(x, "Conv_1", 1280, 1, 1, "VALID", false);
+  x = n.conv(x, "Conv_1", o.alpha > 1.0 ? make_divisible(1280 * o.alpha, 8) : 1280, 1, 1, "VALID",
+             false);
   x = n.batch_norm(x, "Conv_1_bn", eps, mom);
   x = n.activation(x, "out_relu", LayerType::kReLU6);
   x = n.global_average_pool(x, "global_average_pooling2d", false);
-  n.dense(x, "predictions", 1000);
+  if (!o.feature_vector) n.dense(x, "predictions", 1000);
 }
 
-void build_efficientnet_b0(Net& n) {
+void build_efficientnet_b0(Net& n, const BenchModelOptions& o) {
   const float eps = 1e-3f, mom = 0.99f;
   // Keras: Rescaling(1/255) then Normalization; hub models take [0, 1] input, so only the
   // Normalization (ImageNet mean and variance) stays.
@@ -719,10 +720,10 @@ void build_efficientnet_b0(Net& n) {
   x = n.activation(x, "top_activation", LayerType::kSwish);
   x = n.global_average_pool(x, "avg_pool", false);
   // top_dropout (0.2) is the identity at inference.
-  n.dense(x, "predictions", 1000);
+  if (!o.feature_vector) n.dense(x, "predictions", 1000);
 }
 
-void build_resnet50(Net& n) {
+void build_resnet50(Net& n, const BenchModelOptions& o) {
   const float eps = 1.001e-5f, mom = 0.99f;
   int x = n.zero_pad(-1, "conv1_pad", {3, 3, 3, 3});
   x = n.conv(x, "conv1_conv", 64, 7, 2, "VALID", true);
@@ -761,11 +762,11 @@ void build_resnet50(Net& n) {
   x = stack(x, 256, 6, 2, "conv4");
   x = stack(x, 512, 3, 2, "conv5");
   x = n.global_average_pool(x, "avg_pool", false);
-  n.dense(x, "predictions", 1000);
+  if (!o.feature_vector) n.dense(x, "predictions", 1000);
 }
 
 // The README demo: 64x64 RGB, three conv/batch-norm/ReLU/max-pool blocks, 5 classes.
-void build_tiny_cnn(Net& n) {
+void build_tiny_cnn(Net& n, const BenchModelOptions& o) {
   int x = -1;
   const int64_t widths[] = {8, 16, 32};
   for (int i = 0; i < 3; ++i) {
@@ -776,7 +777,7 @@ void build_tiny_cnn(Net& n) {
     x = n.max_pool(x, "max_pooling2d" + suffix, 2, 2);
   }
   x = n.global_average_pool(x, "global_average_pooling2d", false);
-  n.dense(x, "dense", 5);
+  if (!o.feature_vector) n.dense(x, "dense", 5);
 }
 
 }  // namespace
@@ -791,7 +792,7 @@ Expected<BenchModelSummary> write_bench_model(const std::string& name,
   struct Spec {
     const char* name;
     Dims input;
-    std::function<void(Net&)> build;
+    std::function<void(Net&, const BenchModelOptions&)> build;
     const char* keras_name;
   };
   const Spec specs[] = {
@@ -802,8 +803,10 @@ Expected<BenchModelSummary> write_bench_model(const std::string& name,
   };
   for (const auto& spec : specs) {
     if (name != spec.name) continue;
-    Net net(spec.keras_name, spec.input, options.seed);
-    spec.build(net);
+    Dims input = spec.input;
+    if (options.input_size > 0) input[0] = input[1] = options.input_size;
+    Net net(spec.keras_name, input, options.seed);
+    spec.build(net, options);
     BenchModelSummary summary;
     const std::string head = net.layers().back().name;
     HUBIMG_RETURN_IF_ERROR(write_net(net, head, dir, options, summary));

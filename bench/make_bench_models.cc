@@ -12,6 +12,7 @@ namespace {
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s OUT_DIR [--only NAME] [--seed N] [--dump-npy] [--no-training-trace]\n"
+               "       [--input-size N] [--alpha A] [--feature-vector]\n"
                "models:",
                argv0);
   for (const auto& n : hubimg::bench::bench_model_names()) std::fprintf(stderr, " %s", n.c_str());
@@ -33,6 +34,12 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       options.seed = std::strtoull(argv[++i], &end, 10);
       if (end == nullptr || *end != '\0') return usage(argv[0]);
+    } else if (arg == "--input-size" && i + 1 < argc) {
+      options.input_size = std::atoll(argv[++i]);
+    } else if (arg == "--alpha" && i + 1 < argc) {
+      options.alpha = std::atof(argv[++i]);
+    } else if (arg == "--feature-vector") {
+      options.feature_vector = true;
     } else if (arg == "--dump-npy") {
       options.dump_npy = true;
     } else if (arg == "--no-training-trace") {

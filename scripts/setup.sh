@@ -5,13 +5,14 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   clang clang-format clang-tidy libclang-rt-14-dev
   protobuf-compiler libprotobuf-dev
-  libsnappy-dev libarchive-dev
+  libsnappy-dev libarchive-dev zlib1g-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   python3-numpy  # ../shared/tools/golden_check.py (golden-train test)
   libdnnl-dev
   libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
+  dataset-fashion-mnist  # /usr/share/datasets/fashion-mnist (retrain tests and acceptance run)
 )
 missing=()
 for p in "${packages[@]}"; do

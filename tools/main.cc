@@ -31,6 +31,7 @@ int run_cli(int argc, char** argv) {
   hubimg::cli::add_classify_command(app, exit_code);
   hubimg::cli::add_bench_command(app, exit_code);
   hubimg::cli::add_grad_command(app, exit_code);
+  hubimg::cli::add_retrain_command(app, exit_code);
   // CLI11 reports an unknown first word as "A subcommand is required"; name it instead.
   const std::function<bool(CLI::App*)> every = [](CLI::App*) { return true; };
   std::string known;

@@ -59,6 +59,12 @@ struct GradientTargets {
   std::map<std::string, Tensor> cotangents;
   std::string loss_output;
   Tensor labels;
+  // Cotangents that depend on the outputs (a loss computed outside the model): called once in
+  // the middle of the call, after the forward pass, with the forward outputs by name; returns
+  // the cotangent of each output named in `cotangents` (whose values are then ignored). One
+  // forward pass serves both the caller's loss and the backward pass.
+  std::function<Expected<std::map<std::string, Tensor>>(const std::map<std::string, Tensor>&)>
+      cotangents_from_outputs;
   // Also differentiate w.r.t. the float inputs (off: a training step that only needs the
   // variables' gradients skips the backward pass into the images).
   bool input_gradients = true;

@@ -8,8 +8,8 @@
 namespace hubimg::exec {
 
 Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,
-                                        std::span<ops::Variable* const> variables,
-                                        RunStats* stats) {
+                                        std::span<ops::Variable* const> variables, RunStats* stats,
+                                        const LateInputs* late) {
   const size_t n = graph.nodes.size();
   if (inputs.size() != graph.arg_nodes.size()) {
     return invalid_argument(graph.description + ": expects " +
@@ -24,12 +24,55 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
   for (const auto& o : graph.outputs) ++uses[static_cast<size_t>(o.node)];
 
   std::vector<std::vector<Tensor>> values(n);
-  std::vector<Tensor> node_inputs;
-  std::vector<ops::Variable*> node_variables;
+  // With late inputs, the nodes that depend on them run after all the others, once `late` has
+  // supplied them (the forward outputs are then computed).
+  std::vector<Tensor> late_inputs;
+  constexpr size_t kCallLate = static_cast<size_t>(-1);
+  std::vector<size_t> order;
+  order.reserve(n + 1);
+  if (late) {
+    late_inputs.assign(inputs.begin(), inputs.end());
+    std::vector<bool> deferred(n, false);
   for (size_t i = 0; i < n; ++i) {
     const graph::Node& node = graph.nodes[i];
     if (node.op == graph::kArgOp) {
-      values[i] = {inputs[static_cast<size_t>(node.arg_index)]};
+        deferred[i] = !late_inputs[static_cast<size_t>(node.arg_index)].valid();
+      }
+      for (const auto& in : node.inputs) {
+        if (deferred[static_cast<size_t>(in.node)]) deferred[i] = true;
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!deferred[i]) order.push_back(i);
+    }
+    order.push_back(kCallLate);
+    for (size_t i = 0; i < n; ++i) {
+      if (deferred[i]) order.push_back(i);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) order.push_back(i);
+  }
+  std::vector<Tensor> node_inputs;
+  std::vector<ops::Variable*> node_variables;
+  for (const size_t i : order) {
+    if (i == kCallLate) {
+      std::vector<Tensor> so_far;
+      for (const auto& o : graph.outputs) {
+        const auto& v = values[static_cast<size_t>(o.node)];
+        so_far.push_back(static_cast<size_t>(o.index) < v.size() ? v[static_cast<size_t>(o.index)]
+                                                                 : Tensor());
+      }
+      HUBIMG_RETURN_IF_ERROR((*late)(so_far, late_inputs));
+      continue;
+    }
+    const graph::Node& node = graph.nodes[i];
+    if (node.op == graph::kArgOp) {
+      const auto at = static_cast<size_t>(node.arg_index);
+      if (late && !late_inputs[at].valid()) {
+        return internal_error(graph.description + ": input " + std::to_string(at) +
+                              " was not supplied");
+      }
+      values[i] = {late ? late_inputs[at] : inputs[at]};
       continue;
     }
     if (node.op == "Const" && node.inputs.empty()) {

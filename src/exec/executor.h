@@ -29,8 +29,16 @@ struct RunStats {
   std::function<void(const graph::Node&, std::span<const Tensor>)> before_node;
 };
 
+// Fills inputs that depend on the graph's own results (a cotangent computed from the forward
+// outputs). The nodes that depend on an empty input run after all the others; `late` is called
+// between the two, with the graph outputs computed so far (empty where not yet computed).
+using LateInputs =
+    std::function<Status(const std::vector<Tensor>& outputs_so_far, std::vector<Tensor>& inputs)>;
+
+// `late`: when set, inputs may be empty tensors until it fills them.
 Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<const Tensor> inputs,
                                         std::span<ops::Variable* const> variables,
-                                        RunStats* stats = nullptr);
+                                        RunStats* stats = nullptr,
+                                        const LateInputs* late = nullptr);
 
 }  // namespace hubimg::exec

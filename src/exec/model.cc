@@ -539,8 +539,35 @@ Expected<GradientResult> Model::Impl::run_gradients(
   }
   HUBIMG_ASSIGN_OR_RETURN(auto gg, grad_graph_for(key, raw, cotangent_outputs, loss_output,
                                                   targets.labels.dtype(), wrt_inputs));
-  for (const auto& [name, ct] : targets.cotangents) flat.push_back(ct);
+  const size_t first_cotangent = flat.size();
+  for (const auto& [name, ct] : targets.cotangents) {
+    flat.push_back(targets.cotangents_from_outputs ? Tensor() : ct);
+  }
   if (loss_output >= 0) flat.push_back(targets.labels);
+  exec::LateInputs late = [&](const std::vector<Tensor>& so_far, std::vector<Tensor>& inputs) {
+    std::map<std::string, Tensor> forward;
+    for (size_t i = 0; i < gg->num_forward_outputs; ++i) {
+      if (!so_far[i].valid()) {
+        return internal_error(where + ": output " + output_key(output_keys, i) +
+                              " is not computed before the backward pass");
+      }
+      forward[output_key(output_keys, i)] = so_far[i];
+    }
+    HUBIMG_ASSIGN_OR_RETURN(auto cts, targets.cotangents_from_outputs(forward));
+    size_t k = first_cotangent;
+    for (const auto& [name, unused] : targets.cotangents) {
+      auto it = cts.find(name);
+      const Tensor& out = forward[name];
+      if (it == cts.end() || it->second.dtype() != out.dtype() ||
+          it->second.shape() != out.shape()) {
+        return invalid_argument(where + ": the cotangent of output '" + name + "' must be " +
+                                out.description() + ", got " +
+                                (it == cts.end() ? std::string("none") : it->second.description()));
+      }
+      inputs[k++] = it->second;
+    }
+    return Status();
+  };
   exec::RunStats stats;
   stats.time_ops = profile != nullptr;
   if (tap != nullptr && tap->on_node) {
@@ -548,7 +575,9 @@ Expected<GradientResult> Model::Impl::run_gradients(
       if (tap->ops.contains(node.op)) tap->on_node(node.name, node.op, inputs);
     };
   }
-  HUBIMG_ASSIGN_OR_RETURN(auto outs, exec::run_graph(*gg->graph, flat, variable_ptrs, &stats));
+  HUBIMG_ASSIGN_OR_RETURN(auto outs,
+                          exec::run_graph(*gg->graph, flat, variable_ptrs, &stats,
+                                          targets.cotangents_from_outputs ? &late : nullptr));
   add_profile(stats, profile);
   GradientResult result;
   for (size_t i = 0; i < gg->num_forward_outputs; ++i) {

@@ -1,0 +1,237 @@
+// The consumer model (hub layer + dropout + dense) against independent formulas: the loss with
+// label smoothing and L2 recomputed in double from the features, and every gradient (head and
+// fine-tuned base) against central finite differences of the loss.
+#include "hubimg/classifier.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "util/test_util.h"
+#ifdef HUBIMG_HAVE_BENCH_MODELS
+#include "bench/bench_models.h"
+#endif
+
+namespace hubimg {
+namespace {
+
+#ifndef HUBIMG_HAVE_BENCH_MODELS
+#define REQUIRE_BENCH_MODELS() GTEST_SKIP() << "needs the bench models (HUBIMG_BUILD_BENCH=ON)"
+#else
+#define REQUIRE_BENCH_MODELS() \
+  do {                         \
+  } while (0)
+
+// tiny_cnn at 16x16 as a feature-vector model ([batch, 32] pooled features), with training trace.
+Model tiny_base(const testing::TempDir& dir, bool feature_vector = true) {
+  bench::BenchModelOptions o;
+  o.seed = 3;
+  o.input_size = 16;
+  o.feature_vector = feature_vector;
+  auto written = bench::write_bench_model("tiny_cnn", dir.path() / "base", o);
+  EXPECT_TRUE(written.ok()) << written.status().to_string();
+  auto model = Model::load(dir.path() / "base");
+  EXPECT_TRUE(model.ok()) << model.status().to_string();
+  return std::move(model).value();
+}
+#endif
+
+Tensor random_images(int64_t n, int64_t h, int64_t w, uint32_t seed) {
+  Tensor t(DType::kFloat32, {n, h, w, 3});
+  uint32_t s = seed;
+  for (float& v :
+       std::span<float>(t.mutable_data<float>(), static_cast<size_t>(t.num_elements()))) {
+    s = s * 1664525u + 1013904223u;
+    v = static_cast<float>(s >> 8) / static_cast<float>(1 << 24);
+  }
+  return t;
+}
+
+Tensor labels_of(std::vector<int64_t> v) {
+  return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v);
+}
+
+ClassifierOptions options(bool trainable, double dropout, double l2, double smoothing) {
+  ClassifierOptions o;
+  o.hub.trainable = trainable;
+  o.num_classes = 4;
+  o.image_height = o.image_width = 16;
+  o.dropout_rate = dropout;
+  o.l2 = l2;
+  o.label_smoothing = smoothing;
+  o.seed = 7;
+  return o;
+}
+
+TEST(ImageClassifier, LossWithLabelSmoothingAndL2MatchesAnIndependentFormula) {
+  REQUIRE_BENCH_MODELS();
+#ifdef HUBIMG_HAVE_BENCH_MODELS
+  testing::TempDir dir;
+  auto c = ImageClassifier::create(tiny_base(dir), options(false, 0.0, 0.01, 0.1));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->num_features(), 32);
+  // Glorot uniform: every kernel entry within sqrt(6 / (32 + 4)), not all zero.
+  const double limit = std::sqrt(6.0 / 36.0);
+  double abs_sum = 0;
+  for (float k : c->kernel().value().values<float>()) {
+    EXPECT_LE(std::abs(k), limit);
+    abs_sum += std::abs(k);
+  }
+  EXPECT_GT(abs_sum / 128, limit / 4);  // mean |U(-l, l)| = l / 2
+  // A non-zero bias so that it takes part.
+  c->bias().assign(Tensor::from_vector<float>({4}, std::vector<float>{0.1f, -0.2f, 0.3f, 0.0f}));
+
+  const Tensor images = random_images(5, 16, 16, 1);
+  const Tensor labels = labels_of({0, 3, 1, 2, 3});
+  auto features = c->features(images);
+  ASSERT_TRUE(features.ok());
+  const float* x = features->data<float>();
+  const float* k = c->kernel().value().data<float>();
+  const float* b = c->bias().value().data<float>();
+  double expected = 0;
+  for (int i = 0; i < 5; ++i) {
+    double z[4];
+    for (int j = 0; j < 4; ++j) {
+      z[j] = b[j];
+      for (int f = 0; f < 32; ++f) z[j] += static_cast<double>(x[i * 32 + f]) * k[f * 4 + j];
+    }
+    double norm = 0;
+    for (double zj : z) norm += std::exp(zj);
+    for (int j = 0; j < 4; ++j) {
+      const double target = (j == labels.data<int64_t>()[i] ? 0.9 : 0.0) + 0.1 / 4;
+      expected -= target * std::log(std::exp(z[j]) / norm) / 5;
+    }
+  }
+  double l2 = 0;
+  for (int f = 0; f < 128; ++f) l2 += static_cast<double>(k[f]) * k[f];
+  expected += 0.01 * l2;
+
+  auto eval = c->evaluate(images, labels);
+  ASSERT_TRUE(eval.ok());
+  EXPECT_NEAR(eval->loss, expected, 1e-5 * expected);
+  // Without dropout the training-mode loss of a frozen base is the same number.
+  auto g = c->compute_gradients(images, labels, 0);
+  ASSERT_TRUE(g.ok());
+  EXPECT_NEAR(g->metrics.loss, expected, 1e-5 * expected);
+#endif
+}
+
+// Central differences of the loss in each of a few coordinates of `v`.
+void expect_matches_finite_differences(ImageClassifier& c, Variable& v, const Tensor& gradient,
+                                       const Tensor& images, const Tensor& labels, double step,
+                                       double rel_tol, int max_checks) {
+  ASSERT_EQ(gradient.shape(), v.value().shape()) << v.name();
+  const int64_t n = v.value().num_elements();
+  const int64_t stride = std::max<int64_t>(1, n / max_checks);
+  int checked = 0;
+  for (int64_t i = 0; i < n && checked < max_checks; i += stride, ++checked) {
+    const Tensor original = v.value().clone();
+    auto loss_at = [&](double delta) {
+      Tensor t = original.clone();
+      t.mutable_data<float>()[i] += static_cast<float>(delta);
+      v.assign(t);
+      auto r = c.compute_gradients(images, labels, 11);
+      EXPECT_TRUE(r.ok());
+      return r->metrics.loss;
+    };
+    const double numeric = (loss_at(step) - loss_at(-step)) / (2 * step);
+    v.assign(original);
+    const double analytic = gradient.data<float>()[i];
+    EXPECT_NEAR(analytic, numeric, rel_tol * std::abs(numeric) + 2e-4)
+        << v.name() << "[" << i << "]";
+  }
+}
+
+TEST(ImageClassifier, HeadGradientsWithDropoutMatchFiniteDifferences) {
+  REQUIRE_BENCH_MODELS();
+#ifdef HUBIMG_HAVE_BENCH_MODELS
+  testing::TempDir dir;
+  auto c = ImageClassifier::create(tiny_base(dir), options(false, 0.5, 0.05, 0.2));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  const Tensor images = random_images(6, 16, 16, 2);
+  const Tensor labels = labels_of({0, 1, 2, 3, 1, 0});
+  auto g = c->compute_gradients(images, labels, 11);
+  ASSERT_TRUE(g.ok());
+  ASSERT_EQ(g->gradients.size(), 2u);
+  // The loss is piecewise smooth in the head (a fixed dropout mask): a large step is exact up
+  // to curvature.
+  expect_matches_finite_differences(*c, c->kernel(), g->gradients[0], images, labels, 1e-2, 2e-2,
+                                    24);
+  expect_matches_finite_differences(*c, c->bias(), g->gradients[1], images, labels, 1e-2, 2e-2, 4);
+  // Dropout really drops: a different step gives a different loss.
+  auto other = c->compute_gradients(images, labels, 12);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->metrics.loss, g->metrics.loss);
+#endif
+}
+
+TEST(ImageClassifier, FineTunedBaseGradientsMatchFiniteDifferences) {
+  REQUIRE_BENCH_MODELS();
+#ifdef HUBIMG_HAVE_BENCH_MODELS
+  testing::TempDir dir;
+  auto c = ImageClassifier::create(tiny_base(dir), options(true, 0.2, 0.01, 0.1));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  const std::vector<Variable*> vars = c->trainable_variables();
+  ASSERT_GT(vars.size(), 2u);  // the base's variables follow the head's
+  const Tensor images = random_images(8, 16, 16, 3);
+  const Tensor labels = labels_of({0, 1, 2, 3, 3, 2, 1, 0});
+  auto g = c->compute_gradients(images, labels, 11);
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  ASSERT_EQ(g->gradients.size(), vars.size());
+  int checked_variables = 0;
+  for (size_t k = 2; k < vars.size(); ++k) {
+    // The first convolution's kernel and a batch-norm scale deep in the network.
+    const std::string& name = vars[k]->name();
+    if (name != "conv2d/kernel" && name != "batch_normalization_2/gamma") continue;
+    // float32 forward in training mode (batch statistics): a step of 1e-2 keeps rounding noise
+    // (~1e-7 / 1e-2) far below the gradients checked.
+    expect_matches_finite_differences(*c, *vars[k], g->gradients[k], images, labels, 1e-3, 5e-2, 8);
+    ++checked_variables;
+  }
+  EXPECT_EQ(checked_variables, 2);
+#endif
+}
+
+TEST(ImageClassifier, TrainStepLowersTheLossOnABatch) {
+  REQUIRE_BENCH_MODELS();
+#ifdef HUBIMG_HAVE_BENCH_MODELS
+  testing::TempDir dir;
+  ClassifierOptions o = options(true, 0.0, 0.0, 0.0);
+  o.optimizer = OptimizerOptions::keras_defaults(OptimizerKind::kAdam);
+  o.optimizer.learning_rate = LearningRateSchedule::constant(0.01);
+  auto c = ImageClassifier::create(tiny_base(dir), o);
+  ASSERT_TRUE(c.ok());
+  const Tensor images = random_images(8, 16, 16, 4);
+  const Tensor labels = labels_of({0, 1, 2, 3, 3, 2, 1, 0});
+  auto first = c->train_step(images, labels);
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  StepMetrics last = *first;
+  for (int i = 0; i < 30; ++i) last = *c->train_step(images, labels);
+  EXPECT_LT(last.loss, 0.5 * first->loss);
+  EXPECT_EQ(c->optimizer().iterations(), 31);
+#endif
+}
+
+TEST(ImageClassifier, ClearErrors) {
+  REQUIRE_BENCH_MODELS();
+#ifdef HUBIMG_HAVE_BENCH_MODELS
+  testing::TempDir dir;
+  Model base = tiny_base(dir);
+  ClassifierOptions o = options(false, 0.2, 0, 0);
+  o.num_classes = 1;
+  EXPECT_FALSE(ImageClassifier::create(base, o).ok());
+  o = options(false, 0.2, 0, 0);
+  o.hub.output_key = "embedding";
+  auto missing = ImageClassifier::create(base, o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("embedding"), std::string::npos);
+  auto c = ImageClassifier::create(base, options(false, 0.2, 0, 0));
+  ASSERT_TRUE(c.ok());
+  auto bad = c->train_step(random_images(2, 16, 16, 5), labels_of({0, 4}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("label 4"), std::string::npos) << bad.status().message();
+#endif
+}
+
+}  // namespace
+}  // namespace hubimg
