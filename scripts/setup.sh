@@ -12,6 +12,8 @@ packages=(
   python3-numpy  # ../shared/tools/golden_check.py (golden-train test)
   libdnnl-dev
   libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
+  # Python module, its tests and the .deb (scripts/package_test.sh)
+  python3-dev pybind11-dev python3-pybind11 python3-pytest python3-pil dpkg-dev file
 )
 missing=()
 for p in "${packages[@]}"; do
