@@ -13,6 +13,8 @@ packages=(
   libdnnl-dev
   libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
   dataset-fashion-mnist  # /usr/share/datasets/fashion-mnist (retrain tests and acceptance run)
+  # Python module, its tests and the .deb (scripts/package_test.sh)
+  python3-dev pybind11-dev python3-pybind11 python3-pytest python3-pil dpkg-dev file
 )
 missing=()
 for p in "${packages[@]}"; do

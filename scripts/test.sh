@@ -18,6 +18,9 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 
 [ "${1:-}" = "--quick" ] && exit 0
 
+section "packaging: install, find_package/pkg-config consumers, .deb, Python module"
+HUBIMG_SHARED_DIR="$shared" bash scripts/package_test.sh build
+
 section "clang-format"
 files=$(git ls-files '*.cc' '*.h')
 clang-format --dry-run -Werror $files

@@ -3,8 +3,10 @@
 #include <exception>
 #include <functional>
 #include <new>
+#include <string>
 
 #include "commands.h"
+#include "hubimg/version.h"
 
 namespace hubimg::cli {
 
@@ -17,12 +19,22 @@ std::string dump_json(const nlohmann::ordered_json& j) {
   return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+// `hubimg --version`: "hubimg 0.1.0", the git revision, the kernel backends compiled in.
+std::string version_text() {
+  std::string backends;
+  for (const std::string& backend : kernel_backends()) {
+    backends += (backends.empty() ? "" : ", ") + backend;
+  }
+  return "hubimg " + version() + "\nrevision: " + git_revision() + "\nkernel backends: " + backends;
+}
+
 }  // namespace hubimg::cli
 
 namespace {
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"hubimg: load, run, fine-tune and publish TensorFlow 2 image SavedModels"};
+  app.set_version_flag("--version", hubimg::cli::version_text());
   app.require_subcommand(1);
   int exit_code = 0;
   hubimg::cli::add_info_command(app, exit_code);
