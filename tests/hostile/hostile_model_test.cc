@@ -16,7 +16,6 @@
 #include "hubimg/model.h"
 #include "hubimg/tensor.h"
 #include "saved_model.pb.h"
-#include "struct.pb.h"
 #include "util/test_util.h"
 
 namespace hubimg {
@@ -180,7 +179,7 @@ TEST(HostileNesting, StructuredValueWalkHasADepthLimit) {
   for (int i = 0; i < format::StructuredArg::kMaxNesting - 1; ++i) {
     s = s->mutable_list_value()->add_values();
   }
-  s->mutable_tensor_spec_value()->set_dtype(1);
+  s->mutable_tensor_spec_value()->set_dtype(tf::DT_FLOAT);
   auto ok = format::StructuredArg::from_proto(shallow);
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
   EXPECT_EQ(ok->count_tensors(), 1);
