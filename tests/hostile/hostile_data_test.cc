@@ -255,6 +255,8 @@ void expect_same_with_nan(const std::map<std::string, Tensor>& fused,
     for (size_t i = 0; i < want.size(); ++i) {
       if (std::isnan(want[i])) {
         EXPECT_TRUE(std::isnan(got[i])) << key << "[" << i << "] = " << got[i];
+      } else if (std::isinf(want[i])) {
+        EXPECT_EQ(got[i], want[i]) << key << "[" << i << "]";
       } else {
         EXPECT_NEAR(got[i], want[i], 1e-5f) << key << "[" << i << "]";
       }
