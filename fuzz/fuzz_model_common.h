@@ -3,13 +3,14 @@
 // call of every signature and of __call__ on small zero inputs built from their specs.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <unistd.h>
 
 #include "hubimg/model.h"
 #include "hubimg/tensor.h"
