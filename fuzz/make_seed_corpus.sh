@@ -4,6 +4,8 @@
 #   fuzz/corpus/fuzz_bundle_read/  small fixtures packed as fuzz_bundle_read.cc expects
 #   fuzz/corpus/fuzz_saved_model_pb/  small fixtures' saved_model.pb
 #   fuzz/corpus/fuzz_npy/  small golden .npy files;  fuzz/corpus/fuzz_image/  sample images
+#   fuzz/corpus/fuzz_model_pb/  one byte choosing the variables (fuzz_model_pb.cc) + saved_model.pb
+#   fuzz/corpus/fuzz_model_pbtxt/  small saved_model.pb as text (protoc --decode) and TF1 graphs
 # Usage: fuzz/make_seed_corpus.sh [path/to/shared] [corpus dir]
 #   (defaults: ../shared beside the checkout, fuzz/corpus)
 set -euo pipefail
@@ -68,5 +70,46 @@ for variables in "$real"/*/saved_model/variables "$real"/tf_testdata/*/saved_mod
   { printf "\\x$(printf %02x $((0x80 | (${#shards[@]} - 1))))"; tail -c +2 "$bundle_dir/$name.bundle"; } \
     > "$bundle_dir/$name.verified.bundle"
 done
+# fuzz_model_pb: the variables byte matches kFixtures in fuzz_model_pb.cc (0 = no variables).
+model_pb_dir="$corpus/fuzz_model_pb"
+model_txt_dir="$corpus/fuzz_model_pbtxt"
+mkdir -p "$model_pb_dir" "$model_txt_dir"
+k=1
+for fixture in mnist_cnn_tf231 tf_testdata/serving_half_plus_two_tf2_cpu \
+  tf_testdata/tfnet_simple_model_from_auto_compile; do
+  pb="$real/$fixture/saved_model/saved_model.pb"
+  [[ -f "$pb" ]] && { printf "\\x$(printf %02x $k)"; cat "$pb"; } > "$model_pb_dir/$(basename "$fixture").pb"
+  k=$((k + 1))
+done
+for pb in "$real"/tf_testdata/*/saved_model/saved_model.pb; do
+  name="$(basename "$(dirname "$(dirname "$pb")")")"
+  (($(wc -c < "$pb") <= 64 * 1024)) || continue
+  { printf '\x00'; cat "$pb"; } > "$model_pb_dir/$name.novars.pb"
+  if command -v protoc > /dev/null; then
+    protoc --decode=hubimg.tf.SavedModel -I "$here/../src/format/proto" saved_model.proto \
+      < "$pb" > "$model_txt_dir/$name.pbtxt" 2> /dev/null || rm -f "$model_txt_dir/$name.pbtxt"
+  fi
+done
+# A small TF1 graph: MatMul+BiasAdd+Relu, Pad, and a function call.
+cat > "$model_txt_dir/tf1_layer.pbtxt" << 'EOF'
+meta_graphs { meta_info_def { tags: "serve" } graph_def {
+  node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } }
+  node { name: "w" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } } attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape { dim { size: 4 } dim { size: 2 } } float_val: 0.5 float_val: -1 } } } }
+  node { name: "b" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } } attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape { dim { size: 2 } } float_val: 0.1 } } } }
+  node { name: "p" op: "Const" attr { key: "dtype" value { type: DT_INT32 } } attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { dim { size: 2 } dim { size: 2 } } int_val: 0 int_val: 1 int_val: 0 int_val: 2 } } } }
+  node { name: "m" op: "MatMul" input: "x" input: "w" attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "mb" op: "BiasAdd" input: "m" input: "b" attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "r" op: "Relu" input: "mb" attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "y" op: "Pad" input: "r" input: "p" attr { key: "T" value { type: DT_FLOAT } } attr { key: "Tpaddings" value { type: DT_INT32 } } }
+  node { name: "c" op: "PartitionedCall" input: "y" attr { key: "f" value { func { name: "f" } } } attr { key: "Tin" value { list { type: DT_FLOAT } } } attr { key: "Tout" value { list { type: DT_FLOAT } } } }
+  library { function { signature { name: "f" input_arg { name: "x" type: DT_FLOAT } output_arg { name: "y" type: DT_FLOAT } }
+    node_def { name: "t" op: "Tanh" input: "x" attr { key: "T" value { type: DT_FLOAT } } }
+    ret { key: "y" value: "t:y:0" } } } }
+  signature_def { key: "serving_default" value {
+    inputs { key: "x" value { name: "x:0" dtype: DT_FLOAT tensor_shape { dim { size: -1 } dim { size: 4 } } } }
+    outputs { key: "y" value { name: "c:0" dtype: DT_FLOAT } } } } }
+EOF
+
 echo "seeds: $(ls "$index_dir" | wc -l) index tables, $(ls "$bundle_dir" | wc -l) bundles," \
-  "$(ls "$pb_dir" | wc -l) saved_model.pb, $(ls "$npy_dir" | wc -l) npy, $(ls "$image_dir" | wc -l) images"
+  "$(ls "$pb_dir" | wc -l) saved_model.pb, $(ls "$npy_dir" | wc -l) npy, $(ls "$image_dir" | wc -l) images," \
+  "$(ls "$model_pb_dir" | wc -l) model pb, $(ls "$model_txt_dir" | wc -l) model pbtxt"

@@ -96,9 +96,12 @@ ordered_json summarize(const SavedModel& m) {
     } else {
       for (const auto& [op, n] : tf1_signature_ops(m, s)) ops[op] += n;
     }
-    sigs[key] = sj;
+    // The keys of signatures() are unique and sorted: appended directly, without the linear
+    // duplicate scan of ordered_json's operator[] (quadratic for thousands of signatures).
+    static_cast<ordered_json::object_t::Container&>(sigs.get_ref<ordered_json::object_t&>())
+        .emplace_back(key, std::move(sj));
   }
-  j["signatures"] = sigs;
+  j["signatures"] = std::move(sigs);
   ordered_json call = ordered_json::array();
   if (m.root_call()) {
     for (const auto& cf : m.root_call()->concrete_functions) {

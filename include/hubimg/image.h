@@ -19,8 +19,17 @@
 
 namespace hubimg {
 
-// Decoders refuse images with more pixels than this before allocating anything for them.
+// Decoders refuse images with more pixels than this before allocating anything for them: the
+// hard ceiling, whatever max_image_pixels() says.
 inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+// The pixel budget per image, checked against the declared dimensions before decoding. A
+// decoded image costs about 15 bytes a pixel at its peak (8-bit samples and the float32
+// result), so the default of 50 megapixels keeps one image under 0.8 GB. The environment
+// variable HUBIMG_MAX_IMAGE_PIXELS (read once at first use) sets it; set_max_image_pixels()
+// overrides both for the whole process. Values above kMaxImagePixels are clamped to it.
+inline constexpr int64_t kDefaultMaxImagePixels = 50'000'000;
+int64_t max_image_pixels();
+void set_max_image_pixels(int64_t pixels);
 
 // Detects the format by its magic bytes: JPEG, PNG, WebP or BMP. Errors start with
 // `name_for_errors`.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -126,6 +127,30 @@ using Dims = std::vector<int64_t>;
 std::string dims_to_string(const Dims& dims);  // "[2, 3]"
 // Product of the dims; an error for negative dims or a product above 2^48 elements.
 Expected<int64_t> checked_num_elements(const Dims& dims);
+
+// The largest tensor a model may create, in bytes (strings count sizeof(std::string) per
+// element): constants, kernel outputs, anything made through Tensor::create. A shape computed
+// from model data (a Const's declared shape, Fill/Pad/Tile/BroadcastTo sizes) past it is an
+// error before anything is allocated. Default 1 GiB, or the environment variable
+// HUBIMG_MAX_TENSOR_BYTES (a byte count) read once at first use; set_max_tensor_bytes()
+// overrides both for the whole process.
+int64_t max_tensor_bytes();
+void set_max_tensor_bytes(int64_t bytes);
+// An error naming the shape and the limit when `dtype` x `dims` is not a valid tensor shape or
+// exceeds max_tensor_bytes().
+Status check_tensor_size(DType dtype, const Dims& dims);
+
+// Thrown by the Tensor constructor and Tensor::uninitialized, which cannot return an error, for
+// a tensor over max_tensor_bytes(). Kernels check sizes first (Tensor::create); the executor
+// turns this into an error naming the node, for kernels that size an output some other way.
+class TensorTooLarge : public std::bad_alloc {
+ public:
+  explicit TensorTooLarge(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
 
 // A shape that may have unknown dimensions (-1) or unknown rank, as in a TensorSpec.
 struct PartialShape {

@@ -1,5 +1,6 @@
 #include "hubimg/tensor.h"
 
+#include <atomic>
 #include <bit>
 #include <cassert>
 #include <cmath>
@@ -41,6 +42,32 @@ const DTypeInfo* find_info(DType d) {
 }
 
 constexpr int64_t kMaxElements = int64_t{1} << 48;
+constexpr int64_t kDefaultMaxTensorBytes = int64_t{1} << 30;
+
+std::atomic<int64_t>& tensor_byte_limit() {
+  static std::atomic<int64_t> limit = [] {
+    int64_t bytes = kDefaultMaxTensorBytes;
+    if (const char* env = std::getenv("HUBIMG_MAX_TENSOR_BYTES")) {
+      char* end = nullptr;
+      const long long value = std::strtoll(env, &end, 10);
+      if (end != env && *end == '\0' && value > 0) bytes = value;
+    }
+    return bytes;
+  }();
+  return limit;
+}
+
+std::string bytes_to_string(double bytes) {
+  char buf[32];
+  if (bytes >= double(int64_t{1} << 30)) {
+    std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / double(int64_t{1} << 30));
+  } else if (bytes >= double(1 << 20)) {
+    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / double(1 << 20));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f bytes", bytes);
+  }
+  return buf;
+}
 
 std::shared_ptr<void> aligned_zeroed(size_t bytes) {
   auto buffer = BufferPool::global().allocate(bytes);
@@ -204,6 +231,8 @@ Tensor::Tensor(DType dtype, Dims shape) : dtype_(dtype), shape_(std::move(shape)
   auto n = checked_num_elements(shape_);
   assert(n.ok() && "invalid tensor shape");
   num_elements_ = n.ok() ? *n : 0;
+  if (auto size = check_tensor_size(dtype_, shape_); !size.ok())
+    throw TensorTooLarge(size.message());
   if (dtype_ == DType::kString) {
     strings_ = std::make_shared<std::vector<std::string>>(static_cast<size_t>(num_elements_));
     return;
@@ -222,6 +251,8 @@ Tensor Tensor::uninitialized(DType dtype, Dims shape) {
   auto n = checked_num_elements(t.shape_);
   assert(n.ok() && "invalid tensor shape");
   t.num_elements_ = n.ok() ? *n : 0;
+  if (auto size = check_tensor_size(dtype, t.shape_); !size.ok())
+    throw TensorTooLarge(size.message());
   auto buf = BufferPool::global().allocate(t.byte_size());
   t.data_ = buf.get();
   t.owner_ = std::move(buf);
@@ -229,15 +260,34 @@ Tensor Tensor::uninitialized(DType dtype, Dims shape) {
   return t;
 }
 
+int64_t max_tensor_bytes() {
+  return tensor_byte_limit().load(std::memory_order_relaxed);
+}
+
+void set_max_tensor_bytes(int64_t bytes) {
+  tensor_byte_limit().store(bytes, std::memory_order_relaxed);
+}
+
+Status check_tensor_size(DType dtype, const Dims& dims) {
+  HUBIMG_ASSIGN_OR_RETURN(int64_t n, checked_num_elements(dims));
+  const size_t element_bytes =
+      dtype == DType::kString ? sizeof(std::string) : std::max<size_t>(dtype_size(dtype), 1);
+  // n < 2^48 and element_bytes <= 32: the product fits.
+  const double bytes = static_cast<double>(n) * static_cast<double>(element_bytes);
+  if (bytes > static_cast<double>(max_tensor_bytes())) {
+    return out_of_range("tensor " + dtype_name(dtype) + dims_to_string(dims) + " (" +
+                        bytes_to_string(bytes) + ") is larger than the tensor size limit of " +
+                        bytes_to_string(static_cast<double>(max_tensor_bytes())) +
+                        " (HUBIMG_MAX_TENSOR_BYTES)");
+  }
+  return {};
+}
+
 Expected<Tensor> Tensor::create(DType dtype, Dims shape) {
-  HUBIMG_ASSIGN_OR_RETURN(int64_t n, checked_num_elements(shape));
   if (dtype != DType::kString && !dtype_is_numeric(dtype)) {
     return unimplemented("cannot allocate a tensor of dtype " + dtype_name(dtype));
   }
-  if (static_cast<uint64_t>(n) * std::max<size_t>(dtype_size(dtype), 1) > (uint64_t{1} << 40)) {
-    return out_of_range("tensor " + dtype_name(dtype) + dims_to_string(shape) +
-                        " is larger than 1 TiB");
-  }
+  HUBIMG_RETURN_IF_ERROR(check_tensor_size(dtype, shape));
   return Tensor(dtype, std::move(shape));
 }
 

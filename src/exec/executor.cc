@@ -125,9 +125,13 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
     ctx.set_variables(node_variables);
     const auto start = stats && stats->time_ops ? std::chrono::steady_clock::now()
                                                 : std::chrono::steady_clock::time_point{};
-    Status s = node.prepared                                         ? node.prepared->run(ctx)
-               : node.spec->fast_kernel && ops::fast_paths_enabled() ? node.spec->fast_kernel(ctx)
-                                                                     : node.spec->kernel(ctx);
+    Status s =
+        node.prepared
+            ? ops::run_kernel([&node](ops::KernelContext& c) { return node.prepared->run(c); }, ctx)
+            : ops::run_kernel(node.spec->fast_kernel && ops::fast_paths_enabled()
+                                  ? node.spec->fast_kernel
+                                  : node.spec->kernel,
+                              ctx);
     if (stats && stats->time_ops) {
       stats->ms_by_op[node.op] +=
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)

@@ -1,11 +1,13 @@
 #include "format/saved_model.h"
 
+#include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 #include "checkpoint.pb.h"
 #include "core/file_io.h"
@@ -20,6 +22,8 @@ namespace {
 constexpr char kObjectGraphKey[] = "_CHECKPOINTABLE_OBJECT_GRAPH";
 constexpr char kVariableValueAttribute[] = "VARIABLE_VALUE";
 constexpr int64_t kMaxProtoBytes = int64_t{2} << 30;
+// Binary protobuf parsing stops at 100 nested messages; the text parser gets the same limit.
+constexpr int kMaxProtoNesting = 100;
 
 Expected<std::string> read_whole_file(const std::filesystem::path& path) {
   // Refuses FIFOs and devices without blocking on them (core/file_io.h).
@@ -72,14 +76,30 @@ std::vector<std::string> fullargspec_names(const tf::StructuredValue& spec, cons
   return names;
 }
 
+// Keeps the first error the text-format parser reports, with its position.
+class FirstTextError : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& text) override {
+    if (message.empty()) {
+      message = "line " + std::to_string(line + 1) + ", column " + std::to_string(column + 1) +
+                ": " + text;
+    }
+  }
+  std::string message;
+};
+
 }  // namespace
 
-Expected<StructuredArg> StructuredArg::from_proto(const tf::StructuredValue& v) {
+Expected<StructuredArg> StructuredArg::from_proto(const tf::StructuredValue& v, int depth) {
+  if (depth >= kMaxNesting) {
+    return out_of_range("structured value nests deeper than " + std::to_string(kMaxNesting) +
+                        " levels");
+  }
   StructuredArg a;
   using K = tf::StructuredValue;
-  auto add_children = [&a](const auto& values) -> Status {
+  auto add_children = [&a, depth](const auto& values) -> Status {
     for (const auto& child : values) {
-      HUBIMG_ASSIGN_OR_RETURN(StructuredArg c, from_proto(child));
+      HUBIMG_ASSIGN_OR_RETURN(StructuredArg c, from_proto(child, depth + 1));
       a.children.push_back({"", std::move(c)});
     }
     return {};
@@ -130,7 +150,7 @@ Expected<StructuredArg> StructuredArg::from_proto(const tf::StructuredValue& v) 
     case K::kNamedTupleValue:
       a.kind = Kind::kTuple;
       for (const auto& pair : v.named_tuple_value().values()) {
-        HUBIMG_ASSIGN_OR_RETURN(StructuredArg c, from_proto(pair.value()));
+        HUBIMG_ASSIGN_OR_RETURN(StructuredArg c, from_proto(pair.value(), depth + 1));
         a.children.push_back({pair.key(), std::move(c)});
       }
       break;
@@ -140,7 +160,8 @@ Expected<StructuredArg> StructuredArg::from_proto(const tf::StructuredValue& v) 
       for (const auto& [key, value] : v.dict_value().fields()) keys.push_back(key);
       std::sort(keys.begin(), keys.end());
       for (const auto& key : keys) {
-        HUBIMG_ASSIGN_OR_RETURN(StructuredArg c, from_proto(v.dict_value().fields().at(key)));
+        HUBIMG_ASSIGN_OR_RETURN(StructuredArg c,
+                                from_proto(v.dict_value().fields().at(key), depth + 1));
         a.children.push_back({key, std::move(c)});
       }
       break;
@@ -258,18 +279,27 @@ Expected<std::shared_ptr<SavedModel>> SavedModel::load(const std::filesystem::pa
 Status SavedModel::parse_proto(std::string_view serialized, const std::string& name,
                                bool text_format) {
   bool ok;
+  FirstTextError text_error;
   if (text_format) {
     google::protobuf::TextFormat::Parser parser;
     parser.AllowUnknownField(true);
     parser.AllowUnknownExtension(true);
+    parser.SetRecursionLimit(kMaxProtoNesting);
+    parser.RecordErrorsTo(&text_error);
     ok = parser.ParseFromString(std::string(serialized), proto_.get());
   } else {
     ok = proto_->ParseFromArray(serialized.data(), static_cast<int>(serialized.size()));
   }
   if (!ok) {
+    if (text_format && !text_error.message.empty()) {
+      return data_loss(name + ": not a valid SavedModel text proto: " + text_error.message +
+                       " (messages may nest at most " + std::to_string(kMaxProtoNesting) +
+                       " levels)");
+    }
     return data_loss(name + ": not a valid SavedModel " +
                      (text_format ? std::string("text proto") : std::string("protobuf")) +
-                     " (truncated or corrupted)");
+                     " (truncated, corrupted or nested deeper than " +
+                     std::to_string(kMaxProtoNesting) + " levels)");
   }
   if (proto_->meta_graphs_size() == 0) return data_loss(name + ": SavedModel has no MetaGraphDef");
   // TF2 writes exactly one MetaGraphDef; TF1 exports may carry several, pick the "serve" one.
@@ -348,11 +378,37 @@ Status check_child_ids(const tf::SavedObjectGraph& g) {
   return {};
 }
 
-int child_id(const tf::SavedObjectGraph& g, int node, std::string_view local_name) {
-  for (const auto& c : g.nodes(node).children()) {
+// Children of object-graph nodes by local name. Nodes with many children (a signature map
+// with thousands of entries, a root holding every layer) get a hash index built on first use;
+// the first child of a name wins, as in a linear scan.
+class ChildIndex {
+ public:
+  explicit ChildIndex(const tf::SavedObjectGraph& g) : graph_(g) {}
+
+  int child_id(int node, std::string_view local_name) {
+    const auto& children = graph_.nodes(node).children();
+    if (children.size() <= kLinearScanMax) {
+      for (const auto& c : children) {
     if (c.local_name() == local_name) return c.node_id();
   }
   return -1;
+    }
+    auto [it, inserted] = by_node_.try_emplace(node);
+    if (inserted) {
+      for (const auto& c : children) it->second.try_emplace(c.local_name(), c.node_id());
+    }
+    auto found = it->second.find(local_name);
+    return found == it->second.end() ? -1 : found->second;
+  }
+
+ private:
+  static constexpr int kLinearScanMax = 16;
+  const tf::SavedObjectGraph& graph_;
+  std::unordered_map<int, std::unordered_map<std::string_view, int>> by_node_;
+};
+
+int child_id(const tf::SavedObjectGraph& g, int node, std::string_view local_name) {
+  return ChildIndex(g).child_id(node, local_name);
 }
 
 Expected<ConcreteFunction> read_concrete_function(const tf::SavedObjectGraph& g,
@@ -462,7 +518,9 @@ Status SavedModel::read_object_graph() {
 
 Status SavedModel::read_signatures() {
   const auto& mg = meta_graph();
-  int signature_map = has_object_graph_ ? child_id(mg.object_graph_def(), 0, "signatures") : -1;
+  std::optional<ChildIndex> children;
+  if (has_object_graph_) children.emplace(mg.object_graph_def());
+  int signature_map = children ? children->child_id(0, "signatures") : -1;
   for (const auto& [key, def] : mg.signature_def()) {
     if (key == "__saved_model_init_op") continue;
     Signature sig;
@@ -481,7 +539,7 @@ Status SavedModel::read_signatures() {
                            shape_of(info.tensor_shape())};
     }
     if (signature_map >= 0) {
-      int fn_node = child_id(mg.object_graph_def(), signature_map, key);
+      int fn_node = children->child_id(signature_map, key);
       if (fn_node >= 0) {
         auto fo =
             read_function_object(mg.object_graph_def(), fn_node, "root.signatures['" + key + "']");
@@ -587,6 +645,7 @@ Status SavedModel::restore_variables(const LoadOptions& options) {
     int next_child;
   };
   std::set<int> seen_trackable;
+  ChildIndex saved_children(g);
   std::vector<Frame> stack{{0, 0, 0}};
   while (!stack.empty()) {
     Frame& f = stack.back();
@@ -610,7 +669,7 @@ Status SavedModel::restore_variables(const LoadOptions& options) {
                        std::to_string(num_trackable - 1));
     }
     if (!seen_trackable.insert(tchild).second) continue;  // shared objects and cycles
-    int schild = child_id(g, f.saved_id, ref.local_name());
+    int schild = saved_children.child_id(f.saved_id, ref.local_name());
     if (schild < 0) continue;
     stack.push_back({schild, tchild, 0});
   }

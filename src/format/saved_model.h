@@ -48,7 +48,9 @@ struct StructuredArg {
   // list/tuple elements (empty keys) or dict entries sorted by key, TensorFlow's flattening order.
   std::vector<StructuredChild> children;
 
-  static Expected<StructuredArg> from_proto(const tf::StructuredValue& value);
+  // Nests deeper than kMaxNesting levels are an error (the walks over them recurse).
+  static constexpr int kMaxNesting = 64;
+  static Expected<StructuredArg> from_proto(const tf::StructuredValue& value, int depth = 0);
   void flatten_tensors(std::vector<TensorSpec>& out) const;
   int count_tensors() const;
   std::string to_string() const;  // Python-like: "TensorSpec(float32, [-1, 28])", "False"

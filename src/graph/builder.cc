@@ -13,6 +13,12 @@ namespace hubimg::graph {
 namespace {
 
 constexpr int kMaxCallDepth = 64;
+// Inlining copies a function body per call, so a chain of functions that each call the next
+// twice grows exponentially. The nodes inlined for one graph may not exceed this many per node
+// in the file (or kMinInlineBudget, whichever is larger).
+constexpr int64_t kInlineBudgetPerFileNode = 64;
+constexpr int64_t kMinInlineBudget = 1'000'000;
+constexpr int kDtResource = 20;  // tensorflow::DT_RESOURCE
 
 // What a tensor name resolves to while inlining: a value in the graph being built, a model
 // variable (a DT_RESOURCE handle), or nothing (NoOp outputs).
@@ -91,9 +97,91 @@ size_t branch_index(const Tensor& selector, bool is_if, size_t num_branches) {
 
 namespace {
 
+// What inlining may still spend while building one graph (shared with branch graphs), and
+// which library functions may write variables (their calls are kept even when unused).
+struct InlineBudget {
+  int64_t limit = 0;
+  int64_t file_nodes = 0;
+  int64_t used = 0;
+  std::set<std::string, std::less<>> writing_functions;
+
+  explicit InlineBudget(const format::SavedModel& model);
+};
+
+bool is_function_call(const format::SavedModel& model, const tf::NodeDef& node) {
+  return is_call_op(node.op()) || model.function(node.op()) != nullptr || node.op() == "If" ||
+         node.op() == "StatelessIf" || node.op() == "Case" || node.op() == "StatelessCase";
+}
+
+// The library functions a node calls (call ops, function-named ops, If/Case branches).
+std::vector<std::string> callees(const format::SavedModel& model, const tf::NodeDef& node) {
+  std::vector<std::string> names;
+  if (model.function(node.op()) != nullptr) names.push_back(node.op());
+  for (const auto& [key, value] : node.attr()) {
+    if (value.has_func()) names.push_back(value.func().name());
+    for (const auto& f : value.list().func()) names.push_back(f.name());
+  }
+  return names;
+}
+
+// A node that may write a variable by itself: a registered variable-writing op, or an op we
+// do not implement that is handed a resource (a DT_RESOURCE argument or a VarHandleOp).
+bool writes_by_itself(const tf::NodeDef& node, const std::set<std::string>& resource_names,
+                      bool function_style) {
+  if (const ops::OpSpec* spec = ops::OpRegistry::global().find(node.op()); spec != nullptr) {
+    return spec->writes_variable;
+  }
+  for (const auto& in : node.input()) {
+    if (resource_names.count(parse_input(in, function_style).node)) return true;
+  }
+  return false;
+}
+
+std::set<std::string> resource_names_of(const tf::FunctionDef& f) {
+  std::set<std::string> names;
+  for (const auto& arg : f.signature().input_arg()) {
+    if (arg.type() == kDtResource) names.insert(arg.name());
+  }
+  for (const auto& n : f.node_def()) {
+    if (n.op() == "VarHandleOp") names.insert(n.name());
+  }
+  return names;
+}
+
+InlineBudget::InlineBudget(const format::SavedModel& model) {
+  file_nodes = model.graph().node_size();
+  // Functions that write variables directly, then (worklist over callers) every function that
+  // calls one: linear in the library size, whatever the call depth.
+  std::map<std::string, std::vector<std::string>> callers;
+  std::vector<std::string> work;
+  for (const auto& f : model.graph().library().function()) {
+    file_nodes += f.node_def_size();
+    const std::set<std::string> resources = resource_names_of(f);
+    bool writes = false;
+    for (const auto& n : f.node_def()) {
+      if (is_function_call(model, n)) {
+        for (auto& c : callees(model, n)) callers[c].push_back(f.signature().name());
+      } else if (writes_by_itself(n, resources, true)) {
+        writes = true;
+      }
+    }
+    if (writes && writing_functions.insert(f.signature().name()).second)
+      work.push_back(f.signature().name());
+  }
+  while (!work.empty()) {
+    std::string name = std::move(work.back());
+    work.pop_back();
+    for (const auto& caller : callers[name]) {
+      if (writing_functions.insert(caller).second) work.push_back(caller);
+    }
+  }
+  limit = std::max(kMinInlineBudget, kInlineBudgetPerFileNode * file_nodes);
+}
+
 class Builder {
  public:
-  Builder(const format::SavedModel& model, Graph& graph) : model_(model), graph_(graph) {}
+  Builder(const format::SavedModel& model, Graph& graph, std::shared_ptr<InlineBudget> budget)
+      : model_(model), graph_(graph), budget_(std::move(budget)) {}
 
   int add_arg(const std::string& name, int index, DType dtype = DType::kInvalid,
               PartialShape shape = PartialShape::unknown()) {
@@ -145,9 +233,41 @@ class Builder {
       const std::string& scope, const std::string& function_name, int depth, bool function_style,
       const std::map<std::string, int>& referenced, std::map<std::string, size_t>& out_arg_offsets);
 
+  // Roots of a function body: the nodes its results name, and nodes that may write variables.
+  std::set<std::string> function_roots(const google::protobuf::RepeatedPtrField<tf::NodeDef>& nodes,
+                                       const std::map<std::string, Binding>& arg_bindings,
+                                       const std::vector<std::string>& returned) const;
+
   const format::SavedModel& model_;
   Graph& graph_;
+  std::shared_ptr<InlineBudget> budget_;
 };
+
+std::set<std::string> Builder::function_roots(
+    const google::protobuf::RepeatedPtrField<tf::NodeDef>& nodes,
+    const std::map<std::string, Binding>& arg_bindings,
+    const std::vector<std::string>& returned) const {
+  std::set<std::string> roots;
+  for (const auto& r : returned) roots.insert(parse_input(r, true).node);
+  std::set<std::string> resources;
+  for (const auto& [name, b] : arg_bindings) {
+    if (b.kind == Binding::Kind::kVariable) resources.insert(name);
+  }
+  for (const auto& n : nodes) {
+    if (n.op() == "VarHandleOp") resources.insert(n.name());
+  }
+  for (const auto& n : nodes) {
+    bool writes = false;
+    if (is_function_call(model_, n)) {
+      for (const auto& c : callees(model_, n))
+        writes = writes || budget_->writing_functions.count(c);
+    } else {
+      writes = writes_by_itself(n, resources, true);
+    }
+    if (writes) roots.insert(n.name());
+  }
+  return roots;
+}
 
 std::string where(const std::string& function_name, const std::string& node) {
   return "node '" + node + "' in " +
@@ -250,7 +370,7 @@ Expected<std::vector<Binding>> Builder::process_node(
     for (size_t k = 0; k < branches.size(); ++k) {
       auto sub = std::make_shared<Graph>();
       sub->description = name + " branch " + std::to_string(k);
-      Builder sub_builder(model_, *sub);
+      Builder sub_builder(model_, *sub, budget_);
       std::vector<Binding> sub_args;
       int arg_index = 0;
       for (const Binding& a : args) {
@@ -421,7 +541,7 @@ Expected<std::map<std::string, std::vector<Binding>>> Builder::inline_body(
       int i = stack.back();
       stack.pop_back();
       if (!keep.insert(i).second) continue;
-      if (arg_bindings.count(nodes[i].name())) continue;  // fed: its inputs are not needed
+      if (!function_style && arg_bindings.count(nodes[i].name())) continue;  // fed
       for (const auto& in : nodes[i].input()) {
         auto it = index_of.find(parse_input(in, function_style).node);
         if (it != index_of.end()) stack.push_back(it->second);
@@ -526,10 +646,20 @@ Expected<std::vector<Binding>> Builder::inline_function(const tf::FunctionDef& f
   for (int i = 0; i < f.signature().input_arg_size(); ++i) {
     arg_bindings[f.signature().input_arg(i).name()] = args[static_cast<size_t>(i)];
   }
+  budget_->used += f.node_def_size() + 1;
+  if (budget_->used > budget_->limit) {
+    return out_of_range("function '" + fname + "': inlining the function calls needs more than " +
+                        std::to_string(budget_->limit) + " nodes (the budget is " +
+                        std::to_string(kInlineBudgetPerFileNode) + " per node in the file, " +
+                        std::to_string(budget_->file_nodes) + " nodes, and at least " +
+                        std::to_string(kMinInlineBudget) + "); its calls fan out too much");
+  }
   std::vector<std::string> returned;
   for (const auto& [name, value] : f.ret()) returned.push_back(value);
+  // Only what the results or a variable write need is inlined: an unused call costs nothing.
+  const std::set<std::string> roots = function_roots(f.node_def(), arg_bindings, returned);
   HUBIMG_ASSIGN_OR_RETURN(auto body, inline_body(f.node_def(), arg_bindings, true, scope, fname,
-                                                 depth, nullptr, returned));
+                                                 depth, &roots, returned));
   std::vector<Binding> results;
   for (const auto& out : f.signature().output_arg()) {
     auto ret = f.ret().find(out.name());
@@ -585,13 +715,17 @@ Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& 
   if (f == nullptr) {
     return not_found(description + ": function '" + function.name + "' is not in the library");
   }
-  Builder builder(model, *graph);
+  Builder builder(model, *graph, std::make_shared<InlineBudget>(model));
   std::vector<Binding> args;
   for (size_t i = 0; i < function.flat_inputs.size(); ++i) {
     const auto& spec = function.flat_inputs[i];
     int id = builder.add_arg(spec.name.empty() ? "input_" + std::to_string(i) : spec.name,
                              static_cast<int>(i), spec.dtype, spec.shape);
     args.push_back(Binding::of_value({id, 0}));
+  }
+  std::map<std::string_view, const tf::NodeDef*> graph_node_by_name;  // the last of a name wins
+  if (!function.bound_inputs.empty()) {
+    for (const auto& n : model.graph().node()) graph_node_by_name[n.name()] = &n;
   }
   for (int node_id : function.bound_inputs) {
     if (int v = model.variable_index_for_node(node_id); v >= 0) {
@@ -600,8 +734,9 @@ Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& 
     }
     std::string const_op = model.constant_op_for_node(node_id);
     const tf::NodeDef* const_node = nullptr;
-    for (const auto& n : model.graph().node()) {
-      if (!const_op.empty() && n.name() == const_op) const_node = &n;
+    if (auto it = graph_node_by_name.find(const_op);
+        !const_op.empty() && it != graph_node_by_name.end()) {
+      const_node = it->second;
     }
     if (const_node != nullptr) {
       auto attrs = format::attrs_from_node(*const_node);
@@ -636,7 +771,7 @@ Expected<std::shared_ptr<Graph>> build_tf1_signature_graph(const format::SavedMo
                                                            const format::Signature& signature) {
   auto graph = std::make_shared<Graph>();
   graph->description = "signature '" + signature.key + "'";
-  Builder builder(model, *graph);
+  Builder builder(model, *graph, std::make_shared<InlineBudget>(model));
   std::map<std::string, Binding> feeds;
   int index = 0;
   for (const auto& [key, info] : signature.inputs) {

@@ -94,7 +94,7 @@ Expected<Graph> freeze_and_fold(const Graph& g, std::span<Variable* const> varia
       for (const auto& in : copy.inputs) inputs.push_back(const_value(rw.graph(), in));
       ops::KernelContext ctx(copy.name, copy.op, copy.attrs, inputs,
                              static_cast<size_t>(copy.num_outputs));
-      Status s = copy.spec->kernel(ctx);
+      Status s = ops::run_kernel(copy.spec->kernel, ctx);
       size_t bytes = 0;
       for (const auto& t : ctx.outputs()) bytes += t.byte_size();
       if (s.ok() && bytes <= options.max_folded_bytes) {

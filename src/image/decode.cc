@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -8,6 +11,33 @@
 #include "image/decoders.h"
 
 namespace hubimg {
+namespace {
+
+std::atomic<int64_t>& image_pixel_limit() {
+  static std::atomic<int64_t> limit = [] {
+    int64_t pixels = kDefaultMaxImagePixels;
+    if (const char* env = std::getenv("HUBIMG_MAX_IMAGE_PIXELS")) {
+      char* end = nullptr;
+      const long long value = std::strtoll(env, &end, 10);
+      if (end != env && *end == '\0' && value > 0)
+        pixels = std::min<int64_t>(value, kMaxImagePixels);
+    }
+    return pixels;
+  }();
+  return limit;
+}
+
+}  // namespace
+
+int64_t max_image_pixels() {
+  return image_pixel_limit().load(std::memory_order_relaxed);
+}
+
+void set_max_image_pixels(int64_t pixels) {
+  image_pixel_limit().store(std::clamp<int64_t>(pixels, 1, kMaxImagePixels),
+                            std::memory_order_relaxed);
+}
+
 namespace image_internal {
 
 Status check_dimensions(int64_t width, int64_t height, std::string_view format) {
@@ -15,10 +45,11 @@ Status check_dimensions(int64_t width, int64_t height, std::string_view format) 
     return data_loss(std::string(format) + ": invalid dimensions " + std::to_string(width) + "x" +
                      std::to_string(height));
   }
-  if (width > kMaxImagePixels || height > kMaxImagePixels || width * height > kMaxImagePixels) {
+  const int64_t limit = max_image_pixels();
+  if (width > limit || height > limit || width * height > limit) {
     return out_of_range(std::string(format) + ": image of " + std::to_string(width) + "x" +
                         std::to_string(height) + " pixels is larger than the limit of " +
-                        std::to_string(kMaxImagePixels) + " pixels");
+                        std::to_string(limit) + " pixels (HUBIMG_MAX_IMAGE_PIXELS)");
   }
   return {};
 }
@@ -53,8 +84,8 @@ Expected<DecodedImage> decode_any(std::span<const uint8_t> b) {
                           ")");
 }
 
-Tensor to_float_tensor(const DecodedImage& img) {
-  Tensor t(DType::kFloat32, {img.height, img.width, 3});
+Expected<Tensor> to_float_tensor(const DecodedImage& img) {
+  HUBIMG_ASSIGN_OR_RETURN(Tensor t, Tensor::create(DType::kFloat32, {img.height, img.width, 3}));
   float* out = t.mutable_data<float>();
   const size_t n = static_cast<size_t>(t.num_elements());
   // tf.image.convert_image_dtype multiplies by the float32 constant 1 / max.
@@ -73,8 +104,10 @@ Tensor to_float_tensor(const DecodedImage& img) {
 Expected<Tensor> decode_image(std::span<const uint8_t> bytes, std::string_view name_for_errors) {
   auto decoded = catch_exceptions("decoding", [&] { return decode_any(bytes); });
   if (!decoded.ok()) return decoded.status().with_context(name_for_errors);
-  return catch_exceptions(name_for_errors,
-                          [&]() -> Expected<Tensor> { return to_float_tensor(*decoded); });
+  auto rgb = catch_exceptions(name_for_errors,
+                              [&]() -> Expected<Tensor> { return to_float_tensor(*decoded); });
+  if (!rgb.ok()) return rgb.status().with_context(name_for_errors);
+  return rgb;
 }
 
 Expected<Tensor> decode_image_file(const std::filesystem::path& path) {

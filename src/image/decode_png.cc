@@ -55,13 +55,14 @@ struct PngLayout {
   int channels;   // after our transforms: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA
   int bit_depth;  // after our transforms: 8 or 16
   size_t rowbytes;
+  bool interlaced;
 };
 
 // Landing frame for longjmp: trivially destructible locals only.
 bool png_read_header_step(PngState* s, PngLayout* layout) {
   if (setjmp(png_jmpbuf(s->png))) return false;
   png_set_read_fn(s->png, &s->src, on_png_read);
-  // Dimensions are checked against kMaxImagePixels by the caller; this only stops absurd
+  // Dimensions are checked against max_image_pixels() by the caller; this only stops absurd
   // single dimensions early.
   png_set_user_limits(s->png, 1u << 28, 1u << 28);
   png_read_info(s->png, s->info);
@@ -80,6 +81,19 @@ bool png_read_header_step(PngState* s, PngLayout* layout) {
   layout->channels = png_get_channels(s->png, s->info);
   layout->bit_depth = png_get_bit_depth(s->png, s->info);
   layout->rowbytes = png_get_rowbytes(s->png, s->info);
+  layout->interlaced = png_get_interlace_type(s->png, s->info) != PNG_INTERLACE_NONE;
+  return true;
+}
+
+bool png_read_row_step(PngState* s, png_bytep row) {
+  if (setjmp(png_jmpbuf(s->png))) return false;
+  png_read_row(s->png, row, nullptr);
+  return true;
+}
+
+bool png_read_end_step(PngState* s) {
+  if (setjmp(png_jmpbuf(s->png))) return false;
+  png_read_end(s->png, nullptr);
   return true;
 }
 
@@ -114,34 +128,57 @@ Expected<DecodedImage> decode_png(std::span<const uint8_t> bytes) {
   }
   const size_t width = layout.width;
   const size_t height = layout.height;
-  std::vector<uint8_t> raw(layout.rowbytes * height);
-  std::vector<png_bytep> rows(height);
-  for (size_t y = 0; y < height; ++y) rows[y] = raw.data() + y * layout.rowbytes;
-  if (!png_read_rows_step(s.get(), rows.data())) return fail();
-
   DecodedImage img;
   img.width = static_cast<int64_t>(width);
   img.height = static_cast<int64_t>(height);
   img.bits = layout.bit_depth;
-  const size_t n = width * height;
   // Gray (with or without alpha) is replicated to RGB; alpha is dropped.
   const int color_channels = channels >= 3 ? 3 : 1;
-  if (sample_bytes == 1) {
-    img.rgb8.resize(n * 3);
-    for (size_t i = 0; i < n; ++i) {
-      const uint8_t* p = &raw[i * channels];
-      for (int ch = 0; ch < 3; ++ch) img.rgb8[i * 3 + ch] = p[color_channels == 3 ? ch : 0];
-    }
-  } else {
-    img.rgb16.resize(n * 3);
-    for (size_t i = 0; i < n; ++i) {
-      const uint8_t* p = &raw[i * channels * 2];
-      for (int ch = 0; ch < 3; ++ch) {
-        const uint8_t* q = p + 2 * (color_channels == 3 ? ch : 0);
-        img.rgb16[i * 3 + ch] = static_cast<uint16_t>((q[0] << 8) | q[1]);  // big-endian
+  auto append_rows = [&](const uint8_t* raw, size_t pixels) {
+    if (sample_bytes == 1) {
+      const size_t at = img.rgb8.size();
+      img.rgb8.resize(at + pixels * 3);
+      uint8_t* out = img.rgb8.data() + at;
+      for (size_t i = 0; i < pixels; ++i) {
+        const uint8_t* p = raw + i * channels;
+        for (int ch = 0; ch < 3; ++ch) out[i * 3 + ch] = p[color_channels == 3 ? ch : 0];
+      }
+    } else {
+      const size_t at = img.rgb16.size();
+      img.rgb16.resize(at + pixels * 3);
+      uint16_t* out = img.rgb16.data() + at;
+      for (size_t i = 0; i < pixels; ++i) {
+        const uint8_t* p = raw + i * channels * 2;
+        for (int ch = 0; ch < 3; ++ch) {
+          const uint8_t* q = p + 2 * (color_channels == 3 ? ch : 0);
+          out[i * 3 + ch] = static_cast<uint16_t>((q[0] << 8) | q[1]);  // big-endian
+        }
       }
     }
+  };
+  // Reserved, not filled: memory is only touched as rows arrive, so a header that promises
+  // more pixels than the file holds costs little before libpng reports the missing data.
+  if (sample_bytes == 1) {
+    img.rgb8.reserve(width * height * 3);
+  } else {
+    img.rgb16.reserve(width * height * 3);
   }
+  if (layout.interlaced) {
+    // Adam7 passes revisit every row, so the whole image is read first (within the budget),
+    // into memory left uninitialised: pages are touched as the passes reach them.
+    auto raw = std::make_unique_for_overwrite<uint8_t[]>(layout.rowbytes * height);
+    std::vector<png_bytep> rows(height);
+    for (size_t y = 0; y < height; ++y) rows[y] = raw.get() + y * layout.rowbytes;
+    if (!png_read_rows_step(s.get(), rows.data())) return fail();
+    append_rows(raw.get(), width * height);
+    return img;
+  }
+  std::vector<uint8_t> row(layout.rowbytes);
+  for (size_t y = 0; y < height; ++y) {
+    if (!png_read_row_step(s.get(), row.data())) return fail();
+    append_rows(row.data(), width);
+  }
+  if (!png_read_end_step(s.get())) return fail();
   return img;
 }
 

@@ -19,7 +19,7 @@ struct DecodedImage {
   std::vector<uint16_t> rgb16;
 };
 
-// Positive dimensions and at most kMaxImagePixels pixels.
+// Positive dimensions and at most max_image_pixels() pixels.
 Status check_dimensions(int64_t width, int64_t height, std::string_view format);
 
 Expected<DecodedImage> decode_jpeg(std::span<const uint8_t> bytes);

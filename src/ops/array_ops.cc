@@ -656,9 +656,15 @@ Status tile_kernel(KernelContext& ctx) {
       return ctx.error("Expected multiples[" + std::to_string(k) + "] >= 0, but got " +
                        std::to_string(multiples[k]));
     }
-    out_shape.push_back(input.shape()[k] * multiples[k]);
+    int64_t tiled = 0;
+    if (__builtin_mul_overflow(input.shape()[k], multiples[k], &tiled)) {
+      return ctx.error(StatusCode::kOutOfRange, "multiples[" + std::to_string(k) +
+                                                    "] = " + std::to_string(multiples[k]) +
+                                                    " overflows the dimension");
+    }
+    out_shape.push_back(tiled);
   }
-  if (auto n = checked_num_elements(out_shape); !n.ok()) return ctx.error(n.status().message());
+  HUBIMG_RETURN_IF_ERROR(check_remap_size(ctx, input.dtype(), out_shape));
   AxisMaps maps(out_shape.size());
   for (size_t k = 0; k < out_shape.size(); ++k) {
     for (int64_t j = 0; j < out_shape[k]; ++j) {
@@ -724,6 +730,7 @@ Status broadcast_to_kernel(KernelContext& ctx) {
     return ctx.error("Unable to broadcast tensor of shape " + dims_to_string(input.shape()) +
                      " to tensor of shape " + dims_to_string(shape));
   }
+  HUBIMG_RETURN_IF_ERROR(check_remap_size(ctx, input.dtype(), shape));
   HUBIMG_ASSIGN_OR_RETURN(Tensor out,
                           remap(ctx, input, shape, broadcast_maps(input.shape(), shape)));
   ctx.set_output(0, std::move(out));
@@ -867,19 +874,23 @@ Status pad_kernel(KernelContext& ctx) {
     }
   }
   HUBIMG_ASSIGN_OR_RETURN(auto paddings, read_paddings(ctx, input));
-  const Dims in_strides = row_major_strides(input.shape());
+  // The output size is checked against the tensor budget before anything of its size (the
+  // output, the per-axis index maps) is built.
   Dims out_shape;
-  AxisMaps maps(paddings.size());
   for (size_t k = 0; k < paddings.size(); ++k) {
-    const int64_t dim = input.shape()[k];
     const auto [before, after] = paddings[k];
-    out_shape.push_back(before + dim + after);
-    for (int64_t j = 0; j < out_shape[k]; ++j) {
-      const int64_t src = j - before;
-      maps[k].push_back(src >= 0 && src < dim ? src * in_strides[k] : kFill);
+    int64_t padded = 0;
+    if (__builtin_add_overflow(before, input.shape()[k], &padded) ||
+        __builtin_add_overflow(padded, after, &padded)) {
+      return ctx.error(StatusCode::kOutOfRange, "paddings " + std::to_string(before) + ", " +
+                                                    std::to_string(after) + " overflow dimension " +
+                                                    std::to_string(k));
     }
+    out_shape.push_back(padded);
   }
-  if (auto n = checked_num_elements(out_shape); !n.ok()) return ctx.error(n.status().message());
+  if (auto size = check_tensor_size(input.dtype(), out_shape); !size.ok()) {
+    return ctx.error(size.code(), "output " + size.message());
+  }
   if (fast_paths_enabled() && input.rank() >= 1 && dtype_size(input.dtype()) != 0 &&
       input.dtype() != DType::kString) {
     Tensor out = Tensor::uninitialized(input.dtype(), out_shape);
@@ -895,6 +906,17 @@ Status pad_kernel(KernelContext& ctx) {
     }
     ctx.set_output(0, std::move(out));
     return {};
+  }
+  HUBIMG_RETURN_IF_ERROR(check_remap_size(ctx, input.dtype(), out_shape));
+  const Dims in_strides = row_major_strides(input.shape());
+  AxisMaps maps(paddings.size());
+  for (size_t k = 0; k < paddings.size(); ++k) {
+    const int64_t dim = input.shape()[k];
+    const int64_t before = paddings[k].first;
+    for (int64_t j = 0; j < out_shape[k]; ++j) {
+      const int64_t src = j - before;
+      maps[k].push_back(src >= 0 && src < dim ? src * in_strides[k] : kFill);
+    }
   }
   HUBIMG_ASSIGN_OR_RETURN(Tensor out, remap(ctx, input, std::move(out_shape), maps, fill));
   ctx.set_output(0, std::move(out));
@@ -924,6 +946,11 @@ Status mirror_pad_kernel(KernelContext& ctx) {
                        std::to_string(limit) + " for dimension " + std::to_string(k));
     }
     out_shape.push_back(before + dim + after);
+  }
+  HUBIMG_RETURN_IF_ERROR(check_remap_size(ctx, input.dtype(), out_shape));
+  for (size_t k = 0; k < paddings.size(); ++k) {
+    const int64_t dim = input.shape()[k];
+    const int64_t before = paddings[k].first;
     for (int64_t j = 0; j < out_shape[k]; ++j) {
       int64_t src = j - before;
       if (src < 0) src = reflect ? -src : -src - 1;

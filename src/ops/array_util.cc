@@ -98,6 +98,19 @@ Expected<Tensor> allocate(const KernelContext& ctx, DType dtype, Dims shape) {
   return std::move(t).value();
 }
 
+Status check_remap_size(const KernelContext& ctx, DType dtype, const Dims& shape) {
+  Status size = check_tensor_size(dtype, shape);
+  int64_t indices = 0;
+  for (int64_t d : shape) {
+    if (size.ok() && __builtin_add_overflow(indices, d, &indices)) {
+      size = out_of_range("shape " + dims_to_string(shape) + " has too many elements");
+    }
+  }
+  if (size.ok()) size = check_tensor_size(DType::kInt64, {indices});
+  if (!size.ok()) return ctx.error(StatusCode::kOutOfRange, "output " + size.message());
+  return {};
+}
+
 std::vector<int64_t> source_offsets(const Dims& out_shape, const AxisMaps& maps) {
   const auto n = checked_num_elements(out_shape);
   std::vector<int64_t> offsets(n.ok() ? static_cast<size_t>(*n) : 0);

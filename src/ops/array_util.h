@@ -79,6 +79,10 @@ U* mutable_elements(Tensor& t) {
 
 // A fresh tensor of `dtype` and `shape`, or an error naming the node (too large, bad dims).
 Expected<Tensor> allocate(const KernelContext& ctx, DType dtype, Dims shape);
+// Before a kernel builds anything sized by an output shape computed from model data: the output
+// (`dtype` x `shape`) and the per-axis index maps a remap uses for it (one int64 per index of
+// each axis) must fit max_tensor_bytes(). An error naming the node otherwise.
+Status check_remap_size(const KernelContext& ctx, DType dtype, const Dims& shape);
 
 // For every output axis k, maps[k][j] is the source offset (in elements) contributed by
 // output index j along axis k, or kFill when that position has no source element.

@@ -259,6 +259,14 @@ Kernel binary_kernel(Fn fn, BinaryOptions options = {}) {
       return ctx.error("Incompatible shapes: " + dims_to_string(a.shape()) + " vs. " +
                        dims_to_string(b.shape()));
     }
+    // Broadcasting can multiply sizes ([n, 1] + [1, n]); the reference path also keeps an int64
+    // offset per output element for each operand.
+    const bool a_full = a.shape() == *shape, b_full = b.shape() == *shape;
+    const bool offsets = !(a_full && b_full) && !(a_full && b.num_elements() == 1) &&
+                         !(b_full && a.num_elements() == 1);
+    if (auto size = check_tensor_size(offsets ? DType::kInt64 : a.dtype(), *shape); !size.ok()) {
+      return ctx.error(StatusCode::kOutOfRange, "output " + size.message());
+    }
     return dispatch_types<Set>(ctx, a.dtype(), [&]<typename T>() -> Status {
       if constexpr (kIsInteger<T>) {
         const T* y = typed_data<T>(b);

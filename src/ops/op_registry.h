@@ -67,6 +67,10 @@ class KernelContext {
 
 using Kernel = std::function<Status(KernelContext&)>;
 
+// Runs `kernel` on `ctx`; a tensor over the size budget (TensorTooLarge) or a failed allocation
+// inside it becomes an error naming the node, like the checks kernels make themselves.
+Status run_kernel(const Kernel& kernel, KernelContext& ctx);
+
 // One output argument of an op, as its OpDef names it. Function bodies refer to outputs as
 // "node:<arg name>:<index within the arg>", so the executor needs these names and list sizes.
 struct OutputArg {

@@ -5,6 +5,16 @@
 
 namespace hubimg::ops {
 
+Status run_kernel(const Kernel& kernel, KernelContext& ctx) {
+  try {
+    return kernel(ctx);
+  } catch (const TensorTooLarge& e) {
+    return ctx.error(StatusCode::kOutOfRange, e.what());
+  } catch (const std::bad_alloc&) {
+    return ctx.error(StatusCode::kOutOfRange, "out of memory");
+  }
+}
+
 Status KernelContext::error(StatusCode code, std::string message) const {
   return {code, "node '" + std::string(node_name_) + "' (" + std::string(op_) + "): " + message};
 }
@@ -132,7 +142,7 @@ Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor
   size_t total = 0;
   for (size_t s : sizes) total += s;
   KernelContext ctx(node_name, op, attrs, inputs, total);
-  HUBIMG_RETURN_IF_ERROR(spec->kernel(ctx));
+  HUBIMG_RETURN_IF_ERROR(run_kernel(spec->kernel, ctx));
   for (size_t i = 0; i < total; ++i) {
     if (!ctx.outputs()[i].valid()) return ctx.error(StatusCode::kInternal, "output not set");
   }

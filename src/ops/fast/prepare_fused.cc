@@ -1,12 +1,34 @@
 #include "ops/fast/prepare_fused.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <type_traits>
 #include <variant>
 
 #include "ops/fast/fast_conv.h"
+#include "ops/fast_paths.h"
 
 namespace hubimg::ops::fast {
 namespace {
+
+// True when no float of `t` is NaN or infinite. The largest magnitude bit pattern is an
+// unsigned max reduction, which vectorizes; exponent all ones means Inf or NaN.
+bool all_finite(const Tensor& t) {
+  if (!t.valid() || t.dtype() != DType::kFloat32) return true;
+  const auto* bits = static_cast<const uint32_t*>(t.raw_data());
+  std::atomic<bool> finite = true;
+  parallel_rows(t.num_elements(), 1, [&](int64_t begin, int64_t end) {
+    uint32_t largest = 0;
+    for (int64_t i = begin; i < end; ++i) largest = std::max(largest, bits[i] & 0x7fffffffu);
+    if (largest >= 0x7f800000u) finite.store(false, std::memory_order_relaxed);
+  });
+  return finite.load(std::memory_order_relaxed);
+}
+
+bool is_relu_like(Activation a) {
+  return a == Activation::kRelu || a == Activation::kRelu6;
+}
 
 class PreparedFused final : public PreparedKernel {
  public:
@@ -17,8 +39,10 @@ class PreparedFused final : public PreparedKernel {
     bool has_bias = false, has_residual = false, has_input_mul = false;
     bool spatial_mean = false, spatial_mean_keep_dims = false;
   };
-  PreparedFused(Kernel kernel, const Layout& layout)
+  // `reference`: the op's reference kernel, for inputs with NaN or Inf under a Relu/Relu6.
+  PreparedFused(Kernel kernel, const Layout& layout, Activation activation, ops::Kernel reference)
       : kernel_(std::move(kernel)),
+        reference_(is_relu_like(activation) ? std::move(reference) : ops::Kernel()),
         residual_index_(layout.has_residual ? 2 + static_cast<int>(layout.has_bias) : -1),
         factor_index_(layout.has_input_mul
                           ? 2 + static_cast<int>(layout.has_bias) + layout.has_residual
@@ -27,6 +51,15 @@ class PreparedFused final : public PreparedKernel {
         keep_dims_(layout.spatial_mean_keep_dims) {}
 
   Status run(KernelContext& ctx) const override {
+    // oneDNN's relu and clip post-ops turn NaN into 0 (max(x, 0) with the zero as the operand
+    // a NaN comparison yields); TensorFlow's Relu keeps NaN. Non-finite values in the
+    // operands are the only way to a NaN pre-activation short of overflowing float32, so those
+    // calls take the reference kernel, which keeps it.
+    if (reference_) {
+      for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+        if (static_cast<int>(i) != 1 && !all_finite(ctx.input(i))) return reference_(ctx);
+      }
+    }
     const Tensor* residual =
         residual_index_ >= 0 ? &ctx.input(static_cast<size_t>(residual_index_)) : nullptr;
     // The residual's buffer becomes the output when nothing else holds it: the sum post-op then
@@ -85,6 +118,7 @@ class PreparedFused final : public PreparedKernel {
   }
 
   Kernel kernel_;
+  ops::Kernel reference_;
   int residual_index_;
   int factor_index_;
   bool spatial_mean_;
@@ -125,6 +159,15 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
   HUBIMG_ASSIGN_OR_RETURN(layout.spatial_mean_keep_dims,
                           attrs.get_bool("spatial_mean_keep_dims", false));
   const bool has_residual = layout.has_residual;
+  // Constant weights with NaN or Inf under a Relu: the reference kernel for every call.
+  if (is_relu_like(activation) && (!all_finite(filter) || !all_finite(bias))) {
+    return unimplemented("non-finite weights under " +
+                         std::string(activation == Activation::kRelu ? "Relu" : "Relu6") +
+                         " (oneDNN's post-op would drop NaN)");
+  }
+  const OpSpec* spec = OpRegistry::global().find(op);
+  if (spec == nullptr || !spec->kernel) return unimplemented("no reference kernel for " + op);
+  const ops::Kernel reference = spec->kernel;
   if (layout.has_input_mul && op != "_HubimgFusedConv2D") {
     return unimplemented("an input Mul fused into " + op);
   }
@@ -141,7 +184,7 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
     p.fuse_residual = has_residual;
     HUBIMG_ASSIGN_OR_RETURN(FastMatMul k, FastMatMul::create(p));
     return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), layout));
+        std::make_shared<const PreparedFused>(std::move(k), layout, activation, reference));
   }
   ConvParams p;
   p.name = node_name;
@@ -167,12 +210,12 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
   if (op == "_HubimgFusedConv2D") {
     HUBIMG_ASSIGN_OR_RETURN(FastConv2D k, FastConv2D::create(p));
     return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), layout));
+        std::make_shared<const PreparedFused>(std::move(k), layout, activation, reference));
   }
   if (op == "_HubimgFusedDepthwiseConv2dNative") {
     HUBIMG_ASSIGN_OR_RETURN(FastDepthwiseConv2D k, FastDepthwiseConv2D::create(p));
     return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), layout));
+        std::make_shared<const PreparedFused>(std::move(k), layout, activation, reference));
   }
   return unimplemented("no fast kernel for " + op);
 }

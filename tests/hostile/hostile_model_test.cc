@@ -1,0 +1,518 @@
+// Hostile SavedModels (docs/hostile-inputs.md D5, D6, D8, D9, D13): each class of attack, by
+// more than one route, ends in a clear error (or a correct result) in bounded time and memory.
+// Models are written here as saved_model.pbtxt text or built as protos in C++.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "format/saved_model.h"
+#include "hubimg/model.h"
+#include "hubimg/tensor.h"
+#include "saved_model.pb.h"
+#include "util/test_util.h"
+
+namespace hubimg {
+namespace {
+
+// Peak RSS allowed for a CLI run that must fail before allocating anything large (the CLI and
+// a model take ~100 MB; AddressSanitizer's shadow memory and quarantine add more).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr long kRssLimitKb = 1200 * 1024;
+#else
+constexpr long kRssLimitKb = 400 * 1024;
+#endif
+
+using hubimg::testing::TempDir;
+using hubimg::testing::write_file;
+
+// A TF1 SavedModel (serve tag) with float input x:0 [-1, 4] (or `input_shape`) and the given
+// graph nodes, library and outputs (signature key -> tensor name).
+std::string tf1_pbtxt(const std::string& nodes,
+                      const std::vector<std::pair<std::string, std::string>>& outputs,
+                      const std::string& library = "", const std::string& input_dims = "-1, 4") {
+  std::string dims;
+  std::string rest = input_dims;
+  for (size_t pos = 0; pos != std::string::npos;) {
+    size_t comma = rest.find(',', pos);
+    dims +=
+        " dim { size: " + rest.substr(pos, comma == std::string::npos ? comma : comma - pos) + " }";
+    pos = comma == std::string::npos ? comma : comma + 1;
+  }
+  std::string s = "meta_graphs { meta_info_def { tags: \"serve\" } graph_def { ";
+  s += "node { name: \"x\" op: \"Placeholder\" attr { key: \"dtype\" value { type: DT_FLOAT } } } ";
+  s += nodes;
+  if (!library.empty()) s += " library { " + library + " }";
+  s += " } signature_def { key: \"serving_default\" value { inputs { key: \"x\" value { name: "
+       "\"x:0\" dtype: DT_FLOAT tensor_shape {" +
+       dims + " } } } ";
+  for (const auto& [key, tensor] : outputs) {
+    s += "outputs { key: \"" + key + "\" value { name: \"" + tensor + "\" dtype: DT_FLOAT } } ";
+  }
+  return s + "} } }";
+}
+
+std::filesystem::path write_model(const TempDir& tmp, const std::string& name,
+                                  const std::string& pbtxt) {
+  auto dir = tmp.path() / name;
+  std::filesystem::create_directories(dir);
+  write_file(dir / "saved_model.pbtxt", pbtxt);
+  return dir;
+}
+
+std::string int_const(const std::string& name, const std::vector<int64_t>& values,
+                      const std::string& dtype = "DT_INT32") {
+  std::string s = "node { name: \"" + name +
+                  "\" op: \"Const\" attr { key: \"dtype\" value { type: " + dtype +
+                  " } } attr { key: \"value\" value { tensor { dtype: " + dtype +
+                  " tensor_shape { dim { size: " + std::to_string(values.size()) + " } } ";
+  for (int64_t v : values) {
+    s += (dtype == "DT_INT64" ? "int64_val: " : "int_val: ") + std::to_string(v) + " ";
+  }
+  return s + "} } } }";
+}
+
+std::string node(const std::string& name, const std::string& op,
+                 const std::vector<std::string>& inputs, const std::string& attrs = "") {
+  std::string s = "node { name: \"" + name + "\" op: \"" + op + "\" ";
+  for (const auto& in : inputs) s += "input: \"" + in + "\" ";
+  return s + attrs + " }";
+}
+
+const std::string kTFloat = "attr { key: \"T\" value { type: DT_FLOAT } }";
+
+struct Measured {
+  int exit_code = -1;
+  std::string output;
+  long max_rss_kb = 0;
+  double seconds = 0;
+};
+
+// Runs the CLI with `args` in a child process and reports its own peak RSS (wait4), so the
+// memory of earlier tests in this process does not count.
+Measured run_cli(const std::vector<std::string>& args, const TempDir& tmp,
+                 const std::vector<std::string>& env = {}) {
+  const auto log = tmp.path() / "cli_output.txt";
+  const auto start = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> argv;
+    std::string cli = hubimg::testing::cli_path().string();
+    argv.push_back(cli.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(cli.c_str(), argv.data());
+    _exit(127);
+  }
+  Measured m;
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  m.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  m.max_rss_kb = usage.ru_maxrss;
+  m.output = hubimg::testing::read_file(log);
+  return m;
+}
+
+// ----------------------------------------------------------------------------------------------
+// D5: nesting.
+
+TEST(HostileNesting, DeepStructuredValueInTextIsAClearError) {
+  TempDir tmp;
+  const int n = 10000;
+  std::string t =
+      "meta_graphs { object_graph_def { nodes { children { node_id: 1 local_name: \"__call__\" } "
+      "user_object {} } nodes { function { concrete_functions: \"f\" } } concrete_functions { key: "
+      "\"f\" value { canonicalized_input_signature ";
+  for (int i = 0; i < n; ++i) t += "{ list_value { values ";
+  t += "{ none_value {} }";
+  for (int i = 0; i < n; ++i) t += " } }";
+  t += " } } } }";
+  auto dir = write_model(tmp, "deep", t);
+  auto model = format::SavedModel::load(dir);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("saved_model.pbtxt"), std::string::npos)
+      << model.status().message();
+  EXPECT_NE(model.status().message().find("100"), std::string::npos) << model.status().message();
+}
+
+TEST(HostileNesting, DeepFunctionAttributeInTextIsAClearError) {
+  // Another route: NameAttrList inside AttrValue inside NameAttrList ... in a graph node.
+  TempDir tmp;
+  const int n = 5000;
+  std::string attr;
+  for (int i = 0; i < n; ++i) attr += "attr { key: \"f\" value { func { name: \"g\" ";
+  for (int i = 0; i < n; ++i) attr += "} } } ";
+  auto dir = write_model(tmp, "deep_attr",
+                         tf1_pbtxt(node("y", "Identity", {"x"}, kTFloat + attr), {{"y", "y:0"}}));
+  auto model = Model::load(dir);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("saved_model.pbtxt"), std::string::npos)
+      << model.status().message();
+}
+
+TEST(HostileNesting, StructuredValueWalkHasADepthLimit) {
+  // Deeper than any file can carry through the protobuf parsers, built in memory.
+  auto root = std::make_unique<tf::StructuredValue>();
+  tf::StructuredValue* v = root.get();
+  for (int i = 0; i < 1000; ++i) v = v->mutable_tuple_value()->add_values();
+  v->mutable_none_value();
+  auto arg = format::StructuredArg::from_proto(*root);
+  ASSERT_FALSE(arg.ok());
+  EXPECT_NE(arg.status().message().find(std::to_string(format::StructuredArg::kMaxNesting)),
+            std::string::npos)
+      << arg.status().message();
+  // Within the limit the nest is read (and flattened) as before.
+  tf::StructuredValue shallow;
+  tf::StructuredValue* s = &shallow;
+  for (int i = 0; i < format::StructuredArg::kMaxNesting - 1; ++i) {
+    s = s->mutable_list_value()->add_values();
+  }
+  s->mutable_tensor_spec_value()->set_dtype(tf::DT_FLOAT);
+  auto ok = format::StructuredArg::from_proto(shallow);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->count_tensors(), 1);
+}
+
+// ----------------------------------------------------------------------------------------------
+// D6: function call fan-out.
+
+// fan0 .. fan{n-1}: each calls the next twice ('a', 'b'); `ret` says what it returns.
+std::string fan_library(int n, const std::string& ret) {
+  std::string lib;
+  for (int i = 0; i <= n; ++i) {
+    lib += "function { signature { name: \"fan" + std::to_string(i) +
+           "\" input_arg { name: \"x\" type: DT_FLOAT } output_arg { name: \"y\" type: DT_FLOAT } "
+           "} ";
+    if (i < n) {
+      for (const char* call : {"a", "b"}) {
+        lib += std::string("node_def { name: \"") + call +
+               "\" op: \"PartitionedCall\" input: \"x\" attr { key: \"f\" value { func { name: "
+               "\"fan" +
+               std::to_string(i + 1) +
+               "\" } } } attr { key: \"Tin\" value { list { type: DT_FLOAT } } } attr { key: "
+               "\"Tout\" value { list { type: DT_FLOAT } } } } ";
+      }
+      lib += ret;
+    } else {
+      lib += "ret { key: \"y\" value: \"x\" } ";
+    }
+    lib += "} ";
+  }
+  return lib;
+}
+
+std::string call_fan0(const std::string& name) {
+  return node(name, "PartitionedCall", {"x"},
+              "attr { key: \"f\" value { func { name: \"fan0\" } } } attr { key: \"Tin\" value { "
+              "list { type: DT_FLOAT } } } attr { key: \"Tout\" value { list { type: DT_FLOAT } } "
+              "}");
+}
+
+TEST(HostileCalls, UnusedCallsAreNotInlined) {
+  // 2^40 inlines if every call were inlined; only the used chain is (41 functions).
+  TempDir tmp;
+  const std::string lib = fan_library(40, "ret { key: \"y\" value: \"a:output:0\" } ");
+  auto dir = write_model(tmp, "fan", tf1_pbtxt(call_fan0("call"), {{"y", "call:0"}}, lib));
+  const auto start = std::chrono::steady_clock::now();
+  auto model = Model::load(dir);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  const Tensor x = Tensor::from_vector<float>({1, 4}, {1, 2, 3, 4});
+  auto out = model->call_signature("serving_default", {{"x", x}});
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(out->at("y").values<float>()[3], 4.0f);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 20.0);
+}
+
+TEST(HostileCalls, UnusedCallInsideAnUnusedNodeOfTheServingFunctionCostsNothing) {
+  // The doc's route: an unused call injected next to the real graph; here through a used
+  // function whose body holds the unused call.
+  TempDir tmp;
+  std::string lib = fan_library(40, "ret { key: \"y\" value: \"a:output:0\" } ");
+  lib +=
+      "function { signature { name: \"serve\" input_arg { name: \"x\" type: DT_FLOAT } output_arg "
+      "{ name: \"y\" type: DT_FLOAT } } node_def { name: \"injected\" op: \"PartitionedCall\" "
+      "input: \"x\" attr { key: \"f\" value { func { name: \"fan0\" } } } attr { key: \"Tin\" "
+      "value { list { type: DT_FLOAT } } } attr { key: \"Tout\" value { list { type: DT_FLOAT } } "
+      "} } node_def { name: \"r\" op: \"Relu\" input: \"x\" attr { key: \"T\" value { type: "
+      "DT_FLOAT } } } ret { key: \"y\" value: \"r:activations:0\" } } ";
+  auto dir = write_model(
+      tmp, "fan_unused",
+      tf1_pbtxt(node("call", "PartitionedCall", {"x"},
+                     "attr { key: \"f\" value { func { name: \"serve\" } } } attr { key: \"Tin\" "
+                     "value { list { type: DT_FLOAT } } } attr { key: \"Tout\" value { list { "
+                     "type: DT_FLOAT } } }"),
+                {{"y", "call:0"}}, lib));
+  auto model = Model::load(dir);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  auto out = model->call_signature("serving_default",
+                                   {{"x", Tensor::from_vector<float>({1, 4}, {-1, 2, -3, 4})}});
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(out->at("y").values<float>()[0], 0.0f);
+  EXPECT_EQ(out->at("y").values<float>()[1], 2.0f);
+}
+
+void expect_fan_out_error(const std::string& ret) {
+  TempDir tmp;
+  auto dir = write_model(tmp, "fan",
+                         tf1_pbtxt(call_fan0("call"), {{"y", "call:0"}}, fan_library(40, ret)));
+  const auto start = std::chrono::steady_clock::now();
+  auto model = Model::load(dir);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_FALSE(model.ok());
+  const std::string& msg = model.status().message();
+  EXPECT_NE(msg.find("function 'fan"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fan out"), std::string::npos) << msg;
+  EXPECT_LT(seconds, 60.0);
+}
+
+TEST(HostileCalls, UsedFanOutHitsTheInliningBudget) {
+  // Both results used: the graph really would have 2^40 nodes.
+  expect_fan_out_error(
+      "node_def { name: \"s\" op: \"AddV2\" input: \"a:output:0\" input: \"b:output:0\" attr { "
+      "key: \"T\" value { type: DT_FLOAT } } } ret { key: \"y\" value: \"s:z:0\" } ");
+}
+
+TEST(HostileCalls, FanOutThroughControlEdgesHitsTheInliningBudget) {
+  expect_fan_out_error(
+      "node_def { name: \"i\" op: \"Identity\" input: \"a:output:0\" input: \"^b\" attr { key: "
+      "\"T\" value { type: DT_FLOAT } } } ret { key: \"y\" value: \"i:output:0\" } ");
+}
+
+// ----------------------------------------------------------------------------------------------
+// D8, D9: sizes from model data.
+
+std::string float_const(const std::string& name, const std::vector<int64_t>& dims,
+                        const std::string& dtype = "DT_FLOAT",
+                        const std::string& value = "float_val: 1") {
+  std::string shape;
+  for (int64_t d : dims) shape += "dim { size: " + std::to_string(d) + " } ";
+  return "node { name: \"" + name +
+         "\" op: \"Const\" attr { key: \"dtype\" value { type: " + dtype +
+         " } } attr { key: \"value\" value { tensor { dtype: " + dtype + " tensor_shape { " +
+         shape + "} " + value + " } } } }";
+}
+
+void expect_size_error(const Expected<Model>& model, const std::string& node_name) {
+  ASSERT_FALSE(model.ok());
+  const std::string& msg = model.status().message();
+  EXPECT_NE(msg.find("tensor size limit"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("node '" + node_name + "'"), std::string::npos) << msg;
+}
+
+TEST(HostileSizes, HugeConstantsAreRefusedBeforeAllocation) {
+  TempDir tmp;
+  // 3 GiB of float from one float_val (the doc's 204-byte model), 2^36 strings, 512 GiB.
+  for (const auto& [dims, dtype, value] :
+       std::vector<std::tuple<std::vector<int64_t>, std::string, std::string>>{
+           {{int64_t{3} << 28}, "DT_FLOAT", "float_val: 1"},
+           {{int64_t{1} << 36}, "DT_STRING", "string_val: \"a\""},
+           {{int64_t{1} << 20, int64_t{1} << 17}, "DT_FLOAT", "float_val: 1"}}) {
+    auto dir = write_model(tmp, "const_" + dtype + std::to_string(dims[0]),
+                           tf1_pbtxt(float_const("c", dims, dtype, value) +
+                                         node("y", "Identity", {"c"},
+                                              "attr { key: \"T\" value { type: " + dtype + " } }"),
+                                     {{"y", "y:0"}}));
+    expect_size_error(Model::load(dir), "c");
+  }
+}
+
+TEST(HostileSizes, UnusedHugeConstantInAFunctionIsNotMaterialised) {
+  TempDir tmp;
+  const std::string lib =
+      "function { signature { name: \"g\" input_arg { name: \"x\" type: DT_FLOAT } output_arg { "
+      "name: \"y\" type: DT_FLOAT } } node_def { name: \"big\" op: \"Const\" attr { key: "
+      "\"dtype\" value { type: DT_FLOAT } } attr { key: \"value\" value { tensor { dtype: "
+      "DT_FLOAT tensor_shape { dim { size: 805306368 } } float_val: 1 } } } } ret { key: \"y\" "
+      "value: \"x\" } } ";
+  auto dir = write_model(
+      tmp, "unused_big",
+      tf1_pbtxt(node("call", "PartitionedCall", {"x"},
+                     "attr { key: \"f\" value { func { name: \"g\" } } } attr { key: \"Tin\" value "
+                     "{ list { type: DT_FLOAT } } } attr { key: \"Tout\" value { list { type: "
+                     "DT_FLOAT } } }"),
+                {{"y", "call:0"}}, lib));
+  auto model = Model::load(dir);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  auto out = model->call_signature("serving_default",
+                                   {{"x", Tensor::from_vector<float>({1, 4}, {1, 2, 3, 4})}});
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(out->at("y").num_elements(), 4);
+}
+
+// Runs serving_default on x [1, 4] and expects a size error naming `node_name`.
+void expect_run_size_error(const std::string& nodes, const std::string& node_name,
+                           const std::string& output = "y:0") {
+  TempDir tmp;
+  auto dir = write_model(tmp, "m", tf1_pbtxt(nodes, {{"y", output}}));
+  for (bool optimize : {true, false}) {
+    LoadOptions options;
+    options.optimize = optimize;
+    auto model = Model::load(dir, options);
+    if (!model.ok()) {  // constant folding may already meet it at load
+      expect_size_error(model, node_name);
+      continue;
+    }
+    auto out = model->call_signature("serving_default",
+                                     {{"x", Tensor::from_vector<float>({1, 4}, {1, 2, 3, 4})}});
+    ASSERT_FALSE(out.ok()) << "optimize " << optimize;
+    const std::string& msg = out.status().message();
+    EXPECT_NE(msg.find("node '" + node_name + "'"), std::string::npos) << msg;
+    EXPECT_TRUE(msg.find("tensor size limit") != std::string::npos ||
+                msg.find("overflow") != std::string::npos)
+        << msg;
+  }
+}
+
+TEST(HostileSizes, FillFromRunTimeShape) {
+  // dims computed at run time: Shape(x) * [2^31, 1] -> [2^31, 4] floats (32 GiB).
+  expect_run_size_error(
+      node("s", "Shape", {"x"}, kTFloat + "attr { key: \"out_type\" value { type: DT_INT64 } }") +
+          int_const("k", {int64_t{1} << 31, 1}, "DT_INT64") +
+          node("d", "Mul", {"s", "k"}, "attr { key: \"T\" value { type: DT_INT64 } }") +
+          float_const("one", {}) +
+          node("y", "Fill", {"d", "one"},
+               kTFloat + "attr { key: \"index_type\" value { type: DT_INT64 } }"),
+      "y");
+}
+
+TEST(HostileSizes, PadWithHugePaddings) {
+  // The doc's D9: [0, 2e9] on the last axis, int32 and int64 paddings, and int64 overflow.
+  for (const auto& [values, dtype] : std::vector<std::pair<std::vector<int64_t>, std::string>>{
+           {{0, 0, 0, 2000000000}, "DT_INT32"},
+           {{0, 0, 0, int64_t{1} << 40}, "DT_INT64"},
+           {{0, 0, INT64_MAX - 1, INT64_MAX - 1}, "DT_INT64"}}) {
+    std::string p = int_const("p", values, dtype);
+    // int_const makes a vector; Pad wants [rank, 2].
+    p.replace(p.find("dim { size: 4 }"), 15, "dim { size: 2 } dim { size: 2 }");
+    expect_run_size_error(
+        p + node("y", "Pad", {"x", "p"},
+                 kTFloat + "attr { key: \"Tpaddings\" value { type: " + dtype + " } }"),
+        "y");
+  }
+}
+
+TEST(HostileSizes, TileBroadcastToAndBroadcastingGrowth) {
+  expect_run_size_error(int_const("m", {1 << 20, 1 << 12}) +
+                            node("y", "Tile", {"x", "m"},
+                                 kTFloat + "attr { key: \"Tmultiples\" value { type: DT_INT32 } }"),
+                        "y");
+  expect_run_size_error(int_const("s", {1 << 20, 1 << 12, 4}) +
+                            node("y", "BroadcastTo", {"x", "s"},
+                                 kTFloat + "attr { key: \"Tidx\" value { type: DT_INT32 } }"),
+                        "y");
+  // [n, 1] + [1, n] with n = 2^17 from run-time reshapes: 64 GiB of float.
+  expect_run_size_error(float_const("c", {1 << 17}) + int_const("r1", {-1, 1}) +
+                            int_const("r2", {1, -1}) +
+                            node("a", "Reshape", {"c", "r1"},
+                                 kTFloat + "attr { key: \"Tshape\" value { type: DT_INT32 } }") +
+                            node("b", "Reshape", {"c", "r2"},
+                                 kTFloat + "attr { key: \"Tshape\" value { type: DT_INT32 } }") +
+                            node("y", "AddV2", {"a", "b"}, kTFloat),
+                        "y");
+  // MatMul [n, 1] x [1, n]: the output is sized by the kernel itself.
+  expect_run_size_error(float_const("c", {1 << 17}) + int_const("r1", {-1, 1}) +
+                            int_const("r2", {1, -1}) +
+                            node("a", "Reshape", {"c", "r1"},
+                                 kTFloat + "attr { key: \"Tshape\" value { type: DT_INT32 } }") +
+                            node("b", "Reshape", {"c", "r2"},
+                                 kTFloat + "attr { key: \"Tshape\" value { type: DT_INT32 } }") +
+                            node("y", "MatMul", {"a", "b"}, kTFloat),
+                        "y");
+}
+
+TEST(HostileSizes, TheLimitIsConfigurable) {
+  const int64_t saved = max_tensor_bytes();
+  set_max_tensor_bytes(1 << 20);
+  EXPECT_FALSE(Tensor::create(DType::kFloat32, {1 << 19}).ok());
+  EXPECT_TRUE(Tensor::create(DType::kFloat32, {1 << 18}).ok());
+  EXPECT_THROW(Tensor(DType::kFloat32, {1 << 19}), TensorTooLarge);
+  set_max_tensor_bytes(saved);
+  EXPECT_TRUE(Tensor::create(DType::kFloat32, {1 << 19}).ok());
+}
+
+TEST(HostileSizes, PeakMemoryStaysSmallThroughTheCli) {
+  // A 3 GiB constant and a 2e9 Pad: the errors come before any allocation of that size.
+  TempDir tmp;
+  std::string p = int_const("p", {0, 0, 0, 2000000000});
+  p.replace(p.find("dim { size: 4 }"), 15, "dim { size: 2 } dim { size: 2 }");
+  const auto pad = write_model(
+      tmp, "pad",
+      tf1_pbtxt(p + node("y", "Pad", {"x", "p"},
+                         kTFloat + "attr { key: \"Tpaddings\" value { type: DT_INT32 } }"),
+                {{"y", "y:0"}}));
+  const auto big = write_model(
+      tmp, "big",
+      tf1_pbtxt(float_const("c", {int64_t{3} << 28}) + node("y", "Identity", {"c"}, kTFloat),
+                {{"y", "y:0"}}));
+  hubimg::testing::write_file(tmp.path() / "x.npy", [] {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4), }";
+    header.resize(117, ' ');
+    header += '\n';
+    std::string npy = std::string("\x93NUMPY\x01\x00", 8);
+    npy += static_cast<char>(header.size() & 0xff);
+    npy += static_cast<char>(header.size() >> 8);
+    return npy + header + std::string(16, '\0');
+  }());
+  for (const auto& dir : {pad, big}) {
+    Measured m =
+        run_cli({"run", dir.string(), "--signature", "serving_default", "--input",
+                 "x=" + (tmp.path() / "x.npy").string(), "--output", (tmp.path() / "out").string()},
+                tmp);
+    EXPECT_EQ(m.exit_code, 1) << m.output;
+    EXPECT_NE(m.output.find("tensor size limit"), std::string::npos) << m.output;
+    EXPECT_LT(m.max_rss_kb, kRssLimitKb) << m.output;
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
+// D13: object-graph lookups.
+
+TEST(HostileObjectGraph, ManySignaturesParseInLinearTime) {
+  tf::SavedModel proto;
+  auto* mg = proto.add_meta_graphs();
+  mg->mutable_meta_info_def()->add_tags("serve");
+  auto* g = mg->mutable_object_graph_def();
+  auto* root = g->add_nodes();
+  root->mutable_user_object();
+  auto* sig_map = g->add_nodes();
+  sig_map->mutable_user_object();
+  auto* fn = g->add_nodes();
+  fn->mutable_bare_concrete_function()->set_concrete_function_name("f");
+  root->add_children()->set_node_id(1);
+  root->mutable_children(0)->set_local_name("signatures");
+  (*g->mutable_concrete_functions())["f"];
+  const int n = 60000;
+  for (int i = 0; i < n; ++i) {
+    const std::string key = "sig" + std::to_string(i);
+    auto* c = sig_map->add_children();
+    c->set_node_id(2);
+    c->set_local_name(key);
+    (*mg->mutable_signature_def())[key].set_method_name("tensorflow/serving/predict");
+  }
+  const std::string bytes = proto.SerializeAsString();
+  const auto start = std::chrono::steady_clock::now();
+  auto model = format::SavedModel::parse(bytes, "many_signatures");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  EXPECT_EQ((*model)->signatures().size(), static_cast<size_t>(n));
+  EXPECT_TRUE((*model)->signatures().at("sig59999").function.has_value());
+  // Quadratic matching took 13 s for this; linear takes well under one (more under ASan).
+  EXPECT_LT(seconds, 5.0);
+}
+
+}  // namespace
+}  // namespace hubimg
