@@ -1,7 +1,7 @@
-// Benchmark and demo models: Keras-application architectures (MobileNetV2 1.0, EfficientNet-B0,
-// ResNet-50 v1.5) and a tiny CNN, with seeded random weights, written as TF2 SavedModels laid
-// out like Keras exports (one function per layer, called from the model function), plus a
-// weights_manifest.json that lets another framework rebuild the same network.
+// Benchmark and demo models: the model zoo's architectures (src/zoo/zoo.h: MobileNetV2 1.0,
+// EfficientNet-B0, ResNet-50 v1.5, a tiny CNN) at their fixed input size with their ImageNet (or
+// 5-class) head, plus a weights_manifest.json that lets another framework rebuild the same
+// network.
 #pragma once
 
 #include <cstdint>

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   hubimg::cli::add_classify_command(app, exit_code);
   hubimg::cli::add_bench_command(app, exit_code);
   hubimg::cli::add_grad_command(app, exit_code);
+  hubimg::cli::add_export_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
