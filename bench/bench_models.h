@@ -18,7 +18,7 @@ struct BenchModelOptions {
   uint64_t seed = 1;
   bool dump_npy = false;       // also write npy/<variable>.npy for every variable
   bool training_trace = true;  // add the training=True trace (batch norm on batch statistics)
-  // (Temporary, for retraining until `hubimg export` lands.) Input height = width (0: the
+  // Input height = width (0: the
   // architecture's default), MobileNetV2 width multiplier, and no classification layer: the
   // model returns the pooled features [batch, num_features].
   int64_t input_size = 0;

@@ -18,6 +18,7 @@ void add_classify_command(CLI::App& app, int& exit_code);
 void add_bench_command(CLI::App& app, int& exit_code);
 void add_grad_command(CLI::App& app, int& exit_code);
 void add_retrain_command(CLI::App& app, int& exit_code);
+void add_export_command(CLI::App& app, int& exit_code);
 
 // Prints "hubimg: error: <message>" to stderr; returns the exit code for errors.
 int report_error(const std::string& message);

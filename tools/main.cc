@@ -56,6 +56,7 @@ int run_cli(int argc, char** argv) {
     return hubimg::cli::report_error("unknown command '" + std::string(argv[1]) +
                                      "' (commands: " + known + "; see hubimg --help)");
   }
+  hubimg::cli::add_export_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -582,10 +582,27 @@ int retrain(const RetrainArgs& a) {
   request.labels = data->class_names();
   request.image_height = h;
   request.image_width = w;
+  // A SavedModel already at OUT (an earlier run's, e.g. before --resume) is replaced, but only
+  // once the new one is written: it is moved aside and put back if publishing fails. Any other
+  // non-empty OUT is refused by publish_classifier.
+  const std::filesystem::path out_dir(a.output);
+  std::filesystem::path previous;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(out_dir / "saved_model.pb", ec)) {
+    previous = out_dir;
+    previous += ".previous-" + std::to_string(::getpid());
+    std::filesystem::rename(out_dir, previous, ec);
+    if (ec) {
+      return report_error(a.output + ": cannot move the earlier model aside: " + ec.message() +
+                          " (the trained weights are in " + checkpoint.string() + ")");
+    }
+  }
   if (Status s = train::publish_classifier(request, a.output); !s.ok()) {
+    if (!previous.empty()) std::filesystem::rename(previous, out_dir, ec);
     return report_error(s.to_string() + " (the trained weights are in " + checkpoint.string() +
                         ")");
   }
+  if (!previous.empty()) std::filesystem::remove_all(previous, ec);
   std::printf("published the classifier to %s\n", a.output.c_str());
   return 0;
 }

@@ -398,6 +398,24 @@ struct ResolvedCall {
   std::vector<bool> from_inputs;  // per flat input: given in `inputs` (not an argument)
 };
 
+// A scalar of `dtype` holding a Python number default (batch_norm_momentum=0.99).
+std::optional<Tensor> default_tensor(const format::StructuredArg& value, DType dtype) {
+  using K = format::StructuredArg::Kind;
+  double v = 0;
+  if (value.kind == K::kFloat) {
+    v = value.float_value;
+  } else if (value.kind == K::kInt) {
+    v = static_cast<double>(value.int_value);
+  } else {
+    return std::nullopt;
+  }
+  switch (dtype) {
+    case DType::kFloat32: return Tensor::scalar<float>(static_cast<float>(v));
+    case DType::kFloat64: return Tensor::scalar<double>(v);
+    default: return std::nullopt;
+  }
+}
+
 Expected<ResolvedCall> resolve_call(const format::SavedModel& saved,
                                     const std::map<std::string, Tensor>& inputs,
                                     const CallOptions& options) {
@@ -424,6 +442,8 @@ Expected<ResolvedCall> resolve_call(const format::SavedModel& saved,
     resolved.function = &cf;
     Status problem;
     size_t used_args = 0;
+    std::vector<Tensor> defaults;  // scalars made from Python defaults of hyperparameters
+    defaults.reserve(named.size());
     for (const auto& [name, spec] : named) {
       auto in = given->find(name);
       auto arg = options.arguments.find(name);
@@ -431,6 +451,17 @@ Expected<ResolvedCall> resolve_call(const format::SavedModel& saved,
                         : arg != options.arguments.end() ? &arg->second
                                                          : nullptr;
       if (arg != options.arguments.end()) ++used_args;
+      if (t == nullptr) {
+        auto def = call->parameter_defaults.find(name);
+        if (def != call->parameter_defaults.end() && !spec.shape.unknown_rank &&
+            spec.shape.dims.empty()) {
+          if (auto value = default_tensor(def->second, spec.dtype)) {
+            defaults.push_back(std::move(*value));
+            t = &defaults.back();
+            ++used_args;
+          }
+        }
+      }
       if (t == nullptr) {
         problem = invalid_argument("missing input '" + name + "'");
         break;

@@ -475,6 +475,14 @@ Expected<FunctionObject> read_function_object(const tf::SavedObjectGraph& g, int
     auto names = fullargspec_names(fn.function_spec().fullargspec(), "args");
     if (fn.function_spec().is_method() && !names.empty()) names.erase(names.begin());
     fo.parameter_names = names;
+    for (const auto& pair : fn.function_spec().fullargspec().named_tuple_value().values()) {
+      if (pair.key() != "defaults") continue;
+      auto defaults = StructuredArg::from_proto(pair.value());
+      if (!defaults.ok() || defaults->children.size() > names.size()) continue;
+      const size_t first = names.size() - defaults->children.size();
+      for (size_t i = 0; i < defaults->children.size(); ++i)
+        fo.parameter_defaults[names[first + i]] = defaults->children[i].second;
+    }
     for (const auto& cname : fn.concrete_functions()) {
       HUBIMG_ASSIGN_OR_RETURN(ConcreteFunction cf, read_concrete_function(g, cname, names));
       fo.concrete_functions.push_back(std::move(cf));

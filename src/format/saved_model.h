@@ -79,6 +79,9 @@ struct FunctionObject {
   int node_id = -1;
   std::string path;                          // "root.__call__"
   std::vector<std::string> parameter_names;  // from fullargspec, without self
+  // Python defaults of trailing parameters (fullargspec `defaults`), e.g. training=False,
+  // batch_norm_momentum=0.99.
+  std::map<std::string, StructuredArg> parameter_defaults;
   std::vector<ConcreteFunction> concrete_functions;
 };
 

@@ -517,13 +517,23 @@ struct SignatureEntry {
 
 // An object of the object graph before ids are assigned.
 struct Object {
-  enum class Kind { kUser, kList, kVariable, kFunction, kBareFunction, kSignatureMap };
+  enum class Kind {
+    kUser,
+    kList,
+    kVariable,
+    kFunction,
+    kBareFunction,
+    kSignatureMap,
+    kLossFunction,
+    kAsset
+  };
   Kind kind = Kind::kUser;
   std::string identifier;
   std::vector<std::pair<std::string, int>> children;  // local name, object index
   int variable = -1;
   std::vector<std::string> concrete_functions;
   int signature = -1;  // for kBareFunction
+  int index = -1;      // kLossFunction: regularization loss; kAsset: asset
 
   static Object of(Kind kind, std::string identifier = "") {
     Object o;
@@ -543,6 +553,11 @@ struct SavedModelWriter::Impl {
   std::vector<CallTrace> call_traces;
   bool has_call = false;
   std::vector<SignatureEntry> signatures;
+  std::vector<RegularizationLoss> losses;
+  struct Asset {
+    std::string local_name, filename, contents;
+  };
+  std::vector<Asset> assets;
   int next_function_id = 100;
   std::vector<WrittenVariable> written;
   bool write_started = false;
@@ -572,7 +587,9 @@ Expected<VariableHandle> SavedModelWriter::add_variable(std::vector<std::string>
   }
   static const std::set<std::string> kReserved = {
       "variables", "trainable_variables", "regularization_losses", "__call__", "signatures"};
-  if (kReserved.count(path[0])) {
+  if (kReserved.count(path[0]) ||
+      std::any_of(impl_->assets.begin(), impl_->assets.end(),
+                  [&](const auto& a) { return a.local_name == path[0]; })) {
     return invalid_argument("variable '" + name + "': root child '" + path[0] +
                             "' is reserved for the SavedModel interface");
   }
@@ -616,7 +633,68 @@ std::string SavedModelWriter::add_resource_input(FunctionBuilder& builder, const
 }
 
 std::string SavedModelWriter::unique_function_name(std::string_view base) {
-  return "__inference_" + std::string(base) + "_" + std::to_string(impl_->next_function_id++);
+  for (;;) {
+    std::string name =
+        "__inference_" + std::string(base) + "_" + std::to_string(impl_->next_function_id++);
+    if (!impl_->signatures_by_function.count(name)) return name;
+  }
+}
+
+Expected<FunctionSignature> SavedModelWriter::add_function_def(const tf::FunctionDef& def) {
+  FunctionSignature sig;
+  sig.name = def.signature().name();
+  if (sig.name.empty()) return invalid_argument("add_function_def: a FunctionDef without a name");
+  auto arg_type = [&](const tf::OpDef::ArgDef& arg) -> Expected<DType> {
+    if (arg.type() == tf::DT_INVALID || !arg.type_attr().empty() || !arg.number_attr().empty() ||
+        !arg.type_list_attr().empty()) {
+      return invalid_argument("function '" + sig.name + "': argument '" + arg.name() +
+                              "' has no fixed type");
+    }
+    return static_cast<DType>(arg.type());
+  };
+  for (const auto& arg : def.signature().input_arg()) {
+    HUBIMG_ASSIGN_OR_RETURN(DType t, arg_type(arg));
+    sig.input_types.push_back(t);
+  }
+  for (const auto& arg : def.signature().output_arg()) {
+    HUBIMG_ASSIGN_OR_RETURN(DType t, arg_type(arg));
+    sig.output_types.push_back(t);
+  }
+  sig.stateful = def.signature().is_stateful();
+  HUBIMG_RETURN_IF_ERROR(impl_->add_function_def(def, sig));
+  return sig;
+}
+
+Status SavedModelWriter::add_regularization_loss(RegularizationLoss loss) {
+  const FunctionSignature* f = function(loss.function);
+  if (f == nullptr)
+    return not_found("regularization loss: no function '" + loss.function + "' in the library");
+  if (f->input_types.size() != loss.captures.size() || f->output_types.size() != 1 ||
+      f->output_types[0] != DType::kFloat32) {
+    return invalid_argument("regularization loss '" + loss.function +
+                            "' must take one resource per capture and return one float32");
+  }
+  for (const auto& c : loss.captures) {
+    if (c.index < 0 || c.index >= static_cast<int>(impl_->variables.size()))
+      return invalid_argument("regularization loss '" + loss.function +
+                              "': a capture is not a variable of this writer");
+  }
+  impl_->losses.push_back(std::move(loss));
+  return {};
+}
+
+Status SavedModelWriter::add_asset(const std::string& local_name, const std::string& filename,
+                                   std::string contents) {
+  if (local_name.empty() || filename.empty() || filename.find('/') != std::string::npos ||
+      filename == "." || filename == "..") {
+    return invalid_argument("asset '" + filename + "': needs a local name and a plain file name");
+  }
+  for (const auto& a : impl_->assets) {
+    if (a.local_name == local_name || a.filename == filename)
+      return invalid_argument("asset '" + filename + "' is added twice");
+  }
+  impl_->assets.push_back({local_name, filename, std::move(contents)});
+  return {};
 }
 
 const FunctionSignature* SavedModelWriter::function(std::string_view name) const {
@@ -684,12 +762,25 @@ Status SavedModelWriter::set_call(std::vector<CallTrace> traces) {
     if (t.training.has_value() != with_training) {
       return invalid_argument("__call__ traces must all have a `training` argument or none");
     }
-    const size_t expected_args = 1 + t.captures.size();
+    const size_t expected_args = 1 + t.arguments.size() + t.captures.size();
     if (f->input_types.size() != expected_args) {
-      return invalid_argument("__call__ trace '" + t.function + "' takes " +
-                              std::to_string(f->input_types.size()) + " arguments, the input and " +
-                              std::to_string(t.captures.size()) + " captures make " +
-                              std::to_string(expected_args));
+      return invalid_argument(
+          "__call__ trace '" + t.function + "' takes " + std::to_string(f->input_types.size()) +
+          " arguments, the input, " + std::to_string(t.arguments.size()) + " hyperparameters and " +
+          std::to_string(t.captures.size()) + " captures make " + std::to_string(expected_args));
+    }
+    if (t.arguments.size() != traces[0].arguments.size()) {
+      return invalid_argument("__call__ traces must all take the same hyperparameters");
+    }
+    for (size_t i = 0; i < t.arguments.size(); ++i) {
+      const CallArgument& a = t.arguments[i];
+      if (a.spec.name.empty() || a.spec.name == "inputs" || a.spec.name == "training" ||
+          a.spec.name != traces[0].arguments[i].spec.name ||
+          a.default_value != traces[0].arguments[i].default_value ||
+          f->input_types[1 + i] != a.spec.dtype) {
+        return invalid_argument("__call__ trace '" + t.function + "': hyperparameter '" +
+                                a.spec.name + "' differs between traces or from the function");
+      }
     }
     if (f->input_types[0] != t.input.dtype || f->output_types.size() != 1 ||
         f->output_types[0] != t.output.dtype) {
@@ -948,7 +1039,17 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
   }
   add_object(std::move(all_list), "variables");
   add_object(std::move(trainable_list), "trainable_variables");
-  add_object(Object::of(Object::Kind::kList, "trackable_list_wrapper"), "regularization_losses");
+  {
+    Object list = Object::of(Object::Kind::kList, "trackable_list_wrapper");
+    for (size_t i = 0; i < m.losses.size(); ++i) {
+      Object fn = Object::of(Object::Kind::kLossFunction);
+      fn.index = static_cast<int>(i);
+      fn.concrete_functions.push_back(m.losses[i].function);
+      objects.push_back(std::move(fn));
+      list.children.emplace_back(std::to_string(i), static_cast<int>(objects.size()) - 1);
+    }
+    add_object(std::move(list), "regularization_losses");
+  }
   if (m.has_call) {
     Object call = Object::of(Object::Kind::kFunction);
     for (const auto& t : m.call_traces) call.concrete_functions.push_back(t.function);
@@ -970,6 +1071,11 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
     }
     map.children = std::move(children);
     add_object(std::move(map), "signatures");
+  }
+  for (size_t i = 0; i < m.assets.size(); ++i) {
+    Object asset = Object::of(Object::Kind::kAsset);
+    asset.index = static_cast<int>(i);
+    add_object(std::move(asset), m.assets[i].local_name);
   }
 
   // ---- Ids in breadth-first order; a variable's checkpoint key follows the first path found.
@@ -1110,6 +1216,21 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
       shape_to_proto(spec.shape, info.mutable_tensor_shape());
     }
   }
+  for (const auto& a : m.assets) {
+    // TensorFlow keeps each asset's path in a string Const of the top-level graph.
+    const std::string node = graph_names.unique("Const");
+    auto* c = add_graph_node(graph, node, "Const", {});
+    (*c->mutable_attr())["dtype"].set_type(tf::DT_STRING);
+    auto* value = (*c->mutable_attr())["value"].mutable_tensor();
+    value->set_dtype(tf::DT_STRING);
+    value->mutable_tensor_shape();
+    value->add_string_val(a.filename);
+    auto* def = meta.add_asset_file_def();
+    def->set_filename(a.filename);
+    def->mutable_tensor_info()->set_name(node + ":0");
+    def->mutable_tensor_info()->set_dtype(tf::DT_STRING);
+    def->mutable_tensor_info()->mutable_tensor_shape();
+  }
   const std::string init_op = graph_names.unique("NoOp");
   add_graph_node(graph, init_op, "NoOp", {});
   {
@@ -1192,14 +1313,26 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
         if (training) {
           args.push_back("training");
           defaults.mutable_list_value()->add_values()->set_bool_value(false);
-        } else {
-          defaults = none_value();
         }
+        for (const auto& a : m.call_traces[0].arguments) {
+          args.push_back(a.spec.name);
+          defaults.mutable_list_value()->add_values()->set_float64_value(a.default_value);
+        }
+        if (!defaults.has_list_value()) defaults = none_value();
         *fn->mutable_function_spec()->mutable_fullargspec() = full_arg_spec(args, defaults, false);
         fn->mutable_function_spec()->set_is_method(true);
         *fn->mutable_function_spec()->mutable_input_signature() = none_value();
         break;
       }
+      case Object::Kind::kLossFunction: {
+        auto* fn = node.mutable_function();
+        for (const auto& c : obj.concrete_functions) fn->add_concrete_functions(c);
+        *fn->mutable_function_spec()->mutable_fullargspec() =
+            full_arg_spec({}, none_value(), false);
+        *fn->mutable_function_spec()->mutable_input_signature() = none_value();
+        break;
+      }
+      case Object::Kind::kAsset: node.mutable_asset()->set_asset_file_def_index(obj.index); break;
       case Object::Kind::kBareFunction: {
         const SignatureEntry& e = m.signatures[static_cast<size_t>(obj.signature)];
         auto* bare = node.mutable_bare_concrete_function();
@@ -1221,8 +1354,18 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
     auto* args = sig->add_values()->mutable_tuple_value();
     *args->add_values() = tensor_spec_value(t.input);
     if (t.training) args->add_values()->set_bool_value(*t.training);
+    for (const auto& a : t.arguments) *args->add_values() = tensor_spec_value(a.spec);
     sig->add_values()->mutable_dict_value();
     *cf.mutable_output_signature() = tensor_spec_value(t.output);
+  }
+  for (const auto& loss : m.losses) {
+    tf::SavedConcreteFunction& cf = concrete[loss.function];
+    for (int id : node_ids(loss.captures)) cf.add_bound_inputs(id);
+    auto* sig = cf.mutable_canonicalized_input_signature()->mutable_tuple_value();
+    sig->add_values()->mutable_tuple_value();
+    sig->add_values()->mutable_dict_value();
+    *cf.mutable_output_signature() =
+        tensor_spec_value({"", DType::kFloat32, PartialShape::known({})});
   }
   for (const auto& e : m.signatures) {
     tf::SavedConcreteFunction& cf = concrete[e.wrapper];
@@ -1266,6 +1409,12 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
     return internal_error(where + ": cannot serialize the SavedModel (larger than 2 GiB?)");
   }
   HUBIMG_RETURN_IF_ERROR(write_file(dir / "saved_model.pb", bytes));
+  if (!m.assets.empty()) {
+    std::filesystem::create_directories(dir / "assets", ec);
+    if (ec) return not_found(where + ": cannot create assets/: " + ec.message());
+    for (const auto& a : m.assets)
+      HUBIMG_RETURN_IF_ERROR(write_file(dir / "assets" / a.filename, a.contents));
+  }
   TensorBundleWriter bundle(dir / "variables" / "variables");
   for (size_t v = 0; v < m.variables.size(); ++v) {
     HUBIMG_RETURN_IF_ERROR(bundle.add(checkpoint_keys[v], m.variables[v].value));

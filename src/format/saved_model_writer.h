@@ -142,13 +142,28 @@ struct VariableHandle {
   bool operator==(const VariableHandle&) const = default;
 };
 
-// One traced concrete function of the root `__call__(inputs, training)`.
+// A Tensor-valued hyperparameter of `__call__` with a Python default (TF Hub's
+// `batch_norm_momentum=0.99`): a parameter after `training`, traced as a TensorSpec.
+struct CallArgument {
+  TensorSpec spec;  // spec.name is the parameter name
+  double default_value = 0;
+};
+
+// One traced concrete function of the root `__call__(inputs, training, *arguments)`.
 struct CallTrace {
-  std::string function;  // FunctionDef: arguments are the input, then one resource per capture
-  TensorSpec input;      // its name becomes the TensorSpec name (Keras: "inputs")
+  // FunctionDef: arguments are the input, then the `arguments`, then one resource per capture.
+  std::string function;
+  TensorSpec input;              // its name becomes the TensorSpec name (Keras: "inputs")
   std::optional<bool> training;  // unset: the trace has no `training` argument
   std::vector<VariableHandle> captures;
   TensorSpec output;
+  std::vector<CallArgument> arguments;  // the same names and defaults in every trace
+};
+
+// A zero-argument function of root.regularization_losses returning a float32 scalar.
+struct RegularizationLoss {
+  std::string function;  // FunctionDef: one resource argument per capture
+  std::vector<VariableHandle> captures;
 };
 
 // A serving signature. The writer adds the signature wrapper function TensorFlow generates
@@ -202,11 +217,20 @@ class SavedModelWriter {
   // "__inference_<base>_<n>", unique within this writer.
   std::string unique_function_name(std::string_view base);
   Expected<FunctionSignature> add_function(FunctionBuilder&& builder);
+  // A FunctionDef taken as it is (copied from another SavedModel's library); its name must be
+  // new to this writer. `def` is a tf::FunctionDef.
+  Expected<FunctionSignature> add_function_def(const tf::FunctionDef& def);
   const FunctionSignature* function(std::string_view name) const;
 
   // The root `__call__`: its traces, one per (input signature, training) combination.
   Status set_call(std::vector<CallTrace> traces);
   Status add_signature(SignatureDefinition signature);
+  // Appended to root.regularization_losses in order.
+  Status add_regularization_loss(RegularizationLoss loss);
+  // A file copied into assets/ and tracked as a root child `local_name` (a TrackableAsset,
+  // listed in the MetaGraphDef's asset_file_def as TensorFlow writes assets).
+  Status add_asset(const std::string& local_name, const std::string& filename,
+                   std::string contents);
 
   // Writes saved_model.pb and variables/ into `dir` (created if missing).
   Status write(const std::filesystem::path& dir);

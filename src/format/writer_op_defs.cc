@@ -324,6 +324,86 @@ constexpr char kOpDefs[] = R"pb(
     is_commutative: true
   }
   op {
+    name: "AssignSubVariableOp"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    input_arg { name: "value" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    is_stateful: true
+  }
+  op {
+    name: "Square"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sum"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Shape"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "out_type" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "out_type"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "RandomUniform"
+    input_arg { name: "shape" type_attr: "T" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "seed"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "seed2"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr { name: "dtype" type: "type" }
+    attr { name: "T" type: "type" }
+    is_stateful: true
+  }
+  op {
+    name: "GreaterEqual"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Cast"
+    input_arg { name: "x" type_attr: "SrcT" }
+    output_arg { name: "y" type_attr: "DstT" }
+    attr { name: "SrcT" type: "type" }
+    attr { name: "DstT" type: "type" }
+    attr {
+      name: "Truncate"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
     name: "Mean"
     input_arg { name: "input" type_attr: "T" }
     input_arg { name: "reduction_indices" type_attr: "Tidx" }

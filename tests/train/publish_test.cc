@@ -1,0 +1,340 @@
+// publish_classifier: a retrained classifier (base hub model + Dropout + Dense head) written as
+// a Reusable SavedModel from the base's own FunctionDefs, reloaded and checked against the base
+// model and the head computed here.
+#include "train/publish.h"
+
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <regex>
+#include <set>
+
+#include "format/saved_model.h"
+#include "graph.pb.h"
+#include "hubimg/model.h"
+#include "saved_model.pb.h"
+#include "util/test_util.h"
+#include "zoo/zoo.h"
+
+namespace hubimg::train {
+namespace {
+
+using hubimg::testing::TempDir;
+
+Tensor random_tensor(Dims shape, uint64_t seed, float lo = 0.0f, float hi = 1.0f) {
+  Tensor t(DType::kFloat32, std::move(shape));
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (int64_t i = 0; i < t.num_elements(); ++i) t.mutable_data<float>()[i] = u(rng);
+  return t;
+}
+
+Variable* find_variable(const Model& m, const std::string& name) {
+  for (Variable* v : m.variables()) {
+    if (v->name() == name) return v;
+  }
+  return nullptr;
+}
+
+// features [b, F] x kernel [F, C] + bias [C], in double.
+std::vector<double> head(const Tensor& features, const Tensor& kernel, const Tensor& bias) {
+  const int64_t b = features.shape()[0], f = features.shape()[1], c = kernel.shape()[1];
+  std::vector<double> out(static_cast<size_t>(b * c));
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t j = 0; j < c; ++j) {
+      double acc = bias.data<float>()[j];
+      for (int64_t k = 0; k < f; ++k)
+        acc += static_cast<double>(features.data<float>()[i * f + k]) *
+               kernel.data<float>()[k * c + j];
+      out[static_cast<size_t>(i * c + j)] = acc;
+    }
+  return out;
+}
+
+std::filesystem::path export_tiny_base(const TempDir& tmp) {
+  zoo::ZooOptions o;
+  o.feature_vector = true;
+  o.input_size = -1;
+  o.momentum_argument = true;
+  o.l2 = 4e-5;
+  o.write_manifest = false;
+  const auto dir = tmp.path() / "base";
+  auto s = zoo::write_zoo_model("tiny_cnn", dir, o);
+  EXPECT_TRUE(s.ok()) << s.status().to_string();
+  return dir;
+}
+
+TEST(Publish, ClassifierOnAnExportedFeatureVector) {
+  TempDir tmp;
+  const auto base_dir = export_tiny_base(tmp);
+  auto base = Model::load(base_dir);
+  ASSERT_TRUE(base.ok()) << base.status().to_string();
+
+  // "Retrained" base: one variable changed, as the trainer would hand it over.
+  Tensor new_kernel =
+      random_tensor(find_variable(*base, "conv2d/kernel")->value().shape(), 3, -0.3f, 0.3f);
+  find_variable(*base, "conv2d/kernel")->assign(new_kernel);
+  const Tensor images = random_tensor({3, 16, 16, 3}, 5);
+  auto features = (*base)(images);
+  ASSERT_TRUE(features.ok()) << features.status().to_string();
+  ASSERT_EQ((*features)[0].shape(), (Dims{3, 32}));
+
+  PublishRequest req;
+  req.base_model = base_dir;
+  req.base_variables["conv2d/kernel"] = new_kernel;
+  req.base_trainable = true;
+  req.base_arguments["batch_norm_momentum"] = 0.9;
+  req.head_kernel = random_tensor({32, 3}, 7, -0.5f, 0.5f);
+  req.head_bias = random_tensor({3}, 8, -0.1f, 0.1f);
+  req.dropout_rate = 0.5f;
+  req.head_l2 = 1e-3;
+  req.labels = {"cat", "dog", "bird"};
+  req.image_height = 16;
+  req.image_width = 16;
+  const auto out_dir = tmp.path() / "published";
+  Status s = publish_classifier(req, out_dir);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+
+  auto m = Model::load(out_dir);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_TRUE(m->load_warnings().empty()) << m->load_warnings()[0];
+  auto logits = (*m)(images);
+  ASSERT_TRUE(logits.ok()) << logits.status().to_string();
+  ASSERT_EQ((*logits)[0].shape(), (Dims{3, 3}));
+  const auto expected = head((*features)[0], req.head_kernel, req.head_bias);
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR((*logits)[0].data<float>()[i], expected[i], 1e-5 * (1 + std::abs(expected[i])));
+
+  // serving_default: softmax probabilities of those logits.
+  EXPECT_EQ(m->signature_input_specs("serving_default")[0].shape.to_string(), "[-1, 16, 16, 3]");
+  auto probs = m->call_signature("serving_default", {{"inputs", images}});
+  ASSERT_TRUE(probs.ok()) << probs.status().to_string();
+  const Tensor& p = probs->at("dense");
+  for (int i = 0; i < 3; ++i) {
+    double sum = 0, denom = 0;
+    for (int j = 0; j < 3; ++j) {
+      sum += p.data<float>()[i * 3 + j];
+      denom += std::exp(expected[i * 3 + j]);
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-6);
+    for (int j = 0; j < 3; ++j)
+      EXPECT_NEAR(p.data<float>()[i * 3 + j], std::exp(expected[i * 3 + j]) / denom, 1e-6);
+  }
+
+  // Variables: the base's (trainable: fine-tuned) then the head.
+  EXPECT_EQ(m->variables().size(), base->variables().size() + 2);
+  EXPECT_EQ(m->trainable_variables().size(), base->trainable_variables().size() + 2);
+  EXPECT_EQ(m->trainable_variables().back()->name(), "dense/bias");
+  EXPECT_EQ(std::memcmp(find_variable(*m, "conv2d/kernel")->value().raw_data(),
+                        new_kernel.raw_data(), new_kernel.byte_size()),
+            0);
+
+  // Regularization losses: the base's three conv kernels, then the head's L2.
+  auto losses = m->regularization_losses();
+  ASSERT_TRUE(losses.ok()) << losses.status().to_string();
+  ASSERT_EQ(losses->size(), 4u);
+  auto l2 = [](const Tensor& t, double factor) {
+    double s = 0;
+    for (int64_t i = 0; i < t.num_elements(); ++i)
+      s += double(t.data<float>()[i]) * t.data<float>()[i];
+    return factor * s;
+  };
+  const double first = l2(new_kernel, 4e-5);
+  EXPECT_NEAR((*losses)[0].data<float>()[0], first, 1e-5 * first);
+  const double last = l2(req.head_kernel, 1e-3);
+  EXPECT_NEAR((*losses)[3].data<float>()[0], last, 1e-5 * last);
+
+  // Labels asset: the file and its place in the object graph and asset_file_def.
+  EXPECT_EQ(hubimg::testing::read_file(out_dir / "assets" / "labels.txt"), "cat\ndog\nbird\n");
+  const auto& meta = m->saved_model().meta_graph();
+  ASSERT_EQ(meta.asset_file_def_size(), 1);
+  EXPECT_EQ(meta.asset_file_def(0).filename(), "labels.txt");
+  int assets = 0;
+  for (const auto& n : meta.object_graph_def().nodes()) assets += n.has_asset();
+  EXPECT_EQ(assets, 1);
+
+  // Training trace: dropout makes it differ from inference; moving statistics move with the
+  // momentum baked in (0.9): moving' = 0.9 moving + 0.1 batch.
+  Variable* mm = find_variable(*m, "batch_normalization/moving_mean");
+  ASSERT_NE(mm, nullptr);
+  const Tensor before = mm->value();
+  CallOptions training;
+  training.training = true;
+  auto t = (*m)(images, training);
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  ASSERT_EQ((*t)[0].shape(), (Dims{3, 3}));
+  double diff = 0;
+  for (int i = 0; i < 9; ++i)
+    diff += std::abs((*t)[0].data<float>()[i] - (*logits)[0].data<float>()[i]);
+  EXPECT_GT(diff, 1e-4);
+  double moved = 0;
+  for (int64_t i = 0; i < before.num_elements(); ++i)
+    moved += std::abs(mm->value().data<float>()[i] - before.data<float>()[i]);
+  EXPECT_GT(moved, 1e-6);
+
+  // Same batch statistic from the base at momentum 0.9 gives the same new moving mean.
+  CallOptions base_training;
+  base_training.training = true;
+  base_training.arguments["batch_norm_momentum"] = Tensor::scalar(0.9f);
+  ASSERT_TRUE((*base)(images, base_training).ok());
+  const Tensor& base_after = find_variable(*base, "batch_normalization/moving_mean")->value();
+  for (int64_t i = 0; i < before.num_elements(); ++i)
+    EXPECT_NEAR(mm->value().data<float>()[i], base_after.data<float>()[i], 1e-5);
+}
+
+TEST(Publish, FrozenBaseAndRefusals) {
+  TempDir tmp;
+  const auto base_dir = export_tiny_base(tmp);
+  PublishRequest req;
+  req.base_model = base_dir;
+  req.head_kernel = random_tensor({32, 2}, 1);
+  req.head_bias = random_tensor({2}, 2);
+  req.labels = {"a", "b"};
+  ASSERT_TRUE(publish_classifier(req, tmp.path() / "out").ok());
+  auto m = Model::load(tmp.path() / "out");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  ASSERT_EQ(m->trainable_variables().size(), 2u);  // only the head
+  auto losses = m->regularization_losses();
+  ASSERT_TRUE(losses.ok());
+  EXPECT_EQ(losses->size(), 3u);  // the base's; no head L2
+  // Unknown size kept from the base: any input size runs.
+  auto out = (*m)(random_tensor({1, 24, 24, 3}, 4));
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ((*out)[0].shape(), (Dims{1, 2}));
+
+  // The output exists and is not empty: refused, left as it was.
+  auto again = publish_classifier(req, tmp.path() / "out");
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.message().find("not empty"), std::string::npos) << again.message();
+  // Bad heads and unknown variables: errors, nothing written.
+  PublishRequest bad = req;
+  bad.head_kernel = random_tensor({31, 2}, 1);
+  EXPECT_FALSE(publish_classifier(bad, tmp.path() / "bad1").ok());
+  bad = req;
+  bad.labels = {"only one"};
+  EXPECT_FALSE(publish_classifier(bad, tmp.path() / "bad2").ok());
+  bad = req;
+  bad.base_variables["no/such/variable"] = random_tensor({1}, 1);
+  auto r = publish_classifier(bad, tmp.path() / "bad3");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("no/such/variable"), std::string::npos);
+  bad = req;
+  bad.base_variables["conv2d/kernel"] = random_tensor({2, 2}, 1);
+  EXPECT_FALSE(publish_classifier(bad, tmp.path() / "bad4").ok());
+  for (const char* d : {"bad1", "bad2", "bad3", "bad4"})
+    EXPECT_FALSE(std::filesystem::exists(tmp.path() / d)) << d;
+  for (const auto& e : std::filesystem::directory_iterator(tmp.path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+}
+
+// A TF-written Keras model as the base: its __call__ FunctionDefs are copied as they are.
+TEST(Publish, ClassifierOnATensorFlowWrittenModel) {
+  HUBIMG_REQUIRE_SHARED();
+  const auto base_dir = hubimg::testing::real_fixture("mnist_cnn_tf231/saved_model");
+  auto base = Model::load(base_dir);
+  ASSERT_TRUE(base.ok()) << base.status().to_string();
+  const auto spec = base->call_input_specs()[0];
+  Dims shape = spec.shape.dims;
+  shape[0] = 2;
+  const Tensor images = random_tensor(shape, 12);
+  auto features = (*base)(images);
+  ASSERT_TRUE(features.ok()) << features.status().to_string();
+  const int64_t f = (*features)[0].shape()[1];
+
+  TempDir tmp;
+  PublishRequest req;
+  req.base_model = base_dir;
+  req.head_kernel = random_tensor({f, 4}, 13, -1.0f, 1.0f);
+  req.head_bias = random_tensor({4}, 14);
+  req.labels = {"w", "x", "y", "z"};
+  Status s = publish_classifier(req, tmp.path() / "out");
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  auto m = Model::load(tmp.path() / "out");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto logits = (*m)(images);
+  ASSERT_TRUE(logits.ok()) << logits.status().to_string();
+  const auto expected = head((*features)[0], req.head_kernel, req.head_bias);
+  ASSERT_EQ((*logits)[0].num_elements(), static_cast<int64_t>(expected.size()));
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR((*logits)[0].data<float>()[i], expected[i], 1e-5 * (1 + std::abs(expected[i])));
+  CallOptions training;
+  training.training = true;
+  auto t = (*m)(images, training);
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  EXPECT_EQ(m->variables().size(), base->variables().size() + 2);
+
+  // Every FunctionDef of the base's __call__ is in the published library, unchanged.
+  const auto& base_saved = base->saved_model();
+  std::vector<std::string> roots;
+  for (const auto& cf : base_saved.root_call()->concrete_functions) roots.push_back(cf.name);
+  for (const auto& name : base_saved.reachable_functions(roots)) {
+    const auto* mine = m->saved_model().function(name);
+    ASSERT_NE(mine, nullptr) << name;
+    EXPECT_TRUE(
+        google::protobuf::util::MessageDifferencer::Equals(*mine, *base_saved.function(name)))
+        << name;
+  }
+}
+
+// The object graph and naming follow what TensorFlow writes.
+TEST(Publish, LayoutMatchesTensorFlowWrittenModels) {
+  HUBIMG_REQUIRE_SHARED();
+  auto tf_model =
+      format::SavedModel::load(hubimg::testing::real_fixture("mnist_cnn_tf231/saved_model"));
+  ASSERT_TRUE(tf_model.ok()) << tf_model.status().to_string();
+  TempDir tmp;
+  const auto base_dir = export_tiny_base(tmp);
+  PublishRequest req;
+  req.base_model = base_dir;
+  req.head_kernel = random_tensor({32, 2}, 1);
+  req.head_bias = random_tensor({2}, 2);
+  req.labels = {"a", "b"};
+  req.head_l2 = 1e-4;
+  ASSERT_TRUE(publish_classifier(req, tmp.path() / "out").ok());
+  auto ours = format::SavedModel::load(tmp.path() / "out");
+  ASSERT_TRUE(ours.ok()) << ours.status().to_string();
+
+  auto root_children = [](const format::SavedModel& s) {
+    std::map<std::string, tf::SavedObject::KindCase> out;
+    const auto& g = s.meta_graph().object_graph_def();
+    for (const auto& c : g.nodes(0).children())
+      out[c.local_name()] = g.nodes(c.node_id()).kind_case();
+    return out;
+  };
+  const auto theirs_root = root_children(**tf_model);
+  const auto ours_root = root_children(**ours);
+  for (const char* name :
+       {"__call__", "signatures", "variables", "trainable_variables", "regularization_losses"}) {
+    ASSERT_TRUE(theirs_root.count(name)) << "TF fixture lacks " << name;
+    ASSERT_TRUE(ours_root.count(name)) << name;
+    EXPECT_EQ(ours_root.at(name), theirs_root.at(name)) << name;
+  }
+  const std::regex inference("__inference_.+_[0-9]+");
+  for (const auto& s : {*tf_model, *ours}) {
+    for (const auto& cf : s->root_call()->concrete_functions)
+      EXPECT_TRUE(std::regex_match(cf.name, inference)) << cf.name;
+    for (const auto& [key, sig] : s->signatures())
+      EXPECT_TRUE(std::regex_match(sig.function->name, inference)) << sig.function->name;
+    for (const auto& v : s->variables())
+      EXPECT_TRUE(v.checkpoint_key.ends_with("/.ATTRIBUTES/VARIABLE_VALUE")) << v.checkpoint_key;
+    // The saver functions TensorFlow's C++ loader runs.
+    EXPECT_TRUE(s->meta_graph().has_saver_def());
+    EXPECT_EQ(s->meta_graph().saver_def().version(), 2);
+  }
+  std::set<std::string> keys;
+  for (const auto& v : (*ours)->variables()) keys.insert(v.checkpoint_key);
+  EXPECT_TRUE(keys.count("layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE"));
+  // Base variables are reached first through root.variables (breadth-first, as TensorFlow
+  // names checkpoint keys).
+  EXPECT_TRUE(keys.count("variables/0/.ATTRIBUTES/VARIABLE_VALUE"));
+  // Both traces of __call__, with a `training` argument, as Keras writes them.
+  std::set<bool> modes;
+  for (const auto& cf : (*ours)->root_call()->concrete_functions) modes.insert(cf.training.value());
+  EXPECT_EQ(modes, (std::set<bool>{false, true}));
+  EXPECT_EQ((*ours)->regularization_losses().size(), 4u);
+}
+
+}  // namespace
+}  // namespace hubimg::train
