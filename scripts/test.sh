@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 shared="${HUBIMG_SHARED_DIR:-$(pwd)/../shared}"
-fuzz_seconds="${HUBIMG_FUZZ_SECONDS:-60}"
+fuzz_seconds="${HUBIMG_FUZZ_SECONDS:-30}"
 
 section() { printf '\n==== %s (at %dm%02ds) ====\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 

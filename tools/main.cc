@@ -44,6 +44,7 @@ int run_cli(int argc, char** argv) {
   hubimg::cli::add_bench_command(app, exit_code);
   hubimg::cli::add_grad_command(app, exit_code);
   hubimg::cli::add_retrain_command(app, exit_code);
+  hubimg::cli::add_export_command(app, exit_code);
   // CLI11 reports an unknown first word as "A subcommand is required"; name it instead.
   const std::function<bool(CLI::App*)> every = [](CLI::App*) { return true; };
   std::string known;
@@ -56,7 +57,6 @@ int run_cli(int argc, char** argv) {
     return hubimg::cli::report_error("unknown command '" + std::string(argv[1]) +
                                      "' (commands: " + known + "; see hubimg --help)");
   }
-  hubimg::cli::add_export_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

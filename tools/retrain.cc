@@ -587,7 +587,6 @@ int retrain(const RetrainArgs& a) {
   // non-empty OUT is refused by publish_classifier.
   const std::filesystem::path out_dir(a.output);
   std::filesystem::path previous;
-  std::error_code ec;
   if (std::filesystem::is_regular_file(out_dir / "saved_model.pb", ec)) {
     previous = out_dir;
     previous += ".previous-" + std::to_string(::getpid());

@@ -479,9 +479,12 @@ TEST(DecodeBmp, SizeFieldsAreChecked) {
   testing::put_le32(huge_w, 18, 0x7fffffff);
   expect_err(huge_w, "larger than the limit");
   Bytes big_pixels = good;
-  testing::put_le32(big_pixels, 18, 10000);
-  testing::put_le32(big_pixels, 22, 10000);
+  testing::put_le32(big_pixels, 18, 5000);  // 25 MP: within the pixel budget, data missing
+  testing::put_le32(big_pixels, 22, 5000);
   expect_err(big_pixels, "truncated");
+  testing::put_le32(big_pixels, 18, 10000);  // 100 MP: over the default 50 MP budget
+  testing::put_le32(big_pixels, 22, 10000);
+  expect_err(big_pixels, "larger than the limit");
   Bytes zero_w = good;
   testing::put_le32(zero_w, 18, 0);
   expect_err(zero_w, "invalid dimensions");
