@@ -33,9 +33,9 @@ Expected<std::vector<Tensor>> run_graph(const graph::Graph& graph, std::span<con
   if (late) {
     late_inputs.assign(inputs.begin(), inputs.end());
     std::vector<bool> deferred(n, false);
-  for (size_t i = 0; i < n; ++i) {
-    const graph::Node& node = graph.nodes[i];
-    if (node.op == graph::kArgOp) {
+    for (size_t i = 0; i < n; ++i) {
+      const graph::Node& node = graph.nodes[i];
+      if (node.op == graph::kArgOp) {
         deferred[i] = !late_inputs[static_cast<size_t>(node.arg_index)].valid();
       }
       for (const auto& in : node.inputs) {

@@ -389,9 +389,9 @@ class ChildIndex {
     const auto& children = graph_.nodes(node).children();
     if (children.size() <= kLinearScanMax) {
       for (const auto& c : children) {
-    if (c.local_name() == local_name) return c.node_id();
-  }
-  return -1;
+        if (c.local_name() == local_name) return c.node_id();
+      }
+      return -1;
     }
     auto [it, inserted] = by_node_.try_emplace(node);
     if (inserted) {
