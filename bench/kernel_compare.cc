@@ -33,10 +33,10 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench_models.h"
 #include "core/thread_pool.h"
 #include "ops/fast/fast_conv.h"
 #include "ops/op_registry.h"
+#include "zoo/zoo.h"
 
 namespace {
 
@@ -463,7 +463,7 @@ int main(int argc, char** argv) {
     const auto manifest = models / network / "weights_manifest.json";
     if (!std::filesystem::exists(manifest)) {
       std::cerr << "generating " << network << " into " << (models / network) << "\n";
-      auto written = hubimg::bench::write_bench_model(network, models / network, {});
+      auto written = hubimg::zoo::write_zoo_model(network, models / network, {});
       if (!written.ok()) {
         std::cerr << written.status().to_string() << "\n";
         return 1;

@@ -1,11 +1,11 @@
 // make_bench_models OUT_DIR [--only NAME] [--seed N] [--dump-npy] [--no-training-trace]
-// Writes OUT_DIR/<name>/ for each benchmark model (see bench/bench_models.h).
+// Writes OUT_DIR/<name>/ for each benchmark model (the model zoo, src/zoo/zoo.h).
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
-#include "bench/bench_models.h"
+#include "zoo/zoo.h"
 
 namespace {
 
@@ -15,7 +15,7 @@ int usage(const char* argv0) {
                "       [--input-size N] [--alpha A] [--feature-vector]\n"
                "models:",
                argv0);
-  for (const auto& n : hubimg::bench::bench_model_names()) std::fprintf(stderr, " %s", n.c_str());
+  for (const auto& n : hubimg::zoo::zoo_model_names()) std::fprintf(stderr, " %s", n.c_str());
   std::fprintf(stderr, "\n");
   return 2;
 }
@@ -25,7 +25,7 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
   std::string out_dir;
   std::vector<std::string> names;
-  hubimg::bench::BenchModelOptions options;
+  hubimg::zoo::ZooOptions options;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--only" && i + 1 < argc) {
@@ -53,10 +53,10 @@ int main(int argc, char** argv) {
     }
   }
   if (out_dir.empty()) return usage(argv[0]);
-  if (names.empty()) names = hubimg::bench::bench_model_names();
+  if (names.empty()) names = hubimg::zoo::zoo_model_names();
   for (const auto& name : names) {
     const auto dir = std::filesystem::path(out_dir) / name;
-    auto summary = hubimg::bench::write_bench_model(name, dir, options);
+    auto summary = hubimg::zoo::write_zoo_model(name, dir, options);
     if (!summary.ok()) {
       std::fprintf(stderr, "make_bench_models: %s\n", summary.status().to_string().c_str());
       return 1;

@@ -8,33 +8,23 @@
 #include <cmath>
 
 #include "util/test_util.h"
-#ifdef HUBIMG_HAVE_BENCH_MODELS
-#include "bench/bench_models.h"
-#endif
+#include "zoo/zoo.h"
 
 namespace hubimg {
 namespace {
 
-#ifndef HUBIMG_HAVE_BENCH_MODELS
-#define REQUIRE_BENCH_MODELS() GTEST_SKIP() << "needs the bench models (HUBIMG_BUILD_BENCH=ON)"
-#else
-#define REQUIRE_BENCH_MODELS() \
-  do {                         \
-  } while (0)
-
 // tiny_cnn at 16x16 as a feature-vector model ([batch, 32] pooled features), with training trace.
 Model tiny_base(const testing::TempDir& dir, bool feature_vector = true) {
-  bench::BenchModelOptions o;
+  zoo::ZooOptions o;
   o.seed = 3;
   o.input_size = 16;
   o.feature_vector = feature_vector;
-  auto written = bench::write_bench_model("tiny_cnn", dir.path() / "base", o);
+  auto written = zoo::write_zoo_model("tiny_cnn", dir.path() / "base", o);
   EXPECT_TRUE(written.ok()) << written.status().to_string();
   auto model = Model::load(dir.path() / "base");
   EXPECT_TRUE(model.ok()) << model.status().to_string();
   return std::move(model).value();
 }
-#endif
 
 Tensor random_images(int64_t n, int64_t h, int64_t w, uint32_t seed) {
   Tensor t(DType::kFloat32, {n, h, w, 3});
@@ -64,8 +54,6 @@ ClassifierOptions options(bool trainable, double dropout, double l2, double smoo
 }
 
 TEST(ImageClassifier, LossWithLabelSmoothingAndL2MatchesAnIndependentFormula) {
-  REQUIRE_BENCH_MODELS();
-#ifdef HUBIMG_HAVE_BENCH_MODELS
   testing::TempDir dir;
   auto c = ImageClassifier::create(tiny_base(dir), options(false, 0.0, 0.01, 0.1));
   ASSERT_TRUE(c.ok()) << c.status().to_string();
@@ -113,7 +101,6 @@ TEST(ImageClassifier, LossWithLabelSmoothingAndL2MatchesAnIndependentFormula) {
   auto g = c->compute_gradients(images, labels, 0);
   ASSERT_TRUE(g.ok());
   EXPECT_NEAR(g->metrics.loss, expected, 1e-5 * expected);
-#endif
 }
 
 // Central differences of the loss in each of a few coordinates of `v`.
@@ -143,8 +130,6 @@ void expect_matches_finite_differences(ImageClassifier& c, Variable& v, const Te
 }
 
 TEST(ImageClassifier, HeadGradientsWithDropoutMatchFiniteDifferences) {
-  REQUIRE_BENCH_MODELS();
-#ifdef HUBIMG_HAVE_BENCH_MODELS
   testing::TempDir dir;
   auto c = ImageClassifier::create(tiny_base(dir), options(false, 0.5, 0.05, 0.2));
   ASSERT_TRUE(c.ok()) << c.status().to_string();
@@ -162,12 +147,9 @@ TEST(ImageClassifier, HeadGradientsWithDropoutMatchFiniteDifferences) {
   auto other = c->compute_gradients(images, labels, 12);
   ASSERT_TRUE(other.ok());
   EXPECT_NE(other->metrics.loss, g->metrics.loss);
-#endif
 }
 
 TEST(ImageClassifier, FineTunedBaseGradientsMatchFiniteDifferences) {
-  REQUIRE_BENCH_MODELS();
-#ifdef HUBIMG_HAVE_BENCH_MODELS
   testing::TempDir dir;
   auto c = ImageClassifier::create(tiny_base(dir), options(true, 0.2, 0.01, 0.1));
   ASSERT_TRUE(c.ok()) << c.status().to_string();
@@ -189,12 +171,9 @@ TEST(ImageClassifier, FineTunedBaseGradientsMatchFiniteDifferences) {
     ++checked_variables;
   }
   EXPECT_EQ(checked_variables, 2);
-#endif
 }
 
 TEST(ImageClassifier, TrainStepLowersTheLossOnABatch) {
-  REQUIRE_BENCH_MODELS();
-#ifdef HUBIMG_HAVE_BENCH_MODELS
   testing::TempDir dir;
   ClassifierOptions o = options(true, 0.0, 0.0, 0.0);
   o.optimizer = OptimizerOptions::keras_defaults(OptimizerKind::kAdam);
@@ -209,12 +188,9 @@ TEST(ImageClassifier, TrainStepLowersTheLossOnABatch) {
   for (int i = 0; i < 30; ++i) last = *c->train_step(images, labels);
   EXPECT_LT(last.loss, 0.5 * first->loss);
   EXPECT_EQ(c->optimizer().iterations(), 31);
-#endif
 }
 
 TEST(ImageClassifier, ClearErrors) {
-  REQUIRE_BENCH_MODELS();
-#ifdef HUBIMG_HAVE_BENCH_MODELS
   testing::TempDir dir;
   Model base = tiny_base(dir);
   ClassifierOptions o = options(false, 0.2, 0, 0);
@@ -230,7 +206,6 @@ TEST(ImageClassifier, ClearErrors) {
   auto bad = c->train_step(random_images(2, 16, 16, 5), labels_of({0, 4}));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("label 4"), std::string::npos) << bad.status().message();
-#endif
 }
 
 }  // namespace

@@ -9,25 +9,21 @@
 #include "hubimg/image.h"
 #include "hubimg/model.h"
 #include "util/test_util.h"
-#ifdef HUBIMG_HAVE_BENCH_MODELS
-#include "bench/bench_models.h"
-#endif
+#include "zoo/zoo.h"
 
 namespace hubimg {
 namespace {
 namespace fs = std::filesystem;
 
-#ifdef HUBIMG_HAVE_BENCH_MODELS
 fs::path write_base(const fs::path& dir, int64_t size) {
-  bench::BenchModelOptions o;
+  zoo::ZooOptions o;
   o.seed = 5;
   o.input_size = size;
   o.feature_vector = true;
-  auto written = bench::write_bench_model("tiny_cnn", dir / "base", o);
+  auto written = zoo::write_zoo_model("tiny_cnn", dir / "base", o);
   EXPECT_TRUE(written.ok()) << written.status().to_string();
   return dir / "base";
 }
-#endif
 
 // Three classes of 12 PNGs each: a bright square in a class-specific corner on noise, and one
 // corrupt file.
@@ -72,9 +68,6 @@ std::string cli() {
 }
 
 TEST(RetrainCli, FrozenBaseOnAnImageFolder) {
-#ifndef HUBIMG_HAVE_BENCH_MODELS
-  GTEST_SKIP() << "needs the bench models (HUBIMG_BUILD_BENCH=ON)";
-#else
   testing::TempDir dir;
   const fs::path base = write_base(dir.path(), 16);
   const fs::path data = write_folder(dir.path());
@@ -120,13 +113,9 @@ TEST(RetrainCli, FrozenBaseOnAnImageFolder) {
     EXPECT_NEAR(sum, 1.0f, 1e-5);
   }
   EXPECT_EQ(testing::read_file(out / "assets" / "labels.txt"), "left\nmiddle\nright\n");
-#endif
 }
 
 TEST(RetrainCli, ResumeEndsWithTheSameWeightsAsAnUninterruptedRun) {
-#ifndef HUBIMG_HAVE_BENCH_MODELS
-  GTEST_SKIP() << "needs the bench models (HUBIMG_BUILD_BENCH=ON)";
-#else
   testing::TempDir dir;
   const fs::path base = write_base(dir.path(), 16);
   const fs::path data = write_folder(dir.path());
@@ -159,15 +148,11 @@ TEST(RetrainCli, ResumeEndsWithTheSameWeightsAsAnUninterruptedRun) {
                                     split.string());
   EXPECT_EQ(other.exit_code, 1);
   EXPECT_NE(other.out.find("cannot resume"), std::string::npos) << other.out;
-#endif
 }
 
 // Ctrl-C: the step in flight finishes, no partial checkpoint is written, the process exits
 // with 130, and the last complete checkpoint resumes.
 TEST(RetrainCli, InterruptKeepsTheLastCheckpointUsable) {
-#ifndef HUBIMG_HAVE_BENCH_MODELS
-  GTEST_SKIP() << "needs the bench models (HUBIMG_BUILD_BENCH=ON)";
-#else
   testing::TempDir dir;
   const fs::path base = write_base(dir.path(), 16);
   const fs::path data = write_folder(dir.path());
@@ -192,13 +177,9 @@ TEST(RetrainCli, InterruptKeepsTheLastCheckpointUsable) {
   EXPECT_NE(resumed.out.find("resuming after epoch " + std::to_string(done)), std::string::npos)
       << resumed.out;
   EXPECT_EQ(read_log(log).size(), done + 1);
-#endif
 }
 
 TEST(RetrainCli, LearnsASliceOfFashionMnist) {
-#ifndef HUBIMG_HAVE_BENCH_MODELS
-  GTEST_SKIP() << "needs the bench models (HUBIMG_BUILD_BENCH=ON)";
-#else
   const fs::path fashion = "/usr/share/datasets/fashion-mnist";
   if (!fs::exists(fashion / "train-images-idx3-ubyte.gz")) {
     GTEST_SKIP() << "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)";
@@ -219,7 +200,6 @@ TEST(RetrainCli, LearnsASliceOfFashionMnist) {
   std::printf("Fashion-MNIST slice: test accuracy %.4f\n", test_accuracy);
   // Chance is 0.1; a tiny CNN fine-tuned on 1800 images for 4 epochs gets well above it.
   EXPECT_GE(test_accuracy, 0.6) << r.out;
-#endif
 }
 
 }  // namespace

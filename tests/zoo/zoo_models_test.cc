@@ -1,5 +1,3 @@
-#include "bench/bench_models.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -16,8 +14,9 @@
 #include "ops/op_registry.h"
 #include "saved_model.pb.h"
 #include "util/test_util.h"
+#include "zoo/zoo.h"
 
-namespace hubimg::bench {
+namespace hubimg::zoo {
 namespace {
 
 using hubimg::testing::TempDir;
@@ -39,13 +38,13 @@ constexpr KerasCounts kKeras[] = {
 };
 
 struct Loaded {
-  BenchModelSummary summary;
+  ZooModelSummary summary;
   std::shared_ptr<format::SavedModel> model;
 };
 
 Loaded write_and_load(const std::string& name, const std::filesystem::path& dir,
-                      BenchModelOptions options = {}) {
-  auto summary = write_bench_model(name, dir, options);
+                      ZooOptions options = {}) {
+  auto summary = write_zoo_model(name, dir, options);
   EXPECT_TRUE(summary.ok()) << summary.status().to_string();
   if (!summary.ok()) return {};
   auto model = format::SavedModel::load(dir);
@@ -247,7 +246,7 @@ TEST(BenchModels, TinyCnnRuns) {
     if (ops::OpRegistry::global().find(op) == nullptr) GTEST_SKIP() << "waits on kernel " << op;
   }
   TempDir tmp;
-  ASSERT_TRUE(write_bench_model("tiny_cnn", tmp.path(), {}).ok());
+  ASSERT_TRUE(write_zoo_model("tiny_cnn", tmp.path(), {}).ok());
   auto model = Model::load(tmp.path());
   ASSERT_TRUE(model.ok()) << model.status().to_string();
   Tensor images(DType::kFloat32, {2, 64, 64, 3});
@@ -269,9 +268,9 @@ TEST(BenchModels, TinyCnnRuns) {
 }
 
 }  // namespace
-}  // namespace hubimg::bench
+}  // namespace hubimg::zoo
 
-namespace hubimg::bench {
+namespace hubimg::zoo {
 namespace {
 
 // A deterministic 224x224 RGB input in [0, 1].
@@ -297,7 +296,7 @@ void expect_close_to_scale(const Tensor& actual, const Tensor& expected) {
 // logits as the unoptimized graph.
 TEST(BenchModelsOptimized, EfficientNetB0FusesSwishAndResidualsAndKeepsLogits) {
   hubimg::testing::TempDir tmp;
-  auto summary = write_bench_model("efficientnet_b0", tmp.path(), {.training_trace = false});
+  auto summary = write_zoo_model("efficientnet_b0", tmp.path(), {.training_trace = false});
   ASSERT_TRUE(summary.ok()) << summary.status().to_string();
   auto saved = format::SavedModel::load(tmp.path());
   ASSERT_TRUE(saved.ok()) << saved.status().to_string();
@@ -356,16 +355,16 @@ TEST(BenchModelsOptimized, EfficientNetB0FusesSwishAndResidualsAndKeepsLogits) {
 }
 
 }  // namespace
-}  // namespace hubimg::bench
+}  // namespace hubimg::zoo
 
-namespace hubimg::bench {
+namespace hubimg::zoo {
 namespace {
 
 // ResNet-50's projection blocks feed one residual Add from two convolutions; only one of
 // them may take it into its fused node. Optimized and plain runs must agree.
 TEST(BenchModelsOptimized, ResNet50ResidualAddsJoinOneChain) {
   hubimg::testing::TempDir tmp;
-  auto summary = write_bench_model("resnet50", tmp.path(), {.training_trace = false});
+  auto summary = write_zoo_model("resnet50", tmp.path(), {.training_trace = false});
   ASSERT_TRUE(summary.ok()) << summary.status().to_string();
   LoadOptions plain;
   plain.optimize = false;
@@ -381,4 +380,4 @@ TEST(BenchModelsOptimized, ResNet50ResidualAddsJoinOneChain) {
 }
 
 }  // namespace
-}  // namespace hubimg::bench
+}  // namespace hubimg::zoo
