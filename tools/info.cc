@@ -4,7 +4,11 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "commands.h"
 #include "format/saved_model.h"
@@ -54,52 +58,66 @@ struct ModelSummary {
   std::map<std::string, int64_t> ops;
 };
 
-std::map<std::string, int64_t> tf1_signature_ops(const SavedModel& m, const format::Signature& s) {
-  // TF1 graphs: the top-level nodes the signature's outputs depend on.
-  std::map<std::string, const tf::NodeDef*> by_name;
-  for (const auto& n : m.graph().node()) by_name[n.name()] = &n;
-  std::vector<std::string> stack;
-  for (const auto& [k, info] : s.outputs) stack.push_back(info.tensor_name);
-  std::set<std::string> seen;
-  std::map<std::string, int64_t> ops;
-  while (!stack.empty()) {
-    std::string name = stack.back();
-    stack.pop_back();
-    if (!name.empty() && name[0] == '^') name.erase(0, 1);
-    if (auto colon = name.find(':'); colon != std::string::npos) name.resize(colon);
-    if (!seen.insert(name).second) continue;
-    auto it = by_name.find(name);
-    if (it == by_name.end()) continue;
-    ++ops[it->second->op()];
-    for (const auto& in : it->second->input()) stack.push_back(in);
+// TF1 graphs: counts the ops of the top-level nodes the signatures' outputs depend on, each node
+// once however many signatures reach it (as the TF2 histogram counts each function once). One
+// walk with one `seen` set over all signatures: linear in the graph and the signature count.
+class Tf1OpCounter {
+ public:
+  explicit Tf1OpCounter(const SavedModel& m) {
+    for (const auto& n : m.graph().node()) by_name_.emplace(n.name(), &n);
   }
-  return ops;
-}
+
+  void add(const format::Signature& s, std::map<std::string, int64_t>& ops) {
+    std::vector<std::string_view> stack;
+    for (const auto& [k, info] : s.outputs) stack.push_back(info.tensor_name);
+    while (!stack.empty()) {
+      std::string_view name = stack.back();
+      stack.pop_back();
+      if (!name.empty() && name[0] == '^') name.remove_prefix(1);
+      if (auto colon = name.find(':'); colon != std::string_view::npos)
+        name = name.substr(0, colon);
+      auto it = by_name_.find(name);
+      if (it == by_name_.end() || !seen_.insert(it->second).second) continue;
+      ++ops[it->second->op()];
+      for (const auto& in : it->second->input()) stack.push_back(in);
+    }
+  }
+
+ private:
+  std::unordered_map<std::string_view, const tf::NodeDef*> by_name_;
+  std::unordered_set<const tf::NodeDef*> seen_;
+};
 
 ordered_json summarize(const SavedModel& m) {
   ordered_json j;
   j["tensorflow_version"] = m.tensorflow_version();
   ordered_json sigs = ordered_json::object();
+  // ordered_json's entries are pair<const string, json>, which a growing vector copies (deeply)
+  // instead of moving: reserved up front.
+  auto& sig_entries =
+      static_cast<ordered_json::object_t::Container&>(sigs.get_ref<ordered_json::object_t&>());
+  sig_entries.reserve(m.signatures().size());
   std::vector<std::string> roots;
   std::map<std::string, int64_t> ops;
+  std::optional<Tf1OpCounter> tf1_ops;
   for (const auto& [key, s] : m.signatures()) {
     ordered_json sj;
     ordered_json in = ordered_json::object(), out = ordered_json::object();
     for (const auto& [name, info] : s.inputs) in[name] = spec_json(info.dtype, info.shape);
     for (const auto& [name, info] : s.outputs) out[name] = spec_json(info.dtype, info.shape);
-    sj["inputs"] = in;
-    sj["outputs"] = out;
+    sj["inputs"] = std::move(in);
+    sj["outputs"] = std::move(out);
     sj["method_name"] = s.method_name;
     if (s.function) {
       sj["function"] = s.function->name;
       roots.push_back(s.function->name);
     } else {
-      for (const auto& [op, n] : tf1_signature_ops(m, s)) ops[op] += n;
+      if (!tf1_ops) tf1_ops.emplace(m);
+      tf1_ops->add(s, ops);
     }
     // The keys of signatures() are unique and sorted: appended directly, without the linear
     // duplicate scan of ordered_json's operator[] (quadratic for thousands of signatures).
-    static_cast<ordered_json::object_t::Container&>(sigs.get_ref<ordered_json::object_t&>())
-        .emplace_back(key, std::move(sj));
+    sig_entries.emplace_back(key, std::move(sj));
   }
   j["signatures"] = std::move(sigs);
   ordered_json call = ordered_json::array();

@@ -529,6 +529,11 @@ Status SavedModel::read_signatures() {
   std::optional<ChildIndex> children;
   if (has_object_graph_) children.emplace(mg.object_graph_def());
   int signature_map = children ? children->child_id(0, "signatures") : -1;
+  struct SignatureFunction {
+    std::vector<std::string> argument_keywords;
+    std::shared_ptr<const ConcreteFunction> function;
+  };
+  std::unordered_map<int, SignatureFunction> by_node;
   for (const auto& [key, def] : mg.signature_def()) {
     if (key == "__saved_model_init_op") continue;
     Signature sig;
@@ -549,15 +554,22 @@ Status SavedModel::read_signatures() {
     if (signature_map >= 0) {
       int fn_node = children->child_id(signature_map, key);
       if (fn_node >= 0) {
-        auto fo =
-            read_function_object(mg.object_graph_def(), fn_node, "root.signatures['" + key + "']");
-        if (!fo.ok()) return fo.status();
-        if (fo->concrete_functions.size() != 1) {
-          return data_loss("signature '" + key + "' has " +
-                           std::to_string(fo->concrete_functions.size()) + " concrete functions");
+        // Read once per object-graph node: keys naming the same node share the result.
+        auto [it, inserted] = by_node.try_emplace(fn_node);
+        if (inserted) {
+          auto fo = read_function_object(mg.object_graph_def(), fn_node,
+                                         "root.signatures['" + key + "']");
+          if (!fo.ok()) return fo.status();
+          if (fo->concrete_functions.size() != 1) {
+            return data_loss("signature '" + key + "' has " +
+                             std::to_string(fo->concrete_functions.size()) + " concrete functions");
+          }
+          it->second.argument_keywords = std::move(fo->parameter_names);
+          it->second.function =
+              std::make_shared<const ConcreteFunction>(std::move(fo->concrete_functions[0]));
         }
-        sig.argument_keywords = fo->parameter_names;
-        sig.function = std::move(fo->concrete_functions[0]);
+        sig.argument_keywords = it->second.argument_keywords;
+        sig.function = it->second.function;
       }
     }
     signatures_.emplace(key, std::move(sig));

@@ -97,8 +97,9 @@ struct Signature {
   std::map<std::string, TensorInfo> inputs;
   std::map<std::string, TensorInfo> outputs;
   // TF2: the signature wrapper function reached through root.signatures; empty for TF1 graphs,
-  // which run the top-level GraphDef from the tensor names.
-  std::optional<ConcreteFunction> function;
+  // which run the top-level GraphDef from the tensor names. Signatures naming the same object
+  // graph node share one (a file may list thousands of keys for one function).
+  std::shared_ptr<const ConcreteFunction> function;
   std::vector<std::string> argument_keywords;
 };
 

@@ -103,7 +103,7 @@ TEST(SavedModelFixtures, KerasCallHasFourTracesWithTrainingFlag) {
   }
   EXPECT_EQ(with_training, 2);
   const auto& sig = (*model)->signatures().at("serving_default");
-  ASSERT_TRUE(sig.function.has_value());
+  ASSERT_NE(sig.function, nullptr);
   EXPECT_EQ(sig.argument_keywords, std::vector<std::string>{"conv2d_input"});
 }
 

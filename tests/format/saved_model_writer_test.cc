@@ -183,7 +183,7 @@ TEST(SavedModelWriter, ScalarModuleLoadsBack) {
   EXPECT_EQ(sig.inputs.at("x").dtype, kF32);
   ASSERT_EQ(sig.outputs.count("output_0"), 1u);
   EXPECT_EQ(sig.outputs.at("output_0").tensor_name, "StatefulPartitionedCall:0");
-  ASSERT_TRUE(sig.function.has_value());
+  ASSERT_NE(sig.function, nullptr);
   EXPECT_THAT(sig.argument_keywords, ElementsAre("x"));
   const tf::NodeDef* ph = find_graph_node(m.graph(), "serving_default_x");
   ASSERT_NE(ph, nullptr);
@@ -367,7 +367,7 @@ TEST(SavedModelWriter, DenseModelTracesAndCheckpointKeys) {
   EXPECT_EQ(sig.inputs.at("dense_input").shape, PartialShape::known({-1, 3}));
   EXPECT_EQ(sig.outputs.at("dense").tensor_name, "StatefulPartitionedCall:0");
   EXPECT_EQ(sig.outputs.at("dense").shape, PartialShape::known({-1, 2}));
-  ASSERT_TRUE(sig.function.has_value());
+  ASSERT_NE(sig.function, nullptr);
   EXPECT_THAT(sig.function->output_keys, ElementsAre("dense"));
   EXPECT_THAT(sig.function->bound_inputs, ElementsAre(kernel_node, bias_node));
   const tf::NodeDef* call = find_graph_node(m.graph(), "StatefulPartitionedCall");

@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -308,6 +310,134 @@ TEST(HostileNaN, NaNWeightsUnderReluStayNaN) {
     EXPECT_TRUE(std::isnan(reference.at("conv_relu").values<float>()[p * 3 + 1]));
   }
   expect_same_with_nan(fused, reference);
+}
+
+// NaN made inside a dot product from finite operands. With fused multiply-adds a product never
+// overflows on its own; an accumulator reaches +Inf or -Inf and stays there, and NaN comes from
+// adding two partial sums that overflowed with opposite signs (vector lanes, unrolled or blocked
+// accumulators). Where that happens depends on the kernel's summation order, in TensorFlow as
+// here, so the oracle is the same fast kernel without the activation followed by a separate Relu
+// (which keeps NaN): fused and unfused must have NaN at the same places. oneDNN's relu post-op
+// would give 0 there (src/ops/fast/prepare_fused.cc, kOverflowFree, decides this).
+const float kHuge = 3e38f;    // finite; 10 * kHuge overflows
+constexpr int64_t kC = 512;   // image channels
+constexpr int64_t kK = 4096;  // matmul inner size
+
+// Each layer twice with the same weights: "<name>_fused" (op [+ BiasAdd] + Relu/Relu6, fused
+// into one kernel) and "<name>_split" (the pre-activation is also an output, so the activation
+// stays a separate op). Operands alternate in sign so that partial sums overflow both ways.
+std::string overflow_model() {
+  std::string g =
+      "meta_graphs { meta_info_def { tags: \"serve\" } graph_def { "
+      "node { name: \"x\" op: \"Placeholder\" attr { key: \"dtype\" value { type: DT_FLOAT } } } "
+      "node { name: \"img\" op: \"Placeholder\" attr { key: \"dtype\" value { type: DT_FLOAT } } "
+      "} ";
+  std::vector<std::string> outputs;
+  auto layer = [&](const std::string& name, const std::string& type, const std::string& input,
+                   const std::string& attrs, const std::vector<int64_t>& filter_dims,
+                   int64_t bias_size, const std::string& activation) {
+    int64_t n = 1;
+    for (int64_t d : filter_dims) n *= d;
+    std::vector<float> w(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) w[static_cast<size_t>(i)] = 8.0f + static_cast<float>(i % 5);
+    g += floats_const(name + "_w", filter_dims, w);
+    if (bias_size > 0)
+      g += floats_const(name + "_b", {bias_size}, std::vector<float>(bias_size, 1));
+    for (const char* variant : {"_fused", "_split"}) {
+      const std::string v = name + variant;
+      std::string pre = v + "_op";
+      g += op(pre, type, {input, name + "_w"}, attrs);
+      if (bias_size > 0) {
+        g += op(v + "_bias", "BiasAdd", {pre, name + "_b"});
+        pre = v + "_bias";
+      }
+      g += op(v, activation, {pre});
+      outputs.push_back(v);
+      if (std::string(variant) == "_split") outputs.push_back(pre);
+    }
+  };
+  layer("conv1x1", "Conv2D", "img", kConvAttrs, {1, 1, kC, 16}, 16, "Relu");
+  layer("conv3x3", "Conv2D", "img", kConvAttrs, {3, 3, kC, 16}, 16, "Relu6");
+  layer("depthwise", "DepthwiseConv2dNative", "img", kConvAttrs, {3, 3, kC, 1}, kC, "Relu");
+  layer("matmul", "MatMul", "x", "", {kK, 16}, 16, "Relu");
+  layer("matmul_nobias", "MatMul", "x", "", {kK, 16}, 0, "Relu6");
+  g += "} signature_def { key: \"serving_default\" value { inputs { key: \"x\" value { name: "
+       "\"x:0\" dtype: DT_FLOAT tensor_shape { dim { size: -1 } dim { size: " +
+       std::to_string(kK) +
+       " } } } } "
+       "inputs { key: \"img\" value { name: \"img:0\" dtype: DT_FLOAT tensor_shape { dim { size: "
+       "-1 } dim { size: 5 } dim { size: 5 } dim { size: " +
+       std::to_string(kC) + " } } } } ";
+  for (const auto& out : outputs) {
+    g += "outputs { key: \"" + out + "\" value { name: \"" + out + ":0\" dtype: DT_FLOAT } } ";
+  }
+  return g + "} } }";
+}
+
+std::map<std::string, Tensor> run_overflow_model(const std::filesystem::path& dir, bool optimize,
+                                                 const Tensor& x, const Tensor& img) {
+  LoadOptions options;
+  options.optimize = optimize;
+  auto model = Model::load(dir, options);
+  EXPECT_TRUE(model.ok()) << model.status().to_string();
+  if (!model.ok()) return {};
+  auto out = model->call_signature("serving_default", {{"x", x}, {"img", img}});
+  EXPECT_TRUE(out.ok()) << out.status().to_string();
+  return out.ok() ? *out : std::map<std::string, Tensor>{};
+}
+
+TEST(HostileNaN, OverflowInsideFusedDotProductsStaysNaN) {
+  TempDir tmp;
+  const auto dir = tmp.path() / "overflow";
+  std::filesystem::create_directories(dir);
+  write_file(dir / "saved_model.pbtxt", overflow_model());
+  // +-kHuge, the sign alternating along channels and pixels; a few ordinary values.
+  // The first half of the channels (inputs) +kHuge, the second half -kHuge, flipped on every
+  // other pixel; pixel 12 and row 1 scaled down to ordinary values.
+  std::vector<float> pixels(5 * 5 * kC), row(2 * kK);
+  for (size_t i = 0; i < pixels.size(); ++i) {
+    const size_t c = i % kC, p = i / kC;
+    pixels[i] = ((c >= kC / 2) != (p % 2 == 1) ? -kHuge : kHuge) * (p == 12 ? 1e-38f : 1.0f);
+  }
+  for (size_t i = 0; i < row.size(); ++i) {
+    row[i] = (i % kK >= kK / 2 ? -kHuge : kHuge) * (i >= kK ? 1e-38f : 1);
+  }
+  const Tensor img = Tensor::from_vector<float>({1, 5, 5, kC}, pixels);
+  const Tensor x = Tensor::from_vector<float>({2, kK}, row);
+  const auto out = run_overflow_model(dir, true, x, img);
+  ASSERT_FALSE(out.empty());
+  size_t nans = 0;
+  for (const char* name : {"conv1x1", "conv3x3", "depthwise", "matmul", "matmul_nobias"}) {
+    const auto fused = out.at(std::string(name) + "_fused").values<float>();
+    const auto split = out.at(std::string(name) + "_split").values<float>();
+    ASSERT_EQ(fused.size(), split.size()) << name;
+    for (size_t i = 0; i < fused.size(); ++i) {
+      if (std::isnan(split[i])) {
+        ++nans;
+        EXPECT_TRUE(std::isnan(fused[i])) << name << "[" << i << "] = " << fused[i];
+      } else {
+        EXPECT_EQ(fused[i], split[i]) << name << "[" << i << "]";
+      }
+    }
+  }
+  // Which sums overflow both ways is the kernels' business, but with these operands some do
+  // (otherwise this test would show nothing).
+  EXPECT_GT(nans, 0u);
+  // The pixel and row of ordinary values: finite results equal to the reference kernels'.
+  const auto reference = run_overflow_model(dir, false, x, img);
+  ASSERT_FALSE(reference.empty());
+  for (const auto& [key, t] : reference) {
+    const auto want = t.values<float>();
+    const auto got = out.at(key).values<float>();
+    const int64_t per_row =
+        key.rfind("matmul", 0) == 0 ? 16 : (key.rfind("depth", 0) == 0 ? kC : 16);
+    const size_t first = key.rfind("matmul", 0) == 0 ? 16 : 12 * static_cast<size_t>(per_row);
+    for (size_t i = first; i < first + static_cast<size_t>(per_row); ++i) {
+      if (key.rfind("conv3x3", 0) == 0 || key.rfind("depthwise", 0) == 0) break;  // neighbours
+      EXPECT_TRUE(std::isfinite(want[i])) << key << "[" << i << "]";
+      EXPECT_NEAR(got[i], want[i], 1e-3f * (1 + std::fabs(want[i]))) << key << "[" << i << "]";
+    }
+  }
 }
 
 }  // namespace

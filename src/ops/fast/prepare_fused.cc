@@ -2,7 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
+#include <cmath>
 #include <cstring>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <optional>
 #include <type_traits>
 #include <variant>
 
@@ -12,18 +18,55 @@
 namespace hubimg::ops::fast {
 namespace {
 
-// True when no float of `t` is NaN or infinite. The largest magnitude bit pattern is an
-// unsigned max reduction, which vectorizes; exponent all ones means Inf or NaN.
-bool all_finite(const Tensor& t) {
-  if (!t.valid() || t.dtype() != DType::kFloat32) return true;
+// Where fused Relu/Relu6 layers decide about NaN
+// ------------------------------------------------
+// TensorFlow's Relu and Relu6 keep NaN (relu(NaN) = NaN on CPU). oneDNN's relu and clip post-ops
+// do not: they compute max(x, 0) with the zero as the operand a NaN comparison yields, so a NaN
+// pre-activation comes out as 0. A NaN pre-activation of a convolution or matmul has two causes:
+//   1. a NaN or Inf among the operands (input, residual, input gate; weights and bias are checked
+//      once in prepare_fused): such calls run the op's reference kernel (separate Conv2D/MatMul,
+//      BiasAdd, AddV2 and Relu ops), and
+//   2. float32 overflow inside the dot product with all operands finite: partial sums that the
+//      kernel keeps apart (vector lanes, blocks of the inner dimension) reach +Inf and -Inf and
+//      their sum is NaN, as in TensorFlow's float32 kernels (where depends on the kernel's
+//      summation order, there as here; tests/hostile/hostile_data_test.cc shows one). The
+//      reference kernels sum in double and would not overflow, so such calls run a second fast
+//      kernel of the same weights without the activation (made on first need), and then the
+//      activation as a separate pass that keeps NaN (apply_activation).
+// PreparedFused::run tells the three cases apart with one pass over each per-call operand that
+// finds its largest magnitude (the pass case 1 needed anyway) and the bound
+//     max|input| * max|gate| * sum|weights| + max|bias| + max|residual| <= kOverflowFree:
+// the left side bounds every product, partial sum and output of the exact computation, and the
+// margin of kOverflowFree (2^-24 of FLT_MAX) covers rounding and Winograd's transforms, so under
+// it no intermediate of the fused kernel can overflow and its pre-activation is finite. Real
+// networks are nowhere near it (activations ~1e3, weight sums ~1e5).
+constexpr double kOverflowFree = std::numeric_limits<float>::max() / 16777216.0;
+
+// Largest magnitude of the floats of `t` (0 for none or a non-float32 tensor), +Inf when one is
+// Inf or NaN. The largest magnitude bit pattern is an unsigned max reduction, which vectorizes;
+// exponent all ones means Inf or NaN.
+double max_magnitude(const Tensor& t) {
+  if (!t.valid() || t.dtype() != DType::kFloat32) return 0;
   const auto* bits = static_cast<const uint32_t*>(t.raw_data());
-  std::atomic<bool> finite = true;
+  std::atomic<uint32_t> largest = 0;
   parallel_rows(t.num_elements(), 1, [&](int64_t begin, int64_t end) {
-    uint32_t largest = 0;
-    for (int64_t i = begin; i < end; ++i) largest = std::max(largest, bits[i] & 0x7fffffffu);
-    if (largest >= 0x7f800000u) finite.store(false, std::memory_order_relaxed);
+    uint32_t local = 0;
+    for (int64_t i = begin; i < end; ++i) local = std::max(local, bits[i] & 0x7fffffffu);
+    uint32_t seen = largest.load(std::memory_order_relaxed);
+    while (local > seen && !largest.compare_exchange_weak(seen, local, std::memory_order_relaxed)) {
+    }
   });
-  return finite.load(std::memory_order_relaxed);
+  const uint32_t m = largest.load(std::memory_order_relaxed);
+  if (m >= 0x7f800000u) return std::numeric_limits<double>::infinity();
+  return static_cast<double>(std::bit_cast<float>(m));
+}
+
+// Sum of the magnitudes of the floats of `t` (+Inf when one is Inf or NaN).
+double sum_of_magnitudes(const Tensor& t) {
+  if (!t.valid() || t.dtype() != DType::kFloat32) return 0;
+  double sum = 0;
+  for (float v : t.values<float>()) sum += std::fabs(static_cast<double>(v));
+  return std::isnan(sum) ? std::numeric_limits<double>::infinity() : sum;
 }
 
 bool is_relu_like(Activation a) {
@@ -39,10 +82,17 @@ class PreparedFused final : public PreparedKernel {
     bool has_bias = false, has_residual = false, has_input_mul = false;
     bool spatial_mean = false, spatial_mean_keep_dims = false;
   };
-  // `reference`: the op's reference kernel, for inputs with NaN or Inf under a Relu/Relu6.
-  PreparedFused(Kernel kernel, const Layout& layout, Activation activation, ops::Kernel reference)
+  // `reference`: the op's reference kernel, for calls under a Relu/Relu6 with a NaN or Inf
+  // operand; `make_linear`: the same kernel without the activation, for calls whose dot products
+  // may overflow (see kOverflowFree). `weights_l1`: sum|filter|; `bias_max`: max|bias|.
+  PreparedFused(Kernel kernel, const Layout& layout, Activation activation, ops::Kernel reference,
+                std::function<Expected<Kernel>()> make_linear, double weights_l1, double bias_max)
       : kernel_(std::move(kernel)),
+        activation_(activation),
         reference_(is_relu_like(activation) ? std::move(reference) : ops::Kernel()),
+        make_linear_(std::move(make_linear)),
+        weights_l1_(weights_l1),
+        bias_max_(bias_max),
         residual_index_(layout.has_residual ? 2 + static_cast<int>(layout.has_bias) : -1),
         factor_index_(layout.has_input_mul
                           ? 2 + static_cast<int>(layout.has_bias) + layout.has_residual
@@ -51,15 +101,34 @@ class PreparedFused final : public PreparedKernel {
         keep_dims_(layout.spatial_mean_keep_dims) {}
 
   Status run(KernelContext& ctx) const override {
-    // oneDNN's relu and clip post-ops turn NaN into 0 (max(x, 0) with the zero as the operand
-    // a NaN comparison yields); TensorFlow's Relu keeps NaN. Non-finite values in the
-    // operands are the only way to a NaN pre-activation short of overflowing float32, so those
-    // calls take the reference kernel, which keeps it.
+    // Relu/Relu6 whose pre-activation could be NaN, which oneDNN's post-op would turn into 0:
+    // see kOverflowFree above.
     if (reference_) {
-      for (size_t i = 0; i < ctx.num_inputs(); ++i) {
-        if (static_cast<int>(i) != 1 && !all_finite(ctx.input(i))) return reference_(ctx);
+      switch (classify(ctx)) {
+        case Operands::kOverflowFree: break;
+        case Operands::kNonFinite: return reference_(ctx);
+        case Operands::kMayOverflow: {
+          std::call_once(linear_once_, [this] {
+            auto k = make_linear_();
+            if (k.ok()) {
+              linear_.emplace(std::move(k).value());
+            } else {
+              linear_error_ = k.status();
+            }
+          });
+          if (!linear_) return ctx.error(linear_error_.code(), linear_error_.message());
+          return run_kernel(ctx, *linear_, /*activation_after=*/true);
+        }
       }
     }
+    return run_kernel(ctx, kernel_, /*activation_after=*/false);
+  }
+
+ private:
+  enum class Operands { kOverflowFree, kNonFinite, kMayOverflow };
+
+  // `activation_after`: `kernel` leaves out the activation; it is applied here, keeping NaN.
+  Status run_kernel(KernelContext& ctx, const Kernel& kernel, bool activation_after) const {
     const Tensor* residual =
         residual_index_ >= 0 ? &ctx.input(static_cast<size_t>(residual_index_)) : nullptr;
     // The residual's buffer becomes the output when nothing else holds it: the sum post-op then
@@ -69,10 +138,11 @@ class PreparedFused final : public PreparedKernel {
     Tensor input = ctx.input(0);
     if (factor_index_ >= 0) {
       const Tensor& factor = ctx.input(static_cast<size_t>(factor_index_));
-      const auto* conv = std::get_if<FastConv2D>(&kernel_);
+      const auto* conv = std::get_if<FastConv2D>(&kernel);
       if (conv && conv->folds_input_gate(input.shape(), factor.shape())) {
         Status s = conv->run_with_input_gate(input, factor, residual, out);
         if (!s.ok()) return ctx.error(s.code(), s.message());
+        if (activation_after) apply_activation(out);
         ctx.set_output(0, std::move(out));
         return {};
       }
@@ -87,11 +157,13 @@ class PreparedFused final : public PreparedKernel {
           if constexpr (std::is_same_v<std::decay_t<decltype(k)>, FastMatMul>) {
             return k.run(input, residual, out);
           } else {
-            return k.run(input, residual, out, spatial_mean_ ? &mean : nullptr);
+            return k.run(input, residual, out,
+                         spatial_mean_ && !activation_after ? &mean : nullptr);
           }
         },
-        kernel_);
+        kernel);
     if (!s.ok()) return ctx.error(s.code(), s.message());
+    if (activation_after) apply_activation(out);
     if (spatial_mean_) {
       HUBIMG_RETURN_IF_ERROR(set_spatial_mean(ctx, out, std::move(mean)));
     }
@@ -99,7 +171,31 @@ class PreparedFused final : public PreparedKernel {
     return {};
   }
 
- private:
+  // kOverflowFree when no intermediate of the fused computation can overflow (every operand
+  // finite and max|input| * max|gate| * sum|weights| + max|bias| + max|residual| within
+  // kOverflowFree), kNonFinite when an operand holds NaN or Inf, else kMayOverflow.
+  Operands classify(KernelContext& ctx) const {
+    const double input = max_magnitude(ctx.input(0));
+    const double gate =
+        factor_index_ >= 0 ? max_magnitude(ctx.input(static_cast<size_t>(factor_index_))) : 1;
+    const double residual =
+        residual_index_ >= 0 ? max_magnitude(ctx.input(static_cast<size_t>(residual_index_))) : 0;
+    if (std::isinf(input) || std::isinf(gate) || std::isinf(residual)) return Operands::kNonFinite;
+    const double bound = input * gate * weights_l1_ + bias_max_ + residual;
+    return bound <= kOverflowFree ? Operands::kOverflowFree : Operands::kMayOverflow;
+  }
+
+  // Relu or Relu6 in place, as the reference ops compute them: std::max(x, 0) returns x (not 0)
+  // when x is NaN, and std::min(NaN, 6) returns the NaN.
+  void apply_activation(Tensor& out) const {
+    float* y = out.mutable_data<float>();
+    const float cap =
+        activation_ == Activation::kRelu6 ? 6.0f : std::numeric_limits<float>::infinity();
+    parallel_rows(out.num_elements(), 1, [y, cap](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) y[i] = std::min(std::max(y[i], 0.0f), cap);
+    });
+  }
+
   // Output 1: the kernel's [batch, channels] means, reshaped for keep_dims, or (where the kernel
   // left them out) the Mean op on the output.
   Status set_spatial_mean(KernelContext& ctx, const Tensor& out, Tensor mean) const {
@@ -118,7 +214,14 @@ class PreparedFused final : public PreparedKernel {
   }
 
   Kernel kernel_;
+  Activation activation_;
   ops::Kernel reference_;
+  std::function<Expected<Kernel>()> make_linear_;
+  mutable std::once_flag linear_once_;
+  mutable std::optional<Kernel> linear_;
+  mutable Status linear_error_;
+  double weights_l1_;
+  double bias_max_;
   int residual_index_;
   int factor_index_;
   bool spatial_mean_;
@@ -160,7 +263,9 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
                           attrs.get_bool("spatial_mean_keep_dims", false));
   const bool has_residual = layout.has_residual;
   // Constant weights with NaN or Inf under a Relu: the reference kernel for every call.
-  if (is_relu_like(activation) && (!all_finite(filter) || !all_finite(bias))) {
+  const double weights_l1 = is_relu_like(activation) ? sum_of_magnitudes(filter) : 0;
+  const double bias_max = is_relu_like(activation) ? max_magnitude(bias) : 0;
+  if (std::isinf(weights_l1) || std::isinf(bias_max)) {
     return unimplemented("non-finite weights under " +
                          std::string(activation == Activation::kRelu ? "Relu" : "Relu6") +
                          " (oneDNN's post-op would drop NaN)");
@@ -183,8 +288,13 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
     p.activation = activation;
     p.fuse_residual = has_residual;
     HUBIMG_ASSIGN_OR_RETURN(FastMatMul k, FastMatMul::create(p));
-    return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), layout, activation, reference));
+    auto make_linear = [p]() mutable -> Expected<PreparedFused::Kernel> {
+      p.activation = Activation::kNone;
+      HUBIMG_ASSIGN_OR_RETURN(FastMatMul linear, FastMatMul::create(p));
+      return PreparedFused::Kernel(std::move(linear));
+    };
+    return std::shared_ptr<const PreparedKernel>(std::make_shared<const PreparedFused>(
+        std::move(k), layout, activation, reference, std::move(make_linear), weights_l1, bias_max));
   }
   ConvParams p;
   p.name = node_name;
@@ -209,13 +319,23 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
   p.fuse_residual = has_residual;
   if (op == "_HubimgFusedConv2D") {
     HUBIMG_ASSIGN_OR_RETURN(FastConv2D k, FastConv2D::create(p));
-    return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), layout, activation, reference));
+    auto make_linear = [p]() mutable -> Expected<PreparedFused::Kernel> {
+      p.activation = Activation::kNone;
+      HUBIMG_ASSIGN_OR_RETURN(FastConv2D linear, FastConv2D::create(p));
+      return PreparedFused::Kernel(std::move(linear));
+    };
+    return std::shared_ptr<const PreparedKernel>(std::make_shared<const PreparedFused>(
+        std::move(k), layout, activation, reference, std::move(make_linear), weights_l1, bias_max));
   }
   if (op == "_HubimgFusedDepthwiseConv2dNative") {
     HUBIMG_ASSIGN_OR_RETURN(FastDepthwiseConv2D k, FastDepthwiseConv2D::create(p));
-    return std::shared_ptr<const PreparedKernel>(
-        std::make_shared<const PreparedFused>(std::move(k), layout, activation, reference));
+    auto make_linear = [p]() mutable -> Expected<PreparedFused::Kernel> {
+      p.activation = Activation::kNone;
+      HUBIMG_ASSIGN_OR_RETURN(FastDepthwiseConv2D linear, FastDepthwiseConv2D::create(p));
+      return PreparedFused::Kernel(std::move(linear));
+    };
+    return std::shared_ptr<const PreparedKernel>(std::make_shared<const PreparedFused>(
+        std::move(k), layout, activation, reference, std::move(make_linear), weights_l1, bias_max));
   }
   return unimplemented("no fast kernel for " + op);
 }
