@@ -217,6 +217,19 @@ const tf::MetaGraphDef& SavedModel::meta_graph() const {
 const tf::GraphDef& SavedModel::graph() const {
   return meta_graph().graph_def();
 }
+
+std::shared_ptr<const SavedModel::GraphIndex> SavedModel::graph_index() const {
+  if (auto index = std::atomic_load(&graph_index_)) return index;
+  auto index = std::make_shared<GraphIndex>();
+  const auto& nodes = graph().node();
+  index->by_name.reserve(static_cast<size_t>(nodes.size()));
+  for (int i = 0; i < nodes.size(); ++i) {
+    if (!index->by_name.emplace(nodes[i].name(), i).second) index->duplicate_names = true;
+  }
+  std::shared_ptr<const GraphIndex> result = std::move(index);
+  std::atomic_store(&graph_index_, result);
+  return result;
+}
 std::string SavedModel::tensorflow_version() const {
   return meta_graph().meta_info_def().tensorflow_version();
 }

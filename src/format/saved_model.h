@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -131,6 +133,13 @@ class SavedModel {
   const std::filesystem::path& directory() const { return directory_; }
   const tf::MetaGraphDef& meta_graph() const;
   const tf::GraphDef& graph() const;
+  // The top-level GraphDef's nodes by name (the first of a name), built on first use and shared
+  // by every TF1 signature's graph build; `duplicate_names` when a name repeats.
+  struct GraphIndex {
+    std::unordered_map<std::string_view, int> by_name;
+    bool duplicate_names = false;
+  };
+  std::shared_ptr<const GraphIndex> graph_index() const;
   std::string tensorflow_version() const;
   bool has_object_graph() const { return has_object_graph_; }
 
@@ -178,6 +187,7 @@ class SavedModel {
   std::map<std::string, const tf::FunctionDef*, std::less<>> functions_;
   bool has_object_graph_ = false;
   std::map<std::string, Signature> signatures_;
+  mutable std::shared_ptr<const GraphIndex> graph_index_;  // atomic_load / atomic_store
   std::optional<FunctionObject> root_call_;
   std::vector<FunctionObject> regularization_losses_;
   std::vector<VariableInfo> variables_;

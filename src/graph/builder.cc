@@ -689,8 +689,39 @@ Expected<std::vector<Binding>> Builder::inline_top_graph(
     const std::map<std::string, Binding>& feeds, const std::vector<std::string>& fetches) {
   std::set<std::string> needed;
   for (const auto& f : fetches) needed.insert(parse_input(f, false).node);
+  // Only the nodes the fetches depend on go to inline_body, whose analysis
+  // is linear in the nodes it is given: a file with thousands of signatures over one large
+  // graph then costs the sum of the signatures' own graphs, not signatures x graph. The name
+  // index is built once per model. Duplicate names keep the whole graph (inline_body reports
+  // them).
+  const auto& all = model_.graph().node();
+  const auto index = model_.graph_index();
+  google::protobuf::RepeatedPtrField<tf::NodeDef> subset;
+  const bool use_subset = !index->duplicate_names;
+  if (use_subset) {
+    std::vector<char> in_closure(static_cast<size_t>(all.size()), 0);
+    std::vector<int> stack;
+    for (const auto& name : needed) {
+      if (auto it = index->by_name.find(name); it != index->by_name.end())
+        stack.push_back(it->second);
+    }
+    while (!stack.empty()) {
+      const int i = stack.back();
+      stack.pop_back();
+      if (in_closure[static_cast<size_t>(i)]) continue;
+      in_closure[static_cast<size_t>(i)] = 1;
+      for (const auto& in : all[i].input()) {
+        const std::string node = parse_input(in, false).node;
+        if (auto it = index->by_name.find(node); it != index->by_name.end())
+          stack.push_back(it->second);
+      }
+    }
+    for (int i = 0; i < all.size(); ++i) {
+      if (in_closure[static_cast<size_t>(i)]) *subset.Add() = all[i];
+    }
+  }
   HUBIMG_ASSIGN_OR_RETURN(
-      auto body, inline_body(model_.graph().node(), feeds, false, "", "", 0, &needed, fetches));
+      auto body, inline_body(use_subset ? subset : all, feeds, false, "", "", 0, &needed, fetches));
   std::vector<Binding> results;
   for (const auto& f : fetches) {
     InputName parsed = parse_input(f, false);
