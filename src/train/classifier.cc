@@ -70,13 +70,25 @@ Expected<ImageClassifier> ImageClassifier::create(Model base, ClassifierOptions 
   }
   HUBIMG_RETURN_IF_ERROR(options.optimizer.learning_rate.validate());
   if (!base.has_call()) return invalid_argument("the base model has no __call__");
-  const auto specs = base.call_input_specs();
-  if (specs.size() != 1) {
-    return invalid_argument("the base model's __call__ takes " + std::to_string(specs.size()) +
-                            " inputs; a hub image layer takes one (images)");
+  // The images are the one tensor input that is not a scalar hyperparameter (TF Hub's
+  // `batch_norm_momentum`): those come from `hub.arguments` or their Python defaults.
+  std::vector<std::string> image_inputs;
+  for (const auto& spec : base.call_input_specs()) {
+    const bool scalar = !spec.shape.unknown_rank && spec.shape.dims.empty();
+    if (scalar || options.hub.arguments.count(spec.name)) continue;
+    image_inputs.push_back(spec.name);
+  }
+  if (image_inputs.size() != 1) {
+    std::string names;
+    for (const auto& n : image_inputs) names += (names.empty() ? "" : ", ") + n;
+    return invalid_argument("the base model's __call__ takes " +
+                            std::to_string(image_inputs.size()) +
+                            " tensor inputs besides scalar "
+                            "hyperparameters (" +
+                            names + "); a hub image layer takes one (images)");
   }
   ImageClassifier c(std::move(base));
-  c.input_name_ = specs[0].name;
+  c.input_name_ = image_inputs[0];
   c.options_ = std::move(options);
   Tensor probe(DType::kFloat32, {1, c.options_.image_height, c.options_.image_width, 3});
   CallOptions call;

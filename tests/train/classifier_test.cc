@@ -41,6 +41,8 @@ Tensor labels_of(std::vector<int64_t> v) {
   return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v);
 }
 
+constexpr float kHalf = 0.5f;
+
 ClassifierOptions options(bool trainable, double dropout, double l2, double smoothing) {
   ClassifierOptions o;
   o.hub.trainable = trainable;
@@ -188,6 +190,47 @@ TEST(ImageClassifier, TrainStepLowersTheLossOnABatch) {
   for (int i = 0; i < 30; ++i) last = *c->train_step(images, labels);
   EXPECT_LT(last.loss, 0.5 * first->loss);
   EXPECT_EQ(c->optimizer().iterations(), 31);
+}
+
+// A TF Hub-style base whose __call__ also takes the scalar hyperparameter batch_norm_momentum
+// (`hubimg export`): the images are the one non-scalar input; the momentum comes from
+// hub.arguments or the Python default 0.99, and it sets the moving-statistics update:
+// moving -= (moving - batch_stat) * (1 - momentum), so the first batch norm's moving mean (its
+// batch statistics do not depend on the momentum) moves 50x further with 0.5 than with 0.99.
+TEST(ImageClassifier, TakesABaseWithAMomentumHyperparameter) {
+  std::vector<double> moved;
+  for (const float* momentum : {static_cast<const float*>(nullptr), &kHalf}) {
+    testing::TempDir dir;
+    zoo::ZooOptions zo;
+    zo.seed = 3;
+    zo.input_size = 16;
+    zo.feature_vector = true;
+    zo.momentum_argument = true;
+    ASSERT_TRUE(zoo::write_zoo_model("tiny_cnn", dir.path() / "base", zo).ok());
+    auto base = Model::load(dir.path() / "base");
+    ASSERT_TRUE(base.ok()) << base.status().to_string();
+    ASSERT_EQ(base->call_input_specs().size(), 2u);  // inputs, batch_norm_momentum
+    ClassifierOptions o = options(true, 0.0, 0.0, 0.0);
+    if (momentum) o.hub.arguments["batch_norm_momentum"] = Tensor::scalar(*momentum);
+    auto c = ImageClassifier::create(*std::move(base), o);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    Variable* mean = nullptr;
+    for (Variable* v : c->checkpoint_variables()) {
+      if (v->name() == "batch_normalization/moving_mean") mean = v;
+    }
+    ASSERT_NE(mean, nullptr);
+    const Tensor before = mean->value().clone();
+    auto step = c->train_step(random_images(4, 16, 16, 9), labels_of({0, 1, 2, 3}));
+    ASSERT_TRUE(step.ok()) << step.status().to_string();
+    double d = 0;
+    for (int64_t i = 0; i < before.num_elements(); ++i) {
+      d = std::max(d, std::abs(static_cast<double>(mean->value().data<float>()[i]) -
+                               before.data<float>()[i]));
+    }
+    ASSERT_GT(d, 0.0);
+    moved.push_back(d);
+  }
+  EXPECT_NEAR(moved[1] / moved[0], 50.0, 0.05);
 }
 
 TEST(ImageClassifier, ClearErrors) {
