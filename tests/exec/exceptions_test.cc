@@ -16,14 +16,6 @@
 #include "hubimg/npy.h"
 #include "util/test_util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HUBIMG_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HUBIMG_TEST_ASAN 1
-#endif
-#endif
-
 namespace hubimg {
 namespace {
 

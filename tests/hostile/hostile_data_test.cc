@@ -22,11 +22,7 @@ namespace {
 
 // Peak RSS allowed for a CLI run that must fail before allocating anything large (the CLI and
 // a model take ~100 MB; AddressSanitizer's shadow memory and quarantine add more).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr long kRssLimitKb = 1200 * 1024;
-#else
-constexpr long kRssLimitKb = 400 * 1024;
-#endif
+constexpr long kRssLimitKb = (hubimg::testing::kUnderAddressSanitizer ? 1200 : 400) * 1024;
 
 using hubimg::testing::TempDir;
 using hubimg::testing::write_file;

@@ -28,11 +28,7 @@ namespace {
 
 // Peak RSS allowed for a CLI run that must fail before allocating anything large (the CLI and
 // a model take ~100 MB; AddressSanitizer's shadow memory and quarantine add more).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr long kRssLimitKb = 1200 * 1024;
-#else
-constexpr long kRssLimitKb = 400 * 1024;
-#endif
+constexpr long kRssLimitKb = (hubimg::testing::kUnderAddressSanitizer ? 1200 : 400) * 1024;
 
 using hubimg::testing::TempDir;
 using hubimg::testing::write_file;
@@ -491,17 +487,8 @@ TEST(HostileSizes, PeakMemoryStaysSmallThroughTheCli) {
 // second, the quadratic matching that was there took 13 s (60 000 signatures) and 27 s (100 000
 // checkpoint children).
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr double kSlowdown = 8;  // AddressSanitizer: allocations cost several times more
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr double kSlowdown = 8;
-#else
-constexpr double kSlowdown = 1;
-#endif
-#else
-constexpr double kSlowdown = 1;
-#endif
+// AddressSanitizer: allocations cost several times more.
+constexpr double kSlowdown = hubimg::testing::kUnderAddressSanitizer ? 8 : 1;
 constexpr double kLinearLoadSeconds = 2.0 * kSlowdown;
 
 double cpu_seconds() {

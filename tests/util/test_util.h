@@ -6,7 +6,22 @@
 #include <string>
 #include <vector>
 
+// AddressSanitizer: GCC defines __SANITIZE_ADDRESS__, clang answers __has_feature.
+#if defined(__SANITIZE_ADDRESS__)
+#define HUBIMG_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HUBIMG_TEST_ASAN 1
+#endif
+#endif
+
 namespace hubimg::testing {
+
+#if defined(HUBIMG_TEST_ASAN)
+inline constexpr bool kUnderAddressSanitizer = true;
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
 
 // ../shared (HUBIMG_SHARED_DIR); empty when absent, for a user's fresh clone.
 std::filesystem::path shared_dir();
