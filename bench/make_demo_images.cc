@@ -1,5 +1,5 @@
 // make_demo_images OUT_DIR: a few synthetic RGB pictures (gradient, stripes, disc, checkers)
-// for the README demo, so it needs no downloaded images.
+// for scripts/package_test.sh (the README demo used them before it trained on Fashion-MNIST).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>

@@ -3,6 +3,8 @@
 #  - `cmake --install` into a temporary prefix; the installed headers compile on their own;
 #  - examples/embed_folder built against that prefix through find_package (shared and static
 #    library) and through pkg-config, run on a model the project writes, compared with the CLI;
+#  - examples/idx_to_png built the same way (public headers only), its PNGs compared with the
+#    build tree's (when Debian's dataset-fashion-mnist is installed);
 #  - `cpack -G DEB`, the .deb unpacked with dpkg -x into a scratch root, `hubimg --version` and
 #    `hubimg info` run from there;
 #  - the Python module's tests (python/tests, pytest) from the build tree and from the .deb.
@@ -28,9 +30,9 @@ python="$(cache_value PYTHON_EXECUTABLE)"
 [ -x "$python" ] || fail "$build/CMakeCache.txt names no PYTHON_EXECUTABLE"
 version="$(sed -n 's/^project(hubimg VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)"
 cmake --build "$build" -j "$jobs" --target hubimg hubimg_lib hubimg_shared hubimg_python \
-  make_bench_models make_demo_images >/dev/null
+  make_bench_models make_demo_images idx_to_png >/dev/null
 
-# A model and images the project writes (as scripts/demo.sh does).
+# A model and images the project writes.
 "$build/bench/make_bench_models" "$work/models" --only tiny_cnn >/dev/null
 "$build/bench/make_demo_images" "$work/images" >/dev/null
 model="$work/models/tiny_cnn"
@@ -70,6 +72,20 @@ cmake --build "$work/find-shared" >/dev/null
 grep -q "libhubimg.so.0 => $prefix/" <<<"$(ldd "$work/find-shared/embed_folder")" ||
   fail "find_package(hubimg) did not link the installed libhubimg.so"
 same_npy "$work/find-shared.npy" "$work/cli.npy"
+
+step "examples/idx_to_png through find_package"
+cmake -S examples/idx_to_png -B "$work/idx-to-png" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$work/idx-to-png" >/dev/null
+fashion=/usr/share/datasets/fashion-mnist
+if [ -f "$fashion/t10k-images-idx3-ubyte.gz" ]; then
+  "$work/idx-to-png/idx_to_png" "$fashion" "$work/pngs-installed" --first 100 --count 5 >/dev/null
+  "$build/examples/idx_to_png" "$fashion" "$work/pngs-tree" --first 100 --count 5 >/dev/null
+  diff -r "$work/pngs-installed" "$work/pngs-tree" >/dev/null ||
+    fail "examples/idx_to_png: the installed build's PNGs differ from the build tree's"
+else
+  echo "(not run: $fashion not installed)"
+fi
 
 step "examples/embed_folder through find_package (static library, dependencies found transitively)"
 cmake -S examples/embed_folder -B "$work/find-static" -G Ninja -DCMAKE_BUILD_TYPE=Release \

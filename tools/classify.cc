@@ -30,8 +30,8 @@ bool looks_like_probabilities(const float* p, int64_t rows, int64_t classes) {
   return true;
 }
 
-// One class name per line (a final CR is dropped). Read without blocking: a FIFO or device
-// named as the labels file is refused.
+}  // namespace
+
 Expected<std::vector<std::string>> read_labels(const std::string& path) {
   constexpr uint64_t kMaxLabelsBytes = uint64_t{64} << 20;
   HUBIMG_ASSIGN_OR_RETURN(std::string text, read_regular_file(path, kMaxLabelsBytes));
@@ -44,8 +44,6 @@ Expected<std::vector<std::string>> read_labels(const std::string& path) {
   }
   return labels;
 }
-
-}  // namespace
 
 void add_classify_command(CLI::App& app, int& exit_code) {
   struct Args {

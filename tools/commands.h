@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
@@ -32,5 +33,9 @@ Expected<Tensor> parse_argument_value(const std::string& text);
 
 // `name` with every character outside [A-Za-z0-9.-] replaced by '_' (variable names contain '/').
 std::string file_stem_for(const std::string& name);
+
+// A labels file: one class name per line (a final CR is dropped). Read without blocking: a FIFO
+// or device named as the labels file is refused.
+Expected<std::vector<std::string>> read_labels(const std::string& path);
 
 }  // namespace hubimg::cli

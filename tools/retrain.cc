@@ -38,6 +38,7 @@ struct RetrainArgs {
   std::string test;
   std::string log;
   std::string work_dir;
+  std::string class_names;
   int epochs = 5;
   int batch_size = 32;
   double learning_rate = 0.005;
@@ -327,6 +328,24 @@ int retrain(const RetrainArgs& a) {
                                                : test_data->size();
     for (int64_t i = 0; i < n; ++i) test.examples.push_back(i);
   }
+  // The names labels.txt, the confusion matrix and the published model carry: DATA's (IDX label
+  // numbers or class folder names) unless --class-names gives them.
+  std::vector<std::string> class_names = data->class_names();
+  if (!a.class_names.empty()) {
+    auto names = read_labels(a.class_names);
+    if (!names.ok()) return fail(names.status().with_context("--class-names"));
+    if (static_cast<int64_t>(names->size()) != data->num_classes()) {
+      return report_error(a.class_names + ": " + std::to_string(names->size()) + " class names, " +
+                          a.data + " has " + std::to_string(data->num_classes()) + " classes");
+    }
+    for (size_t c = 0; c < names->size(); ++c) {
+      if ((*names)[c].empty()) {
+        return report_error(a.class_names + ": line " + std::to_string(c + 1) +
+                            " is empty (one class name per line, in label order)");
+      }
+    }
+    class_names = std::move(names).value();
+  }
   std::fprintf(stderr, "%s: %zu training, %zu validation images, %lld classes, %lldx%lld%s\n",
                a.data.c_str(), train_examples.size(), val_examples.size(),
                static_cast<long long>(data->num_classes()), static_cast<long long>(h),
@@ -373,7 +392,7 @@ int retrain(const RetrainArgs& a) {
   if (ec) return report_error(work.string() + ": " + ec.message());
   const fs::path checkpoint = work / "checkpoint.bin";
   std::string labels_text;
-  for (const auto& name : data->class_names()) labels_text += name + "\n";
+  for (const auto& name : class_names) labels_text += name + "\n";
   if (Status s = write_text(work / "labels.txt", labels_text); !s.ok()) return fail(s);
 
   const auto fingerprint =
@@ -560,7 +579,7 @@ int retrain(const RetrainArgs& a) {
     report = &test_totals;
   }
   if (report) {
-    const std::string matrix = confusion_text(*report, data->class_names());
+    const std::string matrix = confusion_text(*report, class_names);
     std::printf("confusion matrix (%s; rows: true class, columns: predicted):\n%s",
                 test_data ? "test" : "validation", matrix.c_str());
     if (Status s = write_text(work / "confusion_matrix.tsv", matrix); !s.ok()) return fail(s);
@@ -579,7 +598,7 @@ int retrain(const RetrainArgs& a) {
   request.head_bias = classifier.bias().value();
   request.dropout_rate = static_cast<float>(a.dropout);
   request.head_l2 = a.l2;
-  request.labels = data->class_names();
+  request.labels = class_names;
   request.image_height = h;
   request.image_width = w;
   // A SavedModel already at OUT (an earlier run's, e.g. before --resume) is replaced, but only
@@ -625,6 +644,10 @@ void add_retrain_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--log", a->log, "One JSON object per epoch (and the test accuracy) here");
   cmd->add_option("--work-dir", a->work_dir,
                   "Checkpoint, labels.txt and confusion_matrix.tsv (default: OUT.train)");
+  cmd->add_option("--class-names", a->class_names,
+                  "A file with one class name per line, in label order, used instead of DATA's "
+                  "names (IDX label numbers, class folder names) in labels.txt, the confusion "
+                  "matrix and the published model");
   cmd->add_option("--epochs", a->epochs, "Passes over the training data")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size)->capture_default_str();
   cmd->add_option("--learning-rate", a->learning_rate)->capture_default_str();

@@ -45,6 +45,9 @@ class ImageDataset {
   // Example i as float32 [height, width, 3] in [0, 1]: decoded, gray replicated to RGB,
   // resized with tf.image.resize (bilinear) when its size differs.
   Expected<Tensor> load(int64_t i, int64_t height, int64_t width) const;
+  // Example i at its own size: float32 [rows, cols, 3] for IDX (gray replicated), the decoded
+  // file's [H, W, 3] for an image folder.
+  Expected<Tensor> load(int64_t i) const;
 
   // Keras's validation_split of each class's examples in order: the first int(fraction * n) go
   // to validation, the rest to training. Returns {training, validation} example indices. With

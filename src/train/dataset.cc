@@ -177,6 +177,14 @@ std::string ImageDataset::describe(int64_t i) const {
 }
 
 Expected<Tensor> ImageDataset::load(int64_t i, int64_t height, int64_t width) const {
+  HUBIMG_ASSIGN_OR_RETURN(Tensor image, load(i));
+  if (image.dim(0) == height && image.dim(1) == width) return image;
+  auto resized = resize_bilinear(image, height, width);
+  if (!resized.ok()) return resized.status().with_context(describe(i));
+  return resized;
+}
+
+Expected<Tensor> ImageDataset::load(int64_t i) const {
   if (i < 0 || i >= size())
     return out_of_range("example " + std::to_string(i) + " of " + std::to_string(size()));
   Tensor image;
@@ -193,10 +201,7 @@ Expected<Tensor> ImageDataset::load(int64_t i, int64_t height, int64_t width) co
   } else {
     HUBIMG_ASSIGN_OR_RETURN(image, decode_image_file(files_[static_cast<size_t>(i)]));
   }
-  if (image.dim(0) == height && image.dim(1) == width) return image;
-  auto resized = resize_bilinear(image, height, width);
-  if (!resized.ok()) return resized.status().with_context(describe(i));
-  return resized;
+  return image;
 }
 
 std::pair<std::vector<int64_t>, std::vector<int64_t>> ImageDataset::split(

@@ -58,6 +58,16 @@ TEST(ImageDataset, ReadsGzipAndPlainIdx) {
     // Gray replicated to RGB, scaled by 1/255.
     EXPECT_FLOAT_EQ(image->data<float>()[3 * 5 + 1], 45.0f / 255.0f);
     EXPECT_FLOAT_EQ(image->data<float>()[3 * 5 + 2], 45.0f / 255.0f);
+    // At its own size: the same values.
+    auto own = ds->load(4);
+    ASSERT_TRUE(own.ok());
+    ASSERT_EQ(own->shape(), (Dims{2, 3, 3}));
+    for (int64_t k = 0; k < 18; ++k) {
+      EXPECT_EQ(own->data<float>()[k], image->data<float>()[k]) << k;
+      EXPECT_FLOAT_EQ(own->data<float>()[k], static_cast<float>(40 + k / 3) / 255.0f) << k;
+    }
+    EXPECT_FALSE(ds->load(9).ok());
+    EXPECT_FALSE(ds->load(-1).ok());
     auto resized = ds->load(4, 4, 6);
     ASSERT_TRUE(resized.ok());
     EXPECT_EQ(resized->shape(), (Dims{4, 6, 3}));
@@ -110,6 +120,14 @@ TEST(ImageDataset, FolderClassesSplitAndCorruptImagesSkipped) {
   auto [train, val] = ds->split(0.4);
   EXPECT_EQ(val, (std::vector<int64_t>{0, 1, 5, 6}));
   EXPECT_EQ(train.size(), 7u);
+  // load(i) without a size: the file as decoded; a corrupt file is an error naming it.
+  auto own = ds->load(6);
+  ASSERT_TRUE(own.ok()) << own.status().to_string();
+  EXPECT_EQ(own->shape(), (Dims{5, 7, 3}));
+  EXPECT_NEAR(own->data<float>()[0], 0.8f, 0.003f);
+  auto corrupt = ds->load(10);
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_NE(corrupt.status().message().find("d5.jpg"), std::string::npos);
 
   BatchStream::Options o;
   o.batch_size = 4;

@@ -115,6 +115,41 @@ TEST(RetrainCli, FrozenBaseOnAnImageFolder) {
   EXPECT_EQ(testing::read_file(out / "assets" / "labels.txt"), "left\nmiddle\nright\n");
 }
 
+// --class-names replaces the data's class names in labels.txt, the confusion matrix and the
+// published model; a file with the wrong number of names, or an empty one, is refused.
+TEST(RetrainCli, ClassNamesFileNamesTheClasses) {
+  testing::TempDir dir;
+  const fs::path base = write_base(dir.path(), 16);
+  const fs::path data = write_folder(dir.path());
+  const fs::path out = dir.path() / "out", names = dir.path() / "names.txt";
+  const std::string common = cli() + " retrain " + base.string() + " " + data.string() +
+                             " --epochs 1 --batch-size 8 --seed 2 --output " + out.string() +
+                             " --class-names " + names.string();
+  testing::write_file(names, "West side\r\nCentre/middle\nEast\n");
+  expect_trained(testing::run_command(common));
+  EXPECT_EQ(testing::read_file(out.string() + ".train/labels.txt"),
+            "West side\nCentre/middle\nEast\n");
+  EXPECT_EQ(testing::read_file(out / "assets" / "labels.txt"), "West side\nCentre/middle\nEast\n");
+  const std::string matrix = testing::read_file(out.string() + ".train/confusion_matrix.tsv");
+  EXPECT_EQ(matrix.substr(0, matrix.find('\n')), "true\\predicted\tWest side\tCentre/middle\tEast");
+  EXPECT_NE(matrix.find("\nEast\t"), std::string::npos) << matrix;
+
+  testing::write_file(names, "a\nb\n");
+  auto two = testing::run_command(common);
+  EXPECT_EQ(two.exit_code, 1);
+  EXPECT_NE(two.out.find("2 class names"), std::string::npos) << two.out;
+  EXPECT_NE(two.out.find("has 3 classes"), std::string::npos) << two.out;
+  testing::write_file(names, "a\n\nc\n");
+  auto empty = testing::run_command(common);
+  EXPECT_EQ(empty.exit_code, 1);
+  EXPECT_NE(empty.out.find("line 2 is empty"), std::string::npos) << empty.out;
+  auto missing = testing::run_command(cli() + " retrain " + base.string() + " " + data.string() +
+                                      " --epochs 1 --output " + (dir.path() / "o2").string() +
+                                      " --class-names " + (dir.path() / "absent.txt").string());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.out.find("absent.txt"), std::string::npos) << missing.out;
+}
+
 TEST(RetrainCli, ResumeEndsWithTheSameWeightsAsAnUninterruptedRun) {
   testing::TempDir dir;
   const fs::path base = write_base(dir.path(), 16);
