@@ -4,7 +4,7 @@
 # exit 0 or 1 (never a signal or a timeout), a "hubimg: error: ..." message with exit 1, max RSS
 # under 1 GB (3 GB under AddressSanitizer), under 10 s (30 s under ASan); after each recipe,
 # nothing written outside the recipe's scratch folder (/tmp/rr) and no hubimg_model_* temp dir
-# left behind; and, where a recipe shows a result, that the result is right (D1, D10).
+# left behind; and, where a recipe shows a result, that the result is right (D1, D6, D10).
 #
 # Usage: hostile_recipes.sh HUBIMG [SHARED_DIR] [DOC]
 #   SHARED_DIR defaults to $SHARED or ../shared beside the checkout; DOC to SHARED_DIR/docs/
@@ -45,7 +45,7 @@ command -v protoc >/dev/null || skip "the recipes need protoc"
 
 asan=${HUBIMG_RECIPES_ASAN:-0}
 if [ "$asan" = 0 ] && command -v nm >/dev/null &&
-  nm -D "$real_hubimg" 2>/dev/null | grep -q ' __asan_init'; then
+  nm -D "$real_hubimg" 2>/dev/null | grep ' __asan_init' >/dev/null; then  # not -q: pipefail
   asan=1
 fi
 if [ "$asan" = 1 ]; then
@@ -115,6 +115,17 @@ result_check() {
       # The model's output keys are file names inside --output, whatever they contain.
       [ -n "$(ls -A "$rr/out/trav" 2>/dev/null)" ] || echo "no output in out/trav"
       [ -n "$(ls -A "$rr/out/abs" 2>/dev/null)" ] || echo "no output in out/abs"
+      ;;
+    D6)
+      # The unused fan-out calls change nothing: the same output as the fixture itself.
+      "$real_hubimg" run "$shared/fixtures/real/mnist_cnn_tf231/saved_model" \
+        --signature serving_default --input conv2d_input="$rr/x.npy" --output "$rr/out/fan_ref" \
+        >/dev/null 2>&1 || echo "the unmodified fixture did not run"
+      "$py" -c "
+import sys, numpy as np
+a, b = np.load(sys.argv[1] + '/out/fan/dense_3.npy'), np.load(sys.argv[1] + '/out/fan_ref/dense_3.npy')
+if a.shape != b.shape or not np.array_equal(a, b): print('out/fan/dense_3.npy differs from the fixture\'s output')
+" "$rr" 2>&1 | tail -n 1
       ;;
     D10)
       # TensorFlow: relu(NaN) = NaN, fused or not.
