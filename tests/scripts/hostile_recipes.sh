@@ -90,8 +90,9 @@ awk -v dir="$work/blocks" '
 isolate=0
 ns_flags=-rm
 [ "$(id -u)" = 0 ] && ns_flags=-m
+mkdir -p "$work/probe/lower" "$work/probe/upper" "$work/probe/work"
 if [ "${HUBIMG_RECIPES_NO_NAMESPACE:-0}" != 1 ] && command -v unshare >/dev/null &&
-  unshare $ns_flags true 2>/dev/null; then
+  unshare $ns_flags sh -c "mount -t overlay overlay -o lowerdir='$work/probe/lower',upperdir='$work/probe/upper',workdir='$work/probe/work' '$work/probe/lower'" 2>/dev/null; then
   case "$work/" in
     /tmp/*) ;;
     *) isolate=1 ;;
