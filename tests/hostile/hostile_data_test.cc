@@ -11,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hubimg/image.h"
@@ -319,19 +320,25 @@ const float kHuge = 3e38f;    // finite; 10 * kHuge overflows
 constexpr int64_t kC = 512;   // image channels
 constexpr int64_t kK = 4096;  // matmul inner size
 
-// Each layer twice with the same weights: "<name>_fused" (op [+ BiasAdd] + Relu/Relu6, fused
+// Each layer twice with the same weights: "<name>_fused" (op [+ BiasAdd] + activation, fused
 // into one kernel) and "<name>_split" (the pre-activation is also an output, so the activation
-// stays a separate op). Operands alternate in sign so that partial sums overflow both ways.
-std::string overflow_model() {
+// stays separate ops). Operands alternate in sign so that partial sums overflow both ways. With
+// `swish` every activation is x * Sigmoid(x) (the optimizer's Swish) instead of Relu/Relu6, and
+// the 1x1 convolution's result also goes through a global average pool (the fused kernel's
+// spatial mean output).
+std::string overflow_model(bool swish = false) {
   std::string g =
       "meta_graphs { meta_info_def { tags: \"serve\" } graph_def { "
       "node { name: \"x\" op: \"Placeholder\" attr { key: \"dtype\" value { type: DT_FLOAT } } } "
       "node { name: \"img\" op: \"Placeholder\" attr { key: \"dtype\" value { type: DT_FLOAT } } "
-      "} ";
+      "} "
+      "node { name: \"hw\" op: \"Const\" attr { key: \"dtype\" value { type: DT_INT32 } } attr { "
+      "key: \"value\" value { tensor { dtype: DT_INT32 tensor_shape { dim { size: 2 } } int_val: 1 "
+      "int_val: 2 } } } } ";
   std::vector<std::string> outputs;
   auto layer = [&](const std::string& name, const std::string& type, const std::string& input,
                    const std::string& attrs, const std::vector<int64_t>& filter_dims,
-                   int64_t bias_size, const std::string& activation) {
+                   int64_t bias_size, const std::string& activation, bool mean = false) {
     int64_t n = 1;
     for (int64_t d : filter_dims) n *= d;
     std::vector<float> w(static_cast<size_t>(n));
@@ -347,12 +354,22 @@ std::string overflow_model() {
         g += op(v + "_bias", "BiasAdd", {pre, name + "_b"});
         pre = v + "_bias";
       }
-      g += op(v, activation, {pre});
+      if (swish) {
+        g += op(v + "_sigmoid", "Sigmoid", {pre}) + op(v, "Mul", {pre, v + "_sigmoid"});
+      } else {
+        g += op(v, activation, {pre});
+      }
       outputs.push_back(v);
       if (std::string(variant) == "_split") outputs.push_back(pre);
+      if (mean) {
+        g += op(v + "_mean", "Mean", {v, "hw"},
+                "attr { key: \"Tidx\" value { type: DT_INT32 } } attr { key: \"keep_dims\" value "
+                "{ b: false } }");
+        outputs.push_back(v + "_mean");
+      }
     }
   };
-  layer("conv1x1", "Conv2D", "img", kConvAttrs, {1, 1, kC, 16}, 16, "Relu");
+  layer("conv1x1", "Conv2D", "img", kConvAttrs, {1, 1, kC, 16}, 16, "Relu", swish);
   layer("conv3x3", "Conv2D", "img", kConvAttrs, {3, 3, kC, 16}, 16, "Relu6");
   layer("depthwise", "DepthwiseConv2dNative", "img", kConvAttrs, {3, 3, kC, 1}, kC, "Relu");
   layer("matmul", "MatMul", "x", "", {kK, 16}, 16, "Relu");
@@ -382,14 +399,10 @@ std::map<std::string, Tensor> run_overflow_model(const std::filesystem::path& di
   return out.ok() ? *out : std::map<std::string, Tensor>{};
 }
 
-TEST(HostileNaN, OverflowInsideFusedDotProductsStaysNaN) {
-  TempDir tmp;
-  const auto dir = tmp.path() / "overflow";
-  std::filesystem::create_directories(dir);
-  write_file(dir / "saved_model.pbtxt", overflow_model());
-  // +-kHuge, the sign alternating along channels and pixels; a few ordinary values.
-  // The first half of the channels (inputs) +kHuge, the second half -kHuge, flipped on every
-  // other pixel; pixel 12 and row 1 scaled down to ordinary values.
+// +-kHuge, the sign alternating along channels and pixels; a few ordinary values. The first half
+// of the channels (inputs) +kHuge, the second half -kHuge, flipped on every other pixel; pixel
+// 12 and row 1 scaled down to ordinary values. Returns {x [2, kK], img [1, 5, 5, kC]}.
+std::pair<Tensor, Tensor> overflow_operands() {
   std::vector<float> pixels(5 * 5 * kC), row(2 * kK);
   for (size_t i = 0; i < pixels.size(); ++i) {
     const size_t c = i % kC, p = i / kC;
@@ -398,8 +411,16 @@ TEST(HostileNaN, OverflowInsideFusedDotProductsStaysNaN) {
   for (size_t i = 0; i < row.size(); ++i) {
     row[i] = (i % kK >= kK / 2 ? -kHuge : kHuge) * (i >= kK ? 1e-38f : 1);
   }
-  const Tensor img = Tensor::from_vector<float>({1, 5, 5, kC}, pixels);
-  const Tensor x = Tensor::from_vector<float>({2, kK}, row);
+  return {Tensor::from_vector<float>({2, kK}, row),
+          Tensor::from_vector<float>({1, 5, 5, kC}, pixels)};
+}
+
+TEST(HostileNaN, OverflowInsideFusedDotProductsStaysNaN) {
+  TempDir tmp;
+  const auto dir = tmp.path() / "overflow";
+  std::filesystem::create_directories(dir);
+  write_file(dir / "saved_model.pbtxt", overflow_model());
+  const auto [x, img] = overflow_operands();
   const auto out = run_overflow_model(dir, true, x, img);
   ASSERT_FALSE(out.empty());
   size_t nans = 0;
@@ -432,6 +453,67 @@ TEST(HostileNaN, OverflowInsideFusedDotProductsStaysNaN) {
       if (key.rfind("conv3x3", 0) == 0 || key.rfind("depthwise", 0) == 0) break;  // neighbours
       EXPECT_TRUE(std::isfinite(want[i])) << key << "[" << i << "]";
       EXPECT_NEAR(got[i], want[i], 1e-3f * (1 + std::fabs(want[i]))) << key << "[" << i << "]";
+    }
+  }
+}
+
+// The same overflow under a fused Swish. The fast kernels apply swish as a pass of their own
+// over the activation-free result (src/ops/fast/swish.h), so no overflow check is needed as long
+// as that pass maps the overflowed pre-activations as TensorFlow's x * sigmoid(x) does:
+// +Inf -> +Inf, -Inf -> NaN (-Inf * 0), NaN -> NaN. The oracle is that formula applied to the
+// split layers' pre-activations (same kernel, same summation order), and the split layers'
+// Sigmoid and Mul ops.
+TEST(HostileNaN, OverflowInsideFusedSwishLayersIsLikeTensorFlow) {
+  TempDir tmp;
+  const auto dir = tmp.path() / "overflow_swish";
+  std::filesystem::create_directories(dir);
+  write_file(dir / "saved_model.pbtxt", overflow_model(/*swish=*/true));
+  const auto [x, img] = overflow_operands();
+  const auto out = run_overflow_model(dir, true, x, img);
+  ASSERT_FALSE(out.empty());
+  auto x_sigmoid_x = [](float v) { return v * (1.0f / (1.0f + std::exp(-v))); };
+  size_t nans = 0, minus_inf_inputs = 0, plus_inf = 0;
+  for (const char* name : {"conv1x1", "conv3x3", "depthwise", "matmul", "matmul_nobias"}) {
+    const std::string layer(name);
+    const bool has_bias = layer != "matmul_nobias";
+    const auto fused = out.at(layer + "_fused").values<float>();
+    const auto split = out.at(layer + "_split").values<float>();
+    const auto pre = out.at(layer + (has_bias ? "_split_bias" : "_split_op")).values<float>();
+    ASSERT_EQ(fused.size(), pre.size()) << name;
+    for (size_t i = 0; i < fused.size(); ++i) {
+      const float want = x_sigmoid_x(pre[i]);
+      if (pre[i] == -std::numeric_limits<float>::infinity()) ++minus_inf_inputs;
+      if (std::isnan(want)) {
+        ++nans;
+        EXPECT_TRUE(std::isnan(fused[i]))
+            << name << "[" << i << "] = " << fused[i] << " for x = " << pre[i];
+        EXPECT_TRUE(std::isnan(split[i])) << name << "[" << i << "] = " << split[i];
+      } else if (std::isinf(want)) {
+        ++plus_inf;
+        EXPECT_EQ(fused[i], want) << name << "[" << i << "] for x = " << pre[i];
+        EXPECT_EQ(split[i], want) << name << "[" << i << "]";
+      } else {
+        EXPECT_NEAR(fused[i], want, 1e-5f * (1 + std::fabs(want))) << name << "[" << i << "]";
+        EXPECT_NEAR(split[i], want, 1e-5f * (1 + std::fabs(want))) << name << "[" << i << "]";
+      }
+    }
+  }
+  // These operands give overflowed pre-activations of both signs, and NaN ones.
+  EXPECT_GT(nans, 0u);
+  EXPECT_GT(minus_inf_inputs, 0u);
+  EXPECT_GT(plus_inf, 0u);
+  // The fused global average pool (computed in the swish pass) against Mean of the split layer.
+  const auto fused_mean = out.at("conv1x1_fused_mean").values<float>();
+  const auto split_mean = out.at("conv1x1_split_mean").values<float>();
+  ASSERT_EQ(fused_mean.size(), split_mean.size());
+  for (size_t i = 0; i < fused_mean.size(); ++i) {
+    if (std::isnan(split_mean[i])) {
+      EXPECT_TRUE(std::isnan(fused_mean[i])) << "mean[" << i << "] = " << fused_mean[i];
+    } else if (std::isinf(split_mean[i])) {
+      EXPECT_EQ(fused_mean[i], split_mean[i]) << "mean[" << i << "]";
+    } else {
+      EXPECT_NEAR(fused_mean[i], split_mean[i], 1e-5f * (1 + std::fabs(split_mean[i])))
+          << "mean[" << i << "]";
     }
   }
 }
