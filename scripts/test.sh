@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds hubimg and runs every test: release build + ctest, packaging, the clang-format check,
 # then one clang AddressSanitizer/UBSan build for ctest and the libFuzzer targets (a short run
-# each; HUBIMG_FUZZ_SECONDS, default 10).
+# each; HUBIMG_FUZZ_SECONDS, default 5).
 # Usage: scripts/test.sh [--quick]   (--quick: release build and ctest only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 shared="${HUBIMG_SHARED_DIR:-$(pwd)/../shared}"
-fuzz_seconds="${HUBIMG_FUZZ_SECONDS:-10}"
+fuzz_seconds="${HUBIMG_FUZZ_SECONDS:-5}"
 
 section() { printf '\n==== %s (at %dm%02ds) ====\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
