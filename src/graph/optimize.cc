@@ -9,8 +9,13 @@
 namespace hubimg::graph {
 namespace {
 
+// A Const whose "value" is a tensor; a malformed one (no value, another attribute type) is left
+// to the Const kernel, which reports it naming the node.
 bool is_const(const Graph& g, ValueRef v) {
-  return g.nodes[static_cast<size_t>(v.node)].op == "Const";
+  const Node& n = g.nodes[static_cast<size_t>(v.node)];
+  if (n.op != "Const") return false;
+  const AttrValue* value = n.attrs.find("value");
+  return value != nullptr && std::holds_alternative<Tensor>(*value);
 }
 
 const Tensor& const_value(const Graph& g, ValueRef v) {

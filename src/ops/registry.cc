@@ -6,13 +6,18 @@
 namespace hubimg::ops {
 
 Status run_kernel(const Kernel& kernel, KernelContext& ctx) {
+  Status s;
   try {
-    return kernel(ctx);
+    s = kernel(ctx);
   } catch (const TensorTooLarge& e) {
     return ctx.error(StatusCode::kOutOfRange, e.what());
   } catch (const std::bad_alloc&) {
     return ctx.error(StatusCode::kOutOfRange, "out of memory");
   }
+  // Every kernel error names its node, also where a kernel passes on a helper's status (an
+  // attribute lookup, a shape check) as it is.
+  if (!s.ok() && !s.message().starts_with("node '")) return ctx.error(s.code(), s.message());
+  return s;
 }
 
 Status KernelContext::error(StatusCode code, std::string message) const {

@@ -380,6 +380,51 @@ void expect_run_size_error(const std::string& nodes, const std::string& node_nam
   }
 }
 
+// fuzz_model_pbtxt found a Const without a "value" (its key mangled) feeding a BiasAdd that the
+// inference optimizer fuses into a MatMul: it read the missing attribute (UBSan: reference to
+// null). Malformed constants on every folding and fusion path must end in an error naming the
+// node, with and without the optimizer.
+TEST(HostileConstants, MalformedConstOnAFusionOrFoldingPathIsAClearError) {
+  const std::string no_value =
+      "node { name: \"b\" op: \"Const\" attr { key: \"dtype\" value { type: DT_FLOAT } } }";
+  const std::string int_value =
+      "node { name: \"b\" op: \"Const\" attr { key: \"dtype\" value { type: DT_FLOAT } } "
+      "attr { key: \"value\" value { i: 3 } } }";
+  const std::string w = float_const("w", {4, 2});
+  const std::vector<std::string> consumers = {
+      // MatMul + BiasAdd (+ Relu): the fused-kernel rewrite reads the bias constant.
+      w + node("m", "MatMul", {"x", "w"}, kTFloat) + node("mb", "BiasAdd", {"m", "b"}, kTFloat) +
+          node("y", "Relu", {"mb"}, kTFloat),
+      // Constant folding: an op whose inputs are all constants.
+      w + node("y0", "Add", {"b", "b"}, kTFloat) + node("m", "MatMul", {"x", "w"}, kTFloat) +
+          node("y", "Add", {"m", "y0"}, kTFloat),
+      // MatMul with the malformed constant as its weights.
+      node("y", "MatMul", {"x", "b"}, kTFloat),
+  };
+  for (const std::string& bad : {no_value, int_value}) {
+    for (size_t c = 0; c < consumers.size(); ++c) {
+      TempDir tmp;
+      auto dir = write_model(tmp, "m", tf1_pbtxt(bad + consumers[c], {{"y", "y:0"}}));
+      for (bool optimize : {true, false}) {
+        SCOPED_TRACE("consumer " + std::to_string(c) + ", optimize " + std::to_string(optimize));
+        LoadOptions options;
+        options.optimize = optimize;
+        auto model = Model::load(dir, options);
+        std::string message;
+        if (model.ok()) {
+          auto out = model->call_signature(
+              "serving_default", {{"x", Tensor::from_vector<float>({1, 4}, {1, 2, 3, 4})}});
+          ASSERT_FALSE(out.ok());
+          message = out.status().message();
+        } else {
+          message = model.status().message();
+        }
+        EXPECT_NE(message.find("'b'"), std::string::npos) << message;
+      }
+    }
+  }
+}
+
 TEST(HostileSizes, FillFromRunTimeShape) {
   // dims computed at run time: Shape(x) * [2^31, 1] -> [2^31, 4] floats (32 GiB).
   expect_run_size_error(
