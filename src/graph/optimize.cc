@@ -168,15 +168,15 @@ Expected<Graph> fold_batch_norms(const Graph& g, OptimizeStats& stats) {
     int bias_add = -1;
     if (g.nodes[static_cast<size_t>(producer)].op == "BiasAdd") {
       const Node& b = g.nodes[static_cast<size_t>(producer)];
-      if (uses[static_cast<size_t>(producer)] != 1 || !is_const(g, b.inputs[1]) ||
-          !attr_is(b, "data_format", "NHWC", "NHWC")) {
+      if (b.inputs.size() != 2 || uses[static_cast<size_t>(producer)] != 1 ||
+          !is_const(g, b.inputs[1]) || !attr_is(b, "data_format", "NHWC", "NHWC")) {
         continue;
       }
       bias_add = producer;
       producer = b.inputs[0].node;
     }
     const Node& conv = g.nodes[static_cast<size_t>(producer)];
-    if ((conv.op != "Conv2D" && conv.op != "DepthwiseConv2dNative") ||
+    if ((conv.op != "Conv2D" && conv.op != "DepthwiseConv2dNative") || conv.inputs.size() != 2 ||
         uses[static_cast<size_t>(producer)] != 1 || !is_const(g, conv.inputs[1]) ||
         !attr_is(conv, "data_format", "NHWC", "NHWC")) {
       continue;
@@ -363,8 +363,9 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       }
     }
     if (const Node* next = sole_consumer(c.last);
-        next && next->op == "BiasAdd" && next->inputs[0].node == c.last &&
-        is_const(g, next->inputs[1]) && attr_is(*next, "data_format", "NHWC", "NHWC")) {
+        next && next->op == "BiasAdd" && next->inputs.size() == 2 &&
+        next->inputs[0].node == c.last && is_const(g, next->inputs[1]) &&
+        attr_is(*next, "data_format", "NHWC", "NHWC")) {
       c.has_bias = true;
       c.bias = next->inputs[1];
       c.absorbed.push_back(c.last);
@@ -379,7 +380,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       c.last = id_of(next);
     }
     if (const Node* next = sole_consumer(c.last);
-        next && (next->op == "Relu" || next->op == "Relu6")) {
+        next && (next->op == "Relu" || next->op == "Relu6") && next->inputs.size() == 1) {
       c.activation = next->op;
       c.absorbed.push_back(c.last);
       c.last = id_of(next);
@@ -390,7 +391,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       const Node* b = &g.nodes[static_cast<size_t>(users[1])];
       if (a->op == "Mul") std::swap(a, b);
       const int sigmoid = id_of(a);
-      if (a->op == "Sigmoid" && b->op == "Mul" &&
+      if (a->op == "Sigmoid" && b->op == "Mul" && a->inputs.size() == 1 && b->inputs.size() == 2 &&
           consumers[static_cast<size_t>(sigmoid)].size() == 1 &&
           !claimed[static_cast<size_t>(sigmoid)] && !claimed[static_cast<size_t>(id_of(b))] &&
           !is_output[static_cast<size_t>(sigmoid)] &&

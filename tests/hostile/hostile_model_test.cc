@@ -425,6 +425,51 @@ TEST(HostileConstants, MalformedConstOnAFusionOrFoldingPathIsAClearError) {
   }
 }
 
+// fuzz_model_pbtxt's second finding: a BiasAdd with one input (its second "input" key mangled)
+// after a MatMul: the fusion pass read inputs[1] past the end (ASan: heap-buffer-overflow). The
+// fusion and folding patterns check every node's arity; the kernel then names the node.
+TEST(HostileConstants, WrongArityOnAFusionPathIsAClearError) {
+  const std::string w = float_const("w", {4, 2});
+  const std::string b = float_const("b", {2});
+  const std::string w4 = float_const("w4", {1, 1, 1, 2});
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {w + node("m", "MatMul", {"x", "w"}, kTFloat) + node("mb", "BiasAdd", {"m"}, kTFloat) +
+           node("y", "Relu", {"mb"}, kTFloat),
+       "mb"},
+      {w + b + node("m", "MatMul", {"x", "w"}, kTFloat) +
+           node("mb", "BiasAdd", {"m", "b"}, kTFloat) + node("y", "Relu", {"mb", "mb"}, kTFloat),
+       "y"},
+      {w + node("m", "MatMul", {"x", "w"}, kTFloat) + node("s", "Sigmoid", {"m"}, kTFloat) +
+           node("y", "Mul", {"m"}, kTFloat) + node("unused", "Identity", {"s"}, kTFloat),
+       "y"},
+      {w4 + node("r", "Reshape", {"x", "shape"}, kTFloat) + int_const("shape", {1, 2, 2, 1}) +
+           node("y", "Conv2D", {"r"},
+                kTFloat + "attr { key: \"strides\" value { list { i: 1 i: 1 i: 1 i: 1 } } } "
+                          "attr { key: \"padding\" value { s: \"VALID\" } }"),
+       "y"},
+  };
+  for (size_t c = 0; c < cases.size(); ++c) {
+    TempDir tmp;
+    auto dir = write_model(tmp, "m", tf1_pbtxt(cases[c].first, {{"y", "y:0"}}));
+    for (bool optimize : {true, false}) {
+      SCOPED_TRACE("case " + std::to_string(c) + ", optimize " + std::to_string(optimize));
+      LoadOptions options;
+      options.optimize = optimize;
+      auto model = Model::load(dir, options);
+      std::string message;
+      if (model.ok()) {
+        auto out = model->call_signature("serving_default",
+                                         {{"x", Tensor::from_vector<float>({1, 4}, {1, 2, 3, 4})}});
+        ASSERT_FALSE(out.ok());
+        message = out.status().message();
+      } else {
+        message = model.status().message();
+      }
+      EXPECT_NE(message.find("'" + cases[c].second + "'"), std::string::npos) << message;
+    }
+  }
+}
+
 TEST(HostileSizes, FillFromRunTimeShape) {
   // dims computed at run time: Shape(x) * [2^31, 1] -> [2^31, 4] floats (32 GiB).
   expect_run_size_error(
