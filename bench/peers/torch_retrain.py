@@ -71,6 +71,9 @@ def main():
     p.add_argument("--l2", type=float, default=1e-4)
     p.add_argument("--base-l2", type=float, default=4e-5)
     p.add_argument("--validation-split", type=float, default=0.1)
+    p.add_argument("--bn-momentum", type=float, default=0.99,
+                   help="Keras momentum of the moving statistics (the exported model's "
+                        "batch_norm_momentum default, which retrain uses)")
     p.add_argument("--max-examples", type=int, default=0)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
@@ -99,6 +102,9 @@ def main():
     val_x, val_y = all_x[val_idx], all_y[val_idx]
 
     base = torch_models.build(args.model_dir, training=True)
+    for m in base.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = float(np.float32(1.0) - np.float32(args.bn_momentum))
     kernels = [m.weight for m in base.modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
     nf = base.expected_shapes[base.output_name][-1]
     head = nn.Linear(nf, 10)
