@@ -245,6 +245,25 @@ Expected<std::array<int64_t, 2>> spatial(const AttrMap& attrs, const char* name)
   return std::array<int64_t, 2>{v[1], v[2]};
 }
 
+// The fused node for fast kernel `FastKernel` built from `params`, with the activation-free
+// variant that PreparedFused builds for calls whose dot products may overflow.
+template <typename FastKernel, typename Params>
+Expected<std::shared_ptr<const PreparedKernel>> make_prepared(Params params,
+                                                              const PreparedFused::Layout& layout,
+                                                              Activation activation,
+                                                              ops::Kernel reference,
+                                                              double weights_l1, double bias_max) {
+  HUBIMG_ASSIGN_OR_RETURN(FastKernel kernel, FastKernel::create(params));
+  auto make_linear = [params]() mutable -> Expected<PreparedFused::Kernel> {
+    params.activation = Activation::kNone;
+    HUBIMG_ASSIGN_OR_RETURN(FastKernel linear, FastKernel::create(params));
+    return PreparedFused::Kernel(std::move(linear));
+  };
+  return std::shared_ptr<const PreparedKernel>(std::make_shared<const PreparedFused>(
+      std::move(kernel), layout, activation, std::move(reference), std::move(make_linear),
+      weights_l1, bias_max));
+}
+
 }  // namespace
 
 Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string& node_name,
@@ -287,14 +306,8 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
     p.bias = bias;
     p.activation = activation;
     p.fuse_residual = has_residual;
-    HUBIMG_ASSIGN_OR_RETURN(FastMatMul k, FastMatMul::create(p));
-    auto make_linear = [p]() mutable -> Expected<PreparedFused::Kernel> {
-      p.activation = Activation::kNone;
-      HUBIMG_ASSIGN_OR_RETURN(FastMatMul linear, FastMatMul::create(p));
-      return PreparedFused::Kernel(std::move(linear));
-    };
-    return std::shared_ptr<const PreparedKernel>(std::make_shared<const PreparedFused>(
-        std::move(k), layout, activation, reference, std::move(make_linear), weights_l1, bias_max));
+    return make_prepared<FastMatMul>(std::move(p), layout, activation, reference, weights_l1,
+                                     bias_max);
   }
   ConvParams p;
   p.name = node_name;
@@ -318,24 +331,12 @@ Expected<std::shared_ptr<const PreparedKernel>> prepare_fused(const std::string&
   p.activation = activation;
   p.fuse_residual = has_residual;
   if (op == "_HubimgFusedConv2D") {
-    HUBIMG_ASSIGN_OR_RETURN(FastConv2D k, FastConv2D::create(p));
-    auto make_linear = [p]() mutable -> Expected<PreparedFused::Kernel> {
-      p.activation = Activation::kNone;
-      HUBIMG_ASSIGN_OR_RETURN(FastConv2D linear, FastConv2D::create(p));
-      return PreparedFused::Kernel(std::move(linear));
-    };
-    return std::shared_ptr<const PreparedKernel>(std::make_shared<const PreparedFused>(
-        std::move(k), layout, activation, reference, std::move(make_linear), weights_l1, bias_max));
+    return make_prepared<FastConv2D>(std::move(p), layout, activation, reference, weights_l1,
+                                     bias_max);
   }
   if (op == "_HubimgFusedDepthwiseConv2dNative") {
-    HUBIMG_ASSIGN_OR_RETURN(FastDepthwiseConv2D k, FastDepthwiseConv2D::create(p));
-    auto make_linear = [p]() mutable -> Expected<PreparedFused::Kernel> {
-      p.activation = Activation::kNone;
-      HUBIMG_ASSIGN_OR_RETURN(FastDepthwiseConv2D linear, FastDepthwiseConv2D::create(p));
-      return PreparedFused::Kernel(std::move(linear));
-    };
-    return std::shared_ptr<const PreparedKernel>(std::make_shared<const PreparedFused>(
-        std::move(k), layout, activation, reference, std::move(make_linear), weights_l1, bias_max));
+    return make_prepared<FastDepthwiseConv2D>(std::move(p), layout, activation, reference,
+                                              weights_l1, bias_max);
   }
   return unimplemented("no fast kernel for " + op);
 }
