@@ -55,8 +55,9 @@ int bench(const BenchArgs& a) {
   const bool use_call = a.signature.empty() && model->has_call();
   const std::string signature = a.signature.empty() ? "serving_default" : a.signature;
   auto specs = use_call ? model->call_input_specs() : model->signature_input_specs(signature);
+  std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
   if (specs.size() != 1) {
-    return report_error("bench needs a model with exactly one input; it has " +
+    return report_error("bench needs a model with exactly one input without a default; it has " +
                         std::to_string(specs.size()));
   }
   const auto& spec = specs[0];

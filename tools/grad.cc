@@ -117,6 +117,7 @@ int grad(const GradArgs& args) {
     return report_error("--training and --arg apply to __call__, not to signatures");
   }
   auto specs = use_call ? model->call_input_specs() : model->signature_input_specs(args.signature);
+  std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
   auto inputs = read_pairs(args.inputs, specs.size() == 1 ? specs[0].name : "", "--input");
   if (!inputs.ok()) return report_error(inputs.status().message());
   GradientTargets targets;

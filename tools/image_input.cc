@@ -31,14 +31,17 @@ Expected<InputShape> model_input(const Model& model, const ImageInputOptions& o)
     what = "signature '" + o.signature + "'";
   } else if (model.has_call()) {
     specs = model.call_input_specs();
+    // Hyperparameters with defaults (batch_norm_momentum) are not images: leave them out.
+    std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
     what = "__call__";
   } else {
     specs = model.signature_input_specs("serving_default");
     what = "signature 'serving_default'";
   }
   if (specs.size() != 1) {
-    return invalid_argument(what + " takes " + std::to_string(specs.size()) +
-                            " inputs; image commands need exactly one image input");
+    return invalid_argument(
+        what + " takes " + std::to_string(specs.size()) +
+        " inputs without a default; image commands need exactly one image input");
   }
   InputShape in;
   in.key = specs[0].name;

@@ -300,7 +300,8 @@ int retrain(const RetrainArgs& a) {
     if (!size.ok()) return fail(size.status());
     std::tie(h, w) = *size;
   } else {
-    const auto specs = model->call_input_specs();
+    auto specs = model->call_input_specs();
+    std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
     if (specs.size() == 1 && !specs[0].shape.unknown_rank && specs[0].shape.dims.size() == 4 &&
         specs[0].shape.dims[1] > 0 && specs[0].shape.dims[2] > 0) {
       h = specs[0].shape.dims[1];

@@ -30,6 +30,7 @@ int run(const RunArgs& args) {
   std::string default_key = "inputs";
   if (use_call) {
     auto specs = model->call_input_specs();
+    std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
     if (specs.size() == 1) default_key = specs[0].name;
   } else {
     auto specs = model->signature_input_specs(args.signature);

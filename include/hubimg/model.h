@@ -133,6 +133,9 @@ class Model {
     std::string name;
     DType dtype;
     PartialShape shape;
+    // The call has a Python default for it (a scalar hyperparameter such as TF Hub's
+    // `batch_norm_momentum=0.99`): callers may leave it out. Always false for signatures.
+    bool has_default = false;
   };
   std::vector<InputSpec> call_input_specs() const;
   std::vector<InputSpec> signature_input_specs(const std::string& name) const;

@@ -416,6 +416,17 @@ std::optional<Tensor> default_tensor(const format::StructuredArg& value, DType d
   }
 }
 
+// The tensor a call uses for parameter `name` when the caller leaves it out: its Python default,
+// for scalar parameters only (hyperparameters; images never have one).
+std::optional<Tensor> parameter_default(const format::FunctionObject& call, const std::string& name,
+                                        const format::TensorSpec& spec) {
+  auto def = call.parameter_defaults.find(name);
+  if (def == call.parameter_defaults.end() || spec.shape.unknown_rank || !spec.shape.dims.empty()) {
+    return std::nullopt;
+  }
+  return default_tensor(def->second, spec.dtype);
+}
+
 Expected<ResolvedCall> resolve_call(const format::SavedModel& saved,
                                     const std::map<std::string, Tensor>& inputs,
                                     const CallOptions& options) {
@@ -452,14 +463,10 @@ Expected<ResolvedCall> resolve_call(const format::SavedModel& saved,
                                                          : nullptr;
       if (arg != options.arguments.end()) ++used_args;
       if (t == nullptr) {
-        auto def = call->parameter_defaults.find(name);
-        if (def != call->parameter_defaults.end() && !spec.shape.unknown_rank &&
-            spec.shape.dims.empty()) {
-          if (auto value = default_tensor(def->second, spec.dtype)) {
-            defaults.push_back(std::move(*value));
-            t = &defaults.back();
-            ++used_args;
-          }
+        if (auto value = parameter_default(*call, name, spec)) {
+          defaults.push_back(std::move(*value));
+          t = &defaults.back();
+          ++used_args;
         }
       }
       if (t == nullptr) {
@@ -757,8 +764,10 @@ std::vector<Model::InputSpec> Model::call_input_specs() const {
   if (!call) return specs;
   for (const auto& cf : call->concrete_functions) {
     if (cf.training.value_or(false)) continue;
-    for (const auto& [name, spec] : named_inputs(cf))
-      specs.push_back({name, spec.dtype, spec.shape});
+    for (const auto& [name, spec] : named_inputs(cf)) {
+      specs.push_back(
+          {name, spec.dtype, spec.shape, parameter_default(*call, name, spec).has_value()});
+    }
     break;
   }
   return specs;

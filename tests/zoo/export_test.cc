@@ -8,7 +8,9 @@
 #include <optional>
 #include <random>
 
+#include "hubimg/image.h"
 #include "hubimg/model.h"
+#include "hubimg/npy.h"
 #include "util/test_util.h"
 #include "zoo/zoo.h"
 
@@ -336,6 +338,74 @@ TEST(ExportCli, AcceptanceCommandWritesAHubFeatureVector) {
   r = hubimg::testing::run_command(cli + " export tiny_cnn --num-classes 3 --feature-vector " +
                                    "--output " + (tmp.path() / "y").string());
   EXPECT_NE(r.exit_code, 0);
+}
+
+// The CLI's image and tensor commands take a TF Hub-style model whose __call__ also has a
+// hyperparameter with a default (batch_norm_momentum=0.99): it is not an image input.
+TEST(ExportCli, CommandsTakeAModelWithADefaultedHyperparameter) {
+  TempDir tmp;
+  const auto model_dir = tmp.path() / "fv";
+  const std::string cli = hubimg::testing::cli_path().string();
+  auto r = hubimg::testing::run_command(
+      cli + " export tiny_cnn --feature-vector --seed 3 --output " + model_dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto m = Model::load(model_dir);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const auto specs = m->call_input_specs();
+  ASSERT_EQ(specs.size(), 2u);
+  int defaulted = 0;
+  for (const auto& s : specs) {
+    if (s.name == "batch_norm_momentum") {
+      EXPECT_TRUE(s.has_default);
+      ++defaulted;
+    } else {
+      EXPECT_FALSE(s.has_default) << s.name;
+    }
+  }
+  EXPECT_EQ(defaulted, 1);
+
+  // run: one .npy without a key feeds the images; the result equals the library's call.
+  const Tensor images = random_images(2, 24, 5);
+  ASSERT_TRUE(write_npy(tmp.path() / "x.npy", images).ok());
+  r = hubimg::testing::run_command(cli + " run " + model_dir.string() + " --input " +
+                                   (tmp.path() / "x.npy").string() + " --output " +
+                                   (tmp.path() / "out").string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto expected = (*m)(images);
+  ASSERT_TRUE(expected.ok()) << expected.status().to_string();
+  auto written = read_npy(tmp.path() / "out" / "output_0.npy");
+  ASSERT_TRUE(written.ok()) << written.status().to_string() << "\n" << r.out;
+  ASSERT_EQ(written->shape(), (*expected)[0].shape());
+  EXPECT_EQ(std::memcmp(written->raw_data(), (*expected)[0].raw_data(), written->byte_size()), 0);
+
+  // embed: a PNG of the first image gives one feature row, the library's call on the PNG's
+  // 8-bit pixels.
+  Tensor first(DType::kFloat32, {1, 24, 24, 3});
+  for (int64_t i = 0; i < first.num_elements(); ++i) {
+    first.mutable_data<float>()[i] = std::round(images.data<float>()[i] * 255.0f) / 255.0f;
+  }
+  auto pixels = first.reshaped({24, 24, 3});
+  ASSERT_TRUE(pixels.ok());
+  ASSERT_TRUE(write_png(tmp.path() / "a.png", *pixels).ok());
+  r = hubimg::testing::run_command(cli + " embed " + model_dir.string() + " " +
+                                   (tmp.path() / "a.png").string() + " --size 24x24 --output " +
+                                   (tmp.path() / "f.npy").string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto features = read_npy(tmp.path() / "f.npy");
+  ASSERT_TRUE(features.ok()) << features.status().to_string();
+  auto direct = (*m)(first);
+  ASSERT_TRUE(direct.ok()) << direct.status().to_string();
+  ASSERT_EQ(features->shape(), (*direct)[0].shape());
+  for (int64_t i = 0; i < features->num_elements(); ++i) {
+    EXPECT_NEAR(features->data<float>()[i], (*direct)[0].data<float>()[i],
+                1e-5f * (1.0f + std::fabs((*direct)[0].data<float>()[i])))
+        << "feature " << i;
+  }
+
+  // bench and grad run the model with the default momentum too.
+  r = hubimg::testing::run_command(cli + " bench " + model_dir.string() +
+                                   " --size 24x24 --batch 2 --iterations 1");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
 }
 
 }  // namespace
