@@ -1135,6 +1135,60 @@ Status one_hot_kernel(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kArrayOpsOpDefs[] = R"pb(
+  op {
+    name: "Pack"
+    input_arg { name: "values" type_attr: "T" number_attr: "N" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "N" type: "int" has_minimum: true minimum: 1 }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "axis"
+      type: "int"
+      default_value { i: 0 }
+    }
+  }
+  op {
+    name: "Pad"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "paddings" type_attr: "Tpaddings" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tpaddings"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Reshape"
+    input_arg { name: "tensor" type_attr: "T" }
+    input_arg { name: "shape" type_attr: "Tshape" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tshape"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Shape"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "out_type" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "out_type"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+)pb";
+
 void register_array_ops(OpRegistry& r) {
   add_op(r, {"Reshape", {{"output", ""}}, reshape_kernel});
   add_op(r, {"Squeeze", {{"output", ""}}, squeeze_kernel});
@@ -1175,6 +1229,7 @@ void register_array_ops(OpRegistry& r) {
   r.set_row_rule(RowRule::kExpandDims, {"ExpandDims"});
   r.set_row_rule(RowRule::kSqueeze, {"Squeeze"});
   r.set_row_rule(RowRule::kConcat, {"ConcatV2"});
+  r.set_op_defs(kArrayOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

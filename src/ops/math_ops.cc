@@ -1119,6 +1119,124 @@ Status cumsum_kernel(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kMathOpsOpDefs[] = R"pb(
+  op {
+    name: "AddV2"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    is_commutative: true
+    is_aggregate: true
+  }
+  op {
+    name: "Cast"
+    input_arg { name: "x" type_attr: "SrcT" }
+    output_arg { name: "y" type_attr: "DstT" }
+    attr { name: "SrcT" type: "type" }
+    attr { name: "DstT" type: "type" }
+    attr {
+      name: "Truncate"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
+    name: "GreaterEqual"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Maximum"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    is_commutative: true
+  }
+  op {
+    name: "Mean"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Mul"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    is_commutative: true
+  }
+  op {
+    name: "RealDiv"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Select"
+    input_arg { name: "condition" type: DT_BOOL }
+    input_arg { name: "t" type_attr: "T" }
+    input_arg { name: "e" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sqrt"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Square"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sub"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sum"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+)pb";
+
 void register_math_ops(OpRegistry& r) {
   register_elementwise(r);
   add_op(r, {"Select", {{"output", ""}}, select_kernel});
@@ -1140,6 +1258,7 @@ void register_math_ops(OpRegistry& r) {
                   "FloorMod", "Greater",    "GreaterEqual", "Less", "LessEqual",         "Equal",
                   "NotEqual", "LogicalAnd", "LogicalOr"});
   r.set_row_rule(RowRule::kReduction, {"Mean", "Sum", "Max", "Min", "Prod", "All", "Any"});
+  r.set_op_defs(kMathOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

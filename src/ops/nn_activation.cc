@@ -125,6 +125,34 @@ Status softmax(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kNnActivationOpDefs[] = R"pb(
+  op {
+    name: "Relu"
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "activations" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Relu6"
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "activations" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sigmoid"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Softmax"
+    input_arg { name: "logits" type_attr: "T" }
+    output_arg { name: "softmax" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+)pb";
+
 void register_activation_ops(OpRegistry& r) {
   r.add({"Relu", output_args({"activations"}), relu});
   r.add({"Relu6", output_args({"activations"}), relu6});
@@ -140,6 +168,7 @@ void register_activation_ops(OpRegistry& r) {
   r.set_row_rule(RowRule::kElementwise, {"Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid",
                                          "Tanh", "Softplus", "Softsign"});
   r.set_row_rule(RowRule::kLastAxis, {"Softmax", "LogSoftmax"});
+  r.set_op_defs(kNnActivationOpDefs);
 }
 
 }  // namespace hubimg::ops::nn

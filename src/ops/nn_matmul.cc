@@ -428,6 +428,27 @@ Status einsum(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kNnMatmulOpDefs[] = R"pb(
+  op {
+    name: "MatMul"
+    input_arg { name: "a" type_attr: "T" }
+    input_arg { name: "b" type_attr: "T" }
+    output_arg { name: "product" type_attr: "T" }
+    attr {
+      name: "transpose_a"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "transpose_b"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr { name: "T" type: "type" }
+  }
+)pb";
+
 void register_matmul_ops(OpRegistry& r) {
   r.add({"MatMul", output_args({"product"}), mat_mul});
   r.add({"BatchMatMul", output_args({"output"}),
@@ -437,6 +458,7 @@ void register_matmul_ops(OpRegistry& r) {
   r.add({"BatchMatMulV3", output_args({"output"}), batch_mat_mul_v3});
   r.add({"Einsum", output_args({"output"}), einsum});
   r.set_row_rule(RowRule::kMatMul, {"MatMul"});
+  r.set_op_defs(kNnMatmulOpDefs);
 }
 
 }  // namespace hubimg::ops::nn

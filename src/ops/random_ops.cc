@@ -346,6 +346,28 @@ Status get_alg_kernel(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kRandomOpsOpDefs[] = R"pb(
+  op {
+    name: "RandomUniform"
+    input_arg { name: "shape" type_attr: "T" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "seed"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "seed2"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr { name: "dtype" type: "type" }
+    attr { name: "T" type: "type" }
+    is_stateful: true
+  }
+)pb";
+
 void register_random_ops(OpRegistry& r) {
   add_op(r,
          {"StatelessRandomGetKeyCounter", {{"key", ""}, {"counter", ""}}, get_key_counter_kernel});
@@ -367,6 +389,7 @@ void register_random_ops(OpRegistry& r) {
   add_op(r, {"RandomUniform", {{"output", ""}}, stateful_kernel<Draw::kUniform>, true});
   add_op(r, {"RandomStandardNormal", {{"output", ""}}, stateful_kernel<Draw::kNormal>, true});
   add_op(r, {"RandomUniformInt", {{"output", ""}}, random_uniform_int_kernel, true});
+  r.set_op_defs(kRandomOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

@@ -203,6 +203,48 @@ Status rng_read_and_skip(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kStateOpsOpDefs[] = R"pb(
+  op {
+    name: "AssignSubVariableOp"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    input_arg { name: "value" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    is_stateful: true
+  }
+  op {
+    name: "AssignVariableOp"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    input_arg { name: "value" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    attr {
+      name: "validate_shape"
+      type: "bool"
+      default_value { b: false }
+    }
+    is_stateful: true
+  }
+  op {
+    name: "Const"
+    output_arg { name: "output" type_attr: "dtype" }
+    attr { name: "value" type: "tensor" }
+    attr { name: "dtype" type: "type" }
+  }
+  op {
+    name: "Identity"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "ReadVariableOp"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    output_arg { name: "value" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    is_stateful: true
+  }
+)pb";
+
 void register_state_ops(OpRegistry& r) {
   r.add({"Const", {{"output", ""}}, const_kernel});
   r.add({"ReadVariableOp", {{"value", ""}}, read_variable, true});
@@ -231,6 +273,7 @@ void register_state_ops(OpRegistry& r) {
   r.add({"IdentityN", {{"output", "T"}}, forward_inputs});
   r.set_identity_like({"Identity", "Snapshot", "IdentityN"});
   r.set_row_rule(RowRule::kElementwise, {"Identity", "Snapshot", "StopGradient", "CheckNumerics"});
+  r.set_op_defs(kStateOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

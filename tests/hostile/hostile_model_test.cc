@@ -20,6 +20,7 @@
 #include "graph.pb.h"
 #include "hubimg/model.h"
 #include "hubimg/tensor.h"
+#include "ops/op_registry.h"
 #include "saved_model.pb.h"
 #include "util/test_util.h"
 
@@ -582,11 +583,11 @@ double cpu_seconds() {
 void write_small_model(const std::filesystem::path& dir) {
   using format::FunctionBuilder;
   using format::SavedModelWriter;
-  SavedModelWriter writer;
+  SavedModelWriter writer(ops::find_op_def);
   auto w = writer.add_variable({"w"}, "w", Tensor::scalar(3.0f), true);
   auto b = writer.add_variable({"b"}, "b", Tensor::scalar(-0.5f), true);
   ASSERT_TRUE(w.ok() && b.ok());
-  FunctionBuilder f(writer.unique_function_name("__call__"));
+  FunctionBuilder f(writer.unique_function_name("__call__"), writer.op_defs());
   const auto x = f.add_input("x", DType::kFloat32, PartialShape::known({-1}));
   const auto wv =
       f.read_variable(writer.add_resource_input(f, "mul_readvariableop_resource", *w), "mul");
