@@ -13,6 +13,11 @@ namespace {
 
 constexpr char kGraphOpDefs[] = R"pb(
   op {
+    name: "DisableCopyOnRead"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    is_stateful: true
+  }
+  op {
     name: "MergeV2Checkpoints"
     input_arg { name: "checkpoint_prefixes" type: DT_STRING }
     input_arg { name: "destination_prefix" type: DT_STRING }
@@ -61,6 +66,13 @@ constexpr char kGraphOpDefs[] = R"pb(
       type: "shape"
       default_value { shape { unknown_rank: true } }
     }
+  }
+  op {
+    name: "PlaceholderWithDefault"
+    input_arg { name: "input" type_attr: "dtype" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    attr { name: "shape" type: "shape" }
   }
   op {
     name: "RestoreV2"
@@ -141,6 +153,11 @@ constexpr char kGraphOpDefs[] = R"pb(
       type: "string"
       default_value { s: "" }
     }
+    attr {
+      name: "debug_name"
+      type: "string"
+      default_value { s: "" }
+    }
     attr { name: "dtype" type: "type" }
     attr { name: "shape" type: "shape" }
     attr {
@@ -148,6 +165,12 @@ constexpr char kGraphOpDefs[] = R"pb(
       type: "list(string)"
       default_value { list {} }
     }
+    is_stateful: true
+  }
+  op {
+    name: "VarIsInitializedOp"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    output_arg { name: "is_initialized" type: DT_BOOL }
     is_stateful: true
   }
 )pb";

@@ -260,8 +260,8 @@ constexpr char kNnConvOpDefs[] = R"pb(
 )pb";
 
 void register_conv_ops(OpRegistry& r) {
-  r.add({"Conv2D", output_args({"output"}), conv2d});
-  r.add({"DepthwiseConv2dNative", output_args({"output"}), depthwise_conv2d});
+  r.add({"Conv2D", {}, conv2d});
+  r.add({"DepthwiseConv2dNative", {}, depthwise_conv2d});
   r.set_row_rule(RowRule::kSpatial, {"Conv2D", "DepthwiseConv2dNative"});
   r.set_op_defs(kNnConvOpDefs);
 }

@@ -255,12 +255,30 @@ constexpr char kNnPoolOpDefs[] = R"pb(
       allowed_values { list { s: "NHWC" s: "NCHW" s: "NCHW_VECT_C" } }
     }
   }
+  op {
+    name: "MaxPoolV2"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "ksize" type: DT_INT32 }
+    input_arg { name: "strides" type: DT_INT32 }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+    attr { name: "padding" type: "string" }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+  }
 )pb";
 
 void register_pool_ops(OpRegistry& r) {
-  r.add({"AvgPool", output_args({"output"}), avg_pool});
-  r.add({"MaxPool", output_args({"output"}), max_pool});
-  r.add({"MaxPoolV2", output_args({"output"}), max_pool_v2});
+  r.add({"AvgPool", {}, avg_pool});
+  r.add({"MaxPool", {}, max_pool});
+  r.add({"MaxPoolV2", {}, max_pool_v2});
   r.set_row_rule(RowRule::kSpatial, {"AvgPool", "MaxPool"});
   r.set_op_defs(kNnPoolOpDefs);
 }

@@ -143,7 +143,10 @@ struct OpSpec {
   // Attached by the family files with OpRegistry::set_op_defs; SavedModelWriter names outputs
   // and fills type attributes with it, and the graph builder checks input counts against it.
   // Null for hubimg's own ops ("_Hubimg..." fused and gradient kernels: TensorFlow has no such
-  // op) and for the TensorFlow ops whose OpDef is not written yet.
+  // op). OpDefs found in the TensorFlow-written fixtures' stripped_op_list are taken from the
+  // newest TF version there, allowed_values included; the others are written from TensorFlow's
+  // REGISTER_OP sources with arguments, attributes, defaults and minimums but without the
+  // allowed_values lists, which grow with every TF version (tests/ops/op_defs_test.cc).
   std::shared_ptr<const tf::OpDef> op_def;
 };
 

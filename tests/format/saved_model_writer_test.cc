@@ -650,6 +650,22 @@ TEST(SavedModelWriter, ReportsBuilderErrors) {
   EXPECT_FALSE(writer.set_call({{"__inference_missing_1", {}, false, {}, {}}}).ok());
 }
 
+TEST(SavedModelWriter, AnOpWithoutAnOpDefIsAnErrorNamingIt) {
+  // The writer knows ops only through the lookup its caller gives it: here the op table's,
+  // without Relu.
+  SavedModelWriter writer([](std::string_view op) -> const tf::OpDef* {
+    return op == "Relu" ? nullptr : ops::find_op_def(op);
+  });
+  FunctionBuilder f(writer.unique_function_name("no_relu"), writer.op_defs());
+  const auto x = f.add_input("x", kF32, PartialShape::known({2}));
+  const auto y = f.add("Neg", {x});
+  f.add_output(f.add("Relu", {y}, {}, "act"));
+  auto added = writer.add_function(std::move(f));
+  ASSERT_FALSE(added.ok());
+  EXPECT_THAT(added.status().message(),
+              ::testing::HasSubstr("node 'act': the writer has no OpDef for op 'Relu'"));
+}
+
 TEST(SavedModelWriter, InfersTypeAttributesAndOutputNames) {
   SavedModelWriter writer(ops::find_op_def);
   FunctionBuilder f(writer.unique_function_name("bn"), writer.op_defs());
