@@ -10,7 +10,6 @@
 
 #include "checkpoint.pb.h"
 #include "format/tensor_bundle.h"
-#include "format/writer_op_defs.h"
 #include "graph.pb.h"
 #include "saved_model.pb.h"
 
@@ -202,10 +201,6 @@ tf::StructuredValue full_arg_spec(const std::vector<std::string>& args,
 
 }  // namespace
 
-bool writer_knows_op(std::string_view op) {
-  return find_writer_op_def(op) != nullptr;
-}
-
 std::string escape_checkpoint_local_name(std::string_view name) {
   std::string out;
   for (char c : name) {
@@ -224,6 +219,7 @@ std::string escape_checkpoint_local_name(std::string_view name) {
 // FunctionBuilder
 
 struct FunctionBuilder::Impl {
+  OpDefLookup op_defs;
   tf::FunctionDef def;
   Status status;
   NameScope names;
@@ -249,7 +245,9 @@ struct FunctionBuilder::Impl {
   }
 };
 
-FunctionBuilder::FunctionBuilder(std::string name) : impl_(std::make_unique<Impl>()) {
+FunctionBuilder::FunctionBuilder(std::string name, OpDefLookup op_defs)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->op_defs = std::move(op_defs);
   impl_->def.mutable_signature()->set_name(std::move(name));
 }
 FunctionBuilder::~FunctionBuilder() = default;
@@ -306,7 +304,7 @@ std::vector<std::string> FunctionBuilder::add_node(const std::string& op,
   const std::string node_name = m.names.unique(name_hint.empty() ? op : name_hint);
   m.last_node = node_name;
   if (!m.status.ok()) return {node_name + ":output:0"};
-  const tf::OpDef* def = find_writer_op_def(op);
+  const tf::OpDef* def = m.op_defs ? m.op_defs(op) : nullptr;
   if (def == nullptr) {
     m.fail(unimplemented(m.where() + ": node '" + node_name +
                          "': the writer has no OpDef for op '" + op + "'"));
@@ -546,6 +544,7 @@ struct Object {
 }  // namespace
 
 struct SavedModelWriter::Impl {
+  OpDefLookup op_defs;
   WriterOptions options;
   std::vector<VariableEntry> variables;
   std::vector<tf::FunctionDef> functions;
@@ -572,10 +571,16 @@ struct SavedModelWriter::Impl {
   }
 };
 
-SavedModelWriter::SavedModelWriter(WriterOptions options) : impl_(std::make_unique<Impl>()) {
+SavedModelWriter::SavedModelWriter(OpDefLookup op_defs, WriterOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->op_defs = std::move(op_defs);
   impl_->options = std::move(options);
 }
 SavedModelWriter::~SavedModelWriter() = default;
+
+const OpDefLookup& SavedModelWriter::op_defs() const {
+  return impl_->op_defs;
+}
 
 Expected<VariableHandle> SavedModelWriter::add_variable(std::vector<std::string> path,
                                                         std::string name, Tensor value,
@@ -839,7 +844,7 @@ Status SavedModelWriter::add_signature(SignatureDefinition s) {
   }
 
   // The wrapper tf.saved_model.save generates: keyword inputs in sorted order, then the captures.
-  FunctionBuilder wrapper(unique_function_name("signature_wrapper"));
+  FunctionBuilder wrapper(unique_function_name("signature_wrapper"), impl_->op_defs);
   std::map<std::string, std::string> arg_for_key;
   for (const auto& key : entry.sorted_inputs) {
     const auto& spec = std::find_if(s.inputs.begin(), s.inputs.end(), [&](const auto& p) {
@@ -882,7 +887,7 @@ struct SaverFunctions {
 Expected<SaverFunctions> add_saver_functions(SavedModelWriter& writer,
                                              const std::vector<VariableEntry>& variables,
                                              const std::vector<std::string>& keys) {
-  FunctionBuilder save(writer.unique_function_name("_traced_save"));
+  FunctionBuilder save(writer.unique_function_name("_traced_save"), writer.op_defs());
   const std::string prefix = save.add_input("file_prefix", DType::kString, PartialShape::known({}));
   std::vector<std::string> values;
   for (const auto& v : variables) {
@@ -917,7 +922,7 @@ Expected<SaverFunctions> add_saver_functions(SavedModelWriter& writer,
   save.add_output(save.add("Identity", {prefix, "^" + save.last_node_name()}));
   HUBIMG_ASSIGN_OR_RETURN(FunctionSignature save_sig, writer.add_function(std::move(save)));
 
-  FunctionBuilder restore(writer.unique_function_name("_traced_restore"));
+  FunctionBuilder restore(writer.unique_function_name("_traced_restore"), writer.op_defs());
   const std::string rprefix =
       restore.add_input("file_prefix", DType::kString, PartialShape::known({}));
   std::vector<std::string> handles;
@@ -1392,7 +1397,7 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
   for (const auto& f : graph.library().function()) collect_ops(f.node_def(), used_ops);
   auto& info = *meta.mutable_meta_info_def();
   for (const auto& op : used_ops) {
-    if (const tf::OpDef* def = find_writer_op_def(op))
+    if (const tf::OpDef* def = m.op_defs ? m.op_defs(op) : nullptr)
       *info.mutable_stripped_op_list()->add_op() = *def;
   }
   info.add_tags("serve");

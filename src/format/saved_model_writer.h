@@ -4,10 +4,10 @@
 // the serving signatures' placeholders and call nodes, and the variables checkpoint with its
 // own object graph.
 //
-// Typical use:
-//   SavedModelWriter writer;
+// Typical use (ops::find_op_def: the op table's OpDefs, src/ops/op_registry.h):
+//   SavedModelWriter writer(ops::find_op_def);
 //   auto kernel = writer.add_variable({"dense", "kernel"}, "dense/kernel", value, true);
-//   FunctionBuilder f(writer.unique_function_name("dense_layer_call_fn"));
+//   FunctionBuilder f(writer.unique_function_name("dense_layer_call_fn"), writer.op_defs());
 //   auto x = f.add_input("inputs", DType::kFloat32, PartialShape::known({-1, 4}));
 //   auto k = f.read_variable(f.add_resource_input("matmul_readvariableop_resource", *kernel_info));
 //   f.add_output(f.add("MatMul", {x, k}));
@@ -18,6 +18,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,7 +33,8 @@
 
 namespace hubimg::tf {
 class FunctionDef;
-}
+class OpDef;
+}  // namespace hubimg::tf
 
 namespace hubimg::format {
 
@@ -76,9 +78,11 @@ inline Attr func(std::string name) {
 }
 }  // namespace attr
 
-// True when the writer has TensorFlow's OpDef for `op` (output argument names, type
-// attributes, what goes into meta_info_def.stripped_op_list).
-bool writer_knows_op(std::string_view op);
+// TensorFlow's OpDef of `op` (input/output argument names and types, attributes and defaults),
+// nullptr for an op it does not know. The writer names function outputs ("MatMul:product:0"),
+// fills type attributes and writes meta_info_def.stripped_op_list with it. The OpDefs live in
+// the op table (src/ops), above this layer: callers pass ops::find_op_def.
+using OpDefLookup = std::function<const tf::OpDef*(std::string_view op)>;
 
 // The calling convention of a function in the library.
 struct FunctionSignature {
@@ -94,7 +98,8 @@ struct FunctionSignature {
 // reports the first error.
 class FunctionBuilder {
  public:
-  explicit FunctionBuilder(std::string name);
+  // `op_defs` gives the OpDef of every op added (SavedModelWriter::op_defs()).
+  FunctionBuilder(std::string name, OpDefLookup op_defs);
   ~FunctionBuilder();
   FunctionBuilder(FunctionBuilder&&) noexcept;
   FunctionBuilder& operator=(FunctionBuilder&&) noexcept;
@@ -195,7 +200,8 @@ struct WrittenVariable {
 
 class SavedModelWriter {
  public:
-  explicit SavedModelWriter(WriterOptions options = {});
+  // `op_defs`: TensorFlow's OpDefs of the ops the model uses (ops::find_op_def).
+  explicit SavedModelWriter(OpDefLookup op_defs, WriterOptions options = {});
   ~SavedModelWriter();
   SavedModelWriter(const SavedModelWriter&) = delete;
   SavedModelWriter& operator=(const SavedModelWriter&) = delete;
@@ -213,6 +219,9 @@ class SavedModelWriter {
   // A resource argument for `v` in `builder`, with TensorFlow's handle data.
   std::string add_resource_input(FunctionBuilder& builder, const std::string& name,
                                  VariableHandle v) const;
+
+  // The OpDef lookup given at construction, for this writer's FunctionBuilders.
+  const OpDefLookup& op_defs() const;
 
   // "__inference_<base>_<n>", unique within this writer.
   std::string unique_function_name(std::string_view base);

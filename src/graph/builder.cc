@@ -275,6 +275,41 @@ std::string where(const std::string& function_name, const std::string& node) {
                                 : "function '" + function_name + "'");
 }
 
+// Checks that `node` has as many data inputs (`count`; control inputs "^x" are not data inputs)
+// as its op's TensorFlow OpDef declares: one per plain input arg, number_attr of them for an
+// arg "N * T", the length of type_list_attr for an arg "Tin". An error like "expects 2 inputs
+// (value, bias), has 1"; nothing is checked when a list size attribute is missing or of the
+// wrong kind (the kernel or the attribute lookup names that).
+Status check_input_count(const tf::NodeDef& node, const tf::OpDef& def, size_t count) {
+  size_t expected = 0;
+  std::string args;
+  for (const auto& arg : def.input_arg()) {
+    size_t n = 1;
+    std::string size;
+    const std::string& list_attr =
+        !arg.number_attr().empty() ? arg.number_attr() : arg.type_list_attr();
+    if (!list_attr.empty()) {
+      auto it = node.attr().find(list_attr);
+      if (it == node.attr().end()) return {};
+      if (!arg.number_attr().empty() && it->second.value_case() == tf::AttrValue::kI &&
+          it->second.i() >= 0) {
+        n = static_cast<size_t>(it->second.i());
+      } else if (!arg.type_list_attr().empty() && it->second.value_case() == tf::AttrValue::kList) {
+        n = static_cast<size_t>(it->second.list().type_size());
+      } else {
+        return {};
+      }
+      size = "[" + list_attr + "=" + std::to_string(n) + "]";
+    }
+    expected += n;
+    args += (args.empty() ? "" : ", ") + arg.name() + size;
+  }
+  if (count == expected) return {};
+  return invalid_argument("expects " + std::to_string(expected) +
+                          (expected == 1 ? " input (" : " inputs (") + args + "), has " +
+                          std::to_string(count));
+}
+
 Expected<std::vector<Binding>> Builder::process_node(
     const tf::NodeDef& node, std::vector<Binding> inputs, std::vector<int> control_nodes,
     const std::string& scope, const std::string& function_name, int depth, bool function_style,
@@ -284,6 +319,14 @@ Expected<std::vector<Binding>> Builder::process_node(
   auto fail = [&](StatusCode code, const std::string& msg) {
     return Status(code, where(function_name, node.name()) + " (" + op + "): " + msg);
   };
+  // The node's arity, against its op's OpDef, before any pass looks at its inputs. (A function
+  // of the library named like an op is called instead, with its own arguments.)
+  if (const tf::OpDef* def = ops::OpRegistry::global().find_op_def(op);
+      def != nullptr && model_.function(op) == nullptr) {
+    if (Status s = check_input_count(node, *def, inputs.size()); !s.ok()) {
+      return fail(StatusCode::kInvalidArgument, s.message());
+    }
+  }
   auto inline_call = [&](const std::string& callee,
                          const std::vector<Binding>& args) -> Expected<std::vector<Binding>> {
     const tf::FunctionDef* f = model_.function(callee);

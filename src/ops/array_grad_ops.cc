@@ -212,10 +212,28 @@ Status prod_grad_kernel(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kArrayGradOpsOpDefs[] = R"pb(
+  op {
+    name: "MirrorPadGrad"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "paddings" type_attr: "Tpaddings" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tpaddings"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+    attr { name: "mode" type: "string" }
+  }
+)pb";
+
 void register_array_grad_ops(OpRegistry& r) {
-  add_op(r, {"MirrorPadGrad", {{"output", ""}}, mirror_pad_grad_kernel});
+  add_op(r, {"MirrorPadGrad", {}, mirror_pad_grad_kernel});
   add_op(r, {"_HubimgGatherGrad", {{"output", ""}}, gather_grad_kernel});
   add_op(r, {"_HubimgProdGrad", {{"output", ""}}, prod_grad_kernel});
+  r.set_op_defs(kArrayGradOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

@@ -1135,39 +1135,464 @@ Status one_hot_kernel(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kArrayOpsOpDefs[] = R"pb(
+  op {
+    name: "Bitcast"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "type" }
+    attr { name: "T" type: "type" }
+    attr { name: "type" type: "type" }
+  }
+  op {
+    name: "BroadcastArgs"
+    input_arg { name: "s0" type_attr: "T" }
+    input_arg { name: "s1" type_attr: "T" }
+    output_arg { name: "r0" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "BroadcastTo"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "shape" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Concat"
+    input_arg { name: "concat_dim" type: DT_INT32 }
+    input_arg { name: "values" type_attr: "T" number_attr: "N" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "N" type: "int" has_minimum: true minimum: 2 }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "ConcatV2"
+    input_arg { name: "values" type_attr: "T" number_attr: "N" }
+    input_arg { name: "axis" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "N" type: "int" has_minimum: true minimum: 2 }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "ExpandDims"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "dim" type_attr: "Tdim" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tdim"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Fill"
+    input_arg { name: "dims" type_attr: "index_type" }
+    input_arg { name: "value" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "index_type"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Gather"
+    input_arg { name: "params" type_attr: "Tparams" }
+    input_arg { name: "indices" type_attr: "Tindices" }
+    output_arg { name: "output" type_attr: "Tparams" }
+    attr {
+      name: "validate_indices"
+      type: "bool"
+      default_value { b: true }
+    }
+    attr { name: "Tparams" type: "type" }
+    attr { name: "Tindices" type: "type" }
+  }
+  op {
+    name: "GatherV2"
+    input_arg { name: "params" type_attr: "Tparams" }
+    input_arg { name: "indices" type_attr: "Tindices" }
+    input_arg { name: "axis" type_attr: "Taxis" }
+    output_arg { name: "output" type_attr: "Tparams" }
+    attr {
+      name: "batch_dims"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr { name: "Tparams" type: "type" }
+    attr { name: "Tindices" type: "type" }
+    attr { name: "Taxis" type: "type" }
+  }
+  op {
+    name: "InvertPermutation"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "MirrorPad"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "paddings" type_attr: "Tpaddings" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tpaddings"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+    attr { name: "mode" type: "string" }
+  }
+  op {
+    name: "OneHot"
+    input_arg { name: "indices" type_attr: "TI" }
+    input_arg { name: "depth" type: DT_INT32 }
+    input_arg { name: "on_value" type_attr: "T" }
+    input_arg { name: "off_value" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "axis"
+      type: "int"
+      default_value { i: -1 }
+    }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "TI"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+  op {
+    name: "OnesLike"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Pack"
+    input_arg { name: "values" type_attr: "T" number_attr: "N" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "N" type: "int" has_minimum: true minimum: 1 }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "axis"
+      type: "int"
+      default_value { i: 0 }
+    }
+  }
+  op {
+    name: "Pad"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "paddings" type_attr: "Tpaddings" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tpaddings"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "PadV2"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "paddings" type_attr: "Tpaddings" }
+    input_arg { name: "constant_values" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tpaddings"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Rank"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type: DT_INT32 }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Reshape"
+    input_arg { name: "tensor" type_attr: "T" }
+    input_arg { name: "shape" type_attr: "Tshape" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tshape"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "ReverseV2"
+    input_arg { name: "tensor" type_attr: "T" }
+    input_arg { name: "axis" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Shape"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "out_type" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "out_type"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "ShapeN"
+    input_arg { name: "input" type_attr: "T" number_attr: "N" }
+    output_arg { name: "output" type_attr: "out_type" number_attr: "N" }
+    attr { name: "N" type: "int" has_minimum: true minimum: 1 }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "out_type"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Size"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "out_type" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "out_type"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Slice"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "begin" type_attr: "Index" }
+    input_arg { name: "size" type_attr: "Index" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Index"
+      type: "type"
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Split"
+    input_arg { name: "split_dim" type: DT_INT32 }
+    input_arg { name: "value" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" number_attr: "num_split" }
+    attr { name: "num_split" type: "int" has_minimum: true minimum: 1 }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "SplitV"
+    input_arg { name: "value" type_attr: "T" }
+    input_arg { name: "size_splits" type_attr: "Tlen" }
+    input_arg { name: "split_dim" type: DT_INT32 }
+    output_arg { name: "output" type_attr: "T" number_attr: "num_split" }
+    attr { name: "num_split" type: "int" has_minimum: true minimum: 1 }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tlen"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+  op {
+    name: "Squeeze"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "squeeze_dims"
+      type: "list(int)"
+      default_value { list {} }
+      has_minimum: true
+    }
+  }
+  op {
+    name: "StridedSlice"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "begin" type_attr: "Index" }
+    input_arg { name: "end" type_attr: "Index" }
+    input_arg { name: "strides" type_attr: "Index" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Index"
+      type: "type"
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+    attr {
+      name: "begin_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "end_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "ellipsis_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "new_axis_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "shrink_axis_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+  }
+  op {
+    name: "StridedSliceGrad"
+    input_arg { name: "shape" type_attr: "Index" }
+    input_arg { name: "begin" type_attr: "Index" }
+    input_arg { name: "end" type_attr: "Index" }
+    input_arg { name: "strides" type_attr: "Index" }
+    input_arg { name: "dy" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr { name: "Index" type: "type" }
+    attr {
+      name: "begin_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "end_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "ellipsis_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "new_axis_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "shrink_axis_mask"
+      type: "int"
+      default_value { i: 0 }
+    }
+  }
+  op {
+    name: "Tile"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "multiples" type_attr: "Tmultiples" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tmultiples"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Transpose"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "perm" type_attr: "Tperm" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tperm"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Unpack"
+    input_arg { name: "value" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" number_attr: "num" }
+    attr { name: "num" type: "int" has_minimum: true }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "axis"
+      type: "int"
+      default_value { i: 0 }
+    }
+  }
+  op {
+    name: "ZerosLike"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+)pb";
+
 void register_array_ops(OpRegistry& r) {
-  add_op(r, {"Reshape", {{"output", ""}}, reshape_kernel});
-  add_op(r, {"Squeeze", {{"output", ""}}, squeeze_kernel});
-  add_op(r, {"ExpandDims", {{"output", ""}}, expand_dims_kernel});
-  add_op(r, {"Shape", {{"output", ""}}, shape_kernel});
-  add_op(r, {"ShapeN", {{"output", "N"}}, shape_n_kernel});
-  add_op(r, {"Size", {{"output", ""}}, size_kernel});
-  add_op(r, {"Rank", {{"output", ""}}, rank_kernel});
-  add_op(r, {"StridedSlice", {{"output", ""}}, strided_slice_kernel});
-  add_op(r, {"StridedSliceGrad", {{"output", ""}}, strided_slice_grad_kernel});
-  add_op(r, {"Slice", {{"output", ""}}, slice_kernel});
-  add_op(r, {"Pack", {{"output", ""}}, pack_kernel});
-  add_op(r, {"Unpack", {{"output", "num"}}, unpack_kernel});
-  add_op(r, {"Split", {{"output", "num_split"}}, split_kernel});
-  add_op(r, {"SplitV", {{"output", "num_split"}}, split_v_kernel});
-  add_op(r, {"ConcatV2", {{"output", ""}}, concat_v2_kernel});
-  add_op(r, {"Concat", {{"output", ""}}, concat_v1_kernel});
-  add_op(r, {"Tile", {{"output", ""}}, tile_kernel});
-  add_op(r, {"Fill", {{"output", ""}}, fill_kernel});
-  add_op(r, {"Transpose", {{"y", ""}}, transpose_kernel});
-  add_op(r, {"InvertPermutation", {{"y", ""}}, invert_permutation_kernel});
-  add_op(r, {"BroadcastTo", {{"output", ""}}, broadcast_to_kernel});
-  add_op(r, {"BroadcastArgs", {{"r0", ""}}, broadcast_args_kernel});
-  add_op(r, {"ReverseV2", {{"output", ""}}, reverse_kernel});
-  add_op(r, {"Pad", {{"output", ""}}, pad_kernel});
-  add_op(r, {"PadV2", {{"output", ""}}, pad_kernel});
-  add_op(r, {"MirrorPad", {{"output", ""}}, mirror_pad_kernel});
-  add_op(r, {"ZerosLike", {{"y", ""}}, zeros_like_kernel});
-  add_op(r, {"OnesLike", {{"y", ""}}, ones_like_kernel});
-  add_op(r, {"Bitcast", {{"output", ""}}, bitcast_kernel});
-  add_op(r, {"GatherV2", {{"output", ""}}, gather_v2_kernel});
-  add_op(r, {"Gather", {{"output", ""}}, gather_v1_kernel});
-  add_op(r, {"OneHot", {{"output", ""}}, one_hot_kernel});
+  add_op(r, {"Reshape", {}, reshape_kernel});
+  add_op(r, {"Squeeze", {}, squeeze_kernel});
+  add_op(r, {"ExpandDims", {}, expand_dims_kernel});
+  add_op(r, {"Shape", {}, shape_kernel});
+  add_op(r, {"ShapeN", {}, shape_n_kernel});
+  add_op(r, {"Size", {}, size_kernel});
+  add_op(r, {"Rank", {}, rank_kernel});
+  add_op(r, {"StridedSlice", {}, strided_slice_kernel});
+  add_op(r, {"StridedSliceGrad", {}, strided_slice_grad_kernel});
+  add_op(r, {"Slice", {}, slice_kernel});
+  add_op(r, {"Pack", {}, pack_kernel});
+  add_op(r, {"Unpack", {}, unpack_kernel});
+  add_op(r, {"Split", {}, split_kernel});
+  add_op(r, {"SplitV", {}, split_v_kernel});
+  add_op(r, {"ConcatV2", {}, concat_v2_kernel});
+  add_op(r, {"Concat", {}, concat_v1_kernel});
+  add_op(r, {"Tile", {}, tile_kernel});
+  add_op(r, {"Fill", {}, fill_kernel});
+  add_op(r, {"Transpose", {}, transpose_kernel});
+  add_op(r, {"InvertPermutation", {}, invert_permutation_kernel});
+  add_op(r, {"BroadcastTo", {}, broadcast_to_kernel});
+  add_op(r, {"BroadcastArgs", {}, broadcast_args_kernel});
+  add_op(r, {"ReverseV2", {}, reverse_kernel});
+  add_op(r, {"Pad", {}, pad_kernel});
+  add_op(r, {"PadV2", {}, pad_kernel});
+  add_op(r, {"MirrorPad", {}, mirror_pad_kernel});
+  add_op(r, {"ZerosLike", {}, zeros_like_kernel});
+  add_op(r, {"OnesLike", {}, ones_like_kernel});
+  add_op(r, {"Bitcast", {}, bitcast_kernel});
+  add_op(r, {"GatherV2", {}, gather_v2_kernel});
+  add_op(r, {"Gather", {}, gather_v1_kernel});
+  add_op(r, {"OneHot", {}, one_hot_kernel});
 
   r.set_row_rule(RowRule::kElementwise, {"ZerosLike", "OnesLike"});
   r.set_row_rule(RowRule::kPad, {"Pad", "PadV2", "MirrorPad"});
@@ -1175,6 +1600,7 @@ void register_array_ops(OpRegistry& r) {
   r.set_row_rule(RowRule::kExpandDims, {"ExpandDims"});
   r.set_row_rule(RowRule::kSqueeze, {"Squeeze"});
   r.set_row_rule(RowRule::kConcat, {"ConcatV2"});
+  r.set_op_defs(kArrayOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

@@ -348,16 +348,63 @@ Expected<std::vector<GradValue>> image_projective_transform_rule(GradientBuilder
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kImageOpsOpDefs[] = R"pb(
+  op {
+    name: "AdjustContrastv2"
+    input_arg { name: "images" type_attr: "T" }
+    input_arg { name: "contrast_factor" type: DT_FLOAT }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+  }
+  op {
+    name: "ImageProjectiveTransformV2"
+    input_arg { name: "images" type_attr: "dtype" }
+    input_arg { name: "transforms" type: DT_FLOAT }
+    input_arg { name: "output_shape" type: DT_INT32 }
+    output_arg { name: "transformed_images" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    attr { name: "interpolation" type: "string" }
+    attr {
+      name: "fill_mode"
+      type: "string"
+      default_value { s: "CONSTANT" }
+    }
+  }
+  op {
+    name: "ImageProjectiveTransformV3"
+    input_arg { name: "images" type_attr: "dtype" }
+    input_arg { name: "transforms" type: DT_FLOAT }
+    input_arg { name: "output_shape" type: DT_INT32 }
+    input_arg { name: "fill_value" type: DT_FLOAT }
+    output_arg { name: "transformed_images" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    attr { name: "interpolation" type: "string" }
+    attr {
+      name: "fill_mode"
+      type: "string"
+      default_value { s: "CONSTANT" }
+    }
+  }
+)pb";
+
 void register_image_ops(OpRegistry& r) {
-  r.add({"ImageProjectiveTransformV2", nn::output_args({"transformed_images"}),
-         [](KernelContext& ctx) { return image_projective_transform(ctx, 3); }});
-  r.add({"ImageProjectiveTransformV3", nn::output_args({"transformed_images"}),
-         [](KernelContext& ctx) { return image_projective_transform(ctx, 4); }});
-  r.add({"AdjustContrastv2", nn::output_args({"output"}), adjust_contrast_v2});
+  r.add({"ImageProjectiveTransformV2", {}, [](KernelContext& ctx) {
+           return image_projective_transform(ctx, 3);
+         }});
+  r.add({"ImageProjectiveTransformV3", {}, [](KernelContext& ctx) {
+           return image_projective_transform(ctx, 4);
+         }});
+  r.add({"AdjustContrastv2", {}, adjust_contrast_v2});
   r.add({"_HubimgImageProjectiveTransformGrad", nn::output_args({"output"}),
          image_projective_transform_grad});
   r.set_gradient("ImageProjectiveTransformV2", image_projective_transform_rule);
   r.set_gradient("ImageProjectiveTransformV3", image_projective_transform_rule);
+  r.set_op_defs(kImageOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

@@ -81,11 +81,28 @@ Expected<std::vector<GradValue>> sparse_xent_gradient(GradientBuilder& b) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kLossOpsOpDefs[] = R"pb(
+  op {
+    name: "SparseSoftmaxCrossEntropyWithLogits"
+    input_arg { name: "features" type_attr: "T" }
+    input_arg { name: "labels" type_attr: "Tlabels" }
+    output_arg { name: "loss" type_attr: "T" }
+    output_arg { name: "backprop" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tlabels"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+)pb";
+
 void register_loss_ops(OpRegistry& r) {
-  OpSpec spec{
-      "SparseSoftmaxCrossEntropyWithLogits", {{"loss", ""}, {"backprop", ""}}, sparse_xent_kernel};
+  OpSpec spec{"SparseSoftmaxCrossEntropyWithLogits", {}, sparse_xent_kernel};
   spec.gradient = sparse_xent_gradient;
   r.add(std::move(spec));
+  r.set_op_defs(kLossOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

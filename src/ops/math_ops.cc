@@ -385,11 +385,12 @@ T round_half_to_even(T x) {
 }
 
 void register_elementwise(OpRegistry& r) {
+  // The output args (x, y -> z; x -> y) come from the ops' OpDefs (kMathOpsOpDefs).
   auto binary = [&](const char* name, Kernel k) {
-    add_op(r, {name, {{"z", ""}}, computed_in_float32(std::move(k))});
+    add_op(r, {name, {}, computed_in_float32(std::move(k))});
   };
   auto unary = [&](const char* name, Kernel k) {
-    add_op(r, {name, {{"y", ""}}, computed_in_float32(std::move(k))});
+    add_op(r, {name, {}, computed_in_float32(std::move(k))});
   };
 
   auto add = [](auto x, auto y) {
@@ -959,15 +960,15 @@ Status arg_reduce_kernel(KernelContext& ctx) {
 }
 
 void register_reductions(OpRegistry& r) {
-  add_op(r, {"Sum", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kSum>)});
-  add_op(r, {"Mean", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kMean>)});
-  add_op(r, {"Prod", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kProd>)});
-  add_op(r, {"Max", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kMax>)});
-  add_op(r, {"Min", {{"output", ""}}, computed_in_float32(reduce_kernel<ReduceKind::kMin>)});
-  add_op(r, {"All", {{"output", ""}}, bool_reduce_kernel<true>});
-  add_op(r, {"Any", {{"output", ""}}, bool_reduce_kernel<false>});
-  add_op(r, {"ArgMax", {{"output", ""}}, computed_in_float32(arg_reduce_kernel<true>)});
-  add_op(r, {"ArgMin", {{"output", ""}}, computed_in_float32(arg_reduce_kernel<false>)});
+  add_op(r, {"Sum", {}, computed_in_float32(reduce_kernel<ReduceKind::kSum>)});
+  add_op(r, {"Mean", {}, computed_in_float32(reduce_kernel<ReduceKind::kMean>)});
+  add_op(r, {"Prod", {}, computed_in_float32(reduce_kernel<ReduceKind::kProd>)});
+  add_op(r, {"Max", {}, computed_in_float32(reduce_kernel<ReduceKind::kMax>)});
+  add_op(r, {"Min", {}, computed_in_float32(reduce_kernel<ReduceKind::kMin>)});
+  add_op(r, {"All", {}, bool_reduce_kernel<true>});
+  add_op(r, {"Any", {}, bool_reduce_kernel<false>});
+  add_op(r, {"ArgMax", {}, computed_in_float32(arg_reduce_kernel<true>)});
+  add_op(r, {"ArgMin", {}, computed_in_float32(arg_reduce_kernel<false>)});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1119,16 +1120,680 @@ Status cumsum_kernel(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kMathOpsOpDefs[] = R"pb(
+  op {
+    name: "Abs"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Add"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list {
+          type: DT_BFLOAT16
+          type: DT_HALF
+          type: DT_FLOAT
+          type: DT_DOUBLE
+          type: DT_UINT8
+          type: DT_INT8
+          type: DT_INT16
+          type: DT_INT32
+          type: DT_INT64
+          type: DT_COMPLEX64
+          type: DT_COMPLEX128
+          type: DT_STRING
+        }
+      }
+    }
+  }
+  op {
+    name: "AddN"
+    input_arg { name: "inputs" type_attr: "T" number_attr: "N" }
+    output_arg { name: "sum" type_attr: "T" }
+    attr { name: "N" type: "int" has_minimum: true minimum: 1 }
+    attr { name: "T" type: "type" }
+    is_aggregate: true
+    is_commutative: true
+  }
+  op {
+    name: "AddV2"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    is_commutative: true
+    is_aggregate: true
+  }
+  op {
+    name: "All"
+    input_arg { name: "input" type: DT_BOOL }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type: DT_BOOL }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Any"
+    input_arg { name: "input" type: DT_BOOL }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type: DT_BOOL }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "ArgMax"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "dimension" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "output_type" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+    attr {
+      name: "output_type"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+  op {
+    name: "ArgMin"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "dimension" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "output_type" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+    attr {
+      name: "output_type"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+  op {
+    name: "Cast"
+    input_arg { name: "x" type_attr: "SrcT" }
+    output_arg { name: "y" type_attr: "DstT" }
+    attr { name: "SrcT" type: "type" }
+    attr { name: "DstT" type: "type" }
+    attr {
+      name: "Truncate"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
+    name: "Ceil"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Cos"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Cumsum"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "axis" type_attr: "Tidx" }
+    output_arg { name: "out" type_attr: "T" }
+    attr {
+      name: "exclusive"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "reverse"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Div"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "DivNoNan"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Equal"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "incompatible_shape_error"
+      type: "bool"
+      default_value { b: true }
+    }
+    is_commutative: true
+  }
+  op {
+    name: "Erf"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Exp"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Expm1"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Floor"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "FloorDiv"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list {
+          type: DT_BFLOAT16
+          type: DT_HALF
+          type: DT_FLOAT
+          type: DT_DOUBLE
+          type: DT_UINT8
+          type: DT_INT8
+          type: DT_UINT16
+          type: DT_INT16
+          type: DT_INT32
+          type: DT_UINT32
+          type: DT_UINT64
+          type: DT_INT64
+          type: DT_COMPLEX64
+          type: DT_COMPLEX128
+        }
+      }
+    }
+  }
+  op {
+    name: "FloorMod"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Greater"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "GreaterEqual"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Inv"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "IsFinite"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "IsInf"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "IsNan"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "L2Loss"
+    input_arg { name: "t" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Less"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "LessEqual"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Log"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Log1p"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "LogicalAnd"
+    input_arg { name: "x" type: DT_BOOL }
+    input_arg { name: "y" type: DT_BOOL }
+    output_arg { name: "z" type: DT_BOOL }
+    is_commutative: true
+  }
+  op {
+    name: "LogicalNot"
+    input_arg { name: "x" type: DT_BOOL }
+    output_arg { name: "y" type: DT_BOOL }
+  }
+  op {
+    name: "LogicalOr"
+    input_arg { name: "x" type: DT_BOOL }
+    input_arg { name: "y" type: DT_BOOL }
+    output_arg { name: "z" type: DT_BOOL }
+    is_commutative: true
+  }
+  op {
+    name: "Max"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Maximum"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list {
+          type: DT_BFLOAT16
+          type: DT_HALF
+          type: DT_FLOAT
+          type: DT_DOUBLE
+          type: DT_INT8
+          type: DT_INT16
+          type: DT_INT32
+          type: DT_INT64
+          type: DT_UINT8
+          type: DT_UINT16
+          type: DT_UINT32
+          type: DT_UINT64
+        }
+      }
+    }
+  }
+  op {
+    name: "Mean"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Min"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "Minimum"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list {
+          type: DT_BFLOAT16
+          type: DT_HALF
+          type: DT_FLOAT
+          type: DT_DOUBLE
+          type: DT_INT8
+          type: DT_UINT8
+          type: DT_INT16
+          type: DT_UINT16
+          type: DT_INT32
+          type: DT_UINT32
+          type: DT_INT64
+          type: DT_UINT64
+        }
+      }
+    }
+  }
+  op {
+    name: "Mul"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    is_commutative: true
+  }
+  op {
+    name: "Neg"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "NotEqual"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type: DT_BOOL }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "incompatible_shape_error"
+      type: "bool"
+      default_value { b: true }
+    }
+    is_commutative: true
+  }
+  op {
+    name: "Pow"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Prod"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list {
+          type: DT_FLOAT
+          type: DT_DOUBLE
+          type: DT_INT32
+          type: DT_UINT8
+          type: DT_INT16
+          type: DT_INT8
+          type: DT_COMPLEX64
+          type: DT_INT64
+          type: DT_QINT8
+          type: DT_QUINT8
+          type: DT_QINT32
+          type: DT_BFLOAT16
+          type: DT_UINT16
+          type: DT_COMPLEX128
+          type: DT_HALF
+          type: DT_UINT32
+          type: DT_UINT64
+        }
+      }
+    }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Range"
+    input_arg { name: "start" type_attr: "Tidx" }
+    input_arg { name: "limit" type_attr: "Tidx" }
+    input_arg { name: "delta" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "Tidx" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "RealDiv"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Reciprocal"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Round"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Rsqrt"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list {
+          type: DT_BFLOAT16
+          type: DT_HALF
+          type: DT_FLOAT
+          type: DT_DOUBLE
+          type: DT_COMPLEX64
+          type: DT_COMPLEX128
+        }
+      }
+    }
+  }
+  op {
+    name: "Select"
+    input_arg { name: "condition" type: DT_BOOL }
+    input_arg { name: "t" type_attr: "T" }
+    input_arg { name: "e" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "SelectV2"
+    input_arg { name: "condition" type: DT_BOOL }
+    input_arg { name: "t" type_attr: "T" }
+    input_arg { name: "e" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sign"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sin"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sqrt"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Square"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "SquaredDifference"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    is_commutative: true
+  }
+  op {
+    name: "Sub"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sum"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "reduction_indices" type_attr: "Tidx" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "keep_dims"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tidx"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Tan"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "TruncateDiv"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "TruncateMod"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+)pb";
+
 void register_math_ops(OpRegistry& r) {
   register_elementwise(r);
-  add_op(r, {"Select", {{"output", ""}}, select_kernel});
-  add_op(r, {"SelectV2", {{"output", ""}}, select_v2_kernel});
+  add_op(r, {"Select", {}, select_kernel});
+  add_op(r, {"SelectV2", {}, select_v2_kernel});
   register_reductions(r);
-  add_op(r, {"Cast", {{"y", ""}}, cast_kernel});
-  add_op(r, {"AddN", {{"sum", ""}}, computed_in_float32(add_n_kernel)});
-  add_op(r, {"L2Loss", {{"output", ""}}, computed_in_float32(l2_loss_kernel)});
-  add_op(r, {"Range", {{"output", ""}}, range_kernel});
-  add_op(r, {"Cumsum", {{"out", ""}}, computed_in_float32(cumsum_kernel)});
+  add_op(r, {"Cast", {}, cast_kernel});
+  add_op(r, {"AddN", {}, computed_in_float32(add_n_kernel)});
+  add_op(r, {"L2Loss", {}, computed_in_float32(l2_loss_kernel)});
+  add_op(r, {"Range", {}, range_kernel});
+  add_op(r, {"Cumsum", {}, computed_in_float32(cumsum_kernel)});
 
   r.set_row_rule(RowRule::kElementwise,
                  {"Exp",  "Expm1",      "Log", "Log1p", "Sqrt",  "Rsqrt",    "Square",    "Neg",
@@ -1140,6 +1805,7 @@ void register_math_ops(OpRegistry& r) {
                   "FloorMod", "Greater",    "GreaterEqual", "Less", "LessEqual",         "Equal",
                   "NotEqual", "LogicalAnd", "LogicalOr"});
   r.set_row_rule(RowRule::kReduction, {"Mean", "Sum", "Max", "Min", "Prod", "All", "Any"});
+  r.set_op_defs(kMathOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

@@ -125,21 +125,101 @@ Status softmax(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kNnActivationOpDefs[] = R"pb(
+  op {
+    name: "Elu"
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "activations" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "LeakyRelu"
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "activations" type_attr: "T" }
+    attr {
+      name: "alpha"
+      type: "float"
+      default_value { f: 0.2 }
+    }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+  }
+  op {
+    name: "LogSoftmax"
+    input_arg { name: "logits" type_attr: "T" }
+    output_arg { name: "logsoftmax" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Relu"
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "activations" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Relu6"
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "activations" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Selu"
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "activations" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Sigmoid"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Softmax"
+    input_arg { name: "logits" type_attr: "T" }
+    output_arg { name: "softmax" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Softplus"
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "activations" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Softsign"
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "activations" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Tanh"
+    input_arg { name: "x" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+)pb";
+
 void register_activation_ops(OpRegistry& r) {
-  r.add({"Relu", output_args({"activations"}), relu});
-  r.add({"Relu6", output_args({"activations"}), relu6});
-  r.add({"LeakyRelu", output_args({"activations"}), leaky_relu});
-  r.add({"Elu", output_args({"activations"}), elu});
-  r.add({"Selu", output_args({"activations"}), selu});
-  r.add({"Sigmoid", output_args({"y"}), sigmoid});
-  r.add({"Tanh", output_args({"y"}), tanh_op});
-  r.add({"Softplus", output_args({"activations"}), softplus});
-  r.add({"Softsign", output_args({"activations"}), softsign});
-  r.add({"Softmax", output_args({"softmax"}), softmax<false>});
-  r.add({"LogSoftmax", output_args({"logsoftmax"}), softmax<true>});
+  r.add({"Relu", {}, relu});
+  r.add({"Relu6", {}, relu6});
+  r.add({"LeakyRelu", {}, leaky_relu});
+  r.add({"Elu", {}, elu});
+  r.add({"Selu", {}, selu});
+  r.add({"Sigmoid", {}, sigmoid});
+  r.add({"Tanh", {}, tanh_op});
+  r.add({"Softplus", {}, softplus});
+  r.add({"Softsign", {}, softsign});
+  r.add({"Softmax", {}, softmax<false>});
+  r.add({"LogSoftmax", {}, softmax<true>});
   r.set_row_rule(RowRule::kElementwise, {"Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid",
                                          "Tanh", "Softplus", "Softsign"});
   r.set_row_rule(RowRule::kLastAxis, {"Softmax", "LogSoftmax"});
+  r.set_op_defs(kNnActivationOpDefs);
 }
 
 }  // namespace hubimg::ops::nn

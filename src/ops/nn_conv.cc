@@ -182,10 +182,88 @@ Status depthwise_conv2d(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kNnConvOpDefs[] = R"pb(
+  op {
+    name: "Conv2D"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "filter" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list { type: DT_HALF type: DT_BFLOAT16 type: DT_FLOAT type: DT_DOUBLE type: DT_INT32 }
+      }
+    }
+    attr { name: "strides" type: "list(int)" }
+    attr {
+      name: "use_cudnn_on_gpu"
+      type: "bool"
+      default_value { b: true }
+    }
+    attr {
+      name: "padding"
+      type: "string"
+      allowed_values { list { s: "SAME" s: "VALID" s: "EXPLICIT" } }
+    }
+    attr {
+      name: "explicit_paddings"
+      type: "list(int)"
+      default_value { list {} }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+      allowed_values { list { s: "NHWC" s: "NCHW" } }
+    }
+    attr {
+      name: "dilations"
+      type: "list(int)"
+      default_value { list { i: 1 i: 1 i: 1 i: 1 } }
+    }
+  }
+  op {
+    name: "DepthwiseConv2dNative"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "filter" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values { list { type: DT_HALF type: DT_BFLOAT16 type: DT_FLOAT type: DT_DOUBLE } }
+    }
+    attr { name: "strides" type: "list(int)" }
+    attr {
+      name: "padding"
+      type: "string"
+      allowed_values { list { s: "SAME" s: "VALID" s: "EXPLICIT" } }
+    }
+    attr {
+      name: "explicit_paddings"
+      type: "list(int)"
+      default_value { list {} }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+      allowed_values { list { s: "NHWC" s: "NCHW" } }
+    }
+    attr {
+      name: "dilations"
+      type: "list(int)"
+      default_value { list { i: 1 i: 1 i: 1 i: 1 } }
+    }
+  }
+)pb";
+
 void register_conv_ops(OpRegistry& r) {
-  r.add({"Conv2D", output_args({"output"}), conv2d});
-  r.add({"DepthwiseConv2dNative", output_args({"output"}), depthwise_conv2d});
+  r.add({"Conv2D", {}, conv2d});
+  r.add({"DepthwiseConv2dNative", {}, depthwise_conv2d});
   r.set_row_rule(RowRule::kSpatial, {"Conv2D", "DepthwiseConv2dNative"});
+  r.set_op_defs(kNnConvOpDefs);
 }
 
 }  // namespace hubimg::ops::nn

@@ -562,39 +562,389 @@ Status tanh_grad(KernelContext& ctx) {
 
 namespace hubimg::ops {
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kNnGradOpsOpDefs[] = R"pb(
+  op {
+    name: "AvgPoolGrad"
+    input_arg { name: "orig_input_shape" type: DT_INT32 }
+    input_arg { name: "grad" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "ksize" type: "list(int)" has_minimum: true minimum: 4 }
+    attr { name: "strides" type: "list(int)" has_minimum: true minimum: 4 }
+    attr { name: "padding" type: "string" }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "BiasAddGrad"
+    input_arg { name: "out_backprop" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+  }
+  op {
+    name: "Conv2DBackpropFilter"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "filter_sizes" type: DT_INT32 }
+    input_arg { name: "out_backprop" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr { name: "strides" type: "list(int)" }
+    attr {
+      name: "use_cudnn_on_gpu"
+      type: "bool"
+      default_value { b: true }
+    }
+    attr { name: "padding" type: "string" }
+    attr {
+      name: "explicit_paddings"
+      type: "list(int)"
+      default_value { list {} }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "dilations"
+      type: "list(int)"
+      default_value { list { i: 1 i: 1 i: 1 i: 1 } }
+    }
+  }
+  op {
+    name: "Conv2DBackpropInput"
+    input_arg { name: "input_sizes" type: DT_INT32 }
+    input_arg { name: "filter" type_attr: "T" }
+    input_arg { name: "out_backprop" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr { name: "strides" type: "list(int)" }
+    attr {
+      name: "use_cudnn_on_gpu"
+      type: "bool"
+      default_value { b: true }
+    }
+    attr { name: "padding" type: "string" }
+    attr {
+      name: "explicit_paddings"
+      type: "list(int)"
+      default_value { list {} }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "dilations"
+      type: "list(int)"
+      default_value { list { i: 1 i: 1 i: 1 i: 1 } }
+    }
+  }
+  op {
+    name: "DepthwiseConv2dNativeBackpropFilter"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "filter_sizes" type: DT_INT32 }
+    input_arg { name: "out_backprop" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr { name: "strides" type: "list(int)" }
+    attr { name: "padding" type: "string" }
+    attr {
+      name: "explicit_paddings"
+      type: "list(int)"
+      default_value { list {} }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "dilations"
+      type: "list(int)"
+      default_value { list { i: 1 i: 1 i: 1 i: 1 } }
+    }
+  }
+  op {
+    name: "DepthwiseConv2dNativeBackpropInput"
+    input_arg { name: "input_sizes" type: DT_INT32 }
+    input_arg { name: "filter" type_attr: "T" }
+    input_arg { name: "out_backprop" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr { name: "strides" type: "list(int)" }
+    attr { name: "padding" type: "string" }
+    attr {
+      name: "explicit_paddings"
+      type: "list(int)"
+      default_value { list {} }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "dilations"
+      type: "list(int)"
+      default_value { list { i: 1 i: 1 i: 1 i: 1 } }
+    }
+  }
+  op {
+    name: "EluGrad"
+    input_arg { name: "gradients" type_attr: "T" }
+    input_arg { name: "outputs" type_attr: "T" }
+    output_arg { name: "backprops" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "FusedBatchNormGrad"
+    input_arg { name: "y_backprop" type_attr: "T" }
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "scale" type_attr: "T" }
+    input_arg { name: "reserve_space_1" type_attr: "T" }
+    input_arg { name: "reserve_space_2" type_attr: "T" }
+    output_arg { name: "x_backprop" type_attr: "T" }
+    output_arg { name: "scale_backprop" type_attr: "T" }
+    output_arg { name: "offset_backprop" type_attr: "T" }
+    output_arg { name: "reserve_space_3" type_attr: "T" }
+    output_arg { name: "reserve_space_4" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "epsilon"
+      type: "float"
+      default_value { f: 0.0001 }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "is_training"
+      type: "bool"
+      default_value { b: true }
+    }
+  }
+  op {
+    name: "FusedBatchNormGradV2"
+    input_arg { name: "y_backprop" type_attr: "T" }
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "scale" type: DT_FLOAT }
+    input_arg { name: "reserve_space_1" type_attr: "U" }
+    input_arg { name: "reserve_space_2" type_attr: "U" }
+    output_arg { name: "x_backprop" type_attr: "T" }
+    output_arg { name: "scale_backprop" type_attr: "U" }
+    output_arg { name: "offset_backprop" type_attr: "U" }
+    output_arg { name: "reserve_space_3" type_attr: "U" }
+    output_arg { name: "reserve_space_4" type_attr: "U" }
+    attr { name: "T" type: "type" }
+    attr { name: "U" type: "type" }
+    attr {
+      name: "epsilon"
+      type: "float"
+      default_value { f: 0.0001 }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "is_training"
+      type: "bool"
+      default_value { b: true }
+    }
+  }
+  op {
+    name: "FusedBatchNormGradV3"
+    input_arg { name: "y_backprop" type_attr: "T" }
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "scale" type: DT_FLOAT }
+    input_arg { name: "reserve_space_1" type_attr: "U" }
+    input_arg { name: "reserve_space_2" type_attr: "U" }
+    input_arg { name: "reserve_space_3" type_attr: "U" }
+    output_arg { name: "x_backprop" type_attr: "T" }
+    output_arg { name: "scale_backprop" type_attr: "U" }
+    output_arg { name: "offset_backprop" type_attr: "U" }
+    output_arg { name: "reserve_space_4" type_attr: "U" }
+    output_arg { name: "reserve_space_5" type_attr: "U" }
+    attr { name: "T" type: "type" }
+    attr { name: "U" type: "type" }
+    attr {
+      name: "epsilon"
+      type: "float"
+      default_value { f: 0.0001 }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "is_training"
+      type: "bool"
+      default_value { b: true }
+    }
+  }
+  op {
+    name: "LeakyReluGrad"
+    input_arg { name: "gradients" type_attr: "T" }
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "backprops" type_attr: "T" }
+    attr {
+      name: "alpha"
+      type: "float"
+      default_value { f: 0.2 }
+    }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+  }
+  op {
+    name: "MaxPoolGrad"
+    input_arg { name: "orig_input" type_attr: "T" }
+    input_arg { name: "orig_output" type_attr: "T" }
+    input_arg { name: "grad" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "ksize" type: "list(int)" has_minimum: true minimum: 4 }
+    attr { name: "strides" type: "list(int)" has_minimum: true minimum: 4 }
+    attr { name: "padding" type: "string" }
+    attr {
+      name: "explicit_paddings"
+      type: "list(int)"
+      default_value { list {} }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+  }
+  op {
+    name: "MaxPoolGradV2"
+    input_arg { name: "orig_input" type_attr: "T" }
+    input_arg { name: "orig_output" type_attr: "T" }
+    input_arg { name: "grad" type_attr: "T" }
+    input_arg { name: "ksize" type: DT_INT32 }
+    input_arg { name: "strides" type: DT_INT32 }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "padding" type: "string" }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+  }
+  op {
+    name: "Relu6Grad"
+    input_arg { name: "gradients" type_attr: "T" }
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "backprops" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "ReluGrad"
+    input_arg { name: "gradients" type_attr: "T" }
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "backprops" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "SeluGrad"
+    input_arg { name: "gradients" type_attr: "T" }
+    input_arg { name: "outputs" type_attr: "T" }
+    output_arg { name: "backprops" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "SigmoidGrad"
+    input_arg { name: "y" type_attr: "T" }
+    input_arg { name: "dy" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "SoftplusGrad"
+    input_arg { name: "gradients" type_attr: "T" }
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "backprops" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "SoftsignGrad"
+    input_arg { name: "gradients" type_attr: "T" }
+    input_arg { name: "features" type_attr: "T" }
+    output_arg { name: "backprops" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "TanhGrad"
+    input_arg { name: "y" type_attr: "T" }
+    input_arg { name: "dy" type_attr: "T" }
+    output_arg { name: "z" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+)pb";
+
 void register_nn_grad_ops(OpRegistry& r) {
-  using nn::output_args;
-  r.add({"Conv2DBackpropInput", output_args({"output"}),
-         [](KernelContext& ctx) { return nn::conv_backprop_input(ctx, false); }});
-  r.add({"Conv2DBackpropFilter", output_args({"output"}),
-         [](KernelContext& ctx) { return nn::conv_backprop_filter(ctx, false); }});
-  r.add({"DepthwiseConv2dNativeBackpropInput", output_args({"output"}),
-         [](KernelContext& ctx) { return nn::conv_backprop_input(ctx, true); }});
-  r.add({"DepthwiseConv2dNativeBackpropFilter", output_args({"output"}),
-         [](KernelContext& ctx) { return nn::conv_backprop_filter(ctx, true); }});
-  r.add({"MaxPoolGrad", output_args({"output"}), nn::max_pool_grad});
-  r.add({"MaxPoolGradV2", output_args({"output"}), nn::max_pool_grad_v2});
-  r.add({"AvgPoolGrad", output_args({"output"}), nn::avg_pool_grad});
-  const auto bn_grad_outputs = output_args(
-      {"x_backprop", "scale_backprop", "offset_backprop", "reserve_space_3", "reserve_space_4"});
-  const auto bn_grad_v3_outputs = output_args(
-      {"x_backprop", "scale_backprop", "offset_backprop", "reserve_space_4", "reserve_space_5"});
-  r.add({"FusedBatchNormGrad", bn_grad_outputs,
-         [](KernelContext& ctx) { return nn::fused_batch_norm_grad(ctx, false); }});
-  r.add({"FusedBatchNormGradV2", bn_grad_outputs,
-         [](KernelContext& ctx) { return nn::fused_batch_norm_grad(ctx, false); }});
-  r.add({"FusedBatchNormGradV3", bn_grad_v3_outputs,
-         [](KernelContext& ctx) { return nn::fused_batch_norm_grad(ctx, true); }});
-  r.add({"BiasAddGrad", output_args({"output"}), nn::bias_add_grad});
-  r.add({"ReluGrad", output_args({"backprops"}), nn::relu_grad});
-  r.add({"Relu6Grad", output_args({"backprops"}), nn::relu6_grad});
-  r.add({"LeakyReluGrad", output_args({"backprops"}), nn::leaky_relu_grad});
-  r.add({"EluGrad", output_args({"backprops"}), nn::elu_grad});
-  r.add({"SeluGrad", output_args({"backprops"}), nn::selu_grad});
-  r.add({"SoftplusGrad", output_args({"backprops"}), nn::softplus_grad});
-  r.add({"SoftsignGrad", output_args({"backprops"}), nn::softsign_grad});
-  r.add({"SigmoidGrad", output_args({"z"}), nn::sigmoid_grad});
-  r.add({"TanhGrad", output_args({"z"}), nn::tanh_grad});
+  r.add({"Conv2DBackpropInput", {}, [](KernelContext& ctx) {
+           return nn::conv_backprop_input(ctx, false);
+         }});
+  r.add({"Conv2DBackpropFilter", {}, [](KernelContext& ctx) {
+           return nn::conv_backprop_filter(ctx, false);
+         }});
+  r.add({"DepthwiseConv2dNativeBackpropInput", {}, [](KernelContext& ctx) {
+           return nn::conv_backprop_input(ctx, true);
+         }});
+  r.add({"DepthwiseConv2dNativeBackpropFilter", {}, [](KernelContext& ctx) {
+           return nn::conv_backprop_filter(ctx, true);
+         }});
+  r.add({"MaxPoolGrad", {}, nn::max_pool_grad});
+  r.add({"MaxPoolGradV2", {}, nn::max_pool_grad_v2});
+  r.add({"AvgPoolGrad", {}, nn::avg_pool_grad});
+  r.add({"FusedBatchNormGrad", {}, [](KernelContext& ctx) {
+           return nn::fused_batch_norm_grad(ctx, false);
+         }});
+  r.add({"FusedBatchNormGradV2", {}, [](KernelContext& ctx) {
+           return nn::fused_batch_norm_grad(ctx, false);
+         }});
+  r.add({"FusedBatchNormGradV3", {}, [](KernelContext& ctx) {
+           return nn::fused_batch_norm_grad(ctx, true);
+         }});
+  r.add({"BiasAddGrad", {}, nn::bias_add_grad});
+  r.add({"ReluGrad", {}, nn::relu_grad});
+  r.add({"Relu6Grad", {}, nn::relu6_grad});
+  r.add({"LeakyReluGrad", {}, nn::leaky_relu_grad});
+  r.add({"EluGrad", {}, nn::elu_grad});
+  r.add({"SeluGrad", {}, nn::selu_grad});
+  r.add({"SoftplusGrad", {}, nn::softplus_grad});
+  r.add({"SoftsignGrad", {}, nn::softsign_grad});
+  r.add({"SigmoidGrad", {}, nn::sigmoid_grad});
+  r.add({"TanhGrad", {}, nn::tanh_grad});
+  r.set_op_defs(kNnGradOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

@@ -428,15 +428,149 @@ Status einsum(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kNnMatmulOpDefs[] = R"pb(
+  op {
+    name: "BatchMatMul"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "adj_x"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "adj_y"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
+    name: "BatchMatMulV2"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "y" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "adj_x"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "adj_y"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "grad_x"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "grad_y"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
+    name: "BatchMatMulV3"
+    input_arg { name: "x" type_attr: "Ta" }
+    input_arg { name: "y" type_attr: "Tb" }
+    output_arg { name: "output" type_attr: "Tout" }
+    attr { name: "Ta" type: "type" }
+    attr { name: "Tb" type: "type" }
+    attr { name: "Tout" type: "type" }
+    attr {
+      name: "adj_x"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "adj_y"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "grad_x"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "grad_y"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
+    name: "Einsum"
+    input_arg { name: "inputs" type_attr: "T" number_attr: "N" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "equation" type: "string" }
+    attr { name: "N" type: "int" has_minimum: true minimum: 1 }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "MatMul"
+    input_arg { name: "a" type_attr: "T" }
+    input_arg { name: "b" type_attr: "T" }
+    output_arg { name: "product" type_attr: "T" }
+    attr {
+      name: "transpose_a"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "transpose_b"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list {
+          type: DT_BFLOAT16
+          type: DT_HALF
+          type: DT_FLOAT
+          type: DT_DOUBLE
+          type: DT_INT32
+          type: DT_INT64
+          type: DT_UINT8
+          type: DT_UINT16
+          type: DT_UINT32
+          type: DT_UINT64
+          type: DT_COMPLEX64
+          type: DT_COMPLEX128
+        }
+      }
+    }
+    attr {
+      name: "grad_a"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "grad_b"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+)pb";
+
 void register_matmul_ops(OpRegistry& r) {
-  r.add({"MatMul", output_args({"product"}), mat_mul});
-  r.add({"BatchMatMul", output_args({"output"}),
-         [](KernelContext& ctx) { return batch_mat_mul(ctx, BatchRule::kSameBatch); }});
-  r.add({"BatchMatMulV2", output_args({"output"}),
-         [](KernelContext& ctx) { return batch_mat_mul(ctx, BatchRule::kBroadcast); }});
-  r.add({"BatchMatMulV3", output_args({"output"}), batch_mat_mul_v3});
-  r.add({"Einsum", output_args({"output"}), einsum});
+  r.add({"MatMul", {}, mat_mul});
+  r.add({"BatchMatMul", {}, [](KernelContext& ctx) {
+           return batch_mat_mul(ctx, BatchRule::kSameBatch);
+         }});
+  r.add({"BatchMatMulV2", {}, [](KernelContext& ctx) {
+           return batch_mat_mul(ctx, BatchRule::kBroadcast);
+         }});
+  r.add({"BatchMatMulV3", {}, batch_mat_mul_v3});
+  r.add({"Einsum", {}, einsum});
   r.set_row_rule(RowRule::kMatMul, {"MatMul"});
+  r.set_op_defs(kNnMatmulOpDefs);
 }
 
 }  // namespace hubimg::ops::nn

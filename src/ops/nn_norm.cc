@@ -212,23 +212,155 @@ Status bias_add(KernelContext& ctx, bool read_data_format) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kNnNormOpDefs[] = R"pb(
+  op {
+    name: "BiasAdd"
+    input_arg { name: "value" type_attr: "T" }
+    input_arg { name: "bias" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+      allowed_values { list { s: "NHWC" s: "NCHW" } }
+    }
+  }
+  op {
+    name: "BiasAddV1"
+    input_arg { name: "value" type_attr: "T" }
+    input_arg { name: "bias" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "FusedBatchNorm"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "scale" type_attr: "T" }
+    input_arg { name: "offset" type_attr: "T" }
+    input_arg { name: "mean" type_attr: "T" }
+    input_arg { name: "variance" type_attr: "T" }
+    output_arg { name: "y" type_attr: "T" }
+    output_arg { name: "batch_mean" type_attr: "T" }
+    output_arg { name: "batch_variance" type_attr: "T" }
+    output_arg { name: "reserve_space_1" type_attr: "T" }
+    output_arg { name: "reserve_space_2" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "epsilon"
+      type: "float"
+      default_value { f: 0.0001 }
+    }
+    attr {
+      name: "exponential_avg_factor"
+      type: "float"
+      default_value { f: 1.0 }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "is_training"
+      type: "bool"
+      default_value { b: true }
+    }
+  }
+  op {
+    name: "FusedBatchNormV2"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "scale" type_attr: "U" }
+    input_arg { name: "offset" type_attr: "U" }
+    input_arg { name: "mean" type_attr: "U" }
+    input_arg { name: "variance" type_attr: "U" }
+    output_arg { name: "y" type_attr: "T" }
+    output_arg { name: "batch_mean" type_attr: "U" }
+    output_arg { name: "batch_variance" type_attr: "U" }
+    output_arg { name: "reserve_space_1" type_attr: "U" }
+    output_arg { name: "reserve_space_2" type_attr: "U" }
+    attr { name: "T" type: "type" }
+    attr { name: "U" type: "type" }
+    attr {
+      name: "epsilon"
+      type: "float"
+      default_value { f: 0.0001 }
+    }
+    attr {
+      name: "exponential_avg_factor"
+      type: "float"
+      default_value { f: 1.0 }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+    attr {
+      name: "is_training"
+      type: "bool"
+      default_value { b: true }
+    }
+  }
+  op {
+    name: "FusedBatchNormV3"
+    input_arg { name: "x" type_attr: "T" }
+    input_arg { name: "scale" type_attr: "U" }
+    input_arg { name: "offset" type_attr: "U" }
+    input_arg { name: "mean" type_attr: "U" }
+    input_arg { name: "variance" type_attr: "U" }
+    output_arg { name: "y" type_attr: "T" }
+    output_arg { name: "batch_mean" type_attr: "U" }
+    output_arg { name: "batch_variance" type_attr: "U" }
+    output_arg { name: "reserve_space_1" type_attr: "U" }
+    output_arg { name: "reserve_space_2" type_attr: "U" }
+    output_arg { name: "reserve_space_3" type_attr: "U" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values { list { type: DT_HALF type: DT_BFLOAT16 type: DT_FLOAT } }
+    }
+    attr {
+      name: "U"
+      type: "type"
+      allowed_values { list { type: DT_BFLOAT16 type: DT_FLOAT } }
+    }
+    attr {
+      name: "epsilon"
+      type: "float"
+      default_value { f: 0.0001 }
+    }
+    attr {
+      name: "exponential_avg_factor"
+      type: "float"
+      default_value { f: 1 }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+      allowed_values { list { s: "NHWC" s: "NCHW" s: "NDHWC" s: "NCDHW" } }
+    }
+    attr {
+      name: "is_training"
+      type: "bool"
+      default_value { b: true }
+    }
+  }
+)pb";
+
 void register_norm_ops(OpRegistry& r) {
-  const auto batch_norm_outputs =
-      output_args({"y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"});
-  const auto v3_outputs = output_args({"y", "batch_mean", "batch_variance", "reserve_space_1",
-                                       "reserve_space_2", "reserve_space_3"});
-  r.add({"FusedBatchNorm", batch_norm_outputs,
-         [](KernelContext& ctx) { return fused_batch_norm_op(ctx, false); }});
-  r.add({"FusedBatchNormV2", batch_norm_outputs,
-         [](KernelContext& ctx) { return fused_batch_norm_op(ctx, false); }});
-  r.add({"FusedBatchNormV3", v3_outputs,
-         [](KernelContext& ctx) { return fused_batch_norm_op(ctx, true); }});
+  r.add({"FusedBatchNorm", {}, [](KernelContext& ctx) { return fused_batch_norm_op(ctx, false); }});
   r.add(
-      {"BiasAdd", output_args({"output"}), [](KernelContext& ctx) { return bias_add(ctx, true); }});
-  r.add({"BiasAddV1", output_args({"output"}),
-         [](KernelContext& ctx) { return bias_add(ctx, false); }});
+      {"FusedBatchNormV2", {}, [](KernelContext& ctx) { return fused_batch_norm_op(ctx, false); }});
+  r.add(
+      {"FusedBatchNormV3", {}, [](KernelContext& ctx) { return fused_batch_norm_op(ctx, true); }});
+  r.add({"BiasAdd", {}, [](KernelContext& ctx) { return bias_add(ctx, true); }});
+  r.add({"BiasAddV1", {}, [](KernelContext& ctx) { return bias_add(ctx, false); }});
   r.set_row_rule(RowRule::kBatchNorm, {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"});
   r.set_row_rule(RowRule::kBroadcastBinary, {"BiasAdd"});
+  r.set_op_defs(kNnNormOpDefs);
 }
 
 }  // namespace hubimg::ops::nn

@@ -206,11 +206,81 @@ Status max_pool_v2(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kNnPoolOpDefs[] = R"pb(
+  op {
+    name: "AvgPool"
+    input_arg { name: "value" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "ksize" type: "list(int)" has_minimum: true minimum: 4 }
+    attr { name: "strides" type: "list(int)" has_minimum: true minimum: 4 }
+    attr {
+      name: "padding"
+      type: "string"
+      allowed_values { list { s: "SAME" s: "VALID" } }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+      allowed_values { list { s: "NHWC" s: "NCHW" } }
+    }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "MaxPool"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+    attr { name: "ksize" type: "list(int)" has_minimum: true minimum: 4 }
+    attr { name: "strides" type: "list(int)" has_minimum: true minimum: 4 }
+    attr {
+      name: "padding"
+      type: "string"
+      allowed_values { list { s: "SAME" s: "VALID" s: "EXPLICIT" } }
+    }
+    attr {
+      name: "explicit_paddings"
+      type: "list(int)"
+      default_value { list {} }
+    }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+      allowed_values { list { s: "NHWC" s: "NCHW" s: "NCHW_VECT_C" } }
+    }
+  }
+  op {
+    name: "MaxPoolV2"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "ksize" type: DT_INT32 }
+    input_arg { name: "strides" type: DT_INT32 }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+    attr { name: "padding" type: "string" }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+  }
+)pb";
+
 void register_pool_ops(OpRegistry& r) {
-  r.add({"AvgPool", output_args({"output"}), avg_pool});
-  r.add({"MaxPool", output_args({"output"}), max_pool});
-  r.add({"MaxPoolV2", output_args({"output"}), max_pool_v2});
+  r.add({"AvgPool", {}, avg_pool});
+  r.add({"MaxPool", {}, max_pool});
+  r.add({"MaxPoolV2", {}, max_pool_v2});
   r.set_row_rule(RowRule::kSpatial, {"AvgPool", "MaxPool"});
+  r.set_op_defs(kNnPoolOpDefs);
 }
 
 }  // namespace hubimg::ops::nn

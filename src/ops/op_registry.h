@@ -20,6 +20,10 @@ namespace hubimg {
 class Variable;  // include/hubimg/variable.h
 }
 
+namespace hubimg::tf {
+class OpDef;  // src/format/proto/graph.proto
+}
+
 namespace hubimg::ops {
 
 using ::hubimg::Variable;
@@ -112,6 +116,8 @@ enum class RowRule {
 // One op's entry in the op table: everything the code knows about the op lives here.
 struct OpSpec {
   std::string name;
+  // Derived from `op_def` when the op has one (OpRegistry::set_op_defs); listed by hand only for
+  // ops without an OpDef.
   std::vector<OutputArg> outputs;
   // The reference kernel: plain code every optimized kernel is tested against.
   Kernel kernel;
@@ -132,6 +138,16 @@ struct OpSpec {
   // through instead of adding a node.
   bool identity_like = false;
   RowRule row_rule = RowRule::kUnknown;
+  // TensorFlow's OpDef of the op (REGISTER_OP in tensorflow/core/ops/*.cc, as TensorFlow writes
+  // it into meta_info_def.stripped_op_list): argument names and types, attributes, defaults.
+  // Attached by the family files with OpRegistry::set_op_defs; SavedModelWriter names outputs
+  // and fills type attributes with it, and the graph builder checks input counts against it.
+  // Null for hubimg's own ops ("_Hubimg..." fused and gradient kernels: TensorFlow has no such
+  // op). OpDefs found in the TensorFlow-written fixtures' stripped_op_list are taken from the
+  // newest TF version there, allowed_values included; the others are written from TensorFlow's
+  // REGISTER_OP sources with arguments, attributes, defaults and minimums but without the
+  // allowed_values lists, which grow with every TF version (tests/ops/op_defs_test.cc).
+  std::shared_ptr<const tf::OpDef> op_def;
 };
 
 class OpRegistry {
@@ -151,7 +167,20 @@ class OpRegistry {
   void set_writes_variable(std::initializer_list<std::string_view> names);
   void set_identity_like(std::initializer_list<std::string_view> names);
   void set_row_rule(RowRule rule, std::initializer_list<std::string_view> names);
+  // Attaches TensorFlow's OpDefs, a text-format tf::OpList (`op { name: "Relu" ... }` ...), to
+  // the ops of those names registered before, and derives each op's `outputs` from its OpDef
+  // (when the entry lists outputs itself, they must agree). An unknown op, a second OpDef, a
+  // text that does not parse or outputs that disagree are programming errors (abort).
+  void set_op_defs(std::string_view op_list);
+  // OpDefs of TensorFlow ops that have no entry because no kernel runs them: the graph builder
+  // resolves them itself (NoOp, Placeholder, VarHandleOp, PartitionedCall, ...) or hubimg never
+  // executes them (the saver functions' SaveV2, RestoreV2, ...). Same text format and rules.
+  void add_graph_op_defs(std::string_view op_list);
+  // TensorFlow's OpDef of `op`: its entry's, else a graph-level op's; nullptr when neither.
+  const tf::OpDef* find_op_def(std::string_view op) const;
   std::vector<std::string> names() const;
+  // Names of the graph-level ops (add_graph_op_defs).
+  std::vector<std::string> graph_op_names() const;
 
   // The process-wide registry with every op family registered.
   static const OpRegistry& global();
@@ -160,7 +189,15 @@ class OpRegistry {
   OpSpec& entry(std::string_view name, const char* what);
 
   std::map<std::string, std::unique_ptr<OpSpec>, std::less<>> ops_;
+  std::map<std::string, std::shared_ptr<const tf::OpDef>, std::less<>> graph_op_defs_;
 };
+
+// The output args an OpDef declares, list sizes included (number_attr / type_list_attr).
+std::vector<OutputArg> output_args_of(const tf::OpDef& def);
+
+// OpRegistry::global().find_op_def(op): what SavedModelWriter's callers give it
+// (format::OpDefLookup).
+const tf::OpDef* find_op_def(std::string_view op);
 
 // Number of tensors each output arg of `spec` produces on a node with `attrs`.
 Expected<std::vector<size_t>> output_arg_sizes(const OpSpec& spec, const AttrMap& attrs);
@@ -181,6 +218,8 @@ void register_fused_ops(OpRegistry& r);
 void register_loss_ops(OpRegistry& r);
 void register_nn_grad_ops(OpRegistry& r);     // backward kernels: Conv2DBackpropInput, ...
 void register_array_grad_ops(OpRegistry& r);  // MirrorPadGrad, _HubimgGatherGrad, ...
+// OpDefs of the ops without entries (OpRegistry::add_graph_op_defs): graph_op_defs.cc.
+void register_graph_op_defs(OpRegistry& r);
 // Gradient rules, attached to the entries above.
 void register_gradients(OpRegistry& r);
 // Fast kernels for the ops a training step runs unfused (src/ops/fast/fast_train.cc).

@@ -346,27 +346,259 @@ Status get_alg_kernel(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kRandomOpsOpDefs[] = R"pb(
+  op {
+    name: "RandomStandardNormal"
+    input_arg { name: "shape" type_attr: "T" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "seed"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "seed2"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr { name: "dtype" type: "type" }
+    attr { name: "T" type: "type" }
+    is_stateful: true
+  }
+  op {
+    name: "RandomUniform"
+    input_arg { name: "shape" type_attr: "T" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "seed"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "seed2"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr { name: "dtype" type: "type" }
+    attr { name: "T" type: "type" }
+    is_stateful: true
+  }
+  op {
+    name: "RandomUniformInt"
+    input_arg { name: "shape" type_attr: "T" }
+    input_arg { name: "minval" type_attr: "Tout" }
+    input_arg { name: "maxval" type_attr: "Tout" }
+    output_arg { name: "output" type_attr: "Tout" }
+    attr {
+      name: "seed"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "seed2"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr { name: "Tout" type: "type" }
+    attr { name: "T" type: "type" }
+    is_stateful: true
+  }
+  op {
+    name: "StatelessRandomGetAlg"
+    output_arg { name: "alg" type: DT_INT32 }
+    is_stateful: true
+  }
+  op {
+    name: "StatelessRandomGetKeyCounter"
+    input_arg { name: "seed" type_attr: "Tseed" }
+    output_arg { name: "key" type: DT_UINT64 }
+    output_arg { name: "counter" type: DT_UINT64 }
+    attr {
+      name: "Tseed"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+  op {
+    name: "StatelessRandomGetKeyCounterAlg"
+    input_arg { name: "seed" type_attr: "Tseed" }
+    output_arg { name: "key" type: DT_UINT64 }
+    output_arg { name: "counter" type: DT_UINT64 }
+    output_arg { name: "alg" type: DT_INT32 }
+    attr {
+      name: "Tseed"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+    is_stateful: true
+  }
+  op {
+    name: "StatelessRandomNormal"
+    input_arg { name: "shape" type_attr: "T" }
+    input_arg { name: "seed" type_attr: "Tseed" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "dtype"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+    attr {
+      name: "Tseed"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+  op {
+    name: "StatelessRandomNormalV2"
+    input_arg { name: "shape" type_attr: "Tshape" }
+    input_arg { name: "key" type: DT_UINT64 }
+    input_arg { name: "counter" type: DT_UINT64 }
+    input_arg { name: "alg" type: DT_INT32 }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "dtype"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+    attr {
+      name: "Tshape"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "StatelessRandomUniform"
+    input_arg { name: "shape" type_attr: "T" }
+    input_arg { name: "seed" type_attr: "Tseed" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "dtype"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+    attr {
+      name: "Tseed"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+  op {
+    name: "StatelessRandomUniformFullInt"
+    input_arg { name: "shape" type_attr: "T" }
+    input_arg { name: "seed" type_attr: "Tseed" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "dtype"
+      type: "type"
+      default_value { type: DT_UINT64 }
+    }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+    attr {
+      name: "Tseed"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+  op {
+    name: "StatelessRandomUniformFullIntV2"
+    input_arg { name: "shape" type_attr: "Tshape" }
+    input_arg { name: "key" type: DT_UINT64 }
+    input_arg { name: "counter" type: DT_UINT64 }
+    input_arg { name: "alg" type: DT_INT32 }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "dtype"
+      type: "type"
+      default_value { type: DT_UINT64 }
+    }
+    attr {
+      name: "Tshape"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "StatelessRandomUniformInt"
+    input_arg { name: "shape" type_attr: "T" }
+    input_arg { name: "seed" type_attr: "Tseed" }
+    input_arg { name: "minval" type_attr: "dtype" }
+    input_arg { name: "maxval" type_attr: "dtype" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tseed"
+      type: "type"
+      default_value { type: DT_INT64 }
+    }
+  }
+  op {
+    name: "StatelessRandomUniformIntV2"
+    input_arg { name: "shape" type_attr: "Tshape" }
+    input_arg { name: "key" type: DT_UINT64 }
+    input_arg { name: "counter" type: DT_UINT64 }
+    input_arg { name: "alg" type: DT_INT32 }
+    input_arg { name: "minval" type_attr: "dtype" }
+    input_arg { name: "maxval" type_attr: "dtype" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    attr {
+      name: "Tshape"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+  op {
+    name: "StatelessRandomUniformV2"
+    input_arg { name: "shape" type_attr: "Tshape" }
+    input_arg { name: "key" type: DT_UINT64 }
+    input_arg { name: "counter" type: DT_UINT64 }
+    input_arg { name: "alg" type: DT_INT32 }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "dtype"
+      type: "type"
+      default_value { type: DT_FLOAT }
+    }
+    attr {
+      name: "Tshape"
+      type: "type"
+      default_value { type: DT_INT32 }
+    }
+  }
+)pb";
+
 void register_random_ops(OpRegistry& r) {
-  add_op(r,
-         {"StatelessRandomGetKeyCounter", {{"key", ""}, {"counter", ""}}, get_key_counter_kernel});
-  add_op(r, {"StatelessRandomGetKeyCounterAlg",
-             {{"key", ""}, {"counter", ""}, {"alg", ""}},
-             get_key_counter_alg_kernel});
-  add_op(r, {"StatelessRandomGetAlg", {{"alg", ""}}, get_alg_kernel});
-  add_op(r, {"StatelessRandomUniformV2", {{"output", ""}}, stateless_v2_kernel<Draw::kUniform>});
-  add_op(r, {"StatelessRandomNormalV2", {{"output", ""}}, stateless_v2_kernel<Draw::kNormal>});
-  add_op(
-      r,
-      {"StatelessRandomUniformFullIntV2", {{"output", ""}}, stateless_v2_kernel<Draw::kFullInt>});
-  add_op(r, {"StatelessRandomUniformIntV2", {{"output", ""}}, stateless_uniform_int_v2_kernel});
-  add_op(r, {"StatelessRandomUniform", {{"output", ""}}, stateless_v1_kernel<Draw::kUniform>});
-  add_op(r, {"StatelessRandomNormal", {{"output", ""}}, stateless_v1_kernel<Draw::kNormal>});
-  add_op(r,
-         {"StatelessRandomUniformFullInt", {{"output", ""}}, stateless_v1_kernel<Draw::kFullInt>});
-  add_op(r, {"StatelessRandomUniformInt", {{"output", ""}}, stateless_uniform_int_v1_kernel});
-  add_op(r, {"RandomUniform", {{"output", ""}}, stateful_kernel<Draw::kUniform>, true});
-  add_op(r, {"RandomStandardNormal", {{"output", ""}}, stateful_kernel<Draw::kNormal>, true});
-  add_op(r, {"RandomUniformInt", {{"output", ""}}, random_uniform_int_kernel, true});
+  add_op(r, {"StatelessRandomGetKeyCounter", {}, get_key_counter_kernel});
+  add_op(r, {"StatelessRandomGetKeyCounterAlg", {}, get_key_counter_alg_kernel});
+  add_op(r, {"StatelessRandomGetAlg", {}, get_alg_kernel});
+  add_op(r, {"StatelessRandomUniformV2", {}, stateless_v2_kernel<Draw::kUniform>});
+  add_op(r, {"StatelessRandomNormalV2", {}, stateless_v2_kernel<Draw::kNormal>});
+  add_op(r, {"StatelessRandomUniformFullIntV2", {}, stateless_v2_kernel<Draw::kFullInt>});
+  add_op(r, {"StatelessRandomUniformIntV2", {}, stateless_uniform_int_v2_kernel});
+  add_op(r, {"StatelessRandomUniform", {}, stateless_v1_kernel<Draw::kUniform>});
+  add_op(r, {"StatelessRandomNormal", {}, stateless_v1_kernel<Draw::kNormal>});
+  add_op(r, {"StatelessRandomUniformFullInt", {}, stateless_v1_kernel<Draw::kFullInt>});
+  add_op(r, {"StatelessRandomUniformInt", {}, stateless_uniform_int_v1_kernel});
+  add_op(r, {"RandomUniform", {}, stateful_kernel<Draw::kUniform>, true});
+  add_op(r, {"RandomStandardNormal", {}, stateful_kernel<Draw::kNormal>, true});
+  add_op(r, {"RandomUniformInt", {}, random_uniform_int_kernel, true});
+  r.set_op_defs(kRandomOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

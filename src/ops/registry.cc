@@ -1,6 +1,10 @@
+#include <google/protobuf/text_format.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
+#include "graph.pb.h"
 #include "ops/op_registry.h"
 
 namespace hubimg::ops {
@@ -79,6 +83,90 @@ void OpRegistry::set_row_rule(RowRule rule, std::initializer_list<std::string_vi
   for (std::string_view name : names) entry(name, "row_rule").row_rule = rule;
 }
 
+namespace {
+
+[[noreturn]] void op_def_error(std::string_view op, const std::string& what) {
+  std::fprintf(stderr, "hubimg: OpDef of op %.*s: %s\n", static_cast<int>(op.size()), op.data(),
+               what.c_str());
+  std::abort();
+}
+
+std::vector<std::shared_ptr<const tf::OpDef>> parse_op_list(std::string_view text) {
+  tf::OpList list;
+  if (!google::protobuf::TextFormat::ParseFromString(std::string(text), &list)) {
+    op_def_error("?", "the OpList text does not parse");
+  }
+  std::vector<std::shared_ptr<const tf::OpDef>> defs;
+  for (auto& op : *list.mutable_op()) defs.push_back(std::make_shared<tf::OpDef>(std::move(op)));
+  return defs;
+}
+
+std::string describe(const std::vector<OutputArg>& args) {
+  std::string s;
+  for (const auto& a : args) {
+    if (!s.empty()) s += ", ";
+    s += a.name;
+    if (!a.list_size_attr.empty()) s += "[" + a.list_size_attr + "]";
+  }
+  return "(" + s + ")";
+}
+
+}  // namespace
+
+std::vector<OutputArg> output_args_of(const tf::OpDef& def) {
+  std::vector<OutputArg> args;
+  for (const auto& arg : def.output_arg()) {
+    args.push_back(
+        {arg.name(), !arg.number_attr().empty() ? arg.number_attr() : arg.type_list_attr()});
+  }
+  return args;
+}
+
+void OpRegistry::set_op_defs(std::string_view op_list) {
+  for (auto& def : parse_op_list(op_list)) {
+    OpSpec& spec = entry(def->name(), "OpDef");
+    if (spec.op_def) op_def_error(def->name(), "registered twice");
+    std::vector<OutputArg> derived = output_args_of(*def);
+    if (spec.outputs.empty()) {
+      spec.outputs = std::move(derived);
+    } else if (spec.outputs.size() != derived.size() ||
+               !std::equal(derived.begin(), derived.end(), spec.outputs.begin(),
+                           [](const OutputArg& a, const OutputArg& b) {
+                             return a.name == b.name && a.list_size_attr == b.list_size_attr;
+                           })) {
+      op_def_error(def->name(), "the entry's outputs " + describe(spec.outputs) +
+                                    " disagree with the OpDef's " + describe(derived));
+    }
+    spec.op_def = std::move(def);
+  }
+}
+
+void OpRegistry::add_graph_op_defs(std::string_view op_list) {
+  for (auto& def : parse_op_list(op_list)) {
+    if (ops_.count(def->name())) op_def_error(def->name(), "the op has an entry: use set_op_defs");
+    const std::string name = def->name();
+    if (!graph_op_defs_.emplace(name, std::move(def)).second) {
+      op_def_error(name, "registered twice");
+    }
+  }
+}
+
+const tf::OpDef* OpRegistry::find_op_def(std::string_view name) const {
+  if (const OpSpec* spec = find(name)) return spec->op_def.get();
+  auto it = graph_op_defs_.find(name);
+  return it == graph_op_defs_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> OpRegistry::graph_op_names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, def] : graph_op_defs_) out.push_back(name);
+  return out;
+}
+
+const tf::OpDef* find_op_def(std::string_view op) {
+  return OpRegistry::global().find_op_def(op);
+}
+
 const OpSpec* OpRegistry::find(std::string_view name) const {
   auto it = ops_.find(name);
   return it == ops_.end() ? nullptr : it->second.get();
@@ -104,6 +192,7 @@ const OpRegistry& OpRegistry::global() {
     register_loss_ops(*r);
     register_nn_grad_ops(*r);
     register_array_grad_ops(*r);
+    register_graph_op_defs(*r);
     register_gradients(*r);
     register_fast_training_kernels(*r);
     return r;

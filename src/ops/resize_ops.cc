@@ -116,14 +116,105 @@ Expected<std::vector<GradValue>> resize_nearest_neighbor_rule(GradientBuilder& b
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kResizeOpsOpDefs[] = R"pb(
+  op {
+    name: "ResizeBilinear"
+    input_arg { name: "images" type_attr: "T" }
+    input_arg { name: "size" type: DT_INT32 }
+    output_arg { name: "resized_images" type: DT_FLOAT }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list {
+          type: DT_INT8
+          type: DT_UINT8
+          type: DT_INT16
+          type: DT_UINT16
+          type: DT_INT32
+          type: DT_INT64
+          type: DT_BFLOAT16
+          type: DT_HALF
+          type: DT_FLOAT
+          type: DT_DOUBLE
+          type: DT_BFLOAT16
+        }
+      }
+    }
+    attr {
+      name: "align_corners"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "half_pixel_centers"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
+    name: "ResizeBilinearGrad"
+    input_arg { name: "grads" type: DT_FLOAT }
+    input_arg { name: "original_image" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "align_corners"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "half_pixel_centers"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
+    name: "ResizeNearestNeighbor"
+    input_arg { name: "images" type_attr: "T" }
+    input_arg { name: "size" type: DT_INT32 }
+    output_arg { name: "resized_images" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "align_corners"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "half_pixel_centers"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
+    name: "ResizeNearestNeighborGrad"
+    input_arg { name: "grads" type_attr: "T" }
+    input_arg { name: "size" type: DT_INT32 }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "align_corners"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "half_pixel_centers"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+)pb";
+
 void register_resize_ops(OpRegistry& r) {
-  r.add({"ResizeBilinear", {{"resized_images", ""}}, resize<true>});
-  r.add({"ResizeNearestNeighbor", {{"resized_images", ""}}, resize<false>});
-  r.add({"ResizeBilinearGrad", {{"output", ""}}, resize_bilinear_grad});
-  r.add({"ResizeNearestNeighborGrad", {{"output", ""}}, resize_nearest_neighbor_grad});
+  r.add({"ResizeBilinear", {}, resize<true>});
+  r.add({"ResizeNearestNeighbor", {}, resize<false>});
+  r.add({"ResizeBilinearGrad", {}, resize_bilinear_grad});
+  r.add({"ResizeNearestNeighborGrad", {}, resize_nearest_neighbor_grad});
   r.set_row_rule(RowRule::kSpatial, {"ResizeBilinear", "ResizeNearestNeighbor"});
   r.set_gradient("ResizeBilinear", resize_bilinear_rule);
   r.set_gradient("ResizeNearestNeighbor", resize_nearest_neighbor_rule);
+  r.set_op_defs(kResizeOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

@@ -203,34 +203,248 @@ Status rng_read_and_skip(KernelContext& ctx) {
 
 }  // namespace
 
+// TensorFlow's OpDefs of this file's ops (tensorflow/core/ops/*.cc), attached to their entries.
+constexpr char kStateOpsOpDefs[] = R"pb(
+  op {
+    name: "AssignAddVariableOp"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    input_arg { name: "value" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    is_stateful: true
+  }
+  op {
+    name: "AssignSubVariableOp"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    input_arg { name: "value" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    is_stateful: true
+  }
+  op {
+    name: "AssignVariableOp"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    input_arg { name: "value" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    attr {
+      name: "validate_shape"
+      type: "bool"
+      default_value { b: false }
+    }
+    is_stateful: true
+  }
+  op {
+    name: "BroadcastGradientArgs"
+    input_arg { name: "s0" type_attr: "T" }
+    input_arg { name: "s1" type_attr: "T" }
+    output_arg { name: "r0" type_attr: "T" }
+    output_arg { name: "r1" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      default_value { type: DT_INT32 }
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
+    name: "Case"
+    input_arg { name: "branch_index" type: DT_INT32 }
+    input_arg { name: "input" type_list_attr: "Tin" }
+    output_arg { name: "output" type_list_attr: "Tout" }
+    attr { name: "Tin" type: "list(type)" has_minimum: true }
+    attr { name: "Tout" type: "list(type)" has_minimum: true }
+    attr { name: "branches" type: "list(func)" has_minimum: true minimum: 1 }
+    attr {
+      name: "output_shapes"
+      type: "list(shape)"
+      default_value { list {} }
+    }
+    is_stateful: true
+  }
+  op {
+    name: "CheckNumerics"
+    input_arg { name: "tensor" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr { name: "message" type: "string" }
+    is_stateful: true
+  }
+  op {
+    name: "Const"
+    output_arg { name: "output" type_attr: "dtype" }
+    attr { name: "value" type: "tensor" }
+    attr { name: "dtype" type: "type" }
+  }
+  op {
+    name: "EnsureShape"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "shape" type: "shape" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "Identity"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "IdentityN"
+    input_arg { name: "input" type_list_attr: "T" }
+    output_arg { name: "output" type_list_attr: "T" }
+    attr { name: "T" type: "list(type)" has_minimum: true minimum: 1 }
+  }
+  op {
+    name: "If"
+    input_arg { name: "cond" type_attr: "Tcond" }
+    input_arg { name: "input" type_list_attr: "Tin" }
+    output_arg { name: "output" type_list_attr: "Tout" }
+    attr { name: "Tcond" type: "type" }
+    attr { name: "Tin" type: "list(type)" has_minimum: true }
+    attr { name: "Tout" type: "list(type)" has_minimum: true }
+    attr { name: "then_branch" type: "func" }
+    attr { name: "else_branch" type: "func" }
+    attr {
+      name: "output_shapes"
+      type: "list(shape)"
+      default_value { list {} }
+    }
+    is_stateful: true
+  }
+  op {
+    name: "PreventGradient"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "message"
+      type: "string"
+      default_value { s: "" }
+    }
+  }
+  op {
+    name: "ReadVariableOp"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    output_arg { name: "value" type_attr: "dtype" }
+    attr { name: "dtype" type: "type" }
+    is_stateful: true
+  }
+  op {
+    name: "ResourceApplyGradientDescent"
+    input_arg { name: "var" type: DT_RESOURCE }
+    input_arg { name: "alpha" type_attr: "T" }
+    input_arg { name: "delta" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values {
+        list {
+          type: DT_FLOAT
+          type: DT_DOUBLE
+          type: DT_INT32
+          type: DT_UINT8
+          type: DT_INT16
+          type: DT_INT8
+          type: DT_COMPLEX64
+          type: DT_INT64
+          type: DT_QINT8
+          type: DT_QUINT8
+          type: DT_QINT32
+          type: DT_BFLOAT16
+          type: DT_UINT16
+          type: DT_COMPLEX128
+          type: DT_HALF
+          type: DT_UINT32
+          type: DT_UINT64
+        }
+      }
+    }
+    attr {
+      name: "use_locking"
+      type: "bool"
+      default_value { b: false }
+    }
+    is_stateful: true
+  }
+  op {
+    name: "RngReadAndSkip"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    input_arg { name: "alg" type: DT_INT32 }
+    input_arg { name: "delta" type: DT_UINT64 }
+    output_arg { name: "value" type: DT_INT64 }
+    is_stateful: true
+  }
+  op {
+    name: "Snapshot"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+  op {
+    name: "StatelessCase"
+    input_arg { name: "branch_index" type: DT_INT32 }
+    input_arg { name: "input" type_list_attr: "Tin" }
+    output_arg { name: "output" type_list_attr: "Tout" }
+    attr { name: "Tin" type: "list(type)" has_minimum: true }
+    attr { name: "Tout" type: "list(type)" has_minimum: true }
+    attr { name: "branches" type: "list(func)" has_minimum: true minimum: 1 }
+    attr {
+      name: "output_shapes"
+      type: "list(shape)"
+      default_value { list {} }
+    }
+  }
+  op {
+    name: "StatelessIf"
+    input_arg { name: "cond" type_attr: "Tcond" }
+    input_arg { name: "input" type_list_attr: "Tin" }
+    output_arg { name: "output" type_list_attr: "Tout" }
+    attr { name: "Tcond" type: "type" }
+    attr { name: "Tin" type: "list(type)" has_minimum: true }
+    attr { name: "Tout" type: "list(type)" has_minimum: true }
+    attr { name: "then_branch" type: "func" }
+    attr { name: "else_branch" type: "func" }
+    attr {
+      name: "output_shapes"
+      type: "list(shape)"
+      default_value { list {} }
+    }
+  }
+  op {
+    name: "StopGradient"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+  }
+)pb";
+
 void register_state_ops(OpRegistry& r) {
-  r.add({"Const", {{"output", ""}}, const_kernel});
-  r.add({"ReadVariableOp", {{"value", ""}}, read_variable, true});
+  r.add({"Const", {}, const_kernel});
+  r.add({"ReadVariableOp", {}, read_variable, true});
   r.add({"AssignVariableOp", {}, [](KernelContext& c) { return assign_variable(c, 0); }, true});
   r.add({"AssignAddVariableOp", {}, [](KernelContext& c) { return assign_variable(c, 1); }, true});
   r.add({"AssignSubVariableOp", {}, [](KernelContext& c) { return assign_variable(c, -1); }, true});
   for (const char* op : {"StopGradient", "PreventGradient", "CheckNumerics"}) {
-    r.add({op, {{"output", ""}}, forward_input});
+    r.add({op, {}, forward_input});
   }
-  r.add({"EnsureShape", {{"output", ""}}, ensure_shape});
+  r.add({"EnsureShape", {}, ensure_shape});
   r.add({"ResourceApplyGradientDescent", {}, apply_gradient_descent, true});
   // The executor runs If/Case nodes itself (their branches are graphs); the kernel is only
   // reached through run_op, which has no branches to run.
   for (const char* op : {"If", "StatelessIf", "Case", "StatelessCase"}) {
-    r.add({op, {{"output", "Tout"}}, [](KernelContext& c) {
+    r.add({op, {}, [](KernelContext& c) {
              return c.error(StatusCode::kFailedPrecondition, "runs only inside a graph");
            }});
   }
-  r.add({"RngReadAndSkip", {{"value", ""}}, rng_read_and_skip, true});
-  r.add({"BroadcastGradientArgs", {{"r0", ""}, {"r1", ""}}, broadcast_gradient_args});
+  r.add({"RngReadAndSkip", {}, rng_read_and_skip, true});
+  r.add({"BroadcastGradientArgs", {}, broadcast_gradient_args});
   r.set_writes_variable({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
                          "ResourceApplyGradientDescent", "RngReadAndSkip"});
 
-  r.add({"Identity", {{"output", ""}}, forward_input});
-  r.add({"Snapshot", {{"output", ""}}, forward_input});
-  r.add({"IdentityN", {{"output", "T"}}, forward_inputs});
+  r.add({"Identity", {}, forward_input});
+  r.add({"Snapshot", {}, forward_input});
+  r.add({"IdentityN", {}, forward_inputs});
   r.set_identity_like({"Identity", "Snapshot", "IdentityN"});
   r.set_row_rule(RowRule::kElementwise, {"Identity", "Snapshot", "StopGradient", "CheckNumerics"});
+  r.set_op_defs(kStateOpsOpDefs);
 }
 
 }  // namespace hubimg::ops

@@ -7,6 +7,7 @@
 #include "format/saved_model.h"
 #include "format/saved_model_writer.h"
 #include "graph.pb.h"
+#include "ops/op_registry.h"
 
 namespace hubimg::train {
 namespace {
@@ -242,7 +243,7 @@ class Publisher {
   // The base call, then (training) Dropout and the Dense head; returns logits.
   Expected<FunctionSignature> model_function(const BaseTrace& t, bool training,
                                              const TensorSpec& input) {
-    FunctionBuilder fb(writer_.unique_function_name("sequential_layer_call_fn"));
+    FunctionBuilder fb(writer_.unique_function_name("sequential_layer_call_fn"), writer_.op_defs());
     const auto x = fb.add_input("inputs", input.dtype, input.shape);
     std::vector<std::string> args = {x};
     for (const auto& [name, spec] : t.hyperparameters) {
@@ -337,7 +338,7 @@ class Publisher {
     HUBIMG_RETURN_IF_ERROR(writer_.set_call(std::move(traces)));
 
     // serving_default: softmax probabilities, as the Keras model with Dense(softmax) serves.
-    FunctionBuilder fb(writer_.unique_function_name("serving"));
+    FunctionBuilder fb(writer_.unique_function_name("serving"), writer_.op_defs());
     const auto x = fb.add_input("inputs", input.dtype, input.shape);
     std::vector<std::string> args = {x};
     for (size_t k = 0; k < captures.size(); ++k) {
@@ -367,7 +368,8 @@ class Publisher {
       HUBIMG_RETURN_IF_ERROR(writer_.add_regularization_loss({cf.name, std::move(captures)}));
     }
     if (request_.head_l2 > 0) {
-      FunctionBuilder fb(writer_.unique_function_name("dense_kernel_Regularizer"));
+      FunctionBuilder fb(writer_.unique_function_name("dense_kernel_Regularizer"),
+                         writer_.op_defs());
       const auto k =
           fb.read_variable(writer_.add_resource_input(fb, "x", kernel_), "Square/ReadVariableOp");
       const auto sq = fb.add("Square", {k});
@@ -384,7 +386,7 @@ class Publisher {
 
   const PublishRequest& request_;
   const format::SavedModel& base_;
-  SavedModelWriter writer_;
+  SavedModelWriter writer_{ops::find_op_def};
   std::vector<VariableHandle> base_handles_;
   VariableHandle kernel_, bias_;
   std::map<bool, std::vector<VariableHandle>> call_captures_;

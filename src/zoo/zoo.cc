@@ -9,6 +9,7 @@
 
 #include "format/saved_model_writer.h"
 #include "hubimg/npy.h"
+#include "ops/op_registry.h"
 
 namespace hubimg::zoo {
 namespace {
@@ -301,7 +302,7 @@ class Net {
   std::string name_;
   Dims input_;
   Initializers init_;
-  SavedModelWriter writer_;
+  SavedModelWriter writer_{ops::find_op_def};
   std::vector<Layer> layers_;
   int layers_with_weights_ = 0;
   std::map<std::string, int> l_with_weights_index_;
@@ -331,7 +332,8 @@ bool takes_momentum(const Layer& l, bool training, bool momentum_argument) {
 Expected<FunctionSignature> layer_function(Net& net, const Layer& l, bool training,
                                            bool momentum_argument) {
   SavedModelWriter& w = net.writer();
-  FunctionBuilder fb(w.unique_function_name(l.name + "_layer_call_and_return_conditional_losses"));
+  FunctionBuilder fb(w.unique_function_name(l.name + "_layer_call_and_return_conditional_losses"),
+                     w.op_defs());
   std::vector<std::string> in;
   if (l.inputs.size() == 1) {
     in.push_back(fb.add_input("inputs", kF32, batched(net.shape_of(l.inputs[0]))));
@@ -455,7 +457,7 @@ bool layer_depends_on_training(const Layer& l) {
 
 // Keras' L2 regularizer on one kernel: l2 * sum(kernel^2), a zero-argument function.
 Status add_l2_loss(SavedModelWriter& w, const Layer& l, VariableHandle kernel, double l2) {
-  FunctionBuilder fb(w.unique_function_name(l.name + "_kernel_Regularizer"));
+  FunctionBuilder fb(w.unique_function_name(l.name + "_kernel_Regularizer"), w.op_defs());
   const auto k = fb.read_variable(w.add_resource_input(fb, "x", kernel), "Square");
   const auto sq = fb.add("Square", {k});
   const int32_t rank = static_cast<int32_t>(w.variable_shape(kernel).size());
@@ -506,7 +508,7 @@ Status write_net(Net& net, const std::string& head_key, const std::filesystem::p
   for (bool training : modes) {
     std::string base = net.name();
     std::replace(base.begin(), base.end(), '.', '_');
-    FunctionBuilder fb(w.unique_function_name(base + "_layer_call_fn"));
+    FunctionBuilder fb(w.unique_function_name(base + "_layer_call_fn"), w.op_defs());
     const auto x = fb.add_input("inputs", kF32, in.shape);
     std::string momentum;
     if (momentum_argument)
@@ -545,7 +547,7 @@ Status write_net(Net& net, const std::string& head_key, const std::filesystem::p
   // The serving signature calls the inference trace, which takes the momentum too.
   std::string serving = traces[0].function;
   if (momentum_argument) {
-    FunctionBuilder fb(w.unique_function_name(net.name() + "_serving"));
+    FunctionBuilder fb(w.unique_function_name(net.name() + "_serving"), w.op_defs());
     const auto x = fb.add_input("inputs", kF32, in.shape);
     std::vector<std::string> args = {
         x, fb.add_const(Tensor::scalar(static_cast<float>(arguments[0].default_value)),

@@ -8,6 +8,7 @@
 #include "format/tensor_bundle.h"
 #include "graph.pb.h"
 #include "hubimg/model.h"
+#include "ops/op_registry.h"
 #include "saved_model.pb.h"
 #include "util/test_util.h"
 
@@ -57,15 +58,16 @@ TEST(ModelLoad, InventedOpIsReportedAtLoadWithFunctionAndNode) {
 // then renamed to one hubimg does not implement. `use_loss`: the root call returns the loss.
 void write_model_with_unknown_loss_op(const std::filesystem::path& dir, bool use_loss) {
   using namespace format;
-  SavedModelWriter writer;
+  SavedModelWriter writer(ops::find_op_def);
   const TensorSpec in{"x", DType::kFloat32, PartialShape::known({-1})};
-  FunctionBuilder layer(writer.unique_function_name("layer_call_and_return_conditional_losses"));
+  FunctionBuilder layer(writer.unique_function_name("layer_call_and_return_conditional_losses"),
+                        writer.op_defs());
   const auto x = layer.add_input("x", DType::kFloat32, in.shape);
   layer.add_output(layer.add("Relu", {x}));
   layer.add_output(layer.add("Mul", {x, x}, {}, "loss"));
   auto layer_sig = writer.add_function(std::move(layer));
   ASSERT_TRUE(layer_sig.ok()) << layer_sig.status().to_string();
-  FunctionBuilder call(writer.unique_function_name("__call__"));
+  FunctionBuilder call(writer.unique_function_name("__call__"), writer.op_defs());
   const auto outs = call.add_call(*layer_sig, {call.add_input("x", DType::kFloat32, in.shape)});
   ASSERT_EQ(outs.size(), 2u);
   call.add_output(outs[use_loss ? 1 : 0]);

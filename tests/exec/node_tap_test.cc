@@ -4,6 +4,7 @@
 
 #include "format/saved_model_writer.h"
 #include "hubimg/model.h"
+#include "ops/op_registry.h"
 #include "util/test_util.h"
 
 namespace hubimg {
@@ -12,9 +13,9 @@ namespace {
 // __call__(x) = Relu(x - x * x): the Relu's input is a fresh buffer nothing else holds.
 void write_relu_model(const std::filesystem::path& dir) {
   using namespace format;
-  SavedModelWriter writer;
+  SavedModelWriter writer(ops::find_op_def);
   const TensorSpec in{"x", DType::kFloat32, PartialShape::known({-1})};
-  FunctionBuilder call(writer.unique_function_name("__call__"));
+  FunctionBuilder call(writer.unique_function_name("__call__"), writer.op_defs());
   const auto x = call.add_input("x", DType::kFloat32, in.shape);
   const auto square = call.add("Mul", {x, x});
   call.add_output(call.add("Relu", {call.add("Sub", {x, square})}));

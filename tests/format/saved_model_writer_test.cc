@@ -70,12 +70,12 @@ constexpr float kW = 3.0f;
 constexpr float kB = -0.5f;
 
 Status write_scalar_model(const std::filesystem::path& dir) {
-  SavedModelWriter writer;
+  SavedModelWriter writer(ops::find_op_def);
   HUBIMG_ASSIGN_OR_RETURN(VariableHandle w,
                           writer.add_variable({"w"}, "w", Tensor::scalar(kW), true));
   HUBIMG_ASSIGN_OR_RETURN(VariableHandle b,
                           writer.add_variable({"b"}, "b", Tensor::scalar(kB), false));
-  FunctionBuilder f(writer.unique_function_name("__call__"));
+  FunctionBuilder f(writer.unique_function_name("__call__"), writer.op_defs());
   const auto x = f.add_input("x", kF32, PartialShape::known({-1}));
   const auto w_value =
       f.read_variable(writer.add_resource_input(f, "mul_readvariableop_resource", w), "mul");
@@ -293,7 +293,7 @@ TEST(SavedModelWriter, ScalarModuleRuns) {
 // Dense layer with `training`: the training trace skips the Relu, so a wrong trace choice shows.
 
 Status write_dense_model(const std::filesystem::path& dir) {
-  SavedModelWriter writer;
+  SavedModelWriter writer(ops::find_op_def);
   const Tensor kernel = Tensor::from_vector<float>({3, 2}, {1, -1, 2, 0.5f, -3, 1});
   const Tensor bias = Tensor::from_vector<float>({2}, {0.25f, -4});
   HUBIMG_ASSIGN_OR_RETURN(VariableHandle k, writer.add_variable({"layer_with_weights-0", "kernel"},
@@ -304,7 +304,7 @@ Status write_dense_model(const std::filesystem::path& dir) {
   TensorSpec out{"output_0", kF32, PartialShape::known({-1, 2})};
   std::vector<CallTrace> traces;
   for (bool training : {false, true}) {
-    FunctionBuilder f(writer.unique_function_name("dense_layer_call_fn"));
+    FunctionBuilder f(writer.unique_function_name("dense_layer_call_fn"), writer.op_defs());
     const auto x = f.add_input("inputs", kF32, in.shape);
     const auto kv = f.read_variable(
         writer.add_resource_input(f, "matmul_readvariableop_resource", k), "MatMul");
@@ -456,7 +456,7 @@ std::vector<float> conv_model_reference(const std::vector<float>& x, int batch,
 }
 
 Status write_conv_model(const std::filesystem::path& dir, const ConvWeights& w) {
-  SavedModelWriter writer;
+  SavedModelWriter writer(ops::find_op_def);
   auto var = [&](const std::string& layer_path, const std::string& layer, const std::string& name,
                  Dims shape, const std::vector<float>& values) {
     return writer.add_variable({layer_path, name}, layer + "/" + name,
@@ -474,7 +474,8 @@ Status write_conv_model(const std::filesystem::path& dir, const ConvWeights& w) 
   const PartialShape image = PartialShape::known({-1, kH, kW2, kCin});
   // conv2d layer
   FunctionBuilder conv(
-      writer.unique_function_name("conv2d_layer_call_and_return_conditional_losses"));
+      writer.unique_function_name("conv2d_layer_call_and_return_conditional_losses"),
+      writer.op_defs());
   {
     const auto x = conv.add_input("inputs", kF32, image);
     const auto k = conv.read_variable(
@@ -488,7 +489,8 @@ Status write_conv_model(const std::filesystem::path& dir, const ConvWeights& w) 
   HUBIMG_ASSIGN_OR_RETURN(FunctionSignature conv_fn, writer.add_function(std::move(conv)));
   // global_average_pooling2d layer (no variables: PartitionedCall)
   FunctionBuilder pool(writer.unique_function_name(
-      "global_average_pooling2d_layer_call_and_return_conditional_losses"));
+                           "global_average_pooling2d_layer_call_and_return_conditional_losses"),
+                       writer.op_defs());
   {
     const auto x = pool.add_input("inputs", kF32, PartialShape::known({-1, kH, kW2, kCout}));
     const auto axes =
@@ -499,7 +501,8 @@ Status write_conv_model(const std::filesystem::path& dir, const ConvWeights& w) 
   EXPECT_FALSE(pool_fn.stateful);
   // dense layer
   FunctionBuilder head(
-      writer.unique_function_name("dense_layer_call_and_return_conditional_losses"));
+      writer.unique_function_name("dense_layer_call_and_return_conditional_losses"),
+      writer.op_defs());
   {
     const auto x = head.add_input("inputs", kF32, PartialShape::known({-1, kCout}));
     const auto k = head.read_variable(
@@ -514,7 +517,7 @@ Status write_conv_model(const std::filesystem::path& dir, const ConvWeights& w) 
   TensorSpec out{"output_0", kF32, PartialShape::known({-1, kClasses})};
   std::vector<CallTrace> traces;
   for (bool training : {false, true}) {
-    FunctionBuilder model(writer.unique_function_name("model_layer_call_fn"));
+    FunctionBuilder model(writer.unique_function_name("model_layer_call_fn"), writer.op_defs());
     const auto x = model.add_input("inputs", kF32, image);
     const auto hk = writer.add_resource_input(model, "unknown", kernel);
     const auto hb = writer.add_resource_input(model, "unknown_0", bias);
@@ -606,7 +609,7 @@ TEST(SavedModelWriter, ConvModelRunsLikeADirectLoop) {
 TEST(SavedModelWriter, EscapesCheckpointLocalNames) {
   EXPECT_EQ(escape_checkpoint_local_name("a.b/c"), "a..b.Sc");
   TempDir tmp;
-  SavedModelWriter writer;
+  SavedModelWriter writer(ops::find_op_def);
   ASSERT_TRUE(writer.add_variable({"block.1", "conv/x"}, "v", Tensor::scalar(1.0f), true).ok());
   ASSERT_TRUE(writer.write(tmp.path()).ok());
   ASSERT_EQ(writer.written_variables().size(), 1u);
@@ -618,8 +621,8 @@ TEST(SavedModelWriter, EscapesCheckpointLocalNames) {
 }
 
 TEST(SavedModelWriter, ReportsBuilderErrors) {
-  SavedModelWriter writer;
-  FunctionBuilder f(writer.unique_function_name("bad"));
+  SavedModelWriter writer(ops::find_op_def);
+  FunctionBuilder f(writer.unique_function_name("bad"), writer.op_defs());
   const auto x = f.add_input("x", kF32, PartialShape::known({2}));
   f.add("NoSuchOp", {x});
   f.add_output(x);
@@ -627,14 +630,14 @@ TEST(SavedModelWriter, ReportsBuilderErrors) {
   ASSERT_FALSE(added.ok());
   EXPECT_THAT(added.status().message(), ::testing::HasSubstr("NoSuchOp"));
 
-  FunctionBuilder g(writer.unique_function_name("bad_input"));
+  FunctionBuilder g(writer.unique_function_name("bad_input"), writer.op_defs());
   g.add_input("x", kF32, PartialShape::known({2}));
   g.add_output(g.add("Relu", {"missing:output:0"}));
   auto added2 = writer.add_function(std::move(g));
   ASSERT_FALSE(added2.ok());
   EXPECT_THAT(added2.status().message(), ::testing::HasSubstr("missing:output:0"));
 
-  FunctionBuilder h(writer.unique_function_name("mixed_types"));
+  FunctionBuilder h(writer.unique_function_name("mixed_types"), writer.op_defs());
   const auto a = h.add_input("a", kF32, PartialShape::known({2}));
   const auto b = h.add_input("b", DType::kInt32, PartialShape::known({2}));
   h.add_output(h.add("AddV2", {a, b}));
@@ -647,9 +650,25 @@ TEST(SavedModelWriter, ReportsBuilderErrors) {
   EXPECT_FALSE(writer.set_call({{"__inference_missing_1", {}, false, {}, {}}}).ok());
 }
 
+TEST(SavedModelWriter, AnOpWithoutAnOpDefIsAnErrorNamingIt) {
+  // The writer knows ops only through the lookup its caller gives it: here the op table's,
+  // without Relu.
+  SavedModelWriter writer([](std::string_view op) -> const tf::OpDef* {
+    return op == "Relu" ? nullptr : ops::find_op_def(op);
+  });
+  FunctionBuilder f(writer.unique_function_name("no_relu"), writer.op_defs());
+  const auto x = f.add_input("x", kF32, PartialShape::known({2}));
+  const auto y = f.add("Neg", {x});
+  f.add_output(f.add("Relu", {y}, {}, "act"));
+  auto added = writer.add_function(std::move(f));
+  ASSERT_FALSE(added.ok());
+  EXPECT_THAT(added.status().message(),
+              ::testing::HasSubstr("node 'act': the writer has no OpDef for op 'Relu'"));
+}
+
 TEST(SavedModelWriter, InfersTypeAttributesAndOutputNames) {
-  SavedModelWriter writer;
-  FunctionBuilder f(writer.unique_function_name("bn"));
+  SavedModelWriter writer(ops::find_op_def);
+  FunctionBuilder f(writer.unique_function_name("bn"), writer.op_defs());
   const auto x = f.add_input("x", kF32, PartialShape::known({1, 2, 2, 3}));
   const auto c = f.add_const(Tensor::from_vector<float>({3}, {1, 2, 3}), "c");
   const auto outs = f.add_node("FusedBatchNormV3", {x, c, c, c, c},

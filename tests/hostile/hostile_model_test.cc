@@ -20,6 +20,7 @@
 #include "graph.pb.h"
 #include "hubimg/model.h"
 #include "hubimg/tensor.h"
+#include "ops/op_registry.h"
 #include "saved_model.pb.h"
 #include "util/test_util.h"
 
@@ -462,6 +463,63 @@ TEST(HostileConstants, WrongArityOnAFusionPathIsAClearError) {
   }
 }
 
+// A node's data inputs are counted against its op's TensorFlow OpDef when the graph is built,
+// before the optimizer or a kernel looks at them: the error names the function (or the
+// top-level graph), the node, the op and its input args. Control inputs ("^w") do not count.
+TEST(HostileArity, InputCountsAreCheckedAgainstTheOpDefAtLoad) {
+  const std::string w = float_const("w", {4, 2});
+  const std::string b = float_const("b", {2});
+  const std::string f32_list = "list { type: DT_FLOAT type: DT_FLOAT }";
+  // f(a, c) = ConcatV2 with N = 3 but only two values and the axis.
+  const std::string library =
+      "function { signature { name: \"f\" input_arg { name: \"a\" type: DT_FLOAT } input_arg { "
+      "name: \"c\" type: DT_FLOAT } output_arg { name: \"y\" type: DT_FLOAT } } " +
+      int_const("axis", {1}).replace(0, 4, "node_def") +
+      " node_def { name: \"cat\" op: \"ConcatV2\" input: \"a\" input: \"c\" input: "
+      "\"axis:output:0\" attr { key: \"N\" value { i: 3 } } " +
+      kTFloat + " } ret { key: \"y\" value: \"cat:output:0\" } }";
+  auto call = [&](const std::vector<std::string>& inputs, const std::string& tin) {
+    return node("call", "PartitionedCall", inputs,
+                "attr { key: \"f\" value { func { name: \"f\" } } } attr { key: \"Tin\" value { " +
+                    tin + " } } attr { key: \"Tout\" value { list { type: DT_FLOAT } } }");
+  };
+  struct Case {
+    std::string nodes, library, message;
+  };
+  const std::vector<Case> cases = {
+      {w + node("m", "MatMul", {"x", "w"}, kTFloat) + node("y", "BiasAdd", {"m", "^w"}, kTFloat),
+       "", "node 'y' in the top-level graph (BiasAdd): expects 2 inputs (value, bias), has 1"},
+      {w + b + node("y", "MatMul", {"x", "w", "b"}, kTFloat), "",
+       "node 'y' in the top-level graph (MatMul): expects 2 inputs (a, b), has 3"},
+      {call({"x", "x"}, f32_list) + node("y", "Identity", {"call:0"}, kTFloat), library,
+       "node 'cat' in function 'f' (ConcatV2): expects 4 inputs (values[N=3], axis), has 3"},
+      {call({"x"}, f32_list) + node("y", "Identity", {"call:0"}, kTFloat), library,
+       "node 'call' in the top-level graph (PartitionedCall): expects 2 inputs (args[Tin=2]), "
+       "has 1"},
+  };
+  for (size_t c = 0; c < cases.size(); ++c) {
+    TempDir tmp;
+    auto dir = write_model(tmp, "m", tf1_pbtxt(cases[c].nodes, {{"y", "y:0"}}, cases[c].library));
+    for (bool optimize : {true, false}) {
+      SCOPED_TRACE("case " + std::to_string(c) + ", optimize " + std::to_string(optimize));
+      LoadOptions options;
+      options.optimize = optimize;
+      auto model = Model::load(dir, options);
+      ASSERT_FALSE(model.ok()) << "the malformed model loaded";
+      EXPECT_NE(model.status().message().find(cases[c].message), std::string::npos)
+          << model.status().message();
+    }
+  }
+  // The same graphs with the right arity load and run; "^w" is a control input, not data.
+  TempDir tmp;
+  auto dir = write_model(tmp, "ok",
+                         tf1_pbtxt(w + b + node("m", "MatMul", {"x", "w"}, kTFloat) +
+                                       node("y", "BiasAdd", {"m", "b", "^w"}, kTFloat),
+                                   {{"y", "y:0"}}));
+  EXPECT_EQ(load_or_call_error(dir, true), "");
+  EXPECT_EQ(load_or_call_error(dir, false), "");
+}
+
 TEST(HostileSizes, FillFromRunTimeShape) {
   // dims computed at run time: Shape(x) * [2^31, 1] -> [2^31, 4] floats (32 GiB).
   expect_run_size_error(
@@ -582,11 +640,11 @@ double cpu_seconds() {
 void write_small_model(const std::filesystem::path& dir) {
   using format::FunctionBuilder;
   using format::SavedModelWriter;
-  SavedModelWriter writer;
+  SavedModelWriter writer(ops::find_op_def);
   auto w = writer.add_variable({"w"}, "w", Tensor::scalar(3.0f), true);
   auto b = writer.add_variable({"b"}, "b", Tensor::scalar(-0.5f), true);
   ASSERT_TRUE(w.ok() && b.ok());
-  FunctionBuilder f(writer.unique_function_name("__call__"));
+  FunctionBuilder f(writer.unique_function_name("__call__"), writer.op_defs());
   const auto x = f.add_input("x", DType::kFloat32, PartialShape::known({-1}));
   const auto wv =
       f.read_variable(writer.add_resource_input(f, "mul_readvariableop_resource", *w), "mul");

@@ -21,6 +21,7 @@
 #include "format/saved_model_writer.h"
 #include "hubimg/image.h"
 #include "hubimg/npy.h"
+#include "ops/op_registry.h"
 #include "util/test_util.h"
 
 namespace hubimg {
@@ -215,11 +216,11 @@ TEST(HostileOutputNames, ASymlinkInTheOutputFolderIsNotFollowedOutside) {
 Status write_hostile_keys_model(const fs::path& dir) {
   using format::FunctionBuilder;
   using format::TensorSpec;
-  format::SavedModelWriter writer;
+  format::SavedModelWriter writer(ops::find_op_def);
   HUBIMG_ASSIGN_OR_RETURN(
       format::VariableHandle w,
       writer.add_variable({"w"}, "model/dense/kernel:0", Tensor::scalar(2.0f), true));
-  FunctionBuilder f(writer.unique_function_name("__call__"));
+  FunctionBuilder f(writer.unique_function_name("__call__"), writer.op_defs());
   const auto x = f.add_input("x", DType::kFloat32, PartialShape::known({-1}));
   const auto w_value =
       f.read_variable(writer.add_resource_input(f, "mul_readvariableop_resource", w), "mul");
