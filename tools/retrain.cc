@@ -250,7 +250,7 @@ Expected<EvalTotals> evaluate_split(const ImageClassifier& classifier,
 
 std::string confusion_text(const EvalTotals& t, const std::vector<std::string>& names) {
   std::string out = "true\\predicted";
-  for (size_t j = 0; j < names.size(); ++j) out += "\t" + names[j];
+  for (const auto& name : names) out += "\t" + name;
   out += "\n";
   for (size_t i = 0; i < names.size(); ++i) {
     out += names[i];

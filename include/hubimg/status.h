@@ -103,9 +103,12 @@ class [[nodiscard]] Expected {
   } while (0)
 
 // `HUBIMG_ASSIGN_OR_RETURN(auto x, f());` unwraps an Expected or returns its error.
+// `lhs` is a declaration and `tmp` a name: neither can be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define HUBIMG_ASSIGN_OR_RETURN(lhs, expr) \
   HUBIMG_ASSIGN_OR_RETURN_IMPL(HUBIMG_CONCAT(hubimg_expected_, __LINE__), lhs, expr)
 #define HUBIMG_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return tmp.status();                \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -73,7 +73,7 @@ struct OptimizerOptions {
 // else holds their buffer (otherwise a new value is assigned).
 class Optimizer {
  public:
-  explicit Optimizer(OptimizerOptions options = {}) : options_(std::move(options)) {}
+  explicit Optimizer(OptimizerOptions options = {}) : options_(options) {}
 
   // One step over `variables[i]` with `gradients[i]` (same shape; float32 or float64 like the
   // variable). Fails, naming the variable, on a count, shape or dtype mismatch, before changing

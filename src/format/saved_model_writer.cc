@@ -297,9 +297,10 @@ std::string FunctionBuilder::add_resource_input(const std::string& name, DType d
   return arg;
 }
 
-std::vector<std::string> FunctionBuilder::add_node(const std::string& op,
-                                                   const std::vector<std::string>& inputs,
-                                                   Attrs attrs, const std::string& name_hint) {
+std::vector<std::string> FunctionBuilder::add_node(
+    const std::string& op, const std::vector<std::string>& inputs,
+    Attrs attrs,  // NOLINT(performance-unnecessary-value-param): moved from
+    const std::string& name_hint) {
   Impl& m = *impl_;
   const std::string node_name = m.names.unique(name_hint.empty() ? op : name_hint);
   m.last_node = node_name;
@@ -905,7 +906,7 @@ Expected<SaverFunctions> add_saver_functions(SavedModelWriter& writer,
   const auto shard = save.add_const(Tensor::scalar<int32_t>(0), "ShardedFilename/shard");
   const auto filename = save.add("ShardedFilename", {tmp_prefix, shard, num_shards});
   std::vector<std::string> names = keys;
-  names.push_back(kObjectGraphKey);
+  names.emplace_back(kObjectGraphKey);
   const auto count = static_cast<int64_t>(names.size());
   const auto tensor_names =
       save.add_const(Tensor::from_strings({count}, names), "SaveV2/tensor_names");
@@ -1122,7 +1123,7 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
   // ---- Checkpoint object graph (mirrors the SavedObjectGraph node for node).
   tf::TrackableObjectGraph trackable;
   std::vector<bool> has_values(objects.size(), false);
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {  // NOLINT(modernize-loop-convert)
     const Object& o = objects[static_cast<size_t>(*it)];
     bool any = o.kind == Object::Kind::kVariable;
     for (const auto& [local, child] : o.children)
@@ -1316,7 +1317,7 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
         std::vector<std::string> args = {"self", "inputs"};
         tf::StructuredValue defaults;
         if (training) {
-          args.push_back("training");
+          args.emplace_back("training");
           defaults.mutable_list_value()->add_values()->set_bool_value(false);
         }
         for (const auto& a : m.call_traces[0].arguments) {

@@ -447,7 +447,7 @@ Expected<std::vector<Binding>> Builder::process_node(
 
   if (op == "VarHandleOp") {
     auto shared = node.attr().find("shared_name");
-    std::string var_name = node.name();
+    const std::string& var_name = node.name();
     int idx = model_.variable_index_for_name(var_name);
     if (idx < 0 && shared != node.attr().end())
       idx = model_.variable_index_for_name(shared->second.s());

@@ -187,7 +187,7 @@ Expected<Graph> fold_batch_norms(const Graph& g, OptimizeStats& stats) {
     const Tensor* params[4];
     bool shapes_ok = true;
     for (int k = 0; k < 4; ++k) {
-      params[k] = &const_value(g, bn.inputs[static_cast<size_t>(k + 1)]);
+      params[k] = &const_value(g, bn.inputs[static_cast<size_t>(k) + 1]);
       shapes_ok = shapes_ok && params[k]->dtype() == DType::kFloat32 &&
                   params[k]->num_elements() == channels;
     }

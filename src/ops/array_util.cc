@@ -126,8 +126,8 @@ std::vector<int64_t> source_offsets(const Dims& out_shape, const AxisMaps& maps)
     }
   };
   refresh_from(0);
-  for (size_t i = 0; i < offsets.size(); ++i) {
-    offsets[i] = partial[rank];
+  for (auto& offset : offsets) {
+    offset = partial[rank];
     size_t k = rank;
     while (k > 0) {
       --k;

@@ -58,7 +58,7 @@ To convert(From x, bool truncate) {
       if (truncate) return truncate_to_bfloat16(x);
     }
     return BFloat16::from_float(static_cast<float>(x));
-  } else if constexpr (std::is_floating_point_v<To>) {
+  } else if constexpr (std::is_floating_point_v<To>) {  // NOLINT(bugprone-branch-clone)
     return static_cast<To>(x);
   } else if constexpr (std::is_floating_point_v<From>) {
     return float_to_integer<To>(static_cast<double>(x));

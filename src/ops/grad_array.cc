@@ -8,7 +8,7 @@ namespace {
 
 using Grads = std::vector<GradValue>;
 
-Expected<GradValue> int_vector(GradientBuilder& b, std::vector<int32_t> values) {
+Expected<GradValue> int_vector(GradientBuilder& b, const std::vector<int32_t>& values) {
   const int64_t n = static_cast<int64_t>(values.size());
   return b.constant(Tensor::from_vector<int32_t>({n}, values));
 }

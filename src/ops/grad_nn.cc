@@ -13,8 +13,8 @@ using Grads = std::vector<GradValue>;
 // this form.
 enum class Operand { kGrad, kInput, kOutput };
 
-GradientRule elementwise_rule(std::string op, Operand first, Operand second,
-                              std::vector<std::string> copied_attrs = {}) {
+GradientRule elementwise_rule(const std::string& op, Operand first, Operand second,
+                              const std::vector<std::string>& copied_attrs = {}) {
   return [=](GradientBuilder& b) -> Expected<Grads> {
     const GradValue g = b.grad(0);
     if (!g.valid() || !b.needs_grad(0)) return Grads(1);
@@ -59,7 +59,7 @@ Expected<Grads> log_softmax_grad(GradientBuilder& b) {
 }
 
 // Conv2D and DepthwiseConv2dNative: the backprop ops with the forward node's attributes.
-GradientRule conv_rule(std::string backprop_input, std::string backprop_filter) {
+GradientRule conv_rule(const std::string& backprop_input, const std::string& backprop_filter) {
   return [=](GradientBuilder& b) -> Expected<Grads> {
     Grads out(2);
     const GradValue g = b.grad(0);
@@ -79,7 +79,7 @@ GradientRule conv_rule(std::string backprop_input, std::string backprop_filter) 
 // FusedBatchNorm / V2 / V3 (nn_grad.py _BaseFusedBatchNormGrad): training differentiates
 // through the batch statistics saved in reserve_space_1/2; inference uses the population
 // mean and variance inputs. Mean and variance never get a gradient, nor do outputs 1...
-GradientRule fused_batch_norm_rule(std::string grad_op, bool v3) {
+GradientRule fused_batch_norm_rule(const std::string& grad_op, bool v3) {
   return [=](GradientBuilder& b) -> Expected<Grads> {
     Grads out(5);
     const GradValue g = b.grad(0);

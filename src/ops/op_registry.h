@@ -56,8 +56,10 @@ class KernelContext {
   void set_random_seed(uint64_t s) { random_seed_ = s; }
 
   // An error that names the node and op: "node 'model/conv/Conv2D' (Conv2D): <message>".
-  Status error(std::string message) const { return error(StatusCode::kInvalidArgument, message); }
-  Status error(StatusCode code, std::string message) const;
+  Status error(const std::string& message) const {
+    return error(StatusCode::kInvalidArgument, message);
+  }
+  Status error(StatusCode code, const std::string& message) const;
 
  private:
   std::string_view node_name_;

@@ -24,7 +24,7 @@ Status run_kernel(const Kernel& kernel, KernelContext& ctx) {
   return s;
 }
 
-Status KernelContext::error(StatusCode code, std::string message) const {
+Status KernelContext::error(StatusCode code, const std::string& message) const {
   return {code, "node '" + std::string(node_name_) + "' (" + std::string(op_) + "): " + message};
 }
 

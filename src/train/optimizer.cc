@@ -185,8 +185,8 @@ std::vector<std::string> Optimizer::slot_names() const {
     case OptimizerKind::kAdamW: return {"m", "v"};
     case OptimizerKind::kRmsprop: {
       std::vector<std::string> names{"rms"};
-      if (options_.centered) names.push_back("mg");
-      if (options_.momentum > 0) names.push_back("momentum");
+      if (options_.centered) names.emplace_back("mg");
+      if (options_.momentum > 0) names.emplace_back("momentum");
       return names;
     }
   }

@@ -260,8 +260,8 @@ class Net {
   }
 
   // Keras Normalization adapted to ImageNet's RGB mean and variance (EfficientNet's stem).
-  int normalization(int x, const std::string& name, std::vector<float> mean,
-                    std::vector<float> variance) {
+  int normalization(int x, const std::string& name, const std::vector<float>& mean,
+                    const std::vector<float>& variance) {
     const int64_t c = shape_of(x)[2];
     Layer l = make(name, LayerType::kNormalization, {x});
     l.shape = shape_of(x);
@@ -283,7 +283,7 @@ class Net {
     layers_.push_back(std::move(l));
     return static_cast<int>(layers_.size()) - 1;
   }
-  void fail(std::string message) {
+  void fail(const std::string& message) {
     if (status_.ok()) status_ = internal_error(name_ + ": " + message);
   }
   void add_variable(Layer& l, const std::string& role, Tensor value, bool trainable,

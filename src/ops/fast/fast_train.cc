@@ -141,7 +141,7 @@ struct Window2D {
 
 std::optional<std::vector<int64_t>> nhwc_spatial(const AttrMap& attrs, const char* name,
                                                  std::optional<std::vector<int64_t>> fallback) {
-  auto values = attrs.get_ints(name, fallback);
+  auto values = attrs.get_ints(name, std::move(fallback));
   if (!values.ok() || values->size() != 4 || (*values)[0] != 1 || (*values)[3] != 1 ||
       (*values)[1] < 1 || (*values)[2] < 1) {
     return std::nullopt;

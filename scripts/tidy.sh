@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# clang-tidy (.clang-tidy: bugprone, performance, modernize basics; warnings are errors) over the
+# library and the CLI: every src/ and tools/ source, or the files given. Needs a compile database
+# from a clang build; scripts/test.sh leaves one in build-asan.
+# Usage: scripts/tidy.sh [BUILD_DIR [FILE...]]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build-asan}"
+shift || true
+if [ ! -f "$build/compile_commands.json" ]; then
+  echo "tidy: no $build/compile_commands.json (configure a clang build first, e.g. scripts/test.sh)" >&2
+  exit 2
+fi
+if [ $# -gt 0 ]; then
+  files=("$@")
+else
+  mapfile -t files < <(git ls-files 'src/*.cc' 'tools/*.cc')
+fi
+# run-clang-tidy takes regexes: anchor each path so that a.cc does not also match xa.cc.
+patterns=()
+for f in "${files[@]}"; do patterns+=("$(pwd)/${f//./\\.}\$"); done
+echo "clang-tidy: ${#files[@]} files"
+run-clang-tidy -p "$build" -j "$(nproc)" -quiet "${patterns[@]}" > "$build/tidy.log" 2>&1 || {
+  grep -E "(warning|error):" "$build/tidy.log" | sort -u
+  echo "clang-tidy found problems (full output: $build/tidy.log)" >&2
+  exit 1
+}
+echo "clang-tidy: clean"
