@@ -122,6 +122,7 @@ constexpr char kGraphOpDefs[] = R"pb(
       default_value { s: "" }
     }
     is_stateful: true
+    is_distributed_communication: true
   }
   op {
     name: "StaticRegexFullMatch"

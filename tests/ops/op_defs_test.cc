@@ -261,12 +261,14 @@ TEST(OpDefs, AgreeWithTheOnesTensorFlowWroteIntoTheFixtures) {
       }
       if (parse_version(d.version) > parse_version(newest->version)) newest = &d;
     }
-    // Statefulness, commutativity: as the newest TensorFlow has them.
+    // Statefulness, commutativity, distributed communication: as the newest TensorFlow has them.
     EXPECT_EQ(ours->is_stateful(), newest->def.is_stateful())
         << name << " vs TensorFlow " << newest->version;
     EXPECT_EQ(ours->is_commutative(), newest->def.is_commutative())
         << name << " vs TensorFlow " << newest->version;
     EXPECT_EQ(ours->is_aggregate(), newest->def.is_aggregate())
+        << name << " vs TensorFlow " << newest->version;
+    EXPECT_EQ(ours->is_distributed_communication(), newest->def.is_distributed_communication())
         << name << " vs TensorFlow " << newest->version;
   }
   std::string skipped;
