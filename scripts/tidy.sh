@@ -21,7 +21,7 @@ patterns=()
 for f in "${files[@]}"; do patterns+=("$(pwd)/${f//./\\.}\$"); done
 echo "clang-tidy: ${#files[@]} files"
 run-clang-tidy -p "$build" -j "$(nproc)" -quiet "${patterns[@]}" > "$build/tidy.log" 2>&1 || {
-  grep -E "(warning|error):" "$build/tidy.log" | sort -u
+  sed "s/\x1b\[[0-9;]*m//g" "$build/tidy.log" | grep -E "(warning|error):" | sort -u
   echo "clang-tidy found problems (full output: $build/tidy.log)" >&2
   exit 1
 }
