@@ -45,11 +45,22 @@ if [ -d "$shared/fixtures/real" ]; then
 else
   echo "fixtures not found at $shared: fuzzers start from empty corpora"
 fi
-for target in build-asan/fuzz/fuzz_*; do
+# One fuzzer per core at a time; a crash, leak or timeout fails the run and prints its log.
+fuzz_one() {
+  local target=$1 name log
   name=$(basename "$target")
+  log="$corpus/$name.log"
   mkdir -p "$corpus/$name"
-  echo "-- $name"
-  "$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 -timeout=20 \
-    "$corpus/$name" 2>&1 | tail -n 3
-done
+  if "$target" -max_total_time="$fuzz_seconds" -rss_limit_mb=4096 -timeout=20 \
+    "$corpus/$name" >"$log" 2>&1; then
+    echo "-- $name: $(grep -E '^(#[0-9]+\s+DONE|Done)' "$log" | tail -n 1)"
+  else
+    echo "-- $name FAILED:"
+    tail -n 60 "$log"
+    return 1
+  fi
+}
+export -f fuzz_one
+export corpus fuzz_seconds
+printf '%s\n' build-asan/fuzz/fuzz_* | xargs -P "$jobs" -I{} bash -c 'fuzz_one "$1"' _ {}
 section "all tests passed"
