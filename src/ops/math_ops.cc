@@ -762,7 +762,7 @@ void fast_reduce(const float* x, float* y, const ReductionView& v) {
                         : kMax   ? -std::numeric_limits<float>::infinity()
                                  : std::numeric_limits<float>::infinity();
   const double count = static_cast<double>(v.middle);
-  const auto finish = [count](Acc a) -> float {
+  const auto finish = [=](Acc a) -> float {  // `count` is used by kMean only
     if constexpr (Kind == ReduceKind::kMean) return static_cast<float>(a / count);
     return static_cast<float>(a);
   };
