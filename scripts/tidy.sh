@@ -16,6 +16,18 @@ if [ $# -gt 0 ]; then
 else
   mapfile -t files < <(git ls-files 'src/*.cc' 'tools/*.cc')
 fi
+# A file missing from the database would be skipped silently (a unity build lists its batches
+# instead): refuse.
+missing=$(python3 - "$build/compile_commands.json" "${files[@]}" <<'PY'
+import json, os, sys
+listed = {os.path.realpath(e["file"]) for e in json.load(open(sys.argv[1]))}
+print(" ".join(f for f in sys.argv[2:] if os.path.realpath(f) not in listed))
+PY
+)
+if [ -n "$missing" ]; then
+  echo "tidy: not in $build/compile_commands.json: $missing" >&2
+  exit 2
+fi
 # run-clang-tidy takes regexes: anchor each path so that a.cc does not also match xa.cc.
 patterns=()
 for f in "${files[@]}"; do patterns+=("$(pwd)/${f//./\\.}\$"); done
