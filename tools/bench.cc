@@ -54,8 +54,8 @@ int bench(const BenchArgs& a) {
   const double load_ms = ms_since(start);
   const bool use_call = a.signature.empty() && model->has_call();
   const std::string signature = a.signature.empty() ? "serving_default" : a.signature;
-  auto specs = use_call ? model->call_input_specs() : model->signature_input_specs(signature);
-  std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
+  const auto specs = inputs_without_defaults(use_call ? model->call_input_specs()
+                                                      : model->signature_input_specs(signature));
   if (specs.size() != 1) {
     return report_error("bench needs a model with exactly one input without a default; it has " +
                         std::to_string(specs.size()));

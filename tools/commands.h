@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "hubimg/model.h"
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 
@@ -37,5 +38,12 @@ std::string file_stem_for(const std::string& name);
 // A labels file: one class name per line (a final CR is dropped). Read without blocking: a FIFO
 // or device named as the labels file is refused.
 Expected<std::vector<std::string>> read_labels(const std::string& path);
+
+// The inputs a caller has to feed: `specs` without the hyperparameters that have a default
+// (TF Hub's batch_norm_momentum=0.99), which are never images.
+inline std::vector<Model::InputSpec> inputs_without_defaults(std::vector<Model::InputSpec> specs) {
+  std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
+  return specs;
+}
 
 }  // namespace hubimg::cli

@@ -116,8 +116,8 @@ int grad(const GradArgs& args) {
   if (!use_call && (args.training || !args.arguments.empty())) {
     return report_error("--training and --arg apply to __call__, not to signatures");
   }
-  auto specs = use_call ? model->call_input_specs() : model->signature_input_specs(args.signature);
-  std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
+  const auto specs = inputs_without_defaults(
+      use_call ? model->call_input_specs() : model->signature_input_specs(args.signature));
   auto inputs = read_pairs(args.inputs, specs.size() == 1 ? specs[0].name : "", "--input");
   if (!inputs.ok()) return report_error(inputs.status().message());
   GradientTargets targets;

@@ -30,9 +30,7 @@ Expected<InputShape> model_input(const Model& model, const ImageInputOptions& o)
     specs = model.signature_input_specs(o.signature);
     what = "signature '" + o.signature + "'";
   } else if (model.has_call()) {
-    specs = model.call_input_specs();
-    // Hyperparameters with defaults (batch_norm_momentum) are not images: leave them out.
-    std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
+    specs = inputs_without_defaults(model.call_input_specs());
     what = "__call__";
   } else {
     specs = model.signature_input_specs("serving_default");

@@ -250,11 +250,12 @@ Expected<EvalTotals> evaluate_split(const ImageClassifier& classifier,
 
 std::string confusion_text(const EvalTotals& t, const std::vector<std::string>& names) {
   std::string out = "true\\predicted";
-  for (const auto& name : names) out += "\t" + name;
+  for (const auto& name : names) out.append("\t").append(name);
   out += "\n";
   for (size_t i = 0; i < names.size(); ++i) {
     out += names[i];
-    for (size_t j = 0; j < names.size(); ++j) out += "\t" + std::to_string(t.confusion[i][j]);
+    for (size_t j = 0; j < names.size(); ++j)
+      out.append("\t").append(std::to_string(t.confusion[i][j]));
     out += "\n";
   }
   return out;
@@ -300,8 +301,7 @@ int retrain(const RetrainArgs& a) {
     if (!size.ok()) return fail(size.status());
     std::tie(h, w) = *size;
   } else {
-    auto specs = model->call_input_specs();
-    std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
+    const auto specs = inputs_without_defaults(model->call_input_specs());
     if (specs.size() == 1 && !specs[0].shape.unknown_rank && specs[0].shape.dims.size() == 4 &&
         specs[0].shape.dims[1] > 0 && specs[0].shape.dims[2] > 0) {
       h = specs[0].shape.dims[1];

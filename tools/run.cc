@@ -29,8 +29,7 @@ int run(const RunArgs& args) {
   const bool use_call = args.signature.empty() || args.signature == "__call__";
   std::string default_key = "inputs";
   if (use_call) {
-    auto specs = model->call_input_specs();
-    std::erase_if(specs, [](const Model::InputSpec& s) { return s.has_default; });
+    const auto specs = inputs_without_defaults(model->call_input_specs());
     if (specs.size() == 1) default_key = specs[0].name;
   } else {
     auto specs = model->signature_input_specs(args.signature);

@@ -70,12 +70,11 @@ Expected<ImageClassifier> ImageClassifier::create(Model base, ClassifierOptions 
   }
   HUBIMG_RETURN_IF_ERROR(options.optimizer.learning_rate.validate());
   if (!base.has_call()) return invalid_argument("the base model has no __call__");
-  // The images are the one tensor input that is not a scalar hyperparameter (TF Hub's
-  // `batch_norm_momentum`): those come from `hub.arguments` or their Python defaults.
+  // The images are the one input that neither `hub.arguments` nor a Python default (TF Hub's
+  // `batch_norm_momentum=0.99`) supplies.
   std::vector<std::string> image_inputs;
   for (const auto& spec : base.call_input_specs()) {
-    const bool scalar = !spec.shape.unknown_rank && spec.shape.dims.empty();
-    if (scalar || options.hub.arguments.count(spec.name)) continue;
+    if (spec.has_default || options.hub.arguments.count(spec.name)) continue;
     image_inputs.push_back(spec.name);
   }
   if (image_inputs.size() != 1) {
@@ -83,8 +82,8 @@ Expected<ImageClassifier> ImageClassifier::create(Model base, ClassifierOptions 
     for (const auto& n : image_inputs) names += (names.empty() ? "" : ", ") + n;
     return invalid_argument("the base model's __call__ takes " +
                             std::to_string(image_inputs.size()) +
-                            " tensor inputs besides scalar "
-                            "hyperparameters (" +
+                            " inputs that have no default and are not in the hub layer's "
+                            "arguments (" +
                             names + "); a hub image layer takes one (images)");
   }
   ImageClassifier c(std::move(base));
