@@ -1,4 +1,5 @@
-// make_bench_models OUT_DIR [--only NAME] [--seed N] [--dump-npy] [--no-training-trace]
+// make_bench_models OUT_DIR [--only NAME] [--seed N] [--init keras|varied] [--dump-npy]
+//     [--no-training-trace] [--input-size N] [--alpha A] [--feature-vector]
 // Writes OUT_DIR/<name>/ for each benchmark model (the model zoo, src/zoo/zoo.h).
 #include <cstdio>
 #include <cstdlib>
@@ -11,8 +12,8 @@ namespace {
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s OUT_DIR [--only NAME] [--seed N] [--dump-npy] [--no-training-trace]\n"
-               "       [--input-size N] [--alpha A] [--feature-vector]\n"
+               "usage: %s OUT_DIR [--only NAME] [--seed N] [--init keras|varied] [--dump-npy]\n"
+               "       [--no-training-trace] [--input-size N] [--alpha A] [--feature-vector]\n"
                "models:",
                argv0);
   for (const auto& n : hubimg::zoo::zoo_model_names()) std::fprintf(stderr, " %s", n.c_str());
@@ -38,6 +39,15 @@ int main(int argc, char** argv) {
       options.input_size = std::atoll(argv[++i]);
     } else if (arg == "--alpha" && i + 1 < argc) {
       options.alpha = std::atof(argv[++i]);
+    } else if (arg == "--init" && i + 1 < argc) {
+      const std::string init = argv[++i];
+      if (init == "keras") {
+        options.initialization = hubimg::zoo::Initialization::kKeras;
+      } else if (init == "varied") {
+        options.initialization = hubimg::zoo::Initialization::kVaried;
+      } else {
+        return usage(argv[0]);
+      }
     } else if (arg == "--feature-vector") {
       options.feature_vector = true;
     } else if (arg == "--dump-npy") {

@@ -1,10 +1,12 @@
 // `hubimg export ARCH --output DIR [--alpha A] [--feature-vector | --num-classes N] [--seed S]
-//  [--input-size N] [--l2 F]`: a freshly initialized network of the model zoo (src/zoo/zoo.h) as
+//  [--input-size N] [--l2 F] [--init keras|varied]`: a freshly initialized network of the model zoo
+//  (src/zoo/zoo.h) as
 // a Reusable SavedModel: __call__(inputs, training=False, batch_norm_momentum=0.99), variables,
 // trainable_variables, regularization_losses and a serving_default signature.
 #include <fmt/format.h>
 
 #include <iostream>
+#include <map>
 
 #include "commands.h"
 #include "format/atomic_dir.h"
@@ -22,6 +24,7 @@ void add_export_command(CLI::App& app, int& exit_code) {
     uint64_t seed = 1;
     int64_t input_size = -1;
     double l2 = 4e-5;
+    zoo::Initialization init = zoo::Initialization::kVaried;
   };
   auto args = std::make_shared<Args>();
   std::string archs;
@@ -45,9 +48,17 @@ void add_export_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--l2", args->l2,
                   "L2 factor of the kernel regularization losses l2*sum(w^2) (default 4e-5; 0: "
                   "none)");
+  cmd->add_option("--init", args->init,
+                  "Weights: varied (default; He-scaled kernels, batch-norm parameters and "
+                  "statistics drawn near their neutral values, residual branches starting small) "
+                  "or keras (the architecture's Keras initializers: glorot_uniform, batch norm "
+                  "at gamma 1, beta 0, statistics 0 and 1)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, zoo::Initialization>{
+          {"keras", zoo::Initialization::kKeras}, {"varied", zoo::Initialization::kVaried}}));
   cmd->callback([args, &exit_code] {
     zoo::ZooOptions options;
     options.seed = args->seed;
+    options.initialization = args->init;
     options.alpha = args->alpha;
     options.feature_vector = args->feature_vector;
     options.num_classes = args->num_classes;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <span>
 
 #include "format/saved_model_writer.h"
 #include "hubimg/npy.h"
@@ -87,18 +88,84 @@ struct Layer {
   std::vector<LayerVariable> variables;
 };
 
-struct Initializers {
-  std::mt19937_64 rng;
-  explicit Initializers(uint64_t seed) : rng(seed) {}
+// Keras' initializers for the kernels of one architecture.
+enum class KernelInit {
+  kGlorotUniform,     // Keras' default: uniform, limit sqrt(6 / (fan_in + fan_out))
+  kEfficientNetConv,  // VarianceScaling(2.0, "fan_out", "truncated_normal")
+  kEfficientNetDense  // VarianceScaling(1/3, "fan_out", "uniform")
+};
+struct KerasInit {
+  KernelInit conv = KernelInit::kGlorotUniform;
+  KernelInit dense = KernelInit::kGlorotUniform;
+};
 
-  // He-normal truncated at two standard deviations, like Keras' he_normal / VarianceScaling.
+class Initializers {
+ public:
+  Initializers(uint64_t seed, Initialization mode, KerasInit keras)
+      : rng_(seed), mode_(mode), keras_(keras) {}
+
+  enum class Kernel { kConv, kDepthwise, kDense };
+  // `shape`: [kh, kw, in, out] for a convolution, [kh, kw, channels, 1] for a depthwise one,
+  // [in, out] for a Dense kernel.
+  Tensor kernel(Dims shape, Kernel kind) {
+    // Fans as Keras computes them for every kernel: the receptive field times the input
+    // (output) channels, so a depthwise kernel's fan-in counts all its channels.
+    const int64_t receptive = shape.size() == 4 ? shape[0] * shape[1] : 1;
+    const auto fan_in = static_cast<double>(receptive * shape[shape.size() - 2]);
+    const auto fan_out = static_cast<double>(receptive * shape.back());
+    if (mode_ == Initialization::kVaried) {
+      // He: the fan-in of one output, which for a depthwise kernel is its receptive field.
+      switch (kind) {
+        case Kernel::kConv: return truncated_normal(std::move(shape), std::sqrt(2.0 / fan_in));
+        case Kernel::kDepthwise:
+          return truncated_normal(std::move(shape),
+                                  std::sqrt(2.0 / static_cast<double>(receptive)));
+        case Kernel::kDense: return truncated_normal(std::move(shape), std::sqrt(1.0 / fan_in));
+      }
+    }
+    switch (kind == Kernel::kDense ? keras_.dense : keras_.conv) {
+      case KernelInit::kGlorotUniform: {
+        const double limit = std::sqrt(6.0 / (fan_in + fan_out));
+        return uniform(std::move(shape), -limit, limit);
+      }
+      case KernelInit::kEfficientNetConv:
+        return truncated_normal(std::move(shape), std::sqrt(2.0 / fan_out));
+      case KernelInit::kEfficientNetDense: {
+        const double limit = std::sqrt(3.0 * (1.0 / 3.0) / fan_out);
+        return uniform(std::move(shape), -limit, limit);
+      }
+    }
+    return {};
+  }
+  Tensor bias(int64_t n) {
+    return mode_ == Initialization::kVaried ? normal({n}, 0.0, 0.01) : filled({n}, 0.0f);
+  }
+  // `gamma_range` (varied only): smaller for the last batch norm of a residual branch, so that
+  // sums of branches keep the activations' scale through the depth of the network.
+  struct BatchNormValues {
+    Tensor gamma, beta, moving_mean, moving_variance;
+  };
+  BatchNormValues batch_norm(int64_t c, std::pair<double, double> gamma_range) {
+    if (mode_ == Initialization::kKeras)
+      return {filled({c}, 1.0f), filled({c}, 0.0f), filled({c}, 0.0f), filled({c}, 1.0f)};
+    BatchNormValues v;
+    v.gamma = uniform({c}, gamma_range.first, gamma_range.second);
+    v.beta = normal({c}, 0.0, 0.1);
+    v.moving_mean = normal({c}, 0.0, 0.1);
+    v.moving_variance = uniform({c}, 0.5, 1.5);
+    return v;
+  }
+
+ private:
+  // Normal truncated at two standard deviations and rescaled so that `stddev` is the standard
+  // deviation after truncation, as Keras' VarianceScaling(distribution="truncated_normal").
   Tensor truncated_normal(Dims shape, double stddev) {
     Tensor t(kF32, std::move(shape));
     std::normal_distribution<double> n(0.0, 1.0);
     float* p = t.mutable_data<float>();
     for (int64_t i = 0; i < t.num_elements(); ++i) {
       double v;
-      do v = n(rng);
+      do v = n(rng_);
       while (std::abs(v) > 2.0);
       p[i] = static_cast<float>(v * stddev / 0.87962566103423978);  // truncation's std shrink
     }
@@ -107,21 +174,27 @@ struct Initializers {
   Tensor normal(Dims shape, double mean, double stddev) {
     Tensor t(kF32, std::move(shape));
     std::normal_distribution<double> n(mean, stddev);
-    for (float& v :
-         std::span<float>(t.mutable_data<float>(), static_cast<size_t>(t.num_elements()))) {
-      v = static_cast<float>(n(rng));
-    }
+    for (float& v : values(t)) v = static_cast<float>(n(rng_));
     return t;
   }
   Tensor uniform(Dims shape, double lo, double hi) {
     Tensor t(kF32, std::move(shape));
     std::uniform_real_distribution<double> u(lo, hi);
-    for (float& v :
-         std::span<float>(t.mutable_data<float>(), static_cast<size_t>(t.num_elements()))) {
-      v = static_cast<float>(u(rng));
-    }
+    for (float& v : values(t)) v = static_cast<float>(u(rng_));
     return t;
   }
+  static Tensor filled(Dims shape, float value) {
+    Tensor t(kF32, std::move(shape));
+    std::ranges::fill(values(t), value);
+    return t;
+  }
+  static std::span<float> values(Tensor& t) {
+    return {t.mutable_data<float>(), static_cast<size_t>(t.num_elements())};
+  }
+
+  std::mt19937_64 rng_;
+  Initialization mode_;
+  KerasInit keras_;
 };
 
 // TensorFlow's output size and SAME padding split for one spatial dimension.
@@ -148,8 +221,8 @@ std::array<int64_t, 4> correct_pad(const Dims& hwc, int64_t kernel) {
 // layers are created.
 class Net {
  public:
-  Net(std::string name, Dims input_hwc, uint64_t seed)
-      : name_(std::move(name)), input_(std::move(input_hwc)), init_(seed) {}
+  Net(std::string name, Dims input_hwc, uint64_t seed, Initialization mode, KerasInit keras)
+      : name_(std::move(name)), input_(std::move(input_hwc)), init_(seed, mode, keras) {}
 
   SavedModelWriter& writer() { return writer_; }
   const std::vector<Layer>& layers() const { return layers_; }
@@ -169,10 +242,9 @@ class Net {
     l.filters = filters, l.kernel = k, l.stride = s, l.padding = padding, l.use_bias = use_bias;
     l.activation = activation;
     l.shape = {conv_out(in[0], k, s, padding), conv_out(in[1], k, s, padding), filters};
-    const double fan_in = static_cast<double>(k * k * in[2]);
-    add_variable(l, "kernel",
-                 init_.truncated_normal({k, k, in[2], filters}, std::sqrt(2.0 / fan_in)), true);
-    if (use_bias) add_variable(l, "bias", init_.normal({filters}, 0.0, 0.01), true);
+    add_variable(l, "kernel", init_.kernel({k, k, in[2], filters}, Initializers::Kernel::kConv),
+                 true);
+    if (use_bias) add_variable(l, "bias", init_.bias(filters), true);
     return push(std::move(l));
   }
 
@@ -181,25 +253,23 @@ class Net {
     Layer l = make(name, LayerType::kDepthwiseConv2D, {x});
     l.kernel = k, l.stride = s, l.padding = padding;
     l.shape = {conv_out(in[0], k, s, padding), conv_out(in[1], k, s, padding), in[2]};
-    add_variable(
-        l, "depthwise_kernel",
-        init_.truncated_normal({k, k, in[2], 1}, std::sqrt(2.0 / static_cast<double>(k * k))),
-        true);
+    add_variable(l, "depthwise_kernel",
+                 init_.kernel({k, k, in[2], 1}, Initializers::Kernel::kDepthwise), true);
     return push(std::move(l));
   }
 
-  // `gamma_range`: smaller for the last batch norm of a residual branch, so that sums of
-  // branches keep the activations' scale through the depth of the network.
+  // `gamma_range`: see Initializers::batch_norm.
   int batch_norm(int x, const std::string& name, float epsilon, float momentum,
                  std::pair<double, double> gamma_range = {0.8, 1.2}) {
     const Dims& in = shape_of(x);
     Layer l = make(name, LayerType::kBatchNorm, {x});
     l.epsilon = epsilon, l.momentum = momentum, l.shape = in;
     const int64_t c = in[2];
-    add_variable(l, "gamma", init_.uniform({c}, gamma_range.first, gamma_range.second), true);
-    add_variable(l, "beta", init_.normal({c}, 0.0, 0.1), true);
-    add_variable(l, "moving_mean", init_.normal({c}, 0.0, 0.1), false);
-    add_variable(l, "moving_variance", init_.uniform({c}, 0.5, 1.5), false);
+    auto values = init_.batch_norm(c, gamma_range);
+    add_variable(l, "gamma", std::move(values.gamma), true);
+    add_variable(l, "beta", std::move(values.beta), true);
+    add_variable(l, "moving_mean", std::move(values.moving_mean), false);
+    add_variable(l, "moving_variance", std::move(values.moving_variance), false);
     return push(std::move(l));
   }
 
@@ -253,9 +323,8 @@ class Net {
     l.filters = units;
     l.use_bias = true;
     l.shape = {units};
-    add_variable(l, "kernel",
-                 init_.truncated_normal({in.back(), units}, std::sqrt(1.0 / in.back())), true);
-    add_variable(l, "bias", init_.normal({units}, 0.0, 0.01), true);
+    add_variable(l, "kernel", init_.kernel({in.back(), units}, Initializers::Kernel::kDense), true);
+    add_variable(l, "bias", init_.bias(units), true);
     return push(std::move(l));
   }
 
@@ -888,12 +957,15 @@ Expected<ZooModelSummary> write_zoo_model(const std::string& name, const std::fi
     int64_t size;
     std::function<void(Net&, const ZooOptions&)> build;
     bool has_alpha;
+    KerasInit keras_init;
   };
+  const KerasInit glorot;
+  const KerasInit efficientnet{KernelInit::kEfficientNetConv, KernelInit::kEfficientNetDense};
   const Spec specs[] = {
-      {"mobilenet_v2", 224, build_mobilenet_v2, true},
-      {"efficientnet_b0", 224, build_efficientnet_b0, false},
-      {"resnet50", 224, build_resnet50, false},
-      {"tiny_cnn", 64, build_tiny_cnn, false},
+      {"mobilenet_v2", 224, build_mobilenet_v2, true, glorot},
+      {"efficientnet_b0", 224, build_efficientnet_b0, false, efficientnet},
+      {"resnet50", 224, build_resnet50, false, glorot},
+      {"tiny_cnn", 64, build_tiny_cnn, false, glorot},
   };
   for (const auto& spec : specs) {
     if (name != spec.name) continue;
@@ -922,7 +994,7 @@ Expected<ZooModelSummary> write_zoo_model(const std::string& name, const std::fi
     } else if (keras_name == "efficientnet_b0") {
       keras_name = "efficientnetb0";
     }
-    Net net(keras_name, {size, size, 3}, options.seed);
+    Net net(keras_name, {size, size, 3}, options.seed, options.initialization, spec.keras_init);
     spec.build(net, options);
     ZooModelSummary summary;
     const std::string head = net.layers().back().name;

@@ -3,11 +3,14 @@
 // seeds, and the CLI's contract.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
 #include <random>
+#include <span>
 
+#include "format/saved_model.h"
 #include "hubimg/image.h"
 #include "hubimg/model.h"
 #include "hubimg/npy.h"
@@ -299,6 +302,94 @@ TEST(Export, SeedDeterminesTheWeights) {
   EXPECT_TRUE(any_differs);
 }
 
+// Keras' initializers, from their definitions (keras/initializers): glorot_uniform draws from
+// U(-l, l), l = sqrt(6 / (fan_in + fan_out)), variance l^2 / 3; VarianceScaling(2, fan_out,
+// truncated_normal) has variance 2 / fan_out and no value beyond two of its untruncated
+// standard deviations; VarianceScaling(1/3, fan_out, uniform) is U(-l, l), l = sqrt(1/fan_out).
+// Fans: the receptive field times the input (output) channels of a [kh, kw, in, out] kernel.
+struct KernelLaw {
+  double variance;
+  double bound;
+};
+KernelLaw keras_law(const std::string& arch, const std::string& name, const Dims& shape) {
+  const double receptive = shape.size() == 4 ? static_cast<double>(shape[0] * shape[1]) : 1.0;
+  const double fan_in = receptive * static_cast<double>(shape[shape.size() - 2]);
+  const double fan_out = receptive * static_cast<double>(shape.back());
+  if (arch == "efficientnet_b0") {
+    if (name.starts_with("predictions/")) return {1.0 / (3.0 * fan_out), std::sqrt(1.0 / fan_out)};
+    return {2.0 / fan_out, 2.0 * std::sqrt(2.0 / fan_out) / 0.87962566103423978};
+  }
+  const double limit = std::sqrt(6.0 / (fan_in + fan_out));
+  return {limit * limit / 3.0, limit};
+}
+
+TEST(Export, KerasInitializationFollowsTheArchitecturesInitializers) {
+  for (const std::string arch : {"mobilenet_v2", "efficientnet_b0", "tiny_cnn"}) {
+    SCOPED_TRACE(arch);
+    TempDir tmp;
+    ZooOptions o = export_options();
+    o.feature_vector = false;  // the Dense head's initializer too
+    o.num_classes = 10;
+    o.training_trace = false;
+    o.initialization = Initialization::kKeras;
+    ASSERT_TRUE(write_zoo_model(arch, tmp.path(), o).ok());
+    auto m = format::SavedModel::load(tmp.path());
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    int kernels_checked = 0;
+    for (const auto& v : (*m)->variables()) {
+      if (v.name.starts_with("normalization/")) continue;  // EfficientNet's fixed ImageNet stats
+      const std::span<const float> x(v.value.data<float>(),
+                                     static_cast<size_t>(v.value.num_elements()));
+      const auto all_equal = [&](float value) {
+        return std::ranges::all_of(x, [value](float e) { return e == value; });
+      };
+      if (v.name.ends_with("/gamma") || v.name.ends_with("/moving_variance")) {
+        EXPECT_TRUE(all_equal(1.0f)) << v.name;
+      } else if (v.name.ends_with("/beta") || v.name.ends_with("/moving_mean") ||
+                 v.name.ends_with("/bias")) {
+        EXPECT_TRUE(all_equal(0.0f)) << v.name;
+      } else {
+        ASSERT_TRUE(v.name.ends_with("kernel")) << v.name;
+        const KernelLaw law = keras_law(arch, v.name, v.shape);
+        double sum = 0, sum_sq = 0, max_abs = 0;
+        for (float e : x) {
+          sum += e;
+          sum_sq += static_cast<double>(e) * e;
+          max_abs = std::max(max_abs, std::abs(static_cast<double>(e)));
+        }
+        const auto n = static_cast<double>(x.size());
+        EXPECT_LE(max_abs, law.bound * (1 + 1e-6)) << v.name;
+        if (n >= 2000) {  // sampling error of the variance ~ sqrt(2/n) < 3.2%
+          const double variance = sum_sq / n - (sum / n) * (sum / n);
+          EXPECT_NEAR(variance / law.variance, 1.0, 0.12) << v.name << " (" << n << " values)";
+          ++kernels_checked;
+        }
+      }
+    }
+    EXPECT_GE(kernels_checked, arch == "tiny_cnn" ? 1 : 20);
+  }
+}
+
+TEST(Export, VariedInitializationMovesEveryBatchNormParameter) {
+  TempDir tmp;
+  ZooOptions o = export_options();
+  o.training_trace = false;
+  ASSERT_EQ(o.initialization, Initialization::kVaried);  // the default
+  ASSERT_TRUE(write_zoo_model("tiny_cnn", tmp.path(), o).ok());
+  auto m = format::SavedModel::load(tmp.path());
+  ASSERT_TRUE(m.ok());
+  int batch_norm_variables = 0;
+  for (const auto& v : (*m)->variables()) {
+    if (!v.name.starts_with("batch_normalization")) continue;
+    ++batch_norm_variables;
+    const float* x = v.value.data<float>();
+    const float neutral = v.name.ends_with("gamma") || v.name.ends_with("variance") ? 1.0f : 0.0f;
+    EXPECT_TRUE(std::none_of(x, x + v.value.num_elements(), [&](float e) { return e == neutral; }))
+        << v.name;
+  }
+  EXPECT_EQ(batch_norm_variables, 12);
+}
+
 TEST(ExportCli, AcceptanceCommandWritesAHubFeatureVector) {
   TempDir tmp;
   const auto out = tmp.path() / "base";
@@ -338,6 +429,35 @@ TEST(ExportCli, AcceptanceCommandWritesAHubFeatureVector) {
   r = hubimg::testing::run_command(cli + " export tiny_cnn --num-classes 3 --feature-vector " +
                                    "--output " + (tmp.path() / "y").string());
   EXPECT_NE(r.exit_code, 0);
+}
+
+TEST(ExportCli, InitChoosesTheInitializers) {
+  TempDir tmp;
+  const std::string cli = hubimg::testing::cli_path().string();
+  auto gammas_all_one = [](const std::filesystem::path& dir) {
+    auto m = format::SavedModel::load(dir);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    if (!m.ok()) return false;
+    bool all_one = true;
+    for (const auto& v : (*m)->variables()) {
+      if (!v.name.ends_with("/gamma")) continue;
+      const float* x = v.value.data<float>();
+      all_one &= std::all_of(x, x + v.value.num_elements(), [](float e) { return e == 1.0f; });
+    }
+    return all_one;
+  };
+  for (const std::string init : {"", "varied", "keras"}) {
+    const auto out = tmp.path() / ("m" + init);
+    auto r = hubimg::testing::run_command(cli + " export tiny_cnn --output " + out.string() +
+                                          (init.empty() ? "" : " --init " + init));
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(gammas_all_one(out), init == "keras") << init;
+  }
+  auto r = hubimg::testing::run_command(cli + " export tiny_cnn --init glorot --output " +
+                                        (tmp.path() / "bad").string());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("glorot"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "bad"));
 }
 
 // The CLI's image and tensor commands take a TF Hub-style model whose __call__ also has a
