@@ -477,13 +477,14 @@ Status fused_batch_norm_grad(KernelContext& ctx, bool v3) {
 // BiasAddGrad(out_backprop): the sum over every axis but the channel axis.
 Status bias_add_grad(KernelContext& ctx) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 1));
-  HUBIMG_ASSIGN_OR_RETURN(std::string format,
-                          attr(ctx, ctx.attrs().get_string("data_format", "NHWC")));
-  if (format != "NHWC" && format != "NCHW") {
-    return ctx.error("unsupported data_format '" + format + "' (expected NHWC or NCHW)");
+  // Not HUBIMG_ASSIGN_OR_RETURN: GCC 12 reports the moved-out string as maybe uninitialized.
+  const auto format = attr(ctx, ctx.attrs().get_string("data_format", "NHWC"));
+  if (!format.ok()) return format.status();
+  if (*format != "NHWC" && *format != "NCHW") {
+    return ctx.error("unsupported data_format '" + *format + "' (expected NHWC or NCHW)");
   }
   const Tensor& dy = ctx.input(0);
-  HUBIMG_ASSIGN_OR_RETURN(ChannelLayout layout, channel_layout(ctx, dy, format));
+  HUBIMG_ASSIGN_OR_RETURN(ChannelLayout layout, channel_layout(ctx, dy, *format));
   return dispatch_float(ctx, dy.dtype(), [&]<typename T>() -> Status {
     std::vector<Accumulator<T>> sums(static_cast<size_t>(layout.channels), 0);
     const T* g = dy.data<T>();
