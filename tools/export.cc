@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <iostream>
-#include <map>
 
 #include "commands.h"
 #include "format/atomic_dir.h"
@@ -24,7 +23,7 @@ void add_export_command(CLI::App& app, int& exit_code) {
     uint64_t seed = 1;
     int64_t input_size = -1;
     double l2 = 4e-5;
-    zoo::Initialization init = zoo::Initialization::kVaried;
+    std::string init = "varied";
   };
   auto args = std::make_shared<Args>();
   std::string archs;
@@ -53,12 +52,12 @@ void add_export_command(CLI::App& app, int& exit_code) {
                   "statistics drawn near their neutral values, residual branches starting small) "
                   "or keras (the architecture's Keras initializers: glorot_uniform, batch norm "
                   "at gamma 1, beta 0, statistics 0 and 1)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, zoo::Initialization>{
-          {"keras", zoo::Initialization::kKeras}, {"varied", zoo::Initialization::kVaried}}));
+      ->check(CLI::IsMember({"varied", "keras"}));
   cmd->callback([args, &exit_code] {
     zoo::ZooOptions options;
     options.seed = args->seed;
-    options.initialization = args->init;
+    options.initialization =
+        args->init == "keras" ? zoo::Initialization::kKeras : zoo::Initialization::kVaried;
     options.alpha = args->alpha;
     options.feature_vector = args->feature_vector;
     options.num_classes = args->num_classes;
