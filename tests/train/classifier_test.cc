@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
+#include "saved_model.pb.h"
 #include "util/test_util.h"
 #include "zoo/zoo.h"
 
@@ -234,6 +236,63 @@ TEST(ImageClassifier, TakesABaseWithAMomentumHyperparameter) {
     moved.push_back(d);
   }
   EXPECT_NEAR(moved[1] / moved[0], 50.0, 0.05);
+}
+
+// A __call__ hyperparameter without a Python default is not the image input, but it has to come
+// from the hub layer's arguments: without them the base is refused with both input names.
+TEST(ImageClassifier, AHyperparameterWithoutADefaultMustBeAnArgument) {
+  testing::TempDir dir;
+  zoo::ZooOptions zo;
+  zo.seed = 3;
+  zo.input_size = 16;
+  zo.feature_vector = true;
+  zo.momentum_argument = true;
+  ASSERT_TRUE(zoo::write_zoo_model("tiny_cnn", dir.path() / "base", zo).ok());
+  // Drop __call__'s FullArgSpec defaults (training=False, batch_norm_momentum=0.99).
+  const auto pb = dir.path() / "base" / "saved_model.pb";
+  tf::SavedModel proto;
+  {
+    std::ifstream in(pb, std::ios::binary);
+    ASSERT_TRUE(proto.ParseFromIstream(&in));
+  }
+  int dropped = 0;
+  for (auto& node : *proto.mutable_meta_graphs(0)->mutable_object_graph_def()->mutable_nodes()) {
+    if (!node.has_function()) continue;
+    auto* spec = node.mutable_function()->mutable_function_spec()->mutable_fullargspec();
+    for (auto& pair : *spec->mutable_named_tuple_value()->mutable_values()) {
+      if (pair.key() != "defaults" || !pair.value().has_list_value()) continue;
+      pair.mutable_value()->mutable_none_value();
+      ++dropped;
+    }
+  }
+  ASSERT_GE(dropped, 1);
+  {
+    std::ofstream out(pb, std::ios::binary | std::ios::trunc);
+    ASSERT_TRUE(proto.SerializeToOstream(&out));
+  }
+  auto load = [&] {
+    auto base = Model::load(dir.path() / "base");
+    EXPECT_TRUE(base.ok()) << base.status().to_string();
+    return *std::move(base);
+  };
+  Model base = load();
+  const auto specs = base.call_input_specs();
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_FALSE(specs[1].has_default) << specs[1].name;
+
+  auto refused = ImageClassifier::create(load(), options(true, 0.0, 0.0, 0.0));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("batch_norm_momentum"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("arguments"), std::string::npos)
+      << refused.status().message();
+
+  ClassifierOptions o = options(true, 0.0, 0.0, 0.0);
+  o.hub.arguments["batch_norm_momentum"] = Tensor::scalar(0.99f);
+  auto c = ImageClassifier::create(load(), o);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  auto step = c->train_step(random_images(4, 16, 16, 9), labels_of({0, 1, 2, 3}));
+  EXPECT_TRUE(step.ok()) << step.status().to_string();
 }
 
 TEST(ImageClassifier, ClearErrors) {
