@@ -197,6 +197,18 @@ TEST(ImageClassifier, TrainStepLowersTheLossOnABatch) {
   EXPECT_EQ(c->optimizer().iterations(), 31);
 }
 
+// tiny_cnn at 16x16 as `hubimg export` writes it: __call__(inputs, training=False,
+// batch_norm_momentum=0.99) returning [batch, 32] features.
+void write_momentum_base(const std::filesystem::path& dir) {
+  zoo::ZooOptions zo;
+  zo.seed = 3;
+  zo.input_size = 16;
+  zo.feature_vector = true;
+  zo.momentum_argument = true;
+  auto written = zoo::write_zoo_model("tiny_cnn", dir, zo);
+  ASSERT_TRUE(written.ok()) << written.status().to_string();
+}
+
 // A TF Hub-style base whose __call__ also takes the scalar hyperparameter batch_norm_momentum
 // (`hubimg export`): the images are the one non-scalar input; the momentum comes from
 // hub.arguments or the Python default 0.99, and it sets the moving-statistics update:
@@ -206,12 +218,7 @@ TEST(ImageClassifier, TakesABaseWithAMomentumHyperparameter) {
   std::vector<double> moved;
   for (const float* momentum : {static_cast<const float*>(nullptr), &kHalf}) {
     testing::TempDir dir;
-    zoo::ZooOptions zo;
-    zo.seed = 3;
-    zo.input_size = 16;
-    zo.feature_vector = true;
-    zo.momentum_argument = true;
-    ASSERT_TRUE(zoo::write_zoo_model("tiny_cnn", dir.path() / "base", zo).ok());
+    write_momentum_base(dir.path() / "base");
     auto base = Model::load(dir.path() / "base");
     ASSERT_TRUE(base.ok()) << base.status().to_string();
     ASSERT_EQ(base->call_input_specs().size(), 2u);  // inputs, batch_norm_momentum
@@ -242,12 +249,7 @@ TEST(ImageClassifier, TakesABaseWithAMomentumHyperparameter) {
 // from the hub layer's arguments: without them the base is refused with both input names.
 TEST(ImageClassifier, AHyperparameterWithoutADefaultMustBeAnArgument) {
   testing::TempDir dir;
-  zoo::ZooOptions zo;
-  zo.seed = 3;
-  zo.input_size = 16;
-  zo.feature_vector = true;
-  zo.momentum_argument = true;
-  ASSERT_TRUE(zoo::write_zoo_model("tiny_cnn", dir.path() / "base", zo).ok());
+  write_momentum_base(dir.path() / "base");
   // Drop __call__'s FullArgSpec defaults (training=False, batch_norm_momentum=0.99).
   const auto pb = dir.path() / "base" / "saved_model.pb";
   tf::SavedModel proto;
