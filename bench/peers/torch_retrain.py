@@ -3,7 +3,8 @@
 the accuracy `hubimg retrain` reaches with the same network, data and settings.
 
   make_bench_models DIR --only mobilenet_v2 --alpha 0.35 --feature-vector --input-size 32 \
-      --seed 1 --dump-npy      (the weights `hubimg export ... --seed 1` writes)
+      --seed 1 --dump-npy      (the weights `hubimg export ... --seed 1` writes; add
+      --init keras for those of `hubimg export ... --init keras`)
   /usr/bin/python3 bench/peers/torch_retrain.py DIR/mobilenet_v2 [--epochs 8] [--batch 64]
       [--lr 0.002] [--dropout 0.2] [--l2 1e-4] [--base-l2 4e-5] [--validation-split 0.1]
       [--max-examples N] [--threads 2] [--seed 1] [--data /usr/share/datasets/fashion-mnist]
