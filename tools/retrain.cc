@@ -58,6 +58,7 @@ struct RetrainArgs {
   std::string output_key;
   uint64_t seed = 1;
   bool resume = false;
+  bool keep_best = false;
   int64_t max_examples = -1;
   int64_t max_test_examples = -1;
   int prefetch = 2;
@@ -269,6 +270,50 @@ Status write_text(const fs::path& path, const std::string& text) {
   return {};
 }
 
+// --keep-best: the weights of the epoch with the highest validation accuracy so far (the first
+// such epoch on ties), as Keras' EarlyStopping(restore_best_weights=True) keeps them. The
+// checkpoint carries them ("best/<variable>"), so that --resume continues the comparison.
+struct BestEpoch {
+  int epoch = 0;
+  double accuracy = -1;
+  std::map<std::string, Tensor> weights;
+
+  void offer(int e, double val_accuracy, const std::vector<Variable*>& variables) {
+    if (val_accuracy <= accuracy) return;
+    epoch = e;
+    accuracy = val_accuracy;
+    for (Variable* v : variables) weights[v->name()] = v->value().clone();
+  }
+  void save(std::map<std::string, Tensor>& state) const {
+    state["meta/best_epoch"] = Tensor::scalar<int64_t>(epoch);
+    state["meta/best_val_accuracy"] = Tensor::scalar<double>(accuracy);
+    for (const auto& [name, value] : weights) state["best/" + name] = value;
+  }
+  Status restore(const std::map<std::string, Tensor>& state,
+                 const std::vector<Variable*>& variables) {
+    auto e = state.find("meta/best_epoch");
+    auto acc = state.find("meta/best_val_accuracy");
+    if (e == state.end() || e->second.dtype() != DType::kInt64 || acc == state.end() ||
+        acc->second.dtype() != DType::kFloat64) {
+      return invalid_argument("no best epoch recorded (meta/best_epoch, meta/best_val_accuracy)");
+    }
+    epoch = static_cast<int>(e->second.data<int64_t>()[0]);
+    accuracy = acc->second.data<double>()[0];
+    for (Variable* v : variables) {
+      auto it = state.find("best/" + v->name());
+      if (it == state.end() || it->second.dtype() != v->value().dtype() ||
+          it->second.shape() != v->value().shape()) {
+        return invalid_argument("no matching best-epoch value for variable '" + v->name() + "'");
+      }
+      weights[v->name()] = it->second;
+    }
+    return {};
+  }
+  void assign_to(const std::vector<Variable*>& variables) const {
+    for (Variable* v : variables) v->assign(weights.at(v->name()));
+  }
+};
+
 // What a checkpoint must agree on to be resumed.
 std::map<std::string, Tensor> run_fingerprint(const RetrainArgs& a, int64_t num_classes,
                                               int64_t train_size) {
@@ -277,13 +322,19 @@ std::map<std::string, Tensor> run_fingerprint(const RetrainArgs& a, int64_t num_
           {"meta/train_examples", Tensor::scalar<int64_t>(train_size)},
           {"meta/batch_size", Tensor::scalar<int64_t>(a.batch_size)},
           {"meta/fine_tune", Tensor::scalar<int64_t>(a.fine_tune)},
-          {"meta/augment", Tensor::scalar<int64_t>(a.augment)}};
+          {"meta/augment", Tensor::scalar<int64_t>(a.augment)},
+          {"meta/keep_best", Tensor::scalar<int64_t>(a.keep_best)}};
 }
 
 int retrain(const RetrainArgs& a) {
   auto fail = [](const Status& s) { return report_error(s.to_string()); };
   if (a.epochs < 1) return report_error("--epochs must be >= 1");
   if (a.batch_size < 1) return report_error("--batch-size must be >= 1");
+  if (a.keep_best && !(a.validation_split > 0)) {
+    return report_error(
+        "--keep-best picks an epoch by validation accuracy: it needs "
+        "--validation-split > 0");
+  }
   if (!(a.validation_split >= 0 && a.validation_split < 1)) {
     return report_error("--validation-split must be in [0, 1)");
   }
@@ -399,6 +450,7 @@ int retrain(const RetrainArgs& a) {
   const auto fingerprint =
       run_fingerprint(a, data->num_classes(), static_cast<int64_t>(train_examples.size()));
   int start_epoch = 0;
+  BestEpoch best;
   if (a.resume && fs::exists(checkpoint)) {
     auto saved = train::read_checkpoint(checkpoint);
     if (!saved.ok()) return fail(saved.status());
@@ -428,6 +480,11 @@ int retrain(const RetrainArgs& a) {
       return fail(s.with_context(checkpoint.string()));
     }
     start_epoch = static_cast<int>(saved->at("meta/epoch").data<int64_t>()[0]);
+    if (a.keep_best) {
+      if (Status s = best.restore(*saved, classifier.checkpoint_variables()); !s.ok()) {
+        return fail(s.with_context(checkpoint.string()));
+      }
+    }
     std::fprintf(stderr, "resuming after epoch %d from %s\n", start_epoch,
                  checkpoint.string().c_str());
   } else if (a.resume) {
@@ -534,6 +591,7 @@ int retrain(const RetrainArgs& a) {
       val = std::move(v).value();
       line["val_loss"] = val.loss;
       line["val_accuracy"] = val.accuracy();
+      if (a.keep_best) best.offer(epoch + 1, val.accuracy(), classifier.checkpoint_variables());
     }
     line["seconds"] = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     std::fprintf(stderr, "epoch %d/%d: %s\n", epoch + 1, a.epochs, line.dump().c_str());
@@ -547,10 +605,17 @@ int retrain(const RetrainArgs& a) {
     for (auto& [key, value] : classifier.optimizer().state(classifier.trainable_variables())) {
       state["opt/" + key] = std::move(value);
     }
+    if (a.keep_best) best.save(state);
     if (Status s = train::write_checkpoint(checkpoint, state); !s.ok()) return fail(s);
   }
   std::signal(SIGINT, SIG_DFL);
 
+  if (a.keep_best && best.epoch > 0 && best.epoch != a.epochs) {
+    best.assign_to(classifier.checkpoint_variables());
+    val = {};  // evaluated again below, with the restored weights
+    std::printf("restored the weights of epoch %d (best validation accuracy %.4f)\n", best.epoch,
+                best.accuracy);
+  }
   if (!val_split.examples.empty()) {
     if (val.count == 0) {
       auto v = evaluate_split(classifier, data, val_split, a, h, w);
@@ -574,6 +639,7 @@ int retrain(const RetrainArgs& a) {
       line["test_accuracy"] = test_totals.accuracy();
       line["test_top5_accuracy"] = test_totals.top5;
       line["test_loss"] = test_totals.loss;
+      if (a.keep_best) line["restored_epoch"] = best.epoch;
       log << line.dump() << "\n";
       log.flush();
     }
@@ -684,6 +750,9 @@ void add_retrain_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_flag("--resume", a->resume,
                 "Continue from the checkpoint in the work directory (same settings)");
+  cmd->add_flag("--keep-best", a->keep_best,
+                "Publish (and test) the weights of the epoch with the best validation accuracy "
+                "instead of the last epoch's (Keras' restore_best_weights)");
   cmd->add_option("--max-examples", a->max_examples,
                   "Use only the first N examples of DATA (before the validation split)");
   cmd->add_option("--max-test-examples", a->max_test_examples,

@@ -3,6 +3,8 @@
 // bit; a slice of Fashion-MNIST is learned.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -183,6 +185,72 @@ TEST(RetrainCli, ResumeEndsWithTheSameWeightsAsAnUninterruptedRun) {
                                     split.string());
   EXPECT_EQ(other.exit_code, 1);
   EXPECT_NE(other.out.find("cannot resume"), std::string::npos) << other.out;
+}
+
+// --keep-best publishes the weights of the first epoch with the highest validation accuracy:
+// training is deterministic, so they equal what a run stopped after that epoch publishes. The
+// best weights travel in the checkpoint, so a resumed run keeps the same choice.
+TEST(RetrainCli, KeepBestPublishesTheBestEpochsWeights) {
+  testing::TempDir dir;
+  const fs::path base = write_base(dir.path(), 16);
+  const fs::path data = write_folder(dir.path());
+  const std::string common = cli() + " retrain " + base.string() + " " + data.string() +
+                             " --fine-tune --batch-size 8 --optimizer adam --learning-rate 0.05 "
+                             "--validation-split 0.25 --seed 3 ";
+  const fs::path best = dir.path() / "best";
+  auto r = testing::run_command(common + "--epochs 5 --keep-best --output " + best.string() +
+                                " --log " + (dir.path() / "best.jsonl").string());
+  expect_trained(r);
+  const auto log = read_log(dir.path() / "best.jsonl");
+  ASSERT_EQ(log.size(), 5u);
+  int best_epoch = 0;
+  double best_accuracy = -1;
+  for (const auto& line : log) {
+    if (line["val_accuracy"].get<double>() > best_accuracy) {
+      best_accuracy = line["val_accuracy"].get<double>();
+      best_epoch = line["epoch"].get<int>();
+    }
+  }
+  // The settings are chosen so that the best epoch is not the last (the case that matters).
+  ASSERT_LT(best_epoch, 5) << r.out;
+  EXPECT_NE(r.out.find("restored the weights of epoch " + std::to_string(best_epoch)),
+            std::string::npos)
+      << r.out;
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "validation: accuracy %.4f", best_accuracy);
+  EXPECT_NE(r.out.find(expected), std::string::npos) << r.out;
+
+  const fs::path stopped = dir.path() / "stopped";
+  expect_trained(testing::run_command(common + "--epochs " + std::to_string(best_epoch) +
+                                      " --output " + stopped.string()));
+  auto a = Model::load(best);
+  auto b = Model::load(stopped);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const auto va = a->variables(), vb = b->variables();
+  ASSERT_EQ(va.size(), vb.size());
+  ASSERT_GT(va.size(), 10u);  // the fine-tuned base's variables and the head
+  for (size_t i = 0; i < va.size(); ++i) {
+    ASSERT_EQ(va[i]->name(), vb[i]->name());
+    const Tensor &x = va[i]->value(), &y = vb[i]->value();
+    ASSERT_EQ(x.byte_size(), y.byte_size()) << va[i]->name();
+    EXPECT_EQ(std::memcmp(x.raw_data(), y.raw_data(), x.byte_size()), 0) << va[i]->name();
+  }
+
+  // Interrupted after epoch 2 and resumed: the same checkpoint, best weights included.
+  const fs::path split = dir.path() / "split";
+  expect_trained(
+      testing::run_command(common + "--epochs 2 --keep-best --output " + split.string()));
+  expect_trained(
+      testing::run_command(common + "--epochs 5 --keep-best --resume --output " + split.string()));
+  EXPECT_TRUE(testing::read_file(best.string() + ".train/checkpoint.bin") ==
+              testing::read_file(split.string() + ".train/checkpoint.bin"));
+
+  auto refused = testing::run_command(cli() + " retrain " + base.string() + " " + data.string() +
+                                      " --keep-best --validation-split 0 --output " +
+                                      (dir.path() / "x").string());
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.out.find("--keep-best"), std::string::npos) << refused.out;
+  EXPECT_FALSE(fs::exists(dir.path() / "x"));
 }
 
 // Ctrl-C: the step in flight finishes, no partial checkpoint is written, the process exits
