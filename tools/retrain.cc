@@ -299,6 +299,7 @@ struct BestEpoch {
     }
     epoch = static_cast<int>(e->second.data<int64_t>()[0]);
     accuracy = acc->second.data<double>()[0];
+    if (epoch == 0) return {};  // no epoch was validated yet
     for (Variable* v : variables) {
       auto it = state.find("best/" + v->name());
       if (it == state.end() || it->second.dtype() != v->value().dtype() ||
@@ -610,7 +611,11 @@ int retrain(const RetrainArgs& a) {
   }
   std::signal(SIGINT, SIG_DFL);
 
-  if (a.keep_best && best.epoch > 0 && best.epoch != a.epochs) {
+  if (a.keep_best && best.epoch == 0) {
+    std::fprintf(stderr,
+                 "warning: --keep-best: no validation images, the last epoch's weights "
+                 "are kept\n");
+  } else if (a.keep_best && best.epoch != a.epochs) {
     best.assign_to(classifier.checkpoint_variables());
     val = {};  // evaluated again below, with the restored weights
     std::printf("restored the weights of epoch %d (best validation accuracy %.4f)\n", best.epoch,

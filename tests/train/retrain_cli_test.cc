@@ -251,6 +251,16 @@ TEST(RetrainCli, KeepBestPublishesTheBestEpochsWeights) {
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.out.find("--keep-best"), std::string::npos) << refused.out;
   EXPECT_FALSE(fs::exists(dir.path() / "x"));
+
+  // A split too small to leave any validation image (int(0.01 * 12) = 0 per class): the last
+  // epoch's weights, with a warning, and a resumable checkpoint.
+  const std::string tiny_split = cli() + " retrain " + base.string() + " " + data.string() +
+                                 " --keep-best --validation-split 0.01 --batch-size 8 --output " +
+                                 (dir.path() / "y").string();
+  auto unvalidated = testing::run_command(tiny_split + " --epochs 1");
+  expect_trained(unvalidated);
+  EXPECT_NE(unvalidated.out.find("no validation images"), std::string::npos) << unvalidated.out;
+  expect_trained(testing::run_command(tiny_split + " --epochs 2 --resume"));
 }
 
 // Ctrl-C: the step in flight finishes, no partial checkpoint is written, the process exits
