@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "commands.h"
 #include "hubimg/image.h"
 
 namespace hubimg::cli {
