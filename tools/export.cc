@@ -1,8 +1,8 @@
 // `hubimg export ARCH --output DIR [--alpha A] [--feature-vector | --num-classes N] [--seed S]
-//  [--input-size N] [--l2 F] [--init keras|varied]`: a freshly initialized network of the model zoo
-//  (src/zoo/zoo.h) as
-// a Reusable SavedModel: __call__(inputs, training=False, batch_norm_momentum=0.99), variables,
-// trainable_variables, regularization_losses and a serving_default signature.
+//  [--input-size N] [--l2 F] [--init varied|keras]`: a freshly initialized network of the model
+// zoo (src/zoo/zoo.h) as a Reusable SavedModel: __call__(inputs, training=False,
+// batch_norm_momentum=0.99), variables, trainable_variables, regularization_losses and a
+// serving_default signature.
 #include <fmt/format.h>
 
 #include <iostream>

@@ -270,6 +270,17 @@ Status write_text(const fs::path& path, const std::string& text) {
   return {};
 }
 
+// The checkpoint's value under `key` when it has `v`'s dtype and shape, else null.
+const Tensor* matching_value(const std::map<std::string, Tensor>& saved, const std::string& key,
+                             const Variable& v) {
+  auto it = saved.find(key);
+  if (it == saved.end() || it->second.dtype() != v.value().dtype() ||
+      it->second.shape() != v.value().shape()) {
+    return nullptr;
+  }
+  return &it->second;
+}
+
 // --keep-best: the weights of the epoch with the highest validation accuracy so far (the first
 // such epoch on ties), as Keras' EarlyStopping(restore_best_weights=True) keeps them. The
 // checkpoint carries them ("best/<variable>"), so that --resume continues the comparison.
@@ -301,12 +312,11 @@ struct BestEpoch {
     accuracy = acc->second.data<double>()[0];
     if (epoch == 0) return {};  // no epoch was validated yet
     for (Variable* v : variables) {
-      auto it = state.find("best/" + v->name());
-      if (it == state.end() || it->second.dtype() != v->value().dtype() ||
-          it->second.shape() != v->value().shape()) {
+      const Tensor* value = matching_value(state, "best/" + v->name(), *v);
+      if (!value) {
         return invalid_argument("no matching best-epoch value for variable '" + v->name() + "'");
       }
-      weights[v->name()] = it->second;
+      weights[v->name()] = *value;
     }
     return {};
   }
@@ -465,13 +475,12 @@ int retrain(const RetrainArgs& a) {
     }
     std::map<std::string, Tensor> opt_state;
     for (Variable* v : classifier.checkpoint_variables()) {
-      auto it = saved->find("var/" + v->name());
-      if (it == saved->end() || it->second.dtype() != v->value().dtype() ||
-          it->second.shape() != v->value().shape()) {
+      const Tensor* value = matching_value(*saved, "var/" + v->name(), *v);
+      if (!value) {
         return report_error(checkpoint.string() + ": no matching value for variable '" + v->name() +
                             "'");
       }
-      v->assign(it->second);
+      v->assign(*value);
     }
     for (const auto& [key, value] : *saved) {
       if (key.starts_with("opt/")) opt_state[key.substr(4)] = value;
