@@ -6,6 +6,7 @@
 #   fuzz/corpus/fuzz_npy/  small golden .npy files;  fuzz/corpus/fuzz_image/  sample images
 #   fuzz/corpus/fuzz_model_pb/  one byte choosing the variables (fuzz_model_pb.cc) + saved_model.pb
 #   fuzz/corpus/fuzz_model_pbtxt/  small saved_model.pb as text (protoc --decode) and TF1 graphs
+#   fuzz/corpus/fuzz_archive/  small SavedModels as .tar.gz, .tar and .zip
 # Usage: fuzz/make_seed_corpus.sh [path/to/shared] [corpus dir]
 #   (defaults: ../shared beside the checkout, fuzz/corpus)
 set -euo pipefail
@@ -110,6 +111,23 @@ meta_graphs { meta_info_def { tags: "serve" } graph_def {
     outputs { key: "y" value { name: "c:0" dtype: DT_FLOAT } } } } }
 EOF
 
+archive_dir="$corpus/fuzz_archive"
+mkdir -p "$archive_dir"
+for fixture in tfjs_node_times_three_float serving_half_plus_two_tf2_cpu; do
+  model="$real/tf_testdata/$fixture/saved_model"
+  [[ -d "$model" ]] || continue
+  tar -C "$model" -czf "$archive_dir/$fixture.tar.gz" .
+  tar -C "$model" -cf "$archive_dir/$fixture.tar" .
+  /usr/bin/python3 -c 'import os, sys, zipfile
+root, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    for folder, _, files in sorted(os.walk(root)):
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            z.write(path, os.path.join("m", os.path.relpath(path, root)))' "$model" "$archive_dir/$fixture.zip"
+done
+
 echo "seeds: $(ls "$index_dir" | wc -l) index tables, $(ls "$bundle_dir" | wc -l) bundles," \
   "$(ls "$pb_dir" | wc -l) saved_model.pb, $(ls "$npy_dir" | wc -l) npy, $(ls "$image_dir" | wc -l) images," \
-  "$(ls "$model_pb_dir" | wc -l) model pb, $(ls "$model_txt_dir" | wc -l) model pbtxt"
+  "$(ls "$model_pb_dir" | wc -l) model pb, $(ls "$model_txt_dir" | wc -l) model pbtxt," \
+  "$(ls "$archive_dir" | wc -l) archives"

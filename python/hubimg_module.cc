@@ -329,7 +329,7 @@ PYBIND11_MODULE(hubimg, m) {
       .def_property_readonly("load_warnings", &PyModel::load_warnings);
 
   m.def("load", &hp::load_model, py::arg("path"), py::kw_only(), py::arg("optimize") = true,
-        "Loads a SavedModel directory or a .tar.gz of one");
+        "Loads a SavedModel directory or a .tar.gz, .tar or .zip of one");
   m.def("decode_image", &hp::decode_image, py::arg("path"), py::arg("size") = py::none(),
         py::kw_only(), py::arg("antialias") = false,
         "Decodes a JPEG/PNG/WebP/BMP file to float32 [H, W, 3] in [0, 1], resized to size "

@@ -191,7 +191,7 @@ int bench(const BenchArgs& a) {
 void add_bench_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<BenchArgs>();
   auto* cmd = app.add_subcommand("bench", "Measure load time, latency and throughput");
-  cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("MODEL", args->model, kModelArgumentHelp)->required();
   cmd->add_option("--signature", args->signature, "Signature (default: __call__)");
   cmd->add_option("--size", args->size, "HxW when the model accepts any size");
   cmd->add_option("--batch", args->batch, "Batch size")->check(CLI::Range(1, 4096));

@@ -56,7 +56,7 @@ void add_classify_command(CLI::App& app, int& exit_code) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("classify", "Top-K classes of images");
-  cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("MODEL", args->model, kModelArgumentHelp)->required();
   cmd->add_option("IMAGES", args->images, "Image files or folders")->required();
   cmd->add_option("--labels", args->labels, "Text file with one class name per line")
       ->check(CLI::ExistingFile);

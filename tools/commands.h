@@ -39,6 +39,10 @@ std::string file_stem_for(const std::string& name);
 // or device named as the labels file is refused.
 Expected<std::vector<std::string>> read_labels(const std::string& path);
 
+// The MODEL argument's help text, the same for every subcommand.
+inline constexpr const char* kModelArgumentHelp =
+    "SavedModel directory, or a .tar.gz, .tar or .zip of one";
+
 // The inputs a caller has to feed: `specs` without the hyperparameters that have a default
 // (TF Hub's batch_norm_momentum=0.99), which are never images.
 inline std::vector<Model::InputSpec> inputs_without_defaults(std::vector<Model::InputSpec> specs) {

@@ -20,7 +20,7 @@ void add_embed_command(CLI::App& app, int& exit_code) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("embed", "Feature vectors of images, one row per image");
-  cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("MODEL", args->model, kModelArgumentHelp)->required();
   cmd->add_option("IMAGES", args->images, "Image files or folders")->required();
   cmd->add_option("--output", args->output, "FEATURES.npy (file names go to FEATURES.npy.txt)")
       ->required();

@@ -242,7 +242,7 @@ void add_grad_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<GradArgs>();
   auto* cmd = app.add_subcommand(
       "grad", "One call with its backward pass: outputs, variable and input gradients");
-  cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("MODEL", args->model, kModelArgumentHelp)->required();
   cmd->add_option("--signature", args->signature, "Signature (default: the root __call__)");
   cmd->add_option("--input", args->inputs, "KEY=FILE.npy (or FILE.npy for the only input)");
   cmd->add_option("--cotangent", args->cotangents,

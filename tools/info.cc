@@ -248,7 +248,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
       app.add_subcommand("info", "Describe a SavedModel: signatures, __call__, variables, ops");
   auto model_path = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
-  cmd->add_option("MODEL", *model_path, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("MODEL", *model_path, kModelArgumentHelp)->required();
   cmd->add_flag("--json", *as_json, "Print one JSON object");
   auto losses_path = std::make_shared<std::string>();
   cmd->add_option("--regularization-losses", *losses_path,

@@ -714,7 +714,8 @@ void add_retrain_command(CLI::App& app, int& exit_code) {
       "retrain",
       "Train a classifier on top of a hub image model (make_image_classifier): checkpoint per "
       "epoch, JSONL log, test accuracy and confusion matrix, the classifier published to OUT");
-  cmd->add_option("MODEL", a->model, "The hub model (SavedModel directory or .tar.gz)")->required();
+  cmd->add_option("MODEL", a->model, std::string("The hub model: ") + kModelArgumentHelp)
+      ->required();
   cmd->add_option("DATA", a->data,
                   "An image folder (one subfolder per class) or a folder of IDX files "
                   "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz])")

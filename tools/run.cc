@@ -90,7 +90,7 @@ Expected<Tensor> parse_argument_value(const std::string& text) {
 void add_run_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand("run", "Run __call__ or a signature on .npy tensors");
-  cmd->add_option("MODEL", args->model, "SavedModel directory or .tar.gz archive")->required();
+  cmd->add_option("MODEL", args->model, kModelArgumentHelp)->required();
   cmd->add_option("--signature", args->signature, "Signature to run (default: the root __call__)");
   cmd->add_option("--input", args->inputs, "KEY=FILE.npy (or FILE.npy for the only input)");
   cmd->add_option("--output", args->output_dir, "Directory for <output key>.npy files")->required();

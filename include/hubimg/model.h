@@ -94,7 +94,7 @@ struct LoadOptions {
 
 class Model {
  public:
-  // `path`: a SavedModel directory or a .tar.gz of one.
+  // `path`: a SavedModel directory or a .tar.gz, .tar or .zip of one.
   static Expected<Model> load(const std::filesystem::path& path, const LoadOptions& options = {});
 
   bool has_call() const;

@@ -32,7 +32,8 @@ struct Slot {
 
 std::array<Slot, kSlots> slots;
 
-constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+// SIGPIPE: `hubimg info model.tar.gz | head` ends hubimg by a broken pipe.
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 
 // The layout the kernel's getdents64 fills in.
 struct LinuxDirent64 {

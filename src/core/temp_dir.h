@@ -1,5 +1,5 @@
 // Temporary folders that are removed on every exit path: when their owner goes away, and also
-// when the process is ended by SIGINT, SIGTERM or SIGHUP.
+// when the process is ended by SIGINT, SIGTERM, SIGHUP or SIGPIPE.
 #pragma once
 
 #include <filesystem>
@@ -13,7 +13,7 @@ namespace hubimg {
 class TemporaryDirectory {
  public:
   // A fresh private (0700) folder "<$TMPDIR or /tmp>/<prefix>XXXXXX". The first call installs
-  // handlers for SIGINT, SIGTERM and SIGHUP that remove every live temporary folder (with
+  // handlers for SIGINT, SIGTERM, SIGHUP and SIGPIPE that remove every live temporary folder (with
   // async-signal-safe calls only) and then end the process by the same signal as before.
   // A handler is installed only where the signal's disposition is the default one, so a host
   // program's own handlers (or SIG_IGN) are left alone.

@@ -14,6 +14,7 @@
 
 #include "core/file_io.h"
 #include "core/temp_dir.h"
+#include "format/model_files.h"
 
 namespace hubimg::format {
 namespace {
@@ -133,8 +134,12 @@ Expected<ExtractedArchive> extract(const std::filesystem::path& path, const Arch
   archive_read_support_filter_all(reader.get());
   archive_read_support_format_tar(reader.get());
   archive_read_support_format_gnutar(reader.get());
+  // Both zip readers: the seekable one (the central directory; archive_read_open_fd seeks in a
+  // regular file) and the streaming one as libarchive's fallback.
+  archive_read_support_format_zip(reader.get());
   if (archive_read_open_fd(reader.get(), file.fd.get(), 1 << 16) != ARCHIVE_OK) {
-    return data_loss(where + ": not a SavedModel directory and not a readable tar archive (" +
+    return data_loss(where +
+                     ": not a SavedModel directory and not a readable tar or zip archive (" +
                      archive_error(reader.get()) + ")");
   }
   auto temp = TemporaryDirectory::create("hubimg_model_");
@@ -193,7 +198,11 @@ Expected<ExtractedArchive> extract(const std::filesystem::path& path, const Arch
     }
   }
   if (model_dirs.empty()) {
-    return not_found(where + ": archive holds no saved_model.pb or saved_model.pbtxt");
+    std::string message = where + ": archive holds no saved_model.pb or saved_model.pbtxt";
+    if (std::string what = describe_folder_without_saved_model(root); !what.empty()) {
+      message += "; " + what;
+    }
+    return not_found(std::move(message));
   }
   std::sort(model_dirs.begin(), model_dirs.end(), [](const auto& a, const auto& b) {
     return std::distance(a.begin(), a.end()) < std::distance(b.begin(), b.end());

@@ -1,4 +1,5 @@
-// SavedModels as model hubs serve them: a (gzip'd) tar of the SavedModel directory.
+// SavedModels as model hubs serve them: a (gzip'd) tar of the SavedModel directory, or a zip
+// (Teachable Machine's export, a zipped folder).
 #pragma once
 
 #include <cstdint>
@@ -26,8 +27,8 @@ struct ArchiveLimits {
 // error rather than silently ignored.
 Expected<ArchiveLimits> archive_limits_from_environment();
 
-// Extracts a .tar, .tar.gz or .tgz into a fresh temporary directory (see core/temp_dir.h: it is
-// removed when `owner` goes away, after any error, and on SIGINT/SIGTERM/SIGHUP). Rejects
+// Extracts a .tar, .tar.gz, .tgz or .zip into a fresh temporary directory (see core/temp_dir.h: it is
+// removed when `owner` goes away, after any error, and on SIGINT/SIGTERM/SIGHUP/SIGPIPE). Rejects
 // entries that would land outside it (absolute paths, "..") or deeper than `max_depth`, skips
 // links and special files, and stops when the archive has more than `max_entries` entries or
 // expands past `max_bytes`.

@@ -12,6 +12,7 @@
 #include "checkpoint.pb.h"
 #include "core/file_io.h"
 #include "format/archive.h"
+#include "format/model_files.h"
 #include "format/tensor_bundle.h"
 #include "graph.pb.h"
 #include "saved_model.pb.h"
@@ -261,6 +262,9 @@ Expected<std::shared_ptr<SavedModel>> SavedModel::load(const std::filesystem::pa
     if (path.filename() == "saved_model.pb" || path.filename() == "saved_model.pbtxt") {
       dir = path.parent_path();
     } else {
+      if (std::string what = describe_foreign_model_file(path); !what.empty()) {
+        return invalid_argument(path.string() + ": " + what);
+      }
       HUBIMG_ASSIGN_OR_RETURN(ExtractedArchive extracted, extract_saved_model_archive(path));
       dir = extracted.saved_model_dir;
       model->temp_dir_owner_ = std::move(extracted.owner);
@@ -273,8 +277,12 @@ Expected<std::shared_ptr<SavedModel>> SavedModel::load(const std::filesystem::pa
   std::filesystem::path proto_path = pb;
   if (!std::filesystem::exists(pb, ec)) {
     if (!std::filesystem::exists(pbtxt, ec)) {
-      return not_found(dir.string() +
-                       ": not a SavedModel directory (no saved_model.pb or saved_model.pbtxt)");
+      std::string message =
+          dir.string() + ": not a SavedModel directory (no saved_model.pb or saved_model.pbtxt)";
+      if (std::string what = describe_folder_without_saved_model(dir); !what.empty()) {
+        message += "; " + what;
+      }
+      return not_found(std::move(message));
     }
     proto_path = pbtxt;
     text = true;

@@ -74,8 +74,8 @@ TEST(TemporaryDirectories, RemovedWhenTheOwnerGoesAway) {
 
 // In a child: a tree under a temporary folder, then a signal. The handler removes the tree with
 // async-signal-safe calls and the child still dies of that signal.
-TEST(TemporaryDirectories, RemovedOnSigtermSigintAndSighup) {
-  for (int signal_number : {SIGTERM, SIGINT, SIGHUP}) {
+TEST(TemporaryDirectories, RemovedOnSigtermSigintSighupAndSigpipe) {
+  for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) {
     TempDir tmp;
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
@@ -89,12 +89,20 @@ TEST(TemporaryDirectories, RemovedOnSigtermSigintAndSighup) {
         fs::create_directories(p);
         for (int k = 0; k < 5; ++k) write_file(p / ("f" + std::to_string(k)), "data");
       }
+      if (signal_number == SIGPIPE) {  // a real broken pipe, as `hubimg ... | head` gives
+        int fds[2];
+        if (::pipe(fds) != 0) ::_exit(4);
+        ::close(fds[0]);
+        (void)!::write(fds[1], "x", 1);
+        ::_exit(5);  // SIGPIPE ignored (inherited from the test's parent) or no handler
+      }
       ::raise(signal_number);
       ::_exit(3);
     }
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "exit code " << WEXITSTATUS(status);
+    ASSERT_TRUE(WIFSIGNALED(status))
+        << strsignal(signal_number) << ": exit code " << WEXITSTATUS(status);
     EXPECT_EQ(WTERMSIG(status), signal_number);
     EXPECT_TRUE(fs::is_empty(tmp.path())) << strsignal(signal_number);
   }

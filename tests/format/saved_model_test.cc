@@ -295,7 +295,7 @@ TEST(SavedModelFormats, GzippedTarArchive) {
   model->reset();
   EXPECT_FALSE(std::filesystem::exists(extracted)) << "temporary extraction not removed";
   hubimg::testing::write_file(tmp.path() / "bad.tar.gz", "not an archive at all");
-  expect_error(tmp.path() / "bad.tar.gz", "not a readable tar archive");
+  expect_error(tmp.path() / "bad.tar.gz", "not a readable tar or zip archive");
 }
 
 }  // namespace
