@@ -251,6 +251,13 @@ class PyModel {
 
   const std::vector<std::string>& load_warnings() const { return model_->load_warnings(); }
 
+  // The class names the model ships (Model::labels_file()), or None.
+  py::object labels() const {
+    const std::filesystem::path file = model_->labels_file();
+    if (file.empty()) return py::none();
+    return py::cast(unwrap(read_labels(file)));
+  }
+
  private:
   std::shared_ptr<Model> model_;
 };
@@ -326,7 +333,10 @@ PYBIND11_MODULE(hubimg, m) {
       .def_property_readonly(
           "trainable_variables", [](const PyModel& self) { return self.variables(true); },
           "{name: read-only NumPy view} of the trainable variables, in gradient order")
-      .def_property_readonly("load_warnings", &PyModel::load_warnings);
+      .def_property_readonly("load_warnings", &PyModel::load_warnings)
+      .def_property_readonly("labels", &PyModel::labels,
+                             "Class names the model ships (assets/labels.txt, or labels.txt "
+                             "beside the SavedModel folder), or None");
 
   m.def("load", &hp::load_model, py::arg("path"), py::kw_only(), py::arg("optimize") = true,
         "Loads a SavedModel directory or a .tar.gz, .tar or .zip of one");
@@ -334,6 +344,11 @@ PYBIND11_MODULE(hubimg, m) {
         py::kw_only(), py::arg("antialias") = false,
         "Decodes a JPEG/PNG/WebP/BMP file to float32 [H, W, 3] in [0, 1], resized to size "
         "(int or (height, width)) like tf.image.resize when given");
+  m.def(
+      "read_labels",
+      [](const std::filesystem::path& path) { return hp::unwrap(hubimg::read_labels(path)); },
+      py::arg("path"),
+      "Class names, one per line (Teachable Machine's '0 name' lines lose their index)");
   m.def("read_npy", [](const std::filesystem::path& path) {
     return hp::array_from_tensor(hp::unwrap(hubimg::read_npy(path)));
   });

@@ -43,8 +43,8 @@ build/hubimg retrain "$out/base" "$data" --test "$data" --fine-tune --image-size
   --output "$out/classifier"
 build/examples/idx_to_png "$data" "$out/test-images" --prefix t10k --first "$test_examples" \
   --per-class 1 --labels "$out/classifier/assets/labels.txt"
-build/hubimg classify "$out/classifier" "$out"/test-images/*.png \
-  --labels "$out/classifier/assets/labels.txt" --top 1 | tee "$out/classify.txt"
+# The class names come with the classifier (its assets/labels.txt).
+build/hubimg classify "$out/classifier" "$out"/test-images/*.png --top 1 | tee "$out/classify.txt"
 { set +x; } 2>/dev/null
 
 # True class (from the file name) against the top-1 prediction, for each image.

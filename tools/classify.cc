@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "core/file_io.h"
+#include "format/saved_model.h"
 #include "image_input.h"
 
 namespace hubimg::cli {
@@ -31,19 +32,6 @@ bool looks_like_probabilities(const float* p, int64_t rows, int64_t classes) {
 }
 
 }  // namespace
-
-Expected<std::vector<std::string>> read_labels(const std::string& path) {
-  constexpr uint64_t kMaxLabelsBytes = uint64_t{64} << 20;
-  HUBIMG_ASSIGN_OR_RETURN(std::string text, read_regular_file(path, kMaxLabelsBytes));
-  std::vector<std::string> labels;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    labels.push_back(line);
-  }
-  return labels;
-}
 
 void add_classify_command(CLI::App& app, int& exit_code) {
   struct Args {
@@ -73,6 +61,22 @@ void add_classify_command(CLI::App& app, int& exit_code) {
     auto model = Model::load(args->model);
     if (!model.ok()) return void(exit_code = report_error(model.status().message()));
     for (const auto& w : model->load_warnings()) std::cerr << "hubimg: warning: " << w << "\n";
+    // Without --labels, the class names the model ships (Model::labels_file()); where they came
+    // from is printed, so a stray labels.txt beside the model shows.
+    std::string labels_source = args->labels;
+    if (args->labels.empty()) {
+      if (const std::filesystem::path shipped = model->labels_file(); !shipped.empty()) {
+        auto read = read_labels(shipped);
+        if (!read.ok()) return void(exit_code = report_error(read.status().message()));
+        labels = std::move(read).value();
+        if (model->saved_model().archive_root().empty()) {
+          labels_source = shipped.string();
+        } else {
+          labels_source = shipped.lexically_relative(model->saved_model().archive_root()).string() +
+                          " in " + args->model;
+        }
+      }
+    }
     auto files = collect_images(args->images);
     if (!files.ok()) return void(exit_code = report_error(files.status().message()));
     auto ran = run_on_images(*model, *files, args->input, !args->json);
@@ -84,6 +88,10 @@ void add_classify_command(CLI::App& app, int& exit_code) {
                                            ", not [images, classes]"));
     }
     const int64_t rows = scores->dim(0), classes = scores->dim(1);
+    if (!labels.empty() && static_cast<int64_t>(labels.size()) != classes) {
+      std::cerr << "hubimg: warning: " << labels_source << " has " << labels.size()
+                << " class names, the model's output " << classes << " classes\n";
+    }
     std::vector<float> probs(scores->data<float>(), scores->data<float>() + scores->num_elements());
     const bool already = looks_like_probabilities(probs.data(), rows, classes);
     if (!already) {
@@ -100,6 +108,7 @@ void add_classify_command(CLI::App& app, int& exit_code) {
     if (!args->json) {
       std::cout << (already ? "(the model's outputs already are probabilities; shown as they are)\n"
                             : "(probabilities: softmax of the model's logits)\n");
+      if (!labels.empty()) std::cout << "(class names: " << labels_source << ")\n";
     }
     for (int64_t r = 0; r < rows; ++r) {
       std::vector<int64_t> order(static_cast<size_t>(classes));
@@ -124,6 +133,8 @@ void add_classify_command(CLI::App& app, int& exit_code) {
     if (args->json) {
       nlohmann::ordered_json j;
       j["outputs_were_probabilities"] = already;
+      j["labels"] =
+          labels.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(labels_source);
       j["results"] = out;
       nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
       for (const auto& f : ran->skipped) skipped.push_back(f.string());

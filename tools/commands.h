@@ -35,10 +35,6 @@ Expected<Tensor> parse_argument_value(const std::string& text);
 // `name` with every character outside [A-Za-z0-9.-] replaced by '_' (variable names contain '/').
 std::string file_stem_for(const std::string& name);
 
-// A labels file: one class name per line (a final CR is dropped). Read without blocking: a FIFO
-// or device named as the labels file is refused.
-Expected<std::vector<std::string>> read_labels(const std::string& path);
-
 // The MODEL argument's help text, the same for every subcommand.
 inline constexpr const char* kModelArgumentHelp =
     "SavedModel directory, or a .tar.gz, .tar or .zip of one";

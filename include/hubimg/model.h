@@ -149,6 +149,11 @@ class Model {
   // (e.g. a signature using an op hubimg does not implement); calling those parts fails.
   const std::vector<std::string>& load_warnings() const;
   const format::SavedModel& saved_model() const;
+  // The class names the model ships, for read_labels(): assets/labels.txt (hubimg retrain
+  // publishes them there), else labels.txt beside the SavedModel folder (Teachable Machine's
+  // converted_savedmodel.zip, unpacked or not; never outside an extracted archive). Empty when
+  // there is none; valid while the model lives.
+  std::filesystem::path labels_file() const;
 
   struct Impl;
 
@@ -162,6 +167,10 @@ class Model {
 // each layer on all threads.
 void set_num_threads(int num_threads);
 int num_threads();
+
+// A class-names file: one name per line, a final CR dropped; Teachable Machine's "0 cat",
+// "1 dog" lose their indices when every line starts with its own. At most 64 MiB.
+Expected<std::vector<std::string>> read_labels(const std::filesystem::path& path);
 
 inline Expected<Model> load(const std::filesystem::path& path, const LoadOptions& options = {}) {
   return Model::load(path, options);

@@ -1,6 +1,7 @@
 """The Python module against the CLI: same outputs, same error messages, no input copy."""
 import os
 import pathlib
+import shutil
 import threading
 import time
 
@@ -103,6 +104,20 @@ def test_decode_image_matches_pillow_and_resizes(image_dir):
     assert np.max(np.abs(decoded - expected)) <= 1e-7
     assert hubimg.decode_image(path, (20, 30)).shape == (20, 30, 3)
     assert hubimg.decode_image(path, 16).shape == (16, 16, 3)
+
+
+def test_labels_the_model_ships(model_path, tmp_path):
+    assert hubimg.load(model_path).labels is None
+    model_dir = tmp_path / "model.savedmodel"
+    shutil.copytree(model_path, model_dir)
+    (tmp_path / "labels.txt").write_text("0 Eyes open\n1 Eyes closed\n")
+    assert hubimg.load(model_dir).labels == ["Eyes open", "Eyes closed"]
+    (model_dir / "assets").mkdir(exist_ok=True)
+    (model_dir / "assets" / "labels.txt").write_text("cat\r\ndog\n")
+    assert hubimg.load(model_dir).labels == ["cat", "dog"]
+    assert hubimg.read_labels(tmp_path / "labels.txt") == ["Eyes open", "Eyes closed"]
+    with pytest.raises(hubimg.Error, match="no_such_labels.txt"):
+        hubimg.read_labels(tmp_path / "no_such_labels.txt")
 
 
 def test_errors_carry_the_cli_message(run_cli, tmp_path):

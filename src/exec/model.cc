@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "exec/batch_runner.h"
 #include "exec/executor.h"
+#include "format/labels.h"
 #include "format/saved_model.h"
 #include "graph/autodiff.h"
 #include "graph/batch_split.h"
@@ -849,6 +850,12 @@ const std::vector<std::string>& Model::load_warnings() const {
 }
 const format::SavedModel& Model::saved_model() const {
   return *impl_->saved;
+}
+std::filesystem::path Model::labels_file() const {
+  return format::shipped_labels_file(*impl_->saved);
+}
+Expected<std::vector<std::string>> read_labels(const std::filesystem::path& path) {
+  return catch_exceptions(path.string(), [&] { return format::read_labels_file(path); });
 }
 
 void set_num_threads(int num_threads) {

@@ -207,7 +207,7 @@ Expected<ExtractedArchive> extract(const std::filesystem::path& path, const Arch
   std::sort(model_dirs.begin(), model_dirs.end(), [](const auto& a, const auto& b) {
     return std::distance(a.begin(), a.end()) < std::distance(b.begin(), b.end());
   });
-  return ExtractedArchive{model_dirs.front(), std::move(owner)};
+  return ExtractedArchive{model_dirs.front(), root, std::move(owner)};
 }
 
 }  // namespace

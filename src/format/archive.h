@@ -12,6 +12,7 @@ namespace hubimg::format {
 
 struct ExtractedArchive {
   std::filesystem::path saved_model_dir;  // the folder holding saved_model.pb(txt)
+  std::filesystem::path root;             // where the archive was extracted
   std::shared_ptr<void> owner;            // removes the temporary directory when released
 };
 
@@ -27,10 +28,10 @@ struct ArchiveLimits {
 // error rather than silently ignored.
 Expected<ArchiveLimits> archive_limits_from_environment();
 
-// Extracts a .tar, .tar.gz, .tgz or .zip into a fresh temporary directory (see core/temp_dir.h: it is
-// removed when `owner` goes away, after any error, and on SIGINT/SIGTERM/SIGHUP/SIGPIPE). Rejects
-// entries that would land outside it (absolute paths, "..") or deeper than `max_depth`, skips
-// links and special files, and stops when the archive has more than `max_entries` entries or
+// Extracts a .tar, .tar.gz, .tgz or .zip into a fresh temporary directory (see core/temp_dir.h: it
+// is removed when `owner` goes away, after any error, and on SIGINT/SIGTERM/SIGHUP/SIGPIPE).
+// Rejects entries that would land outside it (absolute paths, "..") or deeper than `max_depth`,
+// skips links and special files, and stops when the archive has more than `max_entries` entries or
 // expands past `max_bytes`.
 Expected<ExtractedArchive> extract_saved_model_archive(const std::filesystem::path& archive,
                                                        const ArchiveLimits& limits);

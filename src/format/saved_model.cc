@@ -267,6 +267,7 @@ Expected<std::shared_ptr<SavedModel>> SavedModel::load(const std::filesystem::pa
       }
       HUBIMG_ASSIGN_OR_RETURN(ExtractedArchive extracted, extract_saved_model_archive(path));
       dir = extracted.saved_model_dir;
+      model->archive_root_ = extracted.root;
       model->temp_dir_owner_ = std::move(extracted.owner);
     }
   }

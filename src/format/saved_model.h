@@ -122,7 +122,7 @@ struct LoadOptions {
 class SavedModel {
  public:
   // `path`: a SavedModel directory (saved_model.pb or saved_model.pbtxt + variables/), or a
-  // .tar.gz/.tgz/.tar archive of one, extracted to a temporary directory owned by the model.
+  // .tar.gz/.tgz/.tar/.zip archive of one, extracted to a temporary directory owned by the model.
   static Expected<std::shared_ptr<SavedModel>> load(const std::filesystem::path& path,
                                                     const LoadOptions& options = {});
   // Parses the serialized SavedModel proto only (fuzzing, tests).
@@ -131,6 +131,9 @@ class SavedModel {
   ~SavedModel();
 
   const std::filesystem::path& directory() const { return directory_; }
+  // Where an archive was extracted (directory() is this folder or one below it); empty for a
+  // model read from a folder.
+  const std::filesystem::path& archive_root() const { return archive_root_; }
   const tf::MetaGraphDef& meta_graph() const;
   const tf::GraphDef& graph() const;
   // The top-level GraphDef's nodes by name (the first of a name), built on first use and shared
@@ -182,6 +185,7 @@ class SavedModel {
   Status restore_tf1_variables(const TensorBundleReader* bundle);
 
   std::filesystem::path directory_;
+  std::filesystem::path archive_root_;
   std::shared_ptr<void> temp_dir_owner_;  // removes an extracted archive
   std::unique_ptr<tf::SavedModel> proto_;
   std::map<std::string, const tf::FunctionDef*, std::less<>> functions_;

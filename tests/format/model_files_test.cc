@@ -1,17 +1,18 @@
 // Zip archives load like tar archives; what is not a SavedModel is named (Keras, TensorFlow Lite,
-// TensorFlow.js, ONNX, a frozen graph, a folder with the SavedModel further down).
+// TensorFlow.js, ONNX, a frozen graph, a folder with the SavedModel further down); the class
+// names a model ships.
 #include "format/model_files.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "format/labels.h"
 #include "format/saved_model.h"
 #include "hubimg/model.h"
 #include "util/test_util.h"
@@ -21,9 +22,11 @@ namespace hubimg::format {
 namespace {
 
 namespace fs = std::filesystem;
+using hubimg::testing::archive_files_below;
 using hubimg::testing::read_file;
 using hubimg::testing::TempDir;
 using hubimg::testing::write_file;
+using hubimg::testing::write_zip;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -31,44 +34,6 @@ std::string load_error(const fs::path& path) {
   auto model = SavedModel::load(path);
   if (model.ok()) return "loaded";
   return model.status().message();
-}
-
-struct ZipEntry {
-  std::string name;
-  std::string content;
-};
-
-// Every file below `dir` as an entry under `prefix`, in a sorted order.
-std::vector<ZipEntry> entries_below(const fs::path& dir, const std::string& prefix) {
-  std::vector<ZipEntry> entries;
-  for (const auto& item : fs::recursive_directory_iterator(dir)) {
-    if (!item.is_regular_file()) continue;
-    entries.push_back(
-        {prefix + item.path().lexically_relative(dir).string(), read_file(item.path())});
-  }
-  std::sort(entries.begin(), entries.end(),
-            [](const ZipEntry& a, const ZipEntry& b) { return a.name < b.name; });
-  return entries;
-}
-
-// Written with libarchive, as `zip -r` (deflated entries, a central directory) would.
-void write_zip(const fs::path& path, const std::vector<ZipEntry>& entries) {
-  archive* a = archive_write_new();
-  ASSERT_EQ(archive_write_set_format_zip(a), ARCHIVE_OK);
-  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
-  for (const auto& e : entries) {
-    archive_entry* entry = archive_entry_new();
-    archive_entry_set_pathname(entry, e.name.c_str());
-    archive_entry_set_filetype(entry, AE_IFREG);
-    archive_entry_set_perm(entry, 0644);
-    archive_entry_set_size(entry, static_cast<la_int64_t>(e.content.size()));
-    ASSERT_EQ(archive_write_header(a, entry), ARCHIVE_OK) << e.name;
-    ASSERT_EQ(archive_write_data(a, e.content.data(), e.content.size()),
-              static_cast<la_ssize_t>(e.content.size()));
-    archive_entry_free(entry);
-  }
-  ASSERT_EQ(archive_write_close(a), ARCHIVE_OK);
-  archive_write_free(a);
 }
 
 fs::path write_tiny_cnn(const fs::path& dir) {
@@ -87,7 +52,7 @@ Tensor test_images() {
 TEST(ZipArchives, AZippedSavedModelLoadsAndRunsAsTheFolderDoes) {
   TempDir tmp;
   const fs::path folder = write_tiny_cnn(tmp.path() / "tiny");
-  auto entries = entries_below(folder, "converted_savedmodel/model.savedmodel/");
+  auto entries = archive_files_below(folder, "converted_savedmodel/model.savedmodel/");
   ASSERT_GE(entries.size(), 3u);
   entries.push_back({"converted_savedmodel/labels.txt", "0 a\n1 b\n"});
   const fs::path zip = tmp.path() / "converted_savedmodel.zip";
@@ -223,6 +188,84 @@ TEST(ForeignModels, FoldersOfOtherFormatsAreNamed) {
   const std::string plain = load_error(empty);
   EXPECT_THAT(plain, HasSubstr("not a SavedModel directory"));
   EXPECT_THAT(plain, Not(HasSubstr(";")));
+}
+
+}  // namespace
+}  // namespace hubimg::format
+
+namespace hubimg::format {
+namespace {
+
+using hubimg::testing::TempDir;
+using hubimg::testing::write_file;
+
+TEST(Labels, OneNamePerLineAndTeachableMachinesIndicesDropped) {
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(parse_labels("cat\r\ndog\n"), (Names{"cat", "dog"}));
+  EXPECT_EQ(parse_labels("cat\n\ndog"), (Names{"cat", "", "dog"}));
+  EXPECT_EQ(parse_labels("0 Eyes open\n1 Eyes closed\n"), (Names{"Eyes open", "Eyes closed"}));
+  // Kept as written: an index out of order, a line without one, a bare number.
+  EXPECT_EQ(parse_labels("1 a\n0 b\n"), (Names{"1 a", "0 b"}));
+  EXPECT_EQ(parse_labels("0 a\nb\n"), (Names{"0 a", "b"}));
+  EXPECT_EQ(parse_labels("0\n1\n"), (Names{"0", "1"}));
+  Names many;
+  std::string text;
+  for (int i = 0; i < 12; ++i) {
+    text += std::to_string(i) + " class " + std::to_string(i) + "\n";
+    many.push_back("class " + std::to_string(i));
+  }
+  EXPECT_EQ(parse_labels(text), many);
+  EXPECT_TRUE(parse_labels("").empty());
+}
+
+TEST(Labels, TheModelsOwnAssetsFirstThenBesideTheFolderButNeverOutsideAnArchive) {
+  TempDir tmp;
+  const fs::path model_dir = tmp.path() / "tm" / "model.savedmodel";
+  ASSERT_TRUE(zoo::write_zoo_model("tiny_cnn", model_dir, {.input_size = 16}).ok());
+  auto shipped = [](const fs::path& path) {
+    auto model = SavedModel::load(path);
+    EXPECT_TRUE(model.ok()) << model.status().to_string();
+    return model.ok() ? shipped_labels_file(**model) : fs::path("(not loaded)");
+  };
+  EXPECT_EQ(shipped(model_dir), fs::path());
+  write_file(tmp.path() / "tm" / "labels.txt", "0 a\n1 b\n");
+  EXPECT_EQ(shipped(model_dir), model_dir.parent_path() / "labels.txt");
+  fs::create_directories(model_dir / "assets");
+  write_file(model_dir / "assets" / "labels.txt", "x\ny\n");
+  EXPECT_EQ(shipped(model_dir), model_dir / "assets" / "labels.txt");
+  fs::remove(model_dir / "assets" / "labels.txt");
+
+  // Inside a zip: beside the SavedModel folder when that folder is not the archive's top.
+  const fs::path nested = tmp.path() / "nested.zip";
+  auto files = hubimg::testing::archive_files_below(tmp.path() / "tm", "converted_savedmodel/");
+  hubimg::testing::write_zip(nested, files);
+  auto from_zip = SavedModel::load(nested);
+  ASSERT_TRUE(from_zip.ok()) << from_zip.status().to_string();
+  const fs::path found = shipped_labels_file(**from_zip);
+  EXPECT_EQ(found.lexically_relative((*from_zip)->archive_root()),
+            fs::path("converted_savedmodel/labels.txt"));
+  auto names = read_labels_file(found);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<std::string>{"a", "b"}));
+
+  // At the archive's top: a labels.txt in TMPDIR beside the extraction is not the model's.
+  const fs::path top = tmp.path() / "top.zip";
+  hubimg::testing::write_zip(top, hubimg::testing::archive_files_below(model_dir, ""));
+  const fs::path tmpdir = tmp.path() / "tmpdir";
+  fs::create_directories(tmpdir);
+  write_file(tmpdir / "labels.txt", "stray\n");
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved = old_tmpdir ? old_tmpdir : "";
+  ::setenv("TMPDIR", tmpdir.c_str(), 1);
+  auto from_top = SavedModel::load(top);
+  if (old_tmpdir) {
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  ASSERT_TRUE(from_top.ok()) << from_top.status().to_string();
+  EXPECT_EQ((*from_top)->directory().parent_path(), tmpdir);
+  EXPECT_EQ(shipped_labels_file(**from_top), fs::path());
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 // `hubimg run`, `embed` and `classify` end to end on the fixtures.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "hubimg/image.h"
 #include "hubimg/npy.h"
 #include "util/golden.h"
 #include "util/test_util.h"
@@ -87,6 +89,69 @@ TEST(ClassifyCommand, SampleImagesGetTheReferenceClass) {
       EXPECT_EQ(row["top"].size(), 2u);
     }
   }
+}
+
+// Teachable Machine's "Export -> Tensorflow -> Savedmodel" download: converted_savedmodel.zip
+// with the SavedModel and labels.txt ("0 Eyes open", ...) side by side.
+TEST(ClassifyCommand, ATeachableMachineZipNamesItsClasses) {
+  HUBIMG_REQUIRE_SHARED();
+  TempDir tmp;
+  const auto fixture = real_fixture("tm_mobilenetv2_035_tf115");
+  auto files = hubimg::testing::archive_files_below(fixture / "saved_model",
+                                                    "converted_savedmodel/model.savedmodel/");
+  files.push_back({"converted_savedmodel/labels.txt",
+                   hubimg::testing::read_file(fixture / "samples" / "labels.txt")});
+  const auto zip = tmp.path() / "converted_savedmodel.zip";
+  hubimg::testing::write_zip(zip, files);
+  auto r = run_command(cli_path().string() + " classify " + quote(zip) + " " +
+                       quote(fixture / "samples" / "open.jpg") + " " +
+                       quote(fixture / "samples" / "closed.jpg") + " --json --top 1 --range -1,1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["labels"], "converted_savedmodel/labels.txt in " + zip.string());
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_EQ(j["results"][0]["top"][0]["label"], "Eyes open");
+  EXPECT_EQ(j["results"][1]["top"][0]["label"], "Eyes closed");
+}
+
+// The project's own model: assets/labels.txt is used without --labels; --labels wins, and a count
+// that does not match the model's classes is a warning.
+TEST(ClassifyCommand, ClassNamesComeFromTheModelUnlessGiven) {
+  TempDir tmp;
+  const auto model = tmp.path() / "model";
+  auto exported = run_command(cli_path().string() + " export tiny_cnn --num-classes 3 --output " +
+                              quote(model));
+  ASSERT_EQ(exported.exit_code, 0) << exported.out;
+  const auto image = tmp.path() / "image.png";
+  std::vector<float> pixels(20 * 20 * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<float>(i % 13) / 12.0f;
+  ASSERT_TRUE(write_png(image, Tensor::from_vector<float>({20, 20, 3}, pixels)).ok());
+  const std::string classify = cli_path().string() + " classify " + quote(model) + " " +
+                               quote(image) + " --top 3 --size 20x20";
+
+  auto unnamed = run_command(classify + " --json");
+  ASSERT_EQ(unnamed.exit_code, 0) << unnamed.out;
+  EXPECT_TRUE(nlohmann::json::parse(unnamed.out)["labels"].is_null());
+
+  std::filesystem::create_directories(model / "assets");
+  hubimg::testing::write_file(model / "assets" / "labels.txt", "0 red\n1 green\n2 blue\n");
+  auto named = run_command(classify + " --json");
+  ASSERT_EQ(named.exit_code, 0) << named.out;
+  auto j = nlohmann::json::parse(named.out);
+  EXPECT_EQ(j["labels"], (model / "assets" / "labels.txt").string());
+  const std::vector<std::string> names = {"red", "green", "blue"};
+  ASSERT_EQ(j["results"][0]["top"].size(), 3u);
+  for (const auto& entry : j["results"][0]["top"]) {
+    EXPECT_EQ(entry["label"], names.at(entry["class"].get<size_t>()));
+  }
+
+  hubimg::testing::write_file(tmp.path() / "two.txt", "left\nright\n");
+  auto given = run_command(classify + " --labels " + quote(tmp.path() / "two.txt"));
+  ASSERT_EQ(given.exit_code, 0) << given.out;
+  EXPECT_THAT(given.out,
+              ::testing::HasSubstr("(class names: " + (tmp.path() / "two.txt").string() + ")"));
+  EXPECT_THAT(given.out, ::testing::HasSubstr("has 2 class names, the model's output 3 classes"));
+  EXPECT_THAT(given.out, ::testing::Not(::testing::HasSubstr("green")));
 }
 
 TEST(EmbedCommand, RowsFollowTheListedFilesAndMatchClassify) {

@@ -1,7 +1,10 @@
 #include "util/test_util.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -98,6 +101,40 @@ std::string read_file(const std::filesystem::path& path) {
 void write_file(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;
+  out.close();
+  if (!out) ADD_FAILURE() << "could not write " << path;
+}
+
+std::vector<ArchiveFile> archive_files_below(const std::filesystem::path& dir,
+                                             const std::string& prefix) {
+  std::vector<ArchiveFile> files;
+  for (const auto& item : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!item.is_regular_file()) continue;
+    files.push_back(
+        {prefix + item.path().lexically_relative(dir).string(), read_file(item.path())});
+  }
+  std::sort(files.begin(), files.end(),
+            [](const ArchiveFile& a, const ArchiveFile& b) { return a.name < b.name; });
+  return files;
+}
+
+void write_zip(const std::filesystem::path& path, const std::vector<ArchiveFile>& files) {
+  archive* a = archive_write_new();
+  ASSERT_EQ(archive_write_set_format_zip(a), ARCHIVE_OK);
+  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
+  for (const auto& file : files) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, file.name.c_str());
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_perm(entry, 0644);
+    archive_entry_set_size(entry, static_cast<la_int64_t>(file.content.size()));
+    ASSERT_EQ(archive_write_header(a, entry), ARCHIVE_OK) << file.name;
+    ASSERT_EQ(archive_write_data(a, file.content.data(), file.content.size()),
+              static_cast<la_ssize_t>(file.content.size()));
+    archive_entry_free(entry);
+  }
+  ASSERT_EQ(archive_write_close(a), ARCHIVE_OK);
+  archive_write_free(a);
 }
 
 }  // namespace hubimg::testing

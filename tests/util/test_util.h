@@ -57,6 +57,16 @@ std::filesystem::path copy_fixture_model(const std::string& fixture, const TempD
 std::string read_file(const std::filesystem::path& path);
 void write_file(const std::filesystem::path& path, const std::string& bytes);
 
+struct ArchiveFile {
+  std::string name;
+  std::string content;
+};
+// Every regular file below `dir`, named `prefix` + its path relative to `dir`, in name order.
+std::vector<ArchiveFile> archive_files_below(const std::filesystem::path& dir,
+                                             const std::string& prefix);
+// A zip written with libarchive, as `zip -r` writes one (deflated entries, a central directory).
+void write_zip(const std::filesystem::path& path, const std::vector<ArchiveFile>& files);
+
 }  // namespace hubimg::testing
 
 // Skips the test, with a message saying why, when ../shared is not beside the checkout.
