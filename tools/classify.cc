@@ -11,7 +11,6 @@
 
 #include "commands.h"
 #include "core/file_io.h"
-#include "format/saved_model.h"
 #include "image_input.h"
 
 namespace hubimg::cli {
@@ -65,16 +64,11 @@ void add_classify_command(CLI::App& app, int& exit_code) {
     // from is printed, so a stray labels.txt beside the model shows.
     std::string labels_source = args->labels;
     if (args->labels.empty()) {
-      if (const std::filesystem::path shipped = model->labels_file(); !shipped.empty()) {
-        auto read = read_labels(shipped);
-        if (!read.ok()) return void(exit_code = report_error(read.status().message()));
-        labels = std::move(read).value();
-        if (model->saved_model().archive_root().empty()) {
-          labels_source = shipped.string();
-        } else {
-          labels_source = shipped.lexically_relative(model->saved_model().archive_root()).string() +
-                          " in " + args->model;
-        }
+      auto shipped = shipped_labels(model->saved_model(), args->model);
+      if (!shipped.ok()) return void(exit_code = report_error(shipped.status().message()));
+      if (shipped->has_value()) {
+        labels = std::move((*shipped)->names);
+        labels_source = std::move((*shipped)->source);
       }
     }
     auto files = collect_images(args->images);

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,15 @@ Expected<Tensor> parse_argument_value(const std::string& text);
 
 // `name` with every character outside [A-Za-z0-9.-] replaced by '_' (variable names contain '/').
 std::string file_stem_for(const std::string& name);
+
+// The class names MODEL ships (Model::labels_file()) and where they came from, as the user
+// knows the model: the file's path, or "PATH in ARCHIVE" inside an archive. nullopt: none.
+struct ShippedLabels {
+  std::vector<std::string> names;
+  std::string source;
+};
+Expected<std::optional<ShippedLabels>> shipped_labels(const format::SavedModel& model,
+                                                      const std::string& model_argument);
 
 // The MODEL argument's help text, the same for every subcommand.
 inline constexpr const char* kModelArgumentHelp =

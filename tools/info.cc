@@ -172,6 +172,17 @@ void print_human(const SavedModel& m, const ordered_json& j, const std::string& 
   std::cout << fmt::format("SavedModel {}\n", archive ? given_path : m.directory().string());
   std::cout << fmt::format("TensorFlow {}{}\n", j["tensorflow_version"].get<std::string>(),
                            m.has_object_graph() ? "" : " (TF1 graph, no object graph)");
+  if (const auto& labels = j["labels"]; !labels.is_null()) {
+    constexpr size_t kShown = 8;
+    const auto& names = labels["names"];
+    std::string shown;
+    for (size_t i = 0; i < std::min(names.size(), kShown); ++i) {
+      shown += (i ? ", " : "") + names[i].get<std::string>();
+    }
+    std::cout << fmt::format("Labels: {} class names ({}): {}{}\n", names.size(),
+                             labels["file"].get<std::string>(), shown,
+                             names.size() > kShown ? ", ..." : "");
+  }
   auto shape_str = [](const ordered_json& s) {
     return s.is_null() ? std::string("<unknown rank>") : s.dump();
   };
@@ -269,6 +280,15 @@ void add_info_command(CLI::App& app, int& exit_code) {
       return;
     }
     ordered_json j = summarize(**model);
+    auto labels = shipped_labels(**model, *model_path);
+    if (!labels.ok()) {
+      exit_code = report_error(labels.status().message());
+      return;
+    }
+    j["labels"] = nullptr;
+    if (labels->has_value()) {
+      j["labels"] = {{"file", (*labels)->source}, {"names", (*labels)->names}};
+    }
     if (*as_json) {
       std::cout << dump_json(j) << "\n";
     } else {

@@ -1,11 +1,14 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <new>
 #include <string>
 
 #include "commands.h"
+#include "format/labels.h"
+#include "format/saved_model.h"
 #include "hubimg/version.h"
 
 namespace hubimg::cli {
@@ -13,6 +16,18 @@ namespace hubimg::cli {
 int report_error(const std::string& message) {
   std::fprintf(stderr, "hubimg: error: %s\n", message.c_str());
   return 1;
+}
+
+Expected<std::optional<ShippedLabels>> shipped_labels(const format::SavedModel& model,
+                                                      const std::string& model_argument) {
+  const std::filesystem::path file = format::shipped_labels_file(model);
+  if (file.empty()) return std::optional<ShippedLabels>();
+  HUBIMG_ASSIGN_OR_RETURN(std::vector<std::string> names, read_labels(file));
+  std::string source =
+      model.archive_root().empty()
+          ? file.string()
+          : file.lexically_relative(model.archive_root()).string() + " in " + model_argument;
+  return std::optional<ShippedLabels>(ShippedLabels{std::move(names), std::move(source)});
 }
 
 std::string dump_json(const nlohmann::ordered_json& j) {

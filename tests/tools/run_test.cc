@@ -92,7 +92,8 @@ TEST(ClassifyCommand, SampleImagesGetTheReferenceClass) {
 }
 
 // Teachable Machine's "Export -> Tensorflow -> Savedmodel" download: converted_savedmodel.zip
-// with the SavedModel and labels.txt ("0 Eyes open", ...) side by side.
+// with the SavedModel and labels.txt ("0 Eyes open", ...) side by side. classify and info name
+// the classes.
 TEST(ClassifyCommand, ATeachableMachineZipNamesItsClasses) {
   HUBIMG_REQUIRE_SHARED();
   TempDir tmp;
@@ -112,6 +113,12 @@ TEST(ClassifyCommand, ATeachableMachineZipNamesItsClasses) {
   ASSERT_EQ(j["results"].size(), 2u);
   EXPECT_EQ(j["results"][0]["top"][0]["label"], "Eyes open");
   EXPECT_EQ(j["results"][1]["top"][0]["label"], "Eyes closed");
+
+  auto info = run_command(cli_path().string() + " info --json " + quote(zip));
+  ASSERT_EQ(info.exit_code, 0) << info.out;
+  auto labels = nlohmann::json::parse(info.out)["labels"];
+  EXPECT_EQ(labels["file"], "converted_savedmodel/labels.txt in " + zip.string());
+  EXPECT_EQ(labels["names"], nlohmann::json({"Eyes open", "Eyes closed"}));
 }
 
 // The project's own model: assets/labels.txt is used without --labels; --labels wins, and a count
