@@ -204,9 +204,22 @@ Expected<ExtractedArchive> extract(const std::filesystem::path& path, const Arch
     }
     return not_found(std::move(message));
   }
-  std::sort(model_dirs.begin(), model_dirs.end(), [](const auto& a, const auto& b) {
-    return std::distance(a.begin(), a.end()) < std::distance(b.begin(), b.end());
+  // The shallowest SavedModel (a model's own sub-models, if any, lie deeper); two at that depth
+  // are ambiguous, and picking one by archive order could silently run the wrong model.
+  auto depth = [](const std::filesystem::path& p) { return std::distance(p.begin(), p.end()); };
+  std::sort(model_dirs.begin(), model_dirs.end(), [&](const auto& a, const auto& b) {
+    return depth(a) != depth(b) ? depth(a) < depth(b) : a < b;
   });
+  model_dirs.erase(std::unique(model_dirs.begin(), model_dirs.end()), model_dirs.end());
+  if (model_dirs.size() > 1 && depth(model_dirs[1]) == depth(model_dirs[0])) {
+    std::string names;
+    for (size_t i = 0; i < model_dirs.size() && depth(model_dirs[i]) == depth(model_dirs[0]); ++i) {
+      const std::string relative = model_dirs[i].lexically_relative(root).string();
+      names += (names.empty() ? "'" : ", '") + (relative == "." ? "" : relative) + "'";
+    }
+    return invalid_argument(where + ": archive holds several SavedModels (" + names +
+                            "): extract it and pass one folder");
+  }
   return ExtractedArchive{model_dirs.front(), root, std::move(owner)};
 }
 

@@ -32,7 +32,8 @@ Expected<ArchiveLimits> archive_limits_from_environment();
 // is removed when `owner` goes away, after any error, and on SIGINT/SIGTERM/SIGHUP/SIGPIPE).
 // Rejects entries that would land outside it (absolute paths, "..") or deeper than `max_depth`,
 // skips links and special files, and stops when the archive has more than `max_entries` entries or
-// expands past `max_bytes`.
+// expands past `max_bytes`. `saved_model_dir` is the shallowest folder holding saved_model.pb(txt);
+// two at that depth are an error naming them.
 Expected<ExtractedArchive> extract_saved_model_archive(const std::filesystem::path& archive,
                                                        const ArchiveLimits& limits);
 // With archive_limits_from_environment().

@@ -88,6 +88,19 @@ TEST(ZipArchives, EntriesOutsideTheArchiveAndForeignZipsAreRefused) {
   EXPECT_THAT(load_error(slip), HasSubstr("'../outside' points outside the archive"));
   EXPECT_FALSE(fs::exists(tmp.path().parent_path() / "outside"));
 
+  // Two SavedModels side by side: which one is meant is not for hubimg to guess; one deeper
+  // than the other: the shallowest.
+  const fs::path two = tmp.path() / "two.zip";
+  write_zip(two, {{"a/saved_model.pb", model}, {"b/saved_model.pb", model}});
+  EXPECT_THAT(load_error(two), HasSubstr("archive holds several SavedModels ('a', 'b')"));
+  auto nested_files = archive_files_below(tmp.path() / "tiny", "outer/");
+  nested_files.push_back({"outer/inner/saved_model.pb", model});
+  const fs::path nested = tmp.path() / "nested.zip";
+  write_zip(nested, nested_files);
+  auto shallowest = SavedModel::load(nested);
+  ASSERT_TRUE(shallowest.ok()) << shallowest.status().to_string();
+  EXPECT_EQ((*shallowest)->directory().filename(), "outer");
+
   const fs::path keras = tmp.path() / "model.zip";
   write_zip(keras, {{"config.json", "{}"}, {"metadata.json", "{}"}, {"model.weights.h5", "h"}});
   const std::string keras_error = load_error(keras);
