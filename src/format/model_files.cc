@@ -48,7 +48,7 @@ std::string describe_foreign_model_file(const std::filesystem::path& file) {
   const std::string_view bytes(head.data(), n);
   const std::string ext = lowercase_extension(file);
   if (bytes.starts_with(std::string_view("\x89HDF\r\n\x1a\n", 8))) {
-    return "a Keras HDF5 model (.h5), not a SavedModel: " + std::string(kSaveAsSavedModel);
+    return "an HDF5 file (a Keras .h5 model), not a SavedModel: " + std::string(kSaveAsSavedModel);
   }
   if (bytes.size() >= 8 && bytes.substr(4, 4) == "TFL3") {
     return "a TensorFlow Lite model, not a SavedModel: pass the SavedModel it was converted from";
@@ -61,6 +61,17 @@ std::string describe_foreign_model_file(const std::filesystem::path& file) {
   }
   if (file.filename() == "model.json") {
     return "a TensorFlow.js model, not a SavedModel: pass the SavedModel it was converted from";
+  }
+  if (ext == ".index" || ext == ".ckpt" || ext.starts_with(".data-")) {
+    if (const auto folder = file.parent_path().parent_path();
+        file.parent_path().filename() == "variables" && is_saved_model_folder(folder)) {
+      return "a checkpoint file of the SavedModel in '" + folder.string() + "': pass that folder";
+    }
+    return "a TensorFlow checkpoint file, not a SavedModel: pass the SavedModel folder (the one "
+           "holding saved_model.pb and variables/)";
+  }
+  if (ext == ".pt" || ext == ".pth") {
+    return "a PyTorch model, not a SavedModel: hubimg reads TensorFlow SavedModels";
   }
   if (ext == ".pb") {
     return "a .pb file not named saved_model.pb: a SavedModel is a folder holding saved_model.pb "

@@ -127,15 +127,18 @@ TEST(ForeignModels, OtherModelFormatsAreNamedWithWhatToDo) {
   };
   const std::vector<Case> cases = {
       {"weights.h5", std::string("\x89HDF\r\n\x1a\n", 8) + std::string(64, '\0'),
-       "a Keras HDF5 model"},
+       "an HDF5 file (a Keras .h5 model)"},
       {"renamed.bin", std::string("\x89HDF\r\n\x1a\n", 8) + std::string(64, '\0'),
-       "a Keras HDF5 model"},
+       "an HDF5 file (a Keras .h5 model)"},
       {"model.tflite", std::string("\x1c\0\0\0TFL3", 8) + std::string(64, '\0'),
        "a TensorFlow Lite model"},
       {"model.keras", "PK\x03\x04 not really", "a Keras 3 .keras file"},
       {"model.onnx", "\x08\x07\x12\x04onnx", "an ONNX model"},
       {"frozen_inference_graph.pb", "\x0a\x03\x0a\x01x", "a TensorFlow 1 frozen graph"},
       {"model.json", "{\"modelTopology\": {}}", "a TensorFlow.js model"},
+      {"variables.index", std::string(48, '\0'), "a TensorFlow checkpoint file"},
+      {"variables.data-00000-of-00001", "\x01\x02", "a TensorFlow checkpoint file"},
+      {"resnet.pth", "PK\x03\x04 torch zip", "a PyTorch model"},
   };
   for (const auto& c : cases) {
     write_file(tmp.path() / c.file, c.bytes);
@@ -143,6 +146,10 @@ TEST(ForeignModels, OtherModelFormatsAreNamedWithWhatToDo) {
     EXPECT_THAT(error, HasSubstr((tmp.path() / c.file).string() + ": ")) << c.file;
     EXPECT_THAT(error, HasSubstr(c.expected)) << c.file;
   }
+  const fs::path model = write_tiny_cnn(tmp.path() / "tiny");
+  EXPECT_THAT(load_error(model / "variables" / "variables.index"),
+              HasSubstr("a checkpoint file of the SavedModel in '" + model.string() +
+                        "': pass that folder"));
   EXPECT_EQ(describe_foreign_model_file(tmp.path() / "absent.h5"), "");
   write_file(tmp.path() / "notes.txt", "hello");
   EXPECT_EQ(describe_foreign_model_file(tmp.path() / "notes.txt"), "");
