@@ -117,7 +117,12 @@ Expected<ImageDataset> ImageDataset::from_idx(const fs::path& images, const fs::
 
 Expected<ImageDataset> ImageDataset::from_folder(const fs::path& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return not_found(dir.string() + ": not a folder");
+  if (!fs::exists(dir, ec)) return not_found(dir.string() + ": no such file or directory");
+  if (!fs::is_directory(dir, ec)) {
+    return invalid_argument(dir.string() +
+                            ": not a folder (the data is a folder with one subfolder of images "
+                            "per class, or with IDX files; extract an archive first)");
+  }
   std::vector<fs::path> classes;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (e.is_directory() && e.path().filename().string()[0] != '.') classes.push_back(e.path());

@@ -170,7 +170,17 @@ TEST(ImageDataset, EmptyClassAndSingleClassAreClearErrors) {
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.status().message().find((dir.path() / "b").string()), std::string::npos)
       << empty.status().message();
-  EXPECT_FALSE(ImageDataset::open(dir.path() / "missing").ok());
+  auto missing = ImageDataset::open(dir.path() / "missing");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("missing: no such file or directory"),
+            std::string::npos)
+      << missing.status().message();
+  testing::write_file(dir.path() / "flower_photos.tgz", "archive bytes");
+  auto archive = ImageDataset::open(dir.path() / "flower_photos.tgz");
+  ASSERT_FALSE(archive.ok());
+  EXPECT_NE(archive.status().message().find("flower_photos.tgz: not a folder"), std::string::npos)
+      << archive.status().message();
+  EXPECT_NE(archive.status().message().find("extract an archive first"), std::string::npos);
 }
 
 TEST(Shuffling, DeterministicPermutationPerSeedAndEpoch) {
