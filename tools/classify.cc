@@ -65,8 +65,10 @@ void add_classify_command(CLI::App& app, int& exit_code) {
     std::string labels_source = args->labels;
     if (args->labels.empty()) {
       auto shipped = shipped_labels(model->saved_model(), args->model);
-      if (!shipped.ok()) return void(exit_code = report_error(shipped.status().message()));
-      if (shipped->has_value()) {
+      if (!shipped.ok()) {
+        std::cerr << "hubimg: warning: " << shipped.status().message()
+                  << " (the classes are shown unnamed)\n";
+      } else if (shipped->has_value()) {
         labels = std::move((*shipped)->names);
         labels_source = std::move((*shipped)->source);
       }

@@ -281,12 +281,9 @@ void add_info_command(CLI::App& app, int& exit_code) {
     }
     ordered_json j = summarize(**model);
     auto labels = shipped_labels(**model, *model_path);
-    if (!labels.ok()) {
-      exit_code = report_error(labels.status().message());
-      return;
-    }
+    if (!labels.ok()) std::cerr << "hubimg: warning: " << labels.status().message() << "\n";
     j["labels"] = nullptr;
-    if (labels->has_value()) {
+    if (labels.ok() && labels->has_value()) {
       j["labels"] = {{"file", (*labels)->source}, {"names", (*labels)->names}};
     }
     if (*as_json) {

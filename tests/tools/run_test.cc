@@ -152,6 +152,14 @@ TEST(ClassifyCommand, ClassNamesComeFromTheModelUnlessGiven) {
     EXPECT_EQ(entry["label"], names.at(entry["class"].get<size_t>()));
   }
 
+  // A shipped labels file that cannot be read (here: past the 64 MiB limit, sparse) is a
+  // warning, not a failed classify.
+  std::filesystem::resize_file(model / "assets" / "labels.txt", uint64_t{65} << 20);
+  auto unreadable = run_command(classify);
+  EXPECT_EQ(unreadable.exit_code, 0) << unreadable.out;
+  EXPECT_THAT(unreadable.out, ::testing::HasSubstr("labels.txt"));
+  EXPECT_THAT(unreadable.out, ::testing::HasSubstr("the classes are shown unnamed"));
+
   hubimg::testing::write_file(tmp.path() / "two.txt", "left\nright\n");
   auto given = run_command(classify + " --labels " + quote(tmp.path() / "two.txt"));
   ASSERT_EQ(given.exit_code, 0) << given.out;
