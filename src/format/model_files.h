@@ -1,6 +1,7 @@
 // What a path handed to SavedModel::load is when it is not a SavedModel: another model format
 // (Keras HDF5 or .keras, TensorFlow Lite, TensorFlow.js, ONNX, PyTorch, a frozen GraphDef), a
-// checkpoint file, or a folder with a SavedModel further down. Only for error messages: nothing here decides what loads.
+// checkpoint file, or a folder with a SavedModel further down. Only for error messages: nothing
+// here decides what loads.
 #pragma once
 
 #include <filesystem>
