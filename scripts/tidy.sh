@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # clang-tidy (.clang-tidy: bugprone, performance, modernize basics; warnings are errors) over the
-# library and the CLI: every src/ and tools/ source, or the files given. Needs a compile database
-# from a clang build; scripts/test.sh leaves one in build-asan.
-# Usage: scripts/tidy.sh [BUILD_DIR [FILE...]]
+# library and the CLI: every src/ and tools/ source, or the files given. The builds compile in
+# unity batches, whose compile database lists the batches, not the sources; so this configures
+# its own clang build in build-tidy without batching and generates only what the sources include
+# (the protobuf headers), then checks every source on that database.
+# Usage: scripts/tidy.sh [FILE...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build="${1:-build-asan}"
-shift || true
-if [ ! -f "$build/compile_commands.json" ]; then
-  echo "tidy: no $build/compile_commands.json (configure a clang build first, e.g. scripts/test.sh)" >&2
-  exit 2
-fi
+build=build-tidy
+CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DHUBIMG_UNITY_BUILD=OFF -DHUBIMG_BUILD_TESTS=OFF -DHUBIMG_BUILD_BENCH=OFF \
+  -DHUBIMG_PYTHON=OFF >/dev/null
+mapfile -t generated < <(cd "$build" && ninja -t targets all | sed -n 's|^\(proto/[^:]*\.pb\.cc\):.*|\1|p')
+[ ${#generated[@]} -gt 0 ] || { echo "tidy: no protobuf sources to generate in $build" >&2; exit 2; }
+ninja -C "$build" "${generated[@]}" >/dev/null
 if [ $# -gt 0 ]; then
   files=("$@")
 else

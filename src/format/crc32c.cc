@@ -1,6 +1,7 @@
 #include "format/crc32c.h"
 
 #include <array>
+#include <cstdio>
 #include <cstring>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -113,6 +114,12 @@ bool crc32c_cpu_has_sse42() {
 uint32_t crc32c_extend(uint32_t crc, const void* data, size_t n) {
   if (detail::crc32c_cpu_has_sse42()) return detail::crc32c_extend_sse42(crc, data, n);
   return detail::crc32c_extend_portable(crc, data, n);
+}
+
+std::string crc32c_hex(uint32_t crc) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0x%08x", crc);
+  return buf;
 }
 
 }  // namespace hubimg::format

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace hubimg::format {
 
@@ -23,6 +24,9 @@ inline constexpr uint32_t crc32c_unmask(uint32_t masked) {
   uint32_t rotated = masked - kCrc32cMaskDelta;
   return (rotated >> 17) | (rotated << 15);
 }
+
+// "0x1a2b3c4d": how error messages show a stored or computed checksum.
+std::string crc32c_hex(uint32_t crc);
 
 namespace detail {
 // The two implementations behind crc32c_extend, exposed so tests can check both.

@@ -20,7 +20,6 @@
 namespace hubimg::format {
 namespace {
 
-constexpr char kObjectGraphKey[] = "_CHECKPOINTABLE_OBJECT_GRAPH";
 constexpr char kVariableValueAttribute[] = "VARIABLE_VALUE";
 constexpr int64_t kMaxProtoBytes = int64_t{2} << 30;
 // Binary protobuf parsing stops at 100 nested messages; the text parser gets the same limit.

@@ -16,7 +16,6 @@
 namespace hubimg::format {
 namespace {
 
-constexpr char kObjectGraphKey[] = "_CHECKPOINTABLE_OBJECT_GRAPH";
 // ConfigProto{device_count {CPU: 1, GPU: 0}, ...}: what tf.function puts on every call node.
 constexpr char kCallConfigProto[] =
     "\n\007\n\003CPU\020\001\n\007\n\003GPU\020\0002\002J\0008\001\202\001\000";

@@ -11,12 +11,6 @@
 namespace hubimg::format {
 namespace {
 
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "0x%08x", v);
-  return buf;
-}
-
 std::string describe_block(const BlockHandle& handle) {
   return "block at offset " + std::to_string(handle.offset) + " size " +
          std::to_string(handle.size);
@@ -144,8 +138,8 @@ Expected<BlockContents> read_block(std::string_view file, const BlockHandle& han
     const uint32_t stored_crc = crc32c_unmask(decode_fixed32(stored.data() + stored.size()));
     const uint32_t computed_crc = crc32c(stored.data(), stored.size());
     if (stored_crc != computed_crc) {
-      return data_loss(where + ": CRC mismatch (stored " + hex32(stored_crc) + ", computed " +
-                       hex32(computed_crc) + ")");
+      return data_loss(where + ": CRC mismatch (stored " + crc32c_hex(stored_crc) + ", computed " +
+                       crc32c_hex(computed_crc) + ")");
     }
   }
   const std::string_view contents = stored.substr(0, handle.size);

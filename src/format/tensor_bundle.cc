@@ -22,12 +22,6 @@ constexpr int kBundleVersion = 1;  // kTensorBundleVersion: what we write and ca
 constexpr int kMaxShards = 99999;  // the data file names have room for five digits
 constexpr size_t kMaxRank = 254;   // TensorShape's limit
 
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "0x%08x", v);
-  return buf;
-}
-
 std::string quoted_key(std::string_view key) {
   std::string out(1, '\'');
   out += printable_key(key);
@@ -274,8 +268,8 @@ Expected<Tensor> TensorBundleReader::read_numeric(const BundleEntry& entry,
     const uint32_t computed = crc32c(bytes.data(), bytes.size());
     if (stored != computed) {
       return data_loss(file->path().string() + ": tensor " + quoted_key(entry.key) +
-                       ": CRC mismatch (stored " + hex32(stored) + ", computed " + hex32(computed) +
-                       ")");
+                       ": CRC mismatch (stored " + crc32c_hex(stored) + ", computed " +
+                       crc32c_hex(computed) + ")");
     }
   }
   const size_t element_size = dtype_size(entry.dtype);
@@ -333,7 +327,8 @@ Expected<Tensor> TensorBundleReader::read_strings(const BundleEntry& entry, std:
   }
   if (options_.verify_checksums && crc32c_unmask(masked_lengths_crc) != crc) {
     return data_loss(where + ": CRC mismatch in the string lengths (stored " +
-                     hex32(crc32c_unmask(masked_lengths_crc)) + ", computed " + hex32(crc) + ")");
+                     crc32c_hex(crc32c_unmask(masked_lengths_crc)) + ", computed " +
+                     crc32c_hex(crc) + ")");
   }
   crc = crc32c_extend(crc, lengths_crc_bytes.data(), lengths_crc_bytes.size());
   if (input.size() != total_length) {
@@ -348,8 +343,9 @@ Expected<Tensor> TensorBundleReader::read_strings(const BundleEntry& entry, std:
     crc = crc32c_extend(crc, values.back().data(), values.back().size());
   }
   if (options_.verify_checksums && crc32c_unmask(entry.masked_crc32c) != crc) {
-    return data_loss(where + ": CRC mismatch (stored " + hex32(crc32c_unmask(entry.masked_crc32c)) +
-                     ", computed " + hex32(crc) + ")");
+    return data_loss(where + ": CRC mismatch (stored " +
+                     crc32c_hex(crc32c_unmask(entry.masked_crc32c)) + ", computed " +
+                     crc32c_hex(crc) + ")");
   }
   return Tensor::from_strings(entry.shape, std::move(values));
 }

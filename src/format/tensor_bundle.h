@@ -21,6 +21,10 @@
 
 namespace hubimg::format {
 
+// The checkpoint entry that holds the serialized TrackableObjectGraph (TF's
+// `_CHECKPOINTABLE_OBJECT_GRAPH`).
+inline constexpr char kObjectGraphKey[] = "_CHECKPOINTABLE_OBJECT_GRAPH";
+
 struct BundleEntry {
   std::string key;
   DType dtype = DType::kInvalid;  // may be a number TensorFlow defines that hubimg does not

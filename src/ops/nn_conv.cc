@@ -56,11 +56,6 @@ Expected<ConvGeometry> conv_geometry(const KernelContext& ctx) {
   return g;
 }
 
-// Input row or column read by output position `out` and filter tap `tap`.
-inline int64_t input_coord(const WindowDim& d, int64_t out, int64_t tap) {
-  return out * d.stride - d.pad_before + tap * d.dilation;
-}
-
 // output[b, oy, ox, oc] = sum over fy, fx, ic of
 //   input[b, oy*sy - pad_top + fy*dy, ox*sx - pad_left + fx*dx, group(oc)*patch_depth + ic]
 //   * filter[fy, fx, ic, oc], with cells outside the input contributing zero.

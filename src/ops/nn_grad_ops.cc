@@ -120,10 +120,6 @@ Expected<ConvShapes> conv_shapes(const KernelContext& ctx, Dims input, Dims filt
   return s;
 }
 
-inline int64_t input_coord(const WindowDim& d, int64_t out, int64_t tap) {
-  return out * d.stride - d.pad_before + tap * d.dilation;
-}
-
 // Calls visit(input_offset, filter_offset, out_offset) for every (input cell, filter tap,
 // output cell) product of the forward convolution: Conv2D with groups, or depthwise.
 template <typename Visit>
@@ -320,22 +316,10 @@ Status max_pool_grad(KernelContext& ctx) {
   return max_pool_grad_with(ctx, ksize, strides, padding);
 }
 
-// MaxPoolGradV2's ksize / strides inputs: int32 [4], 1 in batch and depth.
-Expected<std::vector<int64_t>> window_input(const KernelContext& ctx, size_t i,
-                                            std::string_view name) {
-  HUBIMG_ASSIGN_OR_RETURN(Dims values, shape_input(ctx, i, name, 4));
-  if (values[0] != 1 || values[3] != 1 || values[1] <= 0 || values[2] <= 0) {
-    return ctx.error(std::string(name) +
-                     " must be 1 in the batch and depth dimensions and positive elsewhere, got " +
-                     ints_to_string(values));
-  }
-  return std::vector<int64_t>(values.begin(), values.end());
-}
-
 Status max_pool_grad_v2(KernelContext& ctx) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 5));
-  HUBIMG_ASSIGN_OR_RETURN(auto ksize, window_input(ctx, 3, "ksize"));
-  HUBIMG_ASSIGN_OR_RETURN(auto strides, window_input(ctx, 4, "strides"));
+  HUBIMG_ASSIGN_OR_RETURN(auto ksize, read_window_input(ctx, 3, "ksize"));
+  HUBIMG_ASSIGN_OR_RETURN(auto strides, read_window_input(ctx, 4, "strides"));
   HUBIMG_ASSIGN_OR_RETURN(PaddingSpec padding, read_padding(ctx, /*allow_explicit=*/false));
   return max_pool_grad_with(ctx, ksize, strides, padding);
 }
@@ -375,25 +359,15 @@ Status avg_pool_grad(KernelContext& ctx) {
 // ---------------------------------------------------------------------------------------------
 // Batch norm and bias.
 
-struct ChannelLayout {
-  int64_t channels = 0;
-  int64_t inner = 1;
-  int64_t channel_of(int64_t flat_index) const { return (flat_index / inner) % channels; }
-};
-
-Expected<ChannelLayout> channel_layout(const KernelContext& ctx, const Tensor& x,
-                                       std::string_view format) {
+Expected<ChannelLayout> read_channel_layout(const KernelContext& ctx, const Tensor& x,
+                                            std::string_view format) {
   const bool channels_last = format == "NHWC" || format == "NDHWC";
   const bool channels_first = format == "NCHW" || format == "NCDHW";
   if (!channels_last && !channels_first) {
     return ctx.error("unsupported data_format '" + std::string(format) + "'");
   }
   if (x.rank() < 2) return ctx.error("input must be at least 2-D, got " + x.description());
-  const int axis = channels_last ? x.rank() - 1 : 1;
-  ChannelLayout layout;
-  layout.channels = x.dim(axis);
-  for (int i = axis + 1; i < x.rank(); ++i) layout.inner *= x.dim(i);
-  return layout;
+  return channel_layout(x, channels_last);
 }
 
 // FusedBatchNormGrad / V2 / V3 (TensorFlow's CPU functor, kernels/fused_batch_norm_op.cc):
@@ -417,7 +391,7 @@ Status fused_batch_norm_grad(KernelContext& ctx, bool v3) {
   }
   HUBIMG_RETURN_IF_ERROR(expect_shape(ctx, 0, "y_backprop", x_t.shape()));
   const DType dtype = x_t.dtype();
-  HUBIMG_ASSIGN_OR_RETURN(ChannelLayout layout, channel_layout(ctx, x_t, format));
+  HUBIMG_ASSIGN_OR_RETURN(ChannelLayout layout, read_channel_layout(ctx, x_t, format));
   const int64_t channels = layout.channels;
   const char* names[] = {"y_backprop", "x", "scale", "reserve_space_1", "reserve_space_2"};
   for (size_t i = 0; i < 5; ++i) {
@@ -484,7 +458,7 @@ Status bias_add_grad(KernelContext& ctx) {
     return ctx.error("unsupported data_format '" + *format + "' (expected NHWC or NCHW)");
   }
   const Tensor& dy = ctx.input(0);
-  HUBIMG_ASSIGN_OR_RETURN(ChannelLayout layout, channel_layout(ctx, dy, *format));
+  HUBIMG_ASSIGN_OR_RETURN(ChannelLayout layout, read_channel_layout(ctx, dy, *format));
   return dispatch_float(ctx, dy.dtype(), [&]<typename T>() -> Status {
     std::vector<Accumulator<T>> sums(static_cast<size_t>(layout.channels), 0);
     const T* g = dy.data<T>();

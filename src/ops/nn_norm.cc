@@ -9,27 +9,6 @@
 namespace hubimg::ops::nn {
 namespace {
 
-// A tensor viewed as [outer, channels, inner]: the channel axis is last for NHWC / NDHWC
-// (inner = 1) and axis 1 for NCHW / NCDHW.
-struct ChannelLayout {
-  int64_t outer = 0;
-  int64_t channels = 0;
-  int64_t inner = 0;
-
-  int64_t channel_of(int64_t flat_index) const { return (flat_index / inner) % channels; }
-};
-
-ChannelLayout channel_layout(const Tensor& x, bool channels_last) {
-  const int axis = channels_last ? x.rank() - 1 : 1;
-  ChannelLayout layout;
-  layout.channels = x.dim(axis);
-  layout.outer = 1;
-  layout.inner = 1;
-  for (int i = 0; i < axis; ++i) layout.outer *= x.dim(i);
-  for (int i = axis + 1; i < x.rank(); ++i) layout.inner *= x.dim(i);
-  return layout;
-}
-
 Expected<bool> read_batch_norm_format(const KernelContext& ctx, int rank) {
   HUBIMG_ASSIGN_OR_RETURN(std::string format,
                           attr(ctx, ctx.attrs().get_string("data_format", "NHWC")));

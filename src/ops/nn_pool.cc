@@ -180,26 +180,10 @@ Status max_pool(KernelContext& ctx) {
   return run_pool<PoolKind::kMax>(ctx, ksize, strides, padding);
 }
 
-// Reads MaxPoolV2's ksize or strides input: int32 [4], batch and depth entries 1.
-Expected<std::vector<int64_t>> window_input(const KernelContext& ctx, size_t i,
-                                            std::string_view name) {
-  const Tensor& t = ctx.input(i);
-  if (t.dtype() != DType::kInt32 || t.rank() != 1 || t.num_elements() != 4) {
-    return ctx.error(std::string(name) + " must be int32 [4], got " + t.description());
-  }
-  std::vector<int64_t> values(t.values<int32_t>().begin(), t.values<int32_t>().end());
-  if (values[0] != 1 || values[3] != 1 || values[1] <= 0 || values[2] <= 0) {
-    return ctx.error(std::string(name) +
-                     " must be 1 in the batch and depth dimensions and positive elsewhere, got " +
-                     ints_to_string(values));
-  }
-  return values;
-}
-
 Status max_pool_v2(KernelContext& ctx) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 3));
-  HUBIMG_ASSIGN_OR_RETURN(auto ksize, window_input(ctx, 1, "ksize"));
-  HUBIMG_ASSIGN_OR_RETURN(auto strides, window_input(ctx, 2, "strides"));
+  HUBIMG_ASSIGN_OR_RETURN(auto ksize, read_window_input(ctx, 1, "ksize"));
+  HUBIMG_ASSIGN_OR_RETURN(auto strides, read_window_input(ctx, 2, "strides"));
   HUBIMG_ASSIGN_OR_RETURN(PaddingSpec padding, read_padding(ctx, /*allow_explicit=*/false));
   return run_pool<PoolKind::kMax>(ctx, ksize, strides, padding);
 }

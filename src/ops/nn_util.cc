@@ -134,6 +134,30 @@ Expected<std::vector<int64_t>> read_nhwc_window_attr(const KernelContext& ctx,
   return values;
 }
 
+Expected<std::vector<int64_t>> read_window_input(const KernelContext& ctx, size_t i,
+                                                 std::string_view name) {
+  const Tensor& t = ctx.input(i);
+  if (t.dtype() != DType::kInt32 || t.rank() != 1 || t.num_elements() != 4) {
+    return ctx.error(std::string(name) + " must be int32 [4], got " + t.description());
+  }
+  std::vector<int64_t> values(t.values<int32_t>().begin(), t.values<int32_t>().end());
+  if (values[0] != 1 || values[3] != 1 || values[1] <= 0 || values[2] <= 0) {
+    return ctx.error(std::string(name) +
+                     " must be 1 in the batch and depth dimensions and positive elsewhere, got " +
+                     ints_to_string(values));
+  }
+  return values;
+}
+
+ChannelLayout channel_layout(const Tensor& x, bool channels_last) {
+  const int axis = channels_last ? x.rank() - 1 : 1;
+  ChannelLayout layout;
+  layout.channels = x.dim(axis);
+  for (int i = 0; i < axis; ++i) layout.outer *= x.dim(i);
+  for (int i = axis + 1; i < x.rank(); ++i) layout.inner *= x.dim(i);
+  return layout;
+}
+
 Status expect_same_dtype(const KernelContext& ctx, size_t i) {
   if (ctx.input(i).dtype() != ctx.input(0).dtype()) {
     return ctx.error("input " + std::to_string(i) + " has dtype " +

@@ -54,6 +54,12 @@ struct WindowDim {
   int64_t output = 0;
 };
 
+// Input row or column read by output position `out` and filter tap `tap` (may lie in the
+// padding: < 0 or >= input).
+inline int64_t input_coord(const WindowDim& d, int64_t out, int64_t tap) {
+  return out * d.stride - d.pad_before + tap * d.dilation;
+}
+
 // TensorFlow's GetWindowedOutputSizeVerbose (framework/kernel_shape_util.cc):
 //   effective = (window - 1) * dilation + 1
 //   VALID:    output = (input - effective + stride) / stride, no padding
@@ -82,6 +88,21 @@ Status require_nhwc(const KernelContext& ctx);
 Expected<std::vector<int64_t>> read_nhwc_window_attr(const KernelContext& ctx,
                                                      std::string_view name,
                                                      std::optional<std::vector<int64_t>> fallback);
+
+// The same list given as an input instead (MaxPoolV2, MaxPoolGradV2: ksize, strides): int32 [4].
+Expected<std::vector<int64_t>> read_window_input(const KernelContext& ctx, size_t i,
+                                                 std::string_view name);
+
+// A tensor viewed as [outer, channels, inner]: the channel axis is last for NHWC / NDHWC
+// (inner = 1) and axis 1 for NCHW / NCDHW. `x` has rank >= 2.
+struct ChannelLayout {
+  int64_t outer = 1;
+  int64_t channels = 0;
+  int64_t inner = 1;
+
+  int64_t channel_of(int64_t flat_index) const { return (flat_index / inner) % channels; }
+};
+ChannelLayout channel_layout(const Tensor& x, bool channels_last);
 
 // Checks input `i` has a numeric dtype equal to input 0's.
 Status expect_same_dtype(const KernelContext& ctx, size_t i);

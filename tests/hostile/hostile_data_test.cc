@@ -21,10 +21,6 @@
 namespace hubimg {
 namespace {
 
-// Peak RSS allowed for a CLI run that must fail before allocating anything large (the CLI and
-// a model take ~100 MB; AddressSanitizer's shadow memory and quarantine add more).
-constexpr long kRssLimitKb = (hubimg::testing::kUnderAddressSanitizer ? 1200 : 400) * 1024;
-
 using hubimg::testing::TempDir;
 using hubimg::testing::write_file;
 
@@ -171,7 +167,7 @@ TEST(HostileImages, PngBombPeakMemoryThroughTheCli) {
     const std::string output = hubimg::testing::read_file(log);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << output;
     EXPECT_NE(output.find("bomb.png"), std::string::npos) << output;
-    EXPECT_LT(usage.ru_maxrss, kRssLimitKb) << budget << "\n" << output;
+    EXPECT_LT(usage.ru_maxrss, testing::kFailingCliRssLimitKb) << budget << "\n" << output;
   }
 }
 

@@ -27,10 +27,6 @@
 namespace hubimg {
 namespace {
 
-// Peak RSS allowed for a CLI run that must fail before allocating anything large (the CLI and
-// a model take ~100 MB; AddressSanitizer's shadow memory and quarantine add more).
-constexpr long kRssLimitKb = (hubimg::testing::kUnderAddressSanitizer ? 1200 : 400) * 1024;
-
 using hubimg::testing::TempDir;
 using hubimg::testing::write_file;
 
@@ -617,7 +613,7 @@ TEST(HostileSizes, PeakMemoryStaysSmallThroughTheCli) {
                 tmp);
     EXPECT_EQ(m.exit_code, 1) << m.output;
     EXPECT_NE(m.output.find("tensor size limit"), std::string::npos) << m.output;
-    EXPECT_LT(m.max_rss_kb, kRssLimitKb) << m.output;
+    EXPECT_LT(m.max_rss_kb, testing::kFailingCliRssLimitKb) << m.output;
   }
 }
 

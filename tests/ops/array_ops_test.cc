@@ -20,20 +20,21 @@ Tensor strings(Dims shape, std::vector<std::string> v) {
 // ---------------------------------------------------------------------------------------------
 // Reshape, Squeeze, ExpandDims, Shape, ShapeN, Size, Rank.
 
-const Tensor kMatrix = i32({2, 3}, {1, 2, 3, 4, 5, 6});
+const Tensor kIntMatrix = i32({2, 3}, {1, 2, 3, 4, 5, 6});
 
 TEST(Reshape, InfersOneMinusOne) {
-  expect_values<int32_t>(run1("Reshape", {kMatrix, i32({2}, {3, -1})}), {3, 2}, {1, 2, 3, 4, 5, 6});
-  expect_values<int32_t>(run1("Reshape", {kMatrix, i64({1}, {-1})}), {6}, {1, 2, 3, 4, 5, 6});
+  expect_values<int32_t>(run1("Reshape", {kIntMatrix, i32({2}, {3, -1})}), {3, 2},
+                         {1, 2, 3, 4, 5, 6});
+  expect_values<int32_t>(run1("Reshape", {kIntMatrix, i64({1}, {-1})}), {6}, {1, 2, 3, 4, 5, 6});
   expect_values<int32_t>(run1("Reshape", {i32({1}, {7}), i32({0}, {})}), {}, {7});
   expect_values<float>(run1("Reshape", {f32({0, 3}, {}), i32({2}, {-1, 3})}), {0, 3}, {});
 }
 
 TEST(Reshape, BadSizesAreErrors) {
-  expect_error("Reshape", {kMatrix, i32({2}, {4, -1})}, {}, "requires a multiple of 4");
-  expect_error("Reshape", {kMatrix, i32({2}, {2, 2})}, {}, "6 values");
-  expect_error("Reshape", {kMatrix, i32({2}, {-1, -1})}, {}, "only one input size may be -1");
-  expect_error("Reshape", {kMatrix, i32({2}, {-2, 3})}, {}, "must be non-negative");
+  expect_error("Reshape", {kIntMatrix, i32({2}, {4, -1})}, {}, "requires a multiple of 4");
+  expect_error("Reshape", {kIntMatrix, i32({2}, {2, 2})}, {}, "6 values");
+  expect_error("Reshape", {kIntMatrix, i32({2}, {-1, -1})}, {}, "only one input size may be -1");
+  expect_error("Reshape", {kIntMatrix, i32({2}, {-2, 3})}, {}, "must be non-negative");
   expect_error("Reshape", {f32({0, 3}, {}), i32({2}, {-1, 0})}, {}, "cannot infer");
 }
 
@@ -56,12 +57,12 @@ TEST(Squeeze, AllOrSelectedUnitDims) {
 }
 
 TEST(ExpandDims, InsertsAtPositiveAndNegativeAxes) {
-  EXPECT_EQ(run1("ExpandDims", {kMatrix, i32({}, {0})}).shape(), (Dims{1, 2, 3}));
-  EXPECT_EQ(run1("ExpandDims", {kMatrix, i32({}, {-1})}).shape(), (Dims{2, 3, 1}));
-  EXPECT_EQ(run1("ExpandDims", {kMatrix, i64({1}, {2})}).shape(), (Dims{2, 3, 1}));
-  EXPECT_EQ(run1("ExpandDims", {kMatrix, i32({}, {-3})}).shape(), (Dims{1, 2, 3}));
-  expect_error("ExpandDims", {kMatrix, i32({}, {3})}, {}, "out of range");
-  expect_error("ExpandDims", {kMatrix, i32({}, {-4})}, {}, "out of range");
+  EXPECT_EQ(run1("ExpandDims", {kIntMatrix, i32({}, {0})}).shape(), (Dims{1, 2, 3}));
+  EXPECT_EQ(run1("ExpandDims", {kIntMatrix, i32({}, {-1})}).shape(), (Dims{2, 3, 1}));
+  EXPECT_EQ(run1("ExpandDims", {kIntMatrix, i64({1}, {2})}).shape(), (Dims{2, 3, 1}));
+  EXPECT_EQ(run1("ExpandDims", {kIntMatrix, i32({}, {-3})}).shape(), (Dims{1, 2, 3}));
+  expect_error("ExpandDims", {kIntMatrix, i32({}, {3})}, {}, "out of range");
+  expect_error("ExpandDims", {kIntMatrix, i32({}, {-4})}, {}, "out of range");
 }
 
 TEST(ShapeOps, ShapeSizeRank) {
@@ -69,10 +70,10 @@ TEST(ShapeOps, ShapeSizeRank) {
   expect_values<int32_t>(run1("Shape", {x}), {3}, {2, 0, 5});
   expect_values<int64_t>(run1("Shape", {x}, {{"out_type", DType::kInt64}}), {3}, {2, 0, 5});
   expect_values<int32_t>(run1("Shape", {f32({}, {1})}), {0}, {});
-  expect_values<int32_t>(run1("Size", {kMatrix}), {}, {6});
-  expect_values<int64_t>(run1("Size", {kMatrix}, {{"out_type", DType::kInt64}}), {}, {6});
+  expect_values<int32_t>(run1("Size", {kIntMatrix}), {}, {6});
+  expect_values<int64_t>(run1("Size", {kIntMatrix}, {{"out_type", DType::kInt64}}), {}, {6});
   expect_values<int32_t>(run1("Rank", {x}), {}, {3});
-  const auto shapes = run("ShapeN", {kMatrix, x}, {{"N", int64_t{2}}});
+  const auto shapes = run("ShapeN", {kIntMatrix, x}, {{"N", int64_t{2}}});
   ASSERT_EQ(shapes.size(), 2u);
   expect_values<int32_t>(shapes[0], {2}, {2, 3});
   expect_values<int32_t>(shapes[1], {3}, {2, 0, 5});
@@ -212,19 +213,20 @@ TEST(StridedSlice, InvalidSpecsAreErrors) {
 // Slice.
 
 TEST(Slice, SizeMinusOneTakesTheRest) {
-  expect_values<int32_t>(run1("Slice", {kMatrix, i32({2}, {0, 1}), i32({2}, {2, -1})}), {2, 2},
+  expect_values<int32_t>(run1("Slice", {kIntMatrix, i32({2}, {0, 1}), i32({2}, {2, -1})}), {2, 2},
                          {2, 3, 5, 6});
-  expect_values<int32_t>(run1("Slice", {kMatrix, i64({2}, {1, 0}), i64({2}, {1, 2})}), {1, 2},
+  expect_values<int32_t>(run1("Slice", {kIntMatrix, i64({2}, {1, 0}), i64({2}, {1, 2})}), {1, 2},
                          {4, 5});
-  expect_values<int32_t>(run1("Slice", {kMatrix, i32({2}, {2, 3}), i32({2}, {0, 0})}), {0, 0}, {});
+  expect_values<int32_t>(run1("Slice", {kIntMatrix, i32({2}, {2, 3}), i32({2}, {0, 0})}), {0, 0},
+                         {});
 }
 
 TEST(Slice, OutOfRangeIsAnError) {
-  expect_error("Slice", {kMatrix, i32({2}, {0, 4}), i32({2}, {1, -1})}, {},
+  expect_error("Slice", {kIntMatrix, i32({2}, {0, 4}), i32({2}, {1, -1})}, {},
                "Expected begin[1] in [0, 3], but got 4");
-  expect_error("Slice", {kMatrix, i32({2}, {1, 1}), i32({2}, {2, 1})}, {},
+  expect_error("Slice", {kIntMatrix, i32({2}, {1, 1}), i32({2}, {2, 1})}, {},
                "Expected size[0] in [0, 1], but got 2");
-  expect_error("Slice", {kMatrix, i32({1}, {0}), i32({1}, {1})}, {}, "1-D tensors of size 2");
+  expect_error("Slice", {kIntMatrix, i32({1}, {0}), i32({1}, {1})}, {}, "1-D tensors of size 2");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,15 +248,15 @@ TEST(Pack, StacksAlongAnyAxis) {
 }
 
 TEST(Unpack, SplitsIntoSlicesWithoutTheAxis) {
-  auto rows = run("Unpack", {kMatrix}, {{"num", int64_t{2}}});
+  auto rows = run("Unpack", {kIntMatrix}, {{"num", int64_t{2}}});
   ASSERT_EQ(rows.size(), 2u);
   expect_values<int32_t>(rows[0], {3}, {1, 2, 3});
   expect_values<int32_t>(rows[1], {3}, {4, 5, 6});
-  auto cols = run("Unpack", {kMatrix}, {{"num", int64_t{3}}, {"axis", int64_t{-1}}});
+  auto cols = run("Unpack", {kIntMatrix}, {{"num", int64_t{3}}, {"axis", int64_t{-1}}});
   ASSERT_EQ(cols.size(), 3u);
   expect_values<int32_t>(cols[0], {2}, {1, 4});
   expect_values<int32_t>(cols[2], {2}, {3, 6});
-  expect_error("Unpack", {kMatrix}, {{"num", int64_t{3}}}, "must equal 3");
+  expect_error("Unpack", {kIntMatrix}, {{"num", int64_t{3}}}, "must equal 3");
 }
 
 TEST(Split, EqualParts) {
@@ -305,15 +307,15 @@ TEST(ConcatV2, MismatchesAreErrors) {
 // Tile, Fill, Transpose, BroadcastTo, BroadcastArgs, ReverseV2.
 
 TEST(Tile, DocumentationExample) {
-  expect_values<int32_t>(run1("Tile", {kMatrix, i32({2}, {1, 2})}), {2, 6},
+  expect_values<int32_t>(run1("Tile", {kIntMatrix, i32({2}, {1, 2})}), {2, 6},
                          {1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6});
-  expect_values<int32_t>(run1("Tile", {kMatrix, i32({2}, {2, 1})}), {4, 3},
+  expect_values<int32_t>(run1("Tile", {kIntMatrix, i32({2}, {2, 1})}), {4, 3},
                          {1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6});
-  expect_values<int32_t>(run1("Tile", {kMatrix, i64({2}, {2, 2})}), {4, 6},
+  expect_values<int32_t>(run1("Tile", {kIntMatrix, i64({2}, {2, 2})}), {4, 6},
                          {1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6, 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6});
-  expect_values<int32_t>(run1("Tile", {kMatrix, i32({2}, {0, 1})}), {0, 3}, {});
-  expect_error("Tile", {kMatrix, i32({1}, {2})}, {}, "vector of length 2");
-  expect_error("Tile", {kMatrix, i32({2}, {1, -1})}, {}, ">= 0");
+  expect_values<int32_t>(run1("Tile", {kIntMatrix, i32({2}, {0, 1})}), {0, 3}, {});
+  expect_error("Tile", {kIntMatrix, i32({1}, {2})}, {}, "vector of length 2");
+  expect_error("Tile", {kIntMatrix, i32({2}, {1, -1})}, {}, ">= 0");
 }
 
 TEST(Fill, ScalarValueEverywhere) {
@@ -326,7 +328,7 @@ TEST(Fill, ScalarValueEverywhere) {
 }
 
 TEST(Transpose, MatrixAndRank3) {
-  expect_values<int32_t>(run1("Transpose", {kMatrix, i32({2}, {1, 0})}), {3, 2},
+  expect_values<int32_t>(run1("Transpose", {kIntMatrix, i32({2}, {1, 0})}), {3, 2},
                          {1, 4, 2, 5, 3, 6});
   // x[i][j][k] = 100i + 10j + k over [2,3,4]; perm [2,0,1] gives y[k][i][j] = x[i][j][k].
   std::vector<int32_t> x;
@@ -338,8 +340,8 @@ TEST(Transpose, MatrixAndRank3) {
     for (int i = 0; i < 2; ++i)
       for (int j = 0; j < 3; ++j) y.push_back(100 * i + 10 * j + k);
   expect_values<int32_t>(run1("Transpose", {i32({2, 3, 4}, x), i64({3}, {2, 0, 1})}), {4, 2, 3}, y);
-  expect_error("Transpose", {kMatrix, i32({2}, {0, 0})}, {}, "not a permutation");
-  expect_error("Transpose", {kMatrix, i32({3}, {0, 1, 2})}, {}, "vector of size 2");
+  expect_error("Transpose", {kIntMatrix, i32({2}, {0, 0})}, {}, "not a permutation");
+  expect_error("Transpose", {kIntMatrix, i32({3}, {0, 1, 2})}, {}, "vector of size 2");
 }
 
 TEST(BroadcastTo, ExpandsUnitAndMissingDims) {
@@ -361,11 +363,12 @@ TEST(BroadcastArgs, ComputesTheBroadcastShape) {
 }
 
 TEST(ReverseV2, ReversesListedAxes) {
-  expect_values<int32_t>(run1("ReverseV2", {kMatrix, i32({1}, {1})}), {2, 3}, {3, 2, 1, 6, 5, 4});
-  expect_values<int32_t>(run1("ReverseV2", {kMatrix, i64({2}, {0, -1})}), {2, 3},
+  expect_values<int32_t>(run1("ReverseV2", {kIntMatrix, i32({1}, {1})}), {2, 3},
+                         {3, 2, 1, 6, 5, 4});
+  expect_values<int32_t>(run1("ReverseV2", {kIntMatrix, i64({2}, {0, -1})}), {2, 3},
                          {6, 5, 4, 3, 2, 1});
-  expect_values<int32_t>(run1("ReverseV2", {kMatrix, i32({0}, {})}), {2, 3}, {1, 2, 3, 4, 5, 6});
-  expect_error("ReverseV2", {kMatrix, i32({2}, {1, -1})}, {}, "more than once");
+  expect_values<int32_t>(run1("ReverseV2", {kIntMatrix, i32({0}, {})}), {2, 3}, {1, 2, 3, 4, 5, 6});
+  expect_error("ReverseV2", {kIntMatrix, i32({2}, {1, -1})}, {}, "more than once");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,10 +378,10 @@ TEST(ReverseV2, ReversesListedAxes) {
 const Tensor kPaddings = i32({2, 2}, {1, 1, 2, 2});
 
 TEST(Pad, ConstantZero) {
-  expect_values<int32_t>(run1("Pad", {kMatrix, kPaddings}), {4, 7}, {0, 0, 0, 0, 0, 0, 0,  //
-                                                                     0, 0, 1, 2, 3, 0, 0,  //
-                                                                     0, 0, 4, 5, 6, 0, 0,  //
-                                                                     0, 0, 0, 0, 0, 0, 0});
+  expect_values<int32_t>(run1("Pad", {kIntMatrix, kPaddings}), {4, 7}, {0, 0, 0, 0, 0, 0, 0,  //
+                                                                        0, 0, 1, 2, 3, 0, 0,  //
+                                                                        0, 0, 4, 5, 6, 0, 0,  //
+                                                                        0, 0, 0, 0, 0, 0, 0});
 }
 
 TEST(Pad, ConstantValue) {
@@ -389,13 +392,13 @@ TEST(Pad, ConstantValue) {
 }
 
 TEST(Pad, InvalidPaddingsAreErrors) {
-  expect_error("Pad", {kMatrix, i32({2, 2}, {1, -1, 0, 0})}, {}, "non-negative");
-  expect_error("Pad", {kMatrix, i32({1, 2}, {1, 1})}, {}, "paddings must be a matrix");
+  expect_error("Pad", {kIntMatrix, i32({2, 2}, {1, -1, 0, 0})}, {}, "non-negative");
+  expect_error("Pad", {kIntMatrix, i32({1, 2}, {1, 1})}, {}, "paddings must be a matrix");
 }
 
 TEST(MirrorPad, Reflect) {
   expect_values<int32_t>(
-      run1("MirrorPad", {kMatrix, kPaddings}, {{"mode", std::string("REFLECT")}}), {4, 7},
+      run1("MirrorPad", {kIntMatrix, kPaddings}, {{"mode", std::string("REFLECT")}}), {4, 7},
       {6, 5, 4, 5, 6, 5, 4,  //
        3, 2, 1, 2, 3, 2, 1,  //
        6, 5, 4, 5, 6, 5, 4,  //
@@ -404,7 +407,7 @@ TEST(MirrorPad, Reflect) {
 
 TEST(MirrorPad, Symmetric) {
   expect_values<int32_t>(
-      run1("MirrorPad", {kMatrix, kPaddings}, {{"mode", std::string("SYMMETRIC")}}), {4, 7},
+      run1("MirrorPad", {kIntMatrix, kPaddings}, {{"mode", std::string("SYMMETRIC")}}), {4, 7},
       {2, 1, 1, 2, 3, 3, 2,  //
        2, 1, 1, 2, 3, 3, 2,  //
        5, 4, 4, 5, 6, 6, 5,  //
@@ -413,13 +416,13 @@ TEST(MirrorPad, Symmetric) {
 
 TEST(MirrorPad, PaddingLimitsAndModeAreChecked) {
   const Tensor too_wide = i32({2, 2}, {0, 0, 3, 0});
-  expect_error("MirrorPad", {kMatrix, too_wide}, {{"mode", std::string("REFLECT")}},
+  expect_error("MirrorPad", {kIntMatrix, too_wide}, {{"mode", std::string("REFLECT")}},
                "no greater than");
   expect_values<int32_t>(
-      run1("MirrorPad", {kMatrix, too_wide}, {{"mode", std::string("SYMMETRIC")}}), {2, 6},
+      run1("MirrorPad", {kIntMatrix, too_wide}, {{"mode", std::string("SYMMETRIC")}}), {2, 6},
       {3, 2, 1, 1, 2, 3, 6, 5, 4, 4, 5, 6});
-  expect_error("MirrorPad", {kMatrix, kPaddings}, {}, "mode");
-  expect_error("MirrorPad", {kMatrix, kPaddings}, {{"mode", std::string("CONSTANT")}},
+  expect_error("MirrorPad", {kIntMatrix, kPaddings}, {}, "mode");
+  expect_error("MirrorPad", {kIntMatrix, kPaddings}, {{"mode", std::string("CONSTANT")}},
                "REFLECT or SYMMETRIC");
 }
 
@@ -427,7 +430,7 @@ TEST(MirrorPad, PaddingLimitsAndModeAreChecked) {
 // ZerosLike, OnesLike, Bitcast, GatherV2, OneHot.
 
 TEST(ZerosOnesLike, KeepShapeAndDtype) {
-  expect_values<int32_t>(run1("ZerosLike", {kMatrix}), {2, 3}, {0, 0, 0, 0, 0, 0});
+  expect_values<int32_t>(run1("ZerosLike", {kIntMatrix}), {2, 3}, {0, 0, 0, 0, 0, 0});
   expect_values<float>(run1("OnesLike", {f32({2}, {5, 6})}), {2}, {1, 1});
   const Tensor b = run1("OnesLike", {Tensor(DType::kBool, {2})});
   ASSERT_EQ(b.dtype(), DType::kBool);
@@ -466,7 +469,7 @@ TEST(GatherV2, AlongAxes) {
 
 TEST(GatherV2, BatchDims) {
   // params [2,3], indices [[2,0],[1,1]], axis 1, batch_dims 1: out[b][k] = params[b][idx[b][k]].
-  expect_values<int32_t>(run1("GatherV2", {kMatrix, i32({2, 2}, {2, 0, 1, 1}), i32({}, {1})},
+  expect_values<int32_t>(run1("GatherV2", {kIntMatrix, i32({2, 2}, {2, 0, 1, 1}), i32({}, {1})},
                               {{"batch_dims", int64_t{1}}}),
                          {2, 2}, {3, 1, 5, 5});
 }

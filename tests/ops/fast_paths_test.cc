@@ -22,9 +22,6 @@ namespace {
 using namespace ::hubimg::ops::testing;  // NOLINT(google-build-using-namespace)
 using Ints = std::vector<int64_t>;
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-constexpr float kInf = std::numeric_limits<float>::infinity();
-
 // Deterministic float32 values in [-4, 4); with `specials`, some NaN, +-inf and +-0.
 Tensor random_f32(const Dims& shape, uint32_t seed, bool specials = true) {
   Tensor t(DType::kFloat32, shape);

@@ -10,7 +10,7 @@
 #include "hubimg/tensor.h"
 #include "ops/op_registry.h"
 
-namespace hubimg::ops {
+namespace hubimg::ops::image_ops_test {
 namespace {
 
 constexpr const char* kNode = "augment/random_rotation/transform";
@@ -222,4 +222,4 @@ TEST(AdjustContrastv2, Errors) {
 }
 
 }  // namespace
-}  // namespace hubimg::ops
+}  // namespace hubimg::ops::image_ops_test

@@ -16,9 +16,6 @@ namespace {
 
 using namespace ::hubimg::ops::testing;  // NOLINT(google-build-using-namespace)
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-constexpr float kInf = std::numeric_limits<float>::infinity();
-
 Tensor boolean(Dims shape, std::vector<bool> v) {
   Tensor t(DType::kBool, std::move(shape));
   for (size_t i = 0; i < v.size(); ++i) t.mutable_data<bool>()[i] = v[i];
@@ -337,21 +334,21 @@ TEST(SelectV2, BroadcastsAllThreeOperands) {
 // ---------------------------------------------------------------------------------------------
 // Reductions.
 
-const Tensor kMatrix = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+const Tensor kFloatMatrix = f32({2, 3}, {1, 2, 3, 4, 5, 6});
 
 TEST(Reductions, SumOverEachAxisAndAll) {
-  expect_values<float>(run1("Sum", {kMatrix, i32({}, {0})}), {3}, {5, 7, 9});
-  expect_values<float>(run1("Sum", {kMatrix, i32({1}, {1})}), {2}, {6, 15});
-  expect_values<float>(run1("Sum", {kMatrix, i64({1}, {-1})}), {2}, {6, 15});
-  expect_values<float>(run1("Sum", {kMatrix, i32({2}, {0, 1})}), {}, {21});
-  expect_values<float>(run1("Sum", {kMatrix, i32({0}, {})}), {2, 3}, {1, 2, 3, 4, 5, 6});
-  expect_values<float>(run1("Sum", {kMatrix, i32({2}, {1, -1})}), {2}, {6, 15});
+  expect_values<float>(run1("Sum", {kFloatMatrix, i32({}, {0})}), {3}, {5, 7, 9});
+  expect_values<float>(run1("Sum", {kFloatMatrix, i32({1}, {1})}), {2}, {6, 15});
+  expect_values<float>(run1("Sum", {kFloatMatrix, i64({1}, {-1})}), {2}, {6, 15});
+  expect_values<float>(run1("Sum", {kFloatMatrix, i32({2}, {0, 1})}), {}, {21});
+  expect_values<float>(run1("Sum", {kFloatMatrix, i32({0}, {})}), {2, 3}, {1, 2, 3, 4, 5, 6});
+  expect_values<float>(run1("Sum", {kFloatMatrix, i32({2}, {1, -1})}), {2}, {6, 15});
 }
 
 TEST(Reductions, KeepDims) {
   const AttrMap keep{{"keep_dims", true}};
-  expect_values<float>(run1("Sum", {kMatrix, i32({}, {1})}, keep), {2, 1}, {6, 15});
-  expect_values<float>(run1("Mean", {kMatrix, i32({2}, {0, 1})}, keep), {1, 1}, {3.5f});
+  expect_values<float>(run1("Sum", {kFloatMatrix, i32({}, {1})}, keep), {2, 1}, {6, 15});
+  expect_values<float>(run1("Mean", {kFloatMatrix, i32({2}, {0, 1})}, keep), {1, 1}, {3.5f});
 }
 
 TEST(Reductions, MeanOverMiddleAxisOfRank3) {
@@ -372,9 +369,9 @@ TEST(Reductions, IntegerMeanTruncatesAndSumWraps) {
 }
 
 TEST(Reductions, ProdMaxMin) {
-  expect_values<float>(run1("Prod", {kMatrix, i32({}, {0})}), {3}, {4, 10, 18});
-  expect_values<float>(run1("Max", {kMatrix, i32({}, {1})}), {2}, {3, 6});
-  expect_values<float>(run1("Min", {kMatrix, i32({}, {0})}), {3}, {1, 2, 3});
+  expect_values<float>(run1("Prod", {kFloatMatrix, i32({}, {0})}), {3}, {4, 10, 18});
+  expect_values<float>(run1("Max", {kFloatMatrix, i32({}, {1})}), {2}, {3, 6});
+  expect_values<float>(run1("Min", {kFloatMatrix, i32({}, {0})}), {3}, {1, 2, 3});
   expect_values<int64_t>(run1("Max", {i64({3}, {-5, -2, -9}), i32({}, {0})}), {}, {-2});
 }
 
@@ -400,9 +397,9 @@ TEST(Reductions, AllAndAny) {
 }
 
 TEST(Reductions, BadAxisIsAnError) {
-  expect_error("Sum", {kMatrix, i32({}, {2})}, {}, "Invalid reduction dimension 2");
-  expect_error("Mean", {kMatrix, i32({}, {-3})}, {}, "Invalid reduction dimension -3");
-  expect_error("Sum", {kMatrix, f32({}, {0})}, {}, "int32 or int64");
+  expect_error("Sum", {kFloatMatrix, i32({}, {2})}, {}, "Invalid reduction dimension 2");
+  expect_error("Mean", {kFloatMatrix, i32({}, {-3})}, {}, "Invalid reduction dimension -3");
+  expect_error("Sum", {kFloatMatrix, f32({}, {0})}, {}, "int32 or int64");
 }
 
 TEST(Reductions, HalfPrecisionSum) {
@@ -422,7 +419,7 @@ TEST(ArgMinMax, FirstIndexOfExtremeAlongAxis) {
 
 TEST(ArgMinMax, EmptyAxisAndBadAxisAreErrors) {
   expect_error("ArgMax", {f32({2, 0}, {}), i32({}, {1})}, {}, "empty");
-  expect_error("ArgMin", {kMatrix, i32({}, {2})}, {}, "out of range");
+  expect_error("ArgMin", {kFloatMatrix, i32({}, {2})}, {}, "out of range");
 }
 
 // ---------------------------------------------------------------------------------------------

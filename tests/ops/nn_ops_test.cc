@@ -13,7 +13,7 @@
 #include "hubimg/tensor.h"
 #include "ops/op_registry.h"
 
-namespace hubimg::ops {
+namespace hubimg::ops::nn_ops_test {
 namespace {
 
 using Ints = std::vector<int64_t>;
@@ -970,4 +970,4 @@ TEST(NnOps, OutputArgNamesFollowTheOpDefs) {
 }
 
 }  // namespace
-}  // namespace hubimg::ops
+}  // namespace hubimg::ops::nn_ops_test

@@ -143,7 +143,7 @@ std::tuple<int, int, int> parse_version(const std::string& v) {
 // Every stripped_op_list entry of every saved_model.pb under fixtures/real, by op name.
 std::map<std::string, std::vector<TfOpDef>> fixture_op_defs() {
   std::map<std::string, std::vector<TfOpDef>> out;
-  const auto root = testing::shared_dir() / "fixtures" / "real";
+  const auto root = ::hubimg::testing::shared_dir() / "fixtures" / "real";
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
     if (e.is_regular_file() && e.path().filename() == "saved_model.pb") files.push_back(e.path());
@@ -151,7 +151,7 @@ std::map<std::string, std::vector<TfOpDef>> fixture_op_defs() {
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
     tf::SavedModel model;
-    EXPECT_TRUE(model.ParseFromString(testing::read_file(file))) << file;
+    EXPECT_TRUE(model.ParseFromString(::hubimg::testing::read_file(file))) << file;
     for (const auto& meta : model.meta_graphs()) {
       for (const auto& op : meta.meta_info_def().stripped_op_list().op()) {
         out[op.name()].push_back({std::filesystem::relative(file, root).string(),

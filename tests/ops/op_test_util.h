@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -12,6 +13,9 @@
 #include "ops/op_registry.h"
 
 namespace hubimg::ops::testing {
+
+inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+inline constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // Every op under test runs as this node; error messages must name it.
 inline constexpr const char* kNode = "model/block/op_under_test";

@@ -30,20 +30,15 @@ namespace {
 using ::hubimg::testing::cli_path;
 using ::hubimg::testing::read_file;
 using ::hubimg::testing::run_command;
+using ::hubimg::testing::shell_quote;
 using ::hubimg::testing::TempDir;
 using ::hubimg::testing::write_file;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-std::string quote(const fs::path& p) {
-  std::string out = "'";
-  for (char c : p.string()) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // Every command runs under `timeout`, so a hang fails the test (exit 124) instead of the run.
 testing::CommandResult hubimg_cli(const std::string& args, const std::string& env = "") {
-  return run_command(env + " timeout 60 " + quote(cli_path()) + " " + args);
+  return run_command(env + " timeout 60 " + shell_quote(cli_path()) + " " + args);
 }
 
 // --- TF1 text-format SavedModels ---------------------------------------------------------
@@ -167,8 +162,8 @@ TEST(HostileOutputNames, SignatureOutputKeysAreEscapedInsideTheOutputFolder) {
   write_tf1_model(model, node("y", "Identity", {"x"}, type_attr("T")), keys);
   write_input(tmp.path() / "x.npy");
   const fs::path out = tmp.path() / "a" / "b" / "out";
-  auto r = hubimg_cli("run " + quote(model) + " --signature serving_default --input x=" +
-                      quote(tmp.path() / "x.npy") + " --output " + quote(out));
+  auto r = hubimg_cli("run " + shell_quote(model) + " --signature serving_default --input x=" +
+                      shell_quote(tmp.path() / "x.npy") + " --output " + shell_quote(out));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   // Nothing outside the output folder: only model/, x.npy and a/b/out/ exist.
   for (const auto& f : files_below(tmp.path())) {
@@ -204,8 +199,8 @@ TEST(HostileOutputNames, ASymlinkInTheOutputFolderIsNotFollowedOutside) {
   const fs::path out = tmp.path() / "out";
   fs::create_directories(out);
   fs::create_symlink(tmp.path() / "elsewhere.npy", out / "probs.npy");
-  auto r = hubimg_cli("run " + quote(model) + " --signature serving_default --input x=" +
-                      quote(tmp.path() / "x.npy") + " --output " + quote(out));
+  auto r = hubimg_cli("run " + shell_quote(model) + " --signature serving_default --input x=" +
+                      shell_quote(tmp.path() / "x.npy") + " --output " + shell_quote(out));
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("outside the output folder"));
   EXPECT_FALSE(fs::exists(tmp.path() / "elsewhere.npy"));
@@ -246,10 +241,10 @@ TEST(HostileOutputNames, GradWritesModelNamedFilesInsideTheOutputFolder) {
   for (int i = 0; i < 3; ++i) x.mutable_data<float>()[i] = static_cast<float>(i + 1);
   ASSERT_TRUE(write_npy(tmp.path() / "x.npy", x).ok());
   const fs::path out = tmp.path() / "a" / "out";
-  auto r = hubimg_cli("grad " + quote(model) + " --signature serving_default --input " +
-                      "'../../in_escape'=" + quote(tmp.path() / "x.npy") +
-                      " --cotangent '../../grad_escape'=" + quote(tmp.path() / "x.npy") +
-                      " --output " + quote(out));
+  auto r = hubimg_cli("grad " + shell_quote(model) + " --signature serving_default --input " +
+                      "'../../in_escape'=" + shell_quote(tmp.path() / "x.npy") +
+                      " --cotangent '../../grad_escape'=" + shell_quote(tmp.path() / "x.npy") +
+                      " --output " + shell_quote(out));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const auto& f : files_below(tmp.path())) {
     EXPECT_TRUE(f.starts_with("model/") || f == "x.npy" || f.starts_with("a/out/")) << f;
@@ -286,8 +281,8 @@ class HostileRows : public ::testing::Test {
     for (int i = 0; i < 3; ++i) write_image(tmp_.path() / ("i" + std::to_string(i) + ".png"));
   }
   std::string images() const {
-    return quote(tmp_.path() / "i0.png") + " " + quote(tmp_.path() / "i1.png") + " " +
-           quote(tmp_.path() / "i2.png");
+    return shell_quote(tmp_.path() / "i0.png") + " " + shell_quote(tmp_.path() / "i1.png") + " " +
+           shell_quote(tmp_.path() / "i2.png");
   }
   TempDir tmp_;
 };
@@ -296,17 +291,18 @@ TEST_F(HostileRows, RowsThatChangeShapeBetweenBatchesAreAnErrorNamingTheOutput) 
   const fs::path model = tmp_.path() / "grow";
   write_tf1_model(model, growing_rows_nodes(), {{"y", "y:0"}});
   for (const std::string command : {"embed", "classify"}) {
-    std::string args = command + " " + quote(model) + " " + images() + " --batch 2";
-    if (command == "embed") args += " --output " + quote(tmp_.path() / "g.npy");
+    std::string args = command + " " + shell_quote(model) + " " + images() + " --batch 2";
+    if (command == "embed") args += " --output " + shell_quote(tmp_.path() / "g.npy");
     auto r = hubimg_cli(args);
     EXPECT_EQ(r.exit_code, 1) << command << ": " << r.out;
     EXPECT_THAT(r.out, HasSubstr("output 'y'")) << command;
     EXPECT_THAT(r.out, HasSubstr("same shape in every batch")) << command;
   }
   // Batches of equal size give rows of one shape: that succeeds.
-  auto whole = hubimg_cli("embed " + quote(model) + " " + quote(tmp_.path() / "i0.png") + " " +
-                          quote(tmp_.path() / "i1.png") + " --batch 2 --output " +
-                          quote(tmp_.path() / "w.npy"));
+  auto whole =
+      hubimg_cli("embed " + shell_quote(model) + " " + shell_quote(tmp_.path() / "i0.png") + " " +
+                 shell_quote(tmp_.path() / "i1.png") + " --batch 2 --output " +
+                 shell_quote(tmp_.path() / "w.npy"));
   EXPECT_EQ(whole.exit_code, 0) << whole.out;
   auto rows = read_npy(tmp_.path() / "w.npy");
   ASSERT_TRUE(rows.ok());
@@ -316,8 +312,8 @@ TEST_F(HostileRows, RowsThatChangeShapeBetweenBatchesAreAnErrorNamingTheOutput) 
 TEST_F(HostileRows, AnOutputWithTheWrongNumberOfRowsIsAnError) {
   const fs::path model = tmp_.path() / "fixed";
   write_tf1_model(model, float_const("y", {1, 10}, 0.5f), {{"y", "y:0"}});
-  auto r = hubimg_cli("embed " + quote(model) + " " + images() + " --batch 2 --output " +
-                      quote(tmp_.path() / "f.npy"));
+  auto r = hubimg_cli("embed " + shell_quote(model) + " " + images() + " --batch 2 --output " +
+                      shell_quote(tmp_.path() / "f.npy"));
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("output 'y' is float32[1, 10], not float32 rows for the 2 images"));
 }
@@ -333,8 +329,8 @@ TEST_F(HostileRows, EmptyRowsAreAnErrorForEmbedAndClassify) {
                type_attr("T") + " " + type_attr("Index", "DT_INT32")),
       {{"y", "y:0"}});
   for (const std::string command : {"classify", "embed"}) {
-    std::string args = command + " " + quote(model) + " " + images();
-    if (command == "embed") args += " --output " + quote(tmp_.path() / "z.npy");
+    std::string args = command + " " + shell_quote(model) + " " + images();
+    if (command == "embed") args += " --output " + shell_quote(tmp_.path() / "z.npy");
     auto r = hubimg_cli(args);
     EXPECT_EQ(r.exit_code, 1) << command << ": " << r.out;
     EXPECT_THAT(r.out, HasSubstr("output 'y' is float32[3, 0]")) << command;
@@ -360,8 +356,8 @@ TEST(HostileImages, ACorruptImageInAFolderIsSkippedWithAWarning) {
   ASSERT_EQ(::mkfifo((dir / "d.png").c_str(), 0600), 0);  // not a regular file: left out
   fs::create_symlink("loop.jpg", dir / "loop.jpg");       // a symlink loop is left out
   const fs::path features = tmp.path() / "f.npy";
-  auto r = hubimg_cli("embed " + quote(model) + " " + quote(dir) + " --batch 2 --output " +
-                      quote(features));
+  auto r = hubimg_cli("embed " + shell_quote(model) + " " + shell_quote(dir) +
+                      " --batch 2 --output " + shell_quote(features));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("warning: skipping " + (dir / "b.png").string()));
   EXPECT_THAT(r.out, HasSubstr("1 of 3 images skipped"));
@@ -373,12 +369,12 @@ TEST(HostileImages, ACorruptImageInAFolderIsSkippedWithAWarning) {
   EXPECT_EQ(read_file(features.string() + ".txt"),
             (dir / "a.png").string() + "\n" + (dir / "c.png").string() + "\n");
 
-  auto strict = hubimg_cli("embed " + quote(model) + " " + quote(dir) + " --strict --output " +
-                           quote(features));
+  auto strict = hubimg_cli("embed " + shell_quote(model) + " " + shell_quote(dir) +
+                           " --strict --output " + shell_quote(features));
   EXPECT_EQ(strict.exit_code, 1) << strict.out;
   EXPECT_THAT(strict.out, HasSubstr((dir / "b.png").string()));
 
-  auto none = hubimg_cli("classify " + quote(model) + " " + quote(dir / "b.png"));
+  auto none = hubimg_cli("classify " + shell_quote(model) + " " + shell_quote(dir / "b.png"));
   EXPECT_EQ(none.exit_code, 1) << none.out;
   EXPECT_THAT(none.out, HasSubstr("none of the 1 images could be read"));
 }
@@ -397,11 +393,12 @@ TEST(HostileImages, NonUtf8NamesAndStringsGiveValidJson) {
   const fs::path image = tmp.path() / "caf\xe9.png";
   write_image(image);
   write_file(tmp.path() / "labels.txt", "caf\xe9\n");
-  auto classify = hubimg_cli("classify " + quote(model) + " --signature 'caf\xe9' " + quote(image) +
-                             " --json --labels " + quote(tmp.path() / "labels.txt"));
+  auto classify =
+      hubimg_cli("classify " + shell_quote(model) + " --signature 'caf\xe9' " + shell_quote(image) +
+                 " --json --labels " + shell_quote(tmp.path() / "labels.txt"));
   ASSERT_EQ(classify.exit_code, 0) << classify.out;
   EXPECT_THAT(classify.out, HasSubstr("caf\xef\xbf\xbd.png"));  // U+FFFD for the bad byte
-  auto info = hubimg_cli("info " + quote(model) + " --json");
+  auto info = hubimg_cli("info " + shell_quote(model) + " --json");
   ASSERT_EQ(info.exit_code, 0) << info.out;
   EXPECT_THAT(info.out, HasSubstr("\"caf\xef\xbf\xbd\""));
 }
@@ -417,28 +414,27 @@ TEST(HostileSpecialFiles, FifosAndDevicesAreRefusedWithoutBlocking) {
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const auto start = std::chrono::steady_clock::now();
   // .npy input, --arg .npy, image, labels file, archive, saved_model.pbtxt.
-  auto npy =
-      hubimg_cli("run " + quote(model) + " --signature serving_default --input x=" + quote(fifo) +
-                 " --output " + quote(tmp.path() / "out"));
+  auto npy = hubimg_cli("run " + shell_quote(model) + " --signature serving_default --input x=" +
+                        shell_quote(fifo) + " --output " + shell_quote(tmp.path() / "out"));
   EXPECT_EQ(npy.exit_code, 1) << npy.out;
   EXPECT_THAT(npy.out, HasSubstr("FIFO"));
-  auto dev = hubimg_cli("run " + quote(model) +
+  auto dev = hubimg_cli("run " + shell_quote(model) +
                         " --signature serving_default --input x=/dev/zero --output " +
-                        quote(tmp.path() / "out"));
+                        shell_quote(tmp.path() / "out"));
   EXPECT_EQ(dev.exit_code, 1) << dev.out;
   EXPECT_THAT(dev.out, HasSubstr("character device"));
-  auto image = hubimg_cli("embed " + quote(model) + " " + quote(fifo) + " --output " +
-                          quote(tmp.path() / "e.npy"));
+  auto image = hubimg_cli("embed " + shell_quote(model) + " " + shell_quote(fifo) + " --output " +
+                          shell_quote(tmp.path() / "e.npy"));
   EXPECT_EQ(image.exit_code, 1) << image.out;
   EXPECT_THAT(image.out, HasSubstr("FIFO"));
-  auto labels = hubimg_cli("classify " + quote(model) + " " + quote(tmp.path() / "ok.png") +
-                           " --labels " + quote(fifo));
+  auto labels = hubimg_cli("classify " + shell_quote(model) + " " +
+                           shell_quote(tmp.path() / "ok.png") + " --labels " + shell_quote(fifo));
   EXPECT_EQ(labels.exit_code, 1) << labels.out;
   EXPECT_THAT(labels.out, HasSubstr("FIFO"));
   const fs::path fifo_model = tmp.path() / "fifo_model";
   fs::create_directories(fifo_model);
   ASSERT_EQ(::mkfifo((fifo_model / "saved_model.pbtxt").c_str(), 0600), 0);
-  auto pbtxt = hubimg_cli("info " + quote(fifo_model));
+  auto pbtxt = hubimg_cli("info " + shell_quote(fifo_model));
   EXPECT_EQ(pbtxt.exit_code, 1) << pbtxt.out;
   EXPECT_THAT(pbtxt.out, HasSubstr("FIFO"));
   const double seconds =
@@ -452,7 +448,7 @@ TEST(HostileSpecialFiles, AVariablesIndexFifoIsRefusedWithoutBlocking) {
   const fs::path model = hubimg::testing::copy_fixture_model("mnist_cnn_tf231", tmp);
   fs::remove(model / "variables" / "variables.index");
   ASSERT_EQ(::mkfifo((model / "variables" / "variables.index").c_str(), 0600), 0);
-  auto r = hubimg_cli("info " + quote(model));
+  auto r = hubimg_cli("info " + shell_quote(model));
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("variables.index: not a regular file (a FIFO)"));
 }
@@ -464,13 +460,13 @@ TEST(HostileCli, DimensionsBelowMinusOneAreRejected) {
   const fs::path model = tmp.path() / "model";
   write_tf1_model(model, node("y", "Identity", {"x"}, type_attr("T")), {{"y", "y:0"}},
                   "dim { size: -5 } dim { size: 28 } dim { size: 28 } dim { size: 1 }");
-  auto r = hubimg_cli("info " + quote(model));
+  auto r = hubimg_cli("info " + shell_quote(model));
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("signature 'serving_default' input 'x'"));
   EXPECT_THAT(r.out, HasSubstr("-5 (below -1"));
   write_tf1_model(model, node("y", "Identity", {"x"}, type_attr("T")), {{"y", "y:0"}},
                   "dim { size: -4611686018427387904 }");
-  auto huge = hubimg_cli("info " + quote(model));
+  auto huge = hubimg_cli("info " + shell_quote(model));
   EXPECT_EQ(huge.exit_code, 1) << huge.out;
 }
 
@@ -480,9 +476,10 @@ TEST(HostileCli, AnInputGivenTwiceIsAnError) {
   write_tf1_model(model, node("y", "Identity", {"x"}, type_attr("T")), {{"y", "y:0"}});
   write_input(tmp.path() / "a.npy");
   write_input(tmp.path() / "b.npy", 2);
-  auto r = hubimg_cli("run " + quote(model) + " --signature serving_default --input x=" +
-                      quote(tmp.path() / "a.npy") + " --input x=" + quote(tmp.path() / "b.npy") +
-                      " --output " + quote(tmp.path() / "out"));
+  auto r = hubimg_cli("run " + shell_quote(model) + " --signature serving_default --input x=" +
+                      shell_quote(tmp.path() / "a.npy") +
+                      " --input x=" + shell_quote(tmp.path() / "b.npy") + " --output " +
+                      shell_quote(tmp.path() / "out"));
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("--input x given twice"));
 }
@@ -541,7 +538,7 @@ class HostileArchives : public ::testing::Test {
  protected:
   // Runs `hubimg ARGS` with TMPDIR set to a fresh folder that must be empty afterwards.
   testing::CommandResult run_clean(const std::string& args, const std::string& env = "") {
-    auto r = hubimg_cli(args, "TMPDIR=" + quote(tmpdir()) + " " + env);
+    auto r = hubimg_cli(args, "TMPDIR=" + shell_quote(tmpdir()) + " " + env);
     EXPECT_TRUE(fs::is_empty(tmpdir()))
         << "left behind in TMPDIR: " << *files_below(tmpdir()).begin();
     return r;
@@ -556,7 +553,7 @@ class HostileArchives : public ::testing::Test {
 TEST_F(HostileArchives, AWellFormedArchiveShowsItsOwnPathAndCleansUp) {
   const fs::path tgz = tmp_.path() / "model.tar.gz";
   write_tar_gz(tgz, {{"m", "", true}, {"m/saved_model.pbtxt", tiny_model_text()}});
-  auto r = run_clean("info " + quote(tgz));
+  auto r = run_clean("info " + shell_quote(tgz));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("SavedModel " + tgz.string() + "\n"));
 }
@@ -564,13 +561,13 @@ TEST_F(HostileArchives, AWellFormedArchiveShowsItsOwnPathAndCleansUp) {
 TEST_F(HostileArchives, ConflictingEntriesAreAnErrorAndCleanUp) {
   const fs::path tgz = tmp_.path() / "conflict.tar.gz";
   write_tar_gz(tgz, {{"x/a", "1"}, {"x/a/saved_model.pbtxt", tiny_model_text()}});
-  auto r = run_clean("info " + quote(tgz));
+  auto r = run_clean("info " + shell_quote(tgz));
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("conflicting archive entries"));
   const fs::path twice = tmp_.path() / "twice.tar.gz";
   write_tar_gz(twice, {{"m/saved_model.pbtxt", tiny_model_text()},
                        {"m/saved_model.pbtxt", tiny_model_text()}});
-  auto r2 = run_clean("info " + quote(twice));
+  auto r2 = run_clean("info " + shell_quote(twice));
   EXPECT_EQ(r2.exit_code, 1) << r2.out;
   EXPECT_THAT(r2.out, HasSubstr("occurs twice"));
 }
@@ -580,12 +577,12 @@ TEST_F(HostileArchives, TooDeepOrTooLongNamesAreErrors) {
   for (int i = 0; i < 3000; ++i) deep += "d/";
   const fs::path tgz = tmp_.path() / "deep.tar.gz";
   write_tar_gz(tgz, {{deep + "saved_model.pbtxt", tiny_model_text()}});
-  auto r = run_clean("info " + quote(tgz));
+  auto r = run_clean("info " + shell_quote(tgz));
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("nested deeper than 64 folders"));
   const fs::path long_name = tmp_.path() / "long.tar.gz";
   write_tar_gz(long_name, {{std::string(300, 'n') + "/saved_model.pbtxt", tiny_model_text()}});
-  auto r2 = run_clean("info " + quote(long_name));
+  auto r2 = run_clean("info " + shell_quote(long_name));
   EXPECT_EQ(r2.exit_code, 1) << r2.out;
   EXPECT_THAT(r2.out, HasSubstr("cannot extract"));
 }
@@ -593,20 +590,20 @@ TEST_F(HostileArchives, TooDeepOrTooLongNamesAreErrors) {
 TEST_F(HostileArchives, SizeAndEntryBudgetsAreEnforced) {
   const fs::path big = tmp_.path() / "big.tar.gz";
   write_tar_gz(big, {{"m/saved_model.pbtxt", tiny_model_text()}, {"m/zeros", "", false, 3 << 20}});
-  auto over = run_clean("info " + quote(big), "HUBIMG_ARCHIVE_MAX_BYTES=2M");
+  auto over = run_clean("info " + shell_quote(big), "HUBIMG_ARCHIVE_MAX_BYTES=2M");
   EXPECT_EQ(over.exit_code, 1) << over.out;
   EXPECT_THAT(over.out, HasSubstr("expands past the limit of 2097152 bytes"));
-  auto under = run_clean("info " + quote(big), "HUBIMG_ARCHIVE_MAX_BYTES=4M");
+  auto under = run_clean("info " + shell_quote(big), "HUBIMG_ARCHIVE_MAX_BYTES=4M");
   EXPECT_EQ(under.exit_code, 0) << under.out;
 
   std::vector<TarEntry> many = {{"m/saved_model.pbtxt", tiny_model_text()}};
   for (int i = 0; i < 50; ++i) many.push_back({"m/empty" + std::to_string(i), ""});
   const fs::path many_path = tmp_.path() / "many.tar.gz";
   write_tar_gz(many_path, many);
-  auto too_many = run_clean("info " + quote(many_path), "HUBIMG_ARCHIVE_MAX_ENTRIES=20");
+  auto too_many = run_clean("info " + shell_quote(many_path), "HUBIMG_ARCHIVE_MAX_ENTRIES=20");
   EXPECT_EQ(too_many.exit_code, 1) << too_many.out;
   EXPECT_THAT(too_many.out, HasSubstr("more than 20 entries"));
-  auto bad_setting = run_clean("info " + quote(many_path), "HUBIMG_ARCHIVE_MAX_ENTRIES=lots");
+  auto bad_setting = run_clean("info " + shell_quote(many_path), "HUBIMG_ARCHIVE_MAX_ENTRIES=lots");
   EXPECT_EQ(bad_setting.exit_code, 1) << bad_setting.out;
   EXPECT_THAT(bad_setting.out, HasSubstr("HUBIMG_ARCHIVE_MAX_ENTRIES='lots'"));
 }
@@ -614,11 +611,11 @@ TEST_F(HostileArchives, SizeAndEntryBudgetsAreEnforced) {
 TEST_F(HostileArchives, AMissingTmpdirIsAClearError) {
   const fs::path tgz = tmp_.path() / "model.tar.gz";
   write_tar_gz(tgz, {{"m/saved_model.pbtxt", tiny_model_text()}});
-  auto r = hubimg_cli("info " + quote(tgz), "TMPDIR=" + quote(tmp_.path() / "absent"));
+  auto r = hubimg_cli("info " + shell_quote(tgz), "TMPDIR=" + shell_quote(tmp_.path() / "absent"));
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("TMPDIR"));
   write_file(tmp_.path() / "file", "x");
-  auto r2 = hubimg_cli("info " + quote(tgz), "TMPDIR=" + quote(tmp_.path() / "file"));
+  auto r2 = hubimg_cli("info " + shell_quote(tgz), "TMPDIR=" + shell_quote(tmp_.path() / "file"));
   EXPECT_EQ(r2.exit_code, 1) << r2.out;
   EXPECT_THAT(r2.out, HasSubstr("TMPDIR"));
 }

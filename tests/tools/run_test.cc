@@ -16,11 +16,8 @@ namespace {
 using hubimg::testing::cli_path;
 using hubimg::testing::real_fixture;
 using hubimg::testing::run_command;
+using hubimg::testing::shell_quote;
 using hubimg::testing::TempDir;
-
-std::string quote(const std::filesystem::path& p) {
-  return "'" + p.string() + "'";
-}
 
 // Every golden case through the CLI: inputs as .npy files, outputs compared with the
 // reference files.
@@ -30,10 +27,10 @@ TEST(RunCommand, EveryGoldenCaseThroughTheCli) {
   for (const auto& model : hubimg::testing::golden_models()) {
     for (const auto& c : hubimg::testing::load_golden_cases(model)) {
       TempDir out;
-      std::string cmd = cli_path().string() + " run " + quote(c.model);
+      std::string cmd = cli_path().string() + " run " + shell_quote(c.model);
       if (c.signature != "__call__") cmd += " --signature " + c.signature;
-      for (const auto& [key, file] : c.inputs) cmd += " --input " + key + "=" + quote(file);
-      cmd += " --output " + quote(out.path());
+      for (const auto& [key, file] : c.inputs) cmd += " --input " + key + "=" + shell_quote(file);
+      cmd += " --output " + shell_quote(out.path());
       auto r = run_command(cmd);
       ASSERT_EQ(r.exit_code, 0) << c.id << "\n" << cmd << "\n" << r.out;
       for (const auto& [key, file] : c.outputs) {
@@ -53,12 +50,12 @@ TEST(RunCommand, ErrorsNameWhatIsWrong) {
   HUBIMG_REQUIRE_SHARED();
   TempDir out;
   auto model = real_fixture("mnist_cnn_tf231") / "saved_model";
-  auto missing = run_command(cli_path().string() + " run " + quote(model) +
-                             " --input /nonexistent.npy --output " + quote(out.path()));
+  auto missing = run_command(cli_path().string() + " run " + shell_quote(model) +
+                             " --input /nonexistent.npy --output " + shell_quote(out.path()));
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.out.find("/nonexistent.npy"), std::string::npos) << missing.out;
-  auto bad_sig = run_command(cli_path().string() + " run " + quote(model) +
-                             " --signature nope --output " + quote(out.path()));
+  auto bad_sig = run_command(cli_path().string() + " run " + shell_quote(model) +
+                             " --signature nope --output " + shell_quote(out.path()));
   EXPECT_NE(bad_sig.exit_code, 0);
   EXPECT_NE(bad_sig.out.find("no signature 'nope'"), std::string::npos) << bad_sig.out;
 }
@@ -78,8 +75,8 @@ TEST(ClassifyCommand, SampleImagesGetTheReferenceClass) {
   };
   for (const auto& e : expectations) {
     auto dir = real_fixture(e.fixture);
-    auto r = run_command(cli_path().string() + " classify " + quote(dir / "saved_model") + " " +
-                         quote(dir / "samples") + " --json --top 2 --range=" + e.range);
+    auto r = run_command(cli_path().string() + " classify " + shell_quote(dir / "saved_model") +
+                         " " + shell_quote(dir / "samples") + " --json --top 2 --range=" + e.range);
     ASSERT_EQ(r.exit_code, 0) << r.out;
     auto j = nlohmann::json::parse(r.out);
     ASSERT_EQ(j["results"].size(), e.top1.size());
@@ -104,9 +101,10 @@ TEST(ClassifyCommand, ATeachableMachineZipNamesItsClasses) {
                    hubimg::testing::read_file(fixture / "samples" / "labels.txt")});
   const auto zip = tmp.path() / "converted_savedmodel.zip";
   hubimg::testing::write_zip(zip, files);
-  auto r = run_command(cli_path().string() + " classify " + quote(zip) + " " +
-                       quote(fixture / "samples" / "open.jpg") + " " +
-                       quote(fixture / "samples" / "closed.jpg") + " --json --top 1 --range -1,1");
+  auto r =
+      run_command(cli_path().string() + " classify " + shell_quote(zip) + " " +
+                  shell_quote(fixture / "samples" / "open.jpg") + " " +
+                  shell_quote(fixture / "samples" / "closed.jpg") + " --json --top 1 --range -1,1");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["labels"], "converted_savedmodel/labels.txt in " + zip.string());
@@ -114,7 +112,7 @@ TEST(ClassifyCommand, ATeachableMachineZipNamesItsClasses) {
   EXPECT_EQ(j["results"][0]["top"][0]["label"], "Eyes open");
   EXPECT_EQ(j["results"][1]["top"][0]["label"], "Eyes closed");
 
-  auto info = run_command(cli_path().string() + " info --json " + quote(zip));
+  auto info = run_command(cli_path().string() + " info --json " + shell_quote(zip));
   ASSERT_EQ(info.exit_code, 0) << info.out;
   auto labels = nlohmann::json::parse(info.out)["labels"];
   EXPECT_EQ(labels["file"], "converted_savedmodel/labels.txt in " + zip.string());
@@ -127,14 +125,14 @@ TEST(ClassifyCommand, ClassNamesComeFromTheModelUnlessGiven) {
   TempDir tmp;
   const auto model = tmp.path() / "model";
   auto exported = run_command(cli_path().string() + " export tiny_cnn --num-classes 3 --output " +
-                              quote(model));
+                              shell_quote(model));
   ASSERT_EQ(exported.exit_code, 0) << exported.out;
   const auto image = tmp.path() / "image.png";
   std::vector<float> pixels(20 * 20 * 3);
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<float>(i % 13) / 12.0f;
   ASSERT_TRUE(write_png(image, Tensor::from_vector<float>({20, 20, 3}, pixels)).ok());
-  const std::string classify = cli_path().string() + " classify " + quote(model) + " " +
-                               quote(image) + " --top 3 --size 20x20";
+  const std::string classify = cli_path().string() + " classify " + shell_quote(model) + " " +
+                               shell_quote(image) + " --top 3 --size 20x20";
 
   auto unnamed = run_command(classify + " --json");
   ASSERT_EQ(unnamed.exit_code, 0) << unnamed.out;
@@ -161,7 +159,7 @@ TEST(ClassifyCommand, ClassNamesComeFromTheModelUnlessGiven) {
   EXPECT_THAT(unreadable.out, ::testing::HasSubstr("the classes are shown unnamed"));
 
   hubimg::testing::write_file(tmp.path() / "two.txt", "left\nright\n");
-  auto given = run_command(classify + " --labels " + quote(tmp.path() / "two.txt"));
+  auto given = run_command(classify + " --labels " + shell_quote(tmp.path() / "two.txt"));
   ASSERT_EQ(given.exit_code, 0) << given.out;
   EXPECT_THAT(given.out,
               ::testing::HasSubstr("(class names: " + (tmp.path() / "two.txt").string() + ")"));
@@ -176,9 +174,9 @@ TEST(EmbedCommand, RowsFollowTheListedFilesAndMatchClassify) {
   auto features = tmp.path() / "features.npy";
   auto late = dir / "samples" / "late_blight_1.jpg";
   auto early = dir / "samples" / "early_blight_1.jpg";
-  auto r =
-      run_command(cli_path().string() + " embed " + quote(dir / "saved_model") + " " + quote(late) +
-                  " " + quote(early) + " --range 0,255 --batch 1 --output " + quote(features));
+  auto r = run_command(cli_path().string() + " embed " + shell_quote(dir / "saved_model") + " " +
+                       shell_quote(late) + " " + shell_quote(early) +
+                       " --range 0,255 --batch 1 --output " + shell_quote(features));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto t = read_npy(features);
   ASSERT_TRUE(t.ok()) << t.status().to_string();
@@ -192,8 +190,9 @@ TEST(EmbedCommand, RowsFollowTheListedFilesAndMatchClassify) {
   std::getline(names, second);
   EXPECT_EQ(first, late.string());
   EXPECT_EQ(second, early.string());
-  auto no_images = run_command(cli_path().string() + " embed " + quote(dir / "saved_model") + " " +
-                               quote(tmp.path() / "nothing.png") + " --output " + quote(features));
+  auto no_images =
+      run_command(cli_path().string() + " embed " + shell_quote(dir / "saved_model") + " " +
+                  shell_quote(tmp.path() / "nothing.png") + " --output " + shell_quote(features));
   EXPECT_NE(no_images.exit_code, 0);
   EXPECT_NE(no_images.out.find("nothing.png"), std::string::npos);
 }

@@ -91,6 +91,12 @@ std::filesystem::path copy_fixture_model(const std::string& fixture, const TempD
   return dst;
 }
 
+std::string shell_quote(const std::filesystem::path& path) {
+  std::string out = "'";
+  for (char c : path.string()) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

@@ -23,6 +23,13 @@ inline constexpr bool kUnderAddressSanitizer = true;
 inline constexpr bool kUnderAddressSanitizer = false;
 #endif
 
+// Peak RSS allowed for a CLI run that must fail before allocating anything large (the CLI and
+// a model take ~100 MB; AddressSanitizer's shadow memory and quarantine add more).
+inline constexpr long kFailingCliRssLimitKb = (kUnderAddressSanitizer ? 1200 : 400) * 1024;
+
+// `path` as one single-quoted POSIX shell word (embedded quotes escaped).
+std::string shell_quote(const std::filesystem::path& path);
+
 // ../shared (HUBIMG_SHARED_DIR); empty when absent, for a user's fresh clone.
 std::filesystem::path shared_dir();
 std::filesystem::path real_fixture(const std::string& relative);  // fixtures/real/<relative>
