@@ -3,14 +3,15 @@
 # library and the CLI: every src/ and tools/ source, or the files given. The builds compile in
 # unity batches, whose compile database lists the batches, not the sources; so this configures
 # its own clang build in build-tidy without batching and generates only what the sources include
-# (the protobuf headers), then checks every source on that database.
+# (the protobuf headers), then checks every source on that database (without precompiled
+# headers, which it does not build).
 # Usage: scripts/tidy.sh [FILE...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build-tidy
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DHUBIMG_UNITY_BUILD=OFF -DHUBIMG_BUILD_TESTS=OFF -DHUBIMG_BUILD_BENCH=OFF \
-  -DHUBIMG_PYTHON=OFF >/dev/null
+  -DHUBIMG_PYTHON=OFF -DCMAKE_DISABLE_PRECOMPILE_HEADERS=ON >/dev/null
 mapfile -t generated < <(cd "$build" && ninja -t targets all | sed -n 's|^\(proto/[^:]*\.pb\.cc\):.*|\1|p')
 [ ${#generated[@]} -gt 0 ] || { echo "tidy: no protobuf sources to generate in $build" >&2; exit 2; }
 ninja -C "$build" "${generated[@]}" >/dev/null

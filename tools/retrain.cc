@@ -24,7 +24,6 @@
 #include "hubimg/model.h"
 #include "hubimg/train.h"
 #include "train/checkpoint.h"
-#include "train/publish.h"
 
 namespace hubimg::cli {
 namespace {
@@ -666,22 +665,6 @@ int retrain(const RetrainArgs& a) {
     if (Status s = write_text(work / "confusion_matrix.tsv", matrix); !s.ok()) return fail(s);
   }
 
-  train::PublishRequest request;
-  request.base_model = a.model;
-  request.base_trainable = a.fine_tune;
-  request.base_output_key = a.output_key;
-  if (a.batch_norm_momentum) request.base_arguments["batch_norm_momentum"] = *a.batch_norm_momentum;
-  if (a.fine_tune) {
-    for (Variable* v : classifier.base().variables())
-      request.base_variables[v->name()] = v->value();
-  }
-  request.head_kernel = classifier.kernel().value();
-  request.head_bias = classifier.bias().value();
-  request.dropout_rate = static_cast<float>(a.dropout);
-  request.head_l2 = a.l2;
-  request.labels = class_names;
-  request.image_height = h;
-  request.image_width = w;
   // A SavedModel already at OUT (an earlier run's, e.g. before --resume) is replaced, but only
   // once the new one is written: it is moved aside and put back if publishing fails. Any other
   // non-empty OUT is refused by publish_classifier.
@@ -696,7 +679,7 @@ int retrain(const RetrainArgs& a) {
                           " (the trained weights are in " + checkpoint.string() + ")");
     }
   }
-  if (Status s = train::publish_classifier(request, a.output); !s.ok()) {
+  if (Status s = classifier.publish(a.output, class_names); !s.ok()) {
     if (!previous.empty()) std::filesystem::rename(previous, out_dir, ec);
     return report_error(s.to_string() + " (the trained weights are in " + checkpoint.string() +
                         ")");

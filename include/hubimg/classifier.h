@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -95,6 +96,17 @@ class ImageClassifier {
   Expected<EvalMetrics> evaluate_features(const Tensor& features, const Tensor& labels) const;
   // Logits float32 [batch, num_classes] in inference mode.
   Expected<Tensor> logits(const Tensor& images) const;
+
+  // Writes the classifier to `out_dir` (absent or empty; written to a sibling folder and renamed
+  // into place) as a Reusable SavedModel, as `hubimg retrain` publishes it: root __call__ with
+  // training=False and training=True traces made of the base model's own functions plus Dropout
+  // and Dense (returning logits), a serving_default signature returning softmax probabilities,
+  // variables, trainable_variables (the base's too when the hub layer is trainable),
+  // regularization_losses, and `class_names` (one per class; empty: "0", "1", ...) as
+  // assets/labels.txt. The hub layer's arguments are written into the traces as constants, so
+  // they must be numeric scalars.
+  Status publish(const std::filesystem::path& out_dir,
+                 std::vector<std::string> class_names = {}) const;
 
  private:
   explicit ImageClassifier(Model base) : base_(std::move(base)) {}

@@ -1,5 +1,7 @@
 #include "format/saved_model_writer.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
@@ -15,6 +17,17 @@
 
 namespace hubimg::format {
 namespace {
+
+// Protobuf writes map entries (attrs, the function library's maps) in hash-table order unless
+// asked otherwise; serialized deterministically, the same model gives the same bytes on every
+// run, as TensorFlow's own writer does. False when the message is over 2 GiB.
+bool serialize_deterministically(const google::protobuf::MessageLite& message, std::string* out) {
+  out->clear();
+  google::protobuf::io::StringOutputStream stream(out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  return message.SerializeToCodedStream(&coded);
+}
 
 // ConfigProto{device_count {CPU: 1, GPU: 0}, ...}: what tf.function puts on every call node.
 constexpr char kCallConfigProto[] =
@@ -1146,7 +1159,7 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
     node->mutable_has_checkpoint_values()->set_value(has_values[static_cast<size_t>(o)]);
   }
   std::string trackable_bytes;
-  if (!trackable.SerializeToString(&trackable_bytes)) {
+  if (!serialize_deterministically(trackable, &trackable_bytes)) {
     return internal_error(where + ": cannot serialize the checkpoint object graph");
   }
 
@@ -1410,7 +1423,7 @@ Status SavedModelWriter::write(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir / "variables", ec);
   if (ec) return not_found(where + ": cannot create directory: " + ec.message());
   std::string bytes;
-  if (!saved_model.SerializeToString(&bytes)) {
+  if (!serialize_deterministically(saved_model, &bytes)) {
     return internal_error(where + ": cannot serialize the SavedModel (larger than 2 GiB?)");
   }
   HUBIMG_RETURN_IF_ERROR(write_file(dir / "saved_model.pb", bytes));

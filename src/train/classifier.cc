@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "format/saved_model.h"
+#include "train/publish.h"
 #include "train/random.h"
 
 namespace hubimg {
@@ -379,6 +381,36 @@ Expected<EvalMetrics> ImageClassifier::evaluate(const Tensor& images, const Tens
 Expected<EvalMetrics> ImageClassifier::evaluate_features(const Tensor& features,
                                                          const Tensor& labels) const {
   return head_evaluate(features, labels);
+}
+
+Status ImageClassifier::publish(const std::filesystem::path& out_dir,
+                                std::vector<std::string> class_names) const {
+  const format::SavedModel& saved = base_.saved_model();
+  train::PublishRequest request;
+  request.base_model = saved.directory();
+  request.base_trainable = options_.hub.trainable;
+  request.base_output_key = options_.hub.output_key;
+  for (const auto& [name, value] : options_.hub.arguments) {
+    if (value.rank() != 0 || !dtype_is_numeric(value.dtype()) || value.dtype() == DType::kBool) {
+      return invalid_argument("publish: hub argument '" + name + "' is " + value.description() +
+                              "; only numeric scalars can be written into the traces");
+    }
+    request.base_arguments[name] = element_as_double(value, 0);
+  }
+  if (options_.hub.trainable) {
+    for (Variable* v : base_.variables()) request.base_variables[v->name()] = v->value();
+  }
+  request.head_kernel = kernel_->value();
+  request.head_bias = bias_->value();
+  request.dropout_rate = static_cast<float>(options_.dropout_rate);
+  request.head_l2 = options_.l2;
+  if (class_names.empty()) {
+    for (int64_t c = 0; c < options_.num_classes; ++c) class_names.push_back(std::to_string(c));
+  }
+  request.labels = std::move(class_names);
+  request.image_height = options_.image_height;
+  request.image_width = options_.image_width;
+  return train::publish_classifier(request, saved, out_dir);
 }
 
 Expected<Tensor> ImageClassifier::logits(const Tensor& images) const {

@@ -396,11 +396,16 @@ class Publisher {
 
 Status publish_classifier(const PublishRequest& request, const std::filesystem::path& out_dir) {
   HUBIMG_ASSIGN_OR_RETURN(auto base, format::SavedModel::load(request.base_model));
-  if (!base->has_object_graph())
+  return publish_classifier(request, *base, out_dir);
+}
+
+Status publish_classifier(const PublishRequest& request, const format::SavedModel& base,
+                          const std::filesystem::path& out_dir) {
+  if (!base.has_object_graph())
     return unimplemented(request.base_model.string() +
                          ": a TF1 SavedModel has no __call__ to build on (TF2 models only)");
   return format::write_directory_atomically(out_dir, [&](const std::filesystem::path& dir) {
-    Publisher publisher(request, *base);
+    Publisher publisher(request, base);
     return publisher.write(dir);
   });
 }

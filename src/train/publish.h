@@ -15,6 +15,10 @@
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
 
+namespace hubimg::format {
+class SavedModel;
+}
+
 namespace hubimg::train {
 
 struct PublishRequest {
@@ -38,5 +42,8 @@ struct PublishRequest {
 // Writes the classifier to `out_dir` atomically (into a sibling "<out_dir>.tmp-XXXXXX", renamed
 // when complete). Fails, writing nothing, when `out_dir` exists and is not an empty directory.
 Status publish_classifier(const PublishRequest& request, const std::filesystem::path& out_dir);
+// The same with the base already loaded (request.base_model then only names it in errors).
+Status publish_classifier(const PublishRequest& request, const format::SavedModel& base,
+                          const std::filesystem::path& out_dir);
 
 }  // namespace hubimg::train

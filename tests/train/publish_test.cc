@@ -6,6 +6,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <regex>
@@ -13,6 +14,7 @@
 
 #include "format/saved_model.h"
 #include "graph.pb.h"
+#include "hubimg/classifier.h"
 #include "hubimg/model.h"
 #include "saved_model.pb.h"
 #include "util/test_util.h"
@@ -182,6 +184,73 @@ TEST(Publish, ClassifierOnAnExportedFeatureVector) {
   const Tensor& base_after = find_variable(*base, "batch_normalization/moving_mean")->value();
   for (int64_t i = 0; i < before.num_elements(); ++i)
     EXPECT_NEAR(mm->value().data<float>()[i], base_after.data<float>()[i], 1e-5);
+}
+
+// The library's own path from a trained ImageClassifier to a SavedModel (what `hubimg retrain`
+// calls): a fine-tuned base with a hyperparameter argument, reloaded, gives the in-memory
+// classifier's outputs; the bytes are the same when published twice; class names default to the
+// label numbers.
+TEST(Publish, ImageClassifierPublishesWhatItComputes) {
+  TempDir tmp;
+  auto base = Model::load(export_tiny_base(tmp));
+  ASSERT_TRUE(base.ok()) << base.status().to_string();
+  ClassifierOptions options;
+  options.hub.trainable = true;
+  options.hub.arguments["batch_norm_momentum"] = Tensor::scalar<float>(0.9f);
+  options.num_classes = 3;
+  options.image_height = 16;
+  options.image_width = 16;
+  options.dropout_rate = 0.3;
+  options.l2 = 1e-3;
+  options.optimizer.learning_rate = LearningRateSchedule::constant(0.05);
+  auto classifier = ImageClassifier::create(*base, options);
+  ASSERT_TRUE(classifier.ok()) << classifier.status().to_string();
+  Tensor labels(DType::kInt64, {4});
+  for (int64_t i = 0; i < 4; ++i) labels.mutable_data<int64_t>()[i] = i % 3;
+  for (int step = 0; step < 3; ++step) {
+    auto m = classifier->train_step(random_tensor({4, 16, 16, 3}, 20 + step), labels);
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+  }
+  const Tensor images = random_tensor({3, 16, 16, 3}, 9);
+  auto logits = classifier->logits(images);
+  ASSERT_TRUE(logits.ok()) << logits.status().to_string();
+
+  const auto out = tmp.path() / "published";
+  ASSERT_TRUE(classifier->publish(out, {"cat", "dog", "bird"}).ok());
+  auto m = Model::load(out);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto reloaded = (*m)(images);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().to_string();
+  ASSERT_EQ((*reloaded)[0].shape(), (Dims{3, 3}));
+  for (int64_t i = 0; i < 9; ++i) {
+    const float want = logits->data<float>()[i];
+    EXPECT_NEAR((*reloaded)[0].data<float>()[i], want, 1e-6 * (1 + std::abs(want))) << i;
+  }
+  // Fine-tuned: the base's variables are trainable in the published model, with their new values.
+  EXPECT_EQ(m->trainable_variables().size(), classifier->trainable_variables().size());
+  const Variable* trained = find_variable(classifier->base(), "conv2d/kernel");
+  const Variable* written = find_variable(*m, "conv2d/kernel");
+  ASSERT_TRUE(trained != nullptr && written != nullptr);
+  const auto trained_values = trained->value().values<float>();
+  const auto written_values = written->value().values<float>();
+  EXPECT_TRUE(std::equal(trained_values.begin(), trained_values.end(), written_values.begin(),
+                         written_values.end()));
+  auto names = read_labels(m->labels_file());
+  ASSERT_TRUE(names.ok()) << names.status().to_string();
+  EXPECT_EQ(*names, (std::vector<std::string>{"cat", "dog", "bird"}));
+
+  const auto again = tmp.path() / "again";
+  ASSERT_TRUE(classifier->publish(again, {"cat", "dog", "bird"}).ok());
+  for (const char* file : {"saved_model.pb", "variables/variables.index",
+                           "variables/variables.data-00000-of-00001", "assets/labels.txt"}) {
+    EXPECT_EQ(testing::read_file(out / file), testing::read_file(again / file)) << file;
+  }
+
+  const auto numbered = tmp.path() / "numbered";
+  ASSERT_TRUE(classifier->publish(numbered).ok());
+  auto numbered_model = Model::load(numbered);
+  ASSERT_TRUE(numbered_model.ok()) << numbered_model.status().to_string();
+  EXPECT_EQ(*read_labels(numbered_model->labels_file()), (std::vector<std::string>{"0", "1", "2"}));
 }
 
 TEST(Publish, FrozenBaseAndRefusals) {
