@@ -5,6 +5,8 @@
 #    library) and through pkg-config, run on a model the project writes, compared with the CLI;
 #  - examples/idx_to_png built the same way (public headers only), its PNGs compared with the
 #    build tree's (when Debian's dataset-fashion-mnist is installed);
+#  - examples/fine_tune built the same way: one epoch on a Fashion-MNIST slice must publish the
+#    same SavedModel, byte for byte, as the build tree's binary (same condition);
 #  - `cpack -G DEB`, the .deb unpacked with dpkg -x into a scratch root, `hubimg --version` and
 #    `hubimg info` run from there;
 #  - the Python module's tests (python/tests, pytest) from the build tree and from the .deb.
@@ -83,6 +85,23 @@ if [ -f "$fashion/t10k-images-idx3-ubyte.gz" ]; then
   "$build/examples/idx_to_png" "$fashion" "$work/pngs-tree" --first 100 --count 5 >/dev/null
   diff -r "$work/pngs-installed" "$work/pngs-tree" >/dev/null ||
     fail "examples/idx_to_png: the installed build's PNGs differ from the build tree's"
+else
+  echo "(not run: $fashion not installed)"
+fi
+
+step "examples/fine_tune through find_package"
+cmake -S examples/fine_tune -B "$work/fine-tune" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$work/fine-tune" >/dev/null
+if [ -f "$fashion/train-images-idx3-ubyte.gz" ]; then
+  "$prefix/bin/hubimg" export tiny_cnn --feature-vector --output "$work/fine-tune-base" >/dev/null
+  "$work/fine-tune/fine_tune" "$work/fine-tune-base" "$fashion" "$work/tuned-installed" 1 640 28 \
+    >/dev/null
+  "$build/examples/fine_tune" "$work/fine-tune-base" "$fashion" "$work/tuned-tree" 1 640 28 \
+    >/dev/null
+  # Training and publishing are deterministic: the same SavedModel, byte for byte.
+  diff -r "$work/tuned-installed" "$work/tuned-tree" >/dev/null ||
+    fail "examples/fine_tune: the installed build published another model than the build tree's"
 else
   echo "(not run: $fashion not installed)"
 fi
