@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # examples/fine_tune end to end on a Fashion-MNIST slice: a tiny_cnn feature vector written by
-# `hubimg export`, fine-tuned for 3 epochs on 5 400 images (600 validate); the example itself fails unless the
-# published model, loaded back, predicts what the in-memory classifier does. Checked here: it
-# learned (validation accuracy well above the 0.1 of chance), and `hubimg info` reads the
-# published model with its 10 class names and the base's variables among the trainable ones.
+# `hubimg export`, fine-tuned for 3 epochs on 5 400 images (600 validate); the example itself
+# fails unless the published model, loaded back, predicts what the in-memory classifier does.
+# Checked here: it learned (validation accuracy well above the 0.1 of chance), and `hubimg info`
+# reads the published model with its 10 class names and the base's variables among the
+# trainable ones.
 # Exit 77 (skip) when the dataset is not installed.
 # usage: fine_tune_check.sh HUBIMG FINE_TUNE [DATA_DIR]
 set -euo pipefail
