@@ -92,6 +92,15 @@ struct LoadOptions {
   bool optimize = true;
 };
 
+// A loaded model. Copies are cheap and share everything, variables included: training through
+// one copy (or an ImageClassifier built on it) changes what every copy computes.
+//
+// Threads: calls that only read the variables may run on one Model from any number of threads
+// at once, and give the same bits as when made alone (tests/exec/concurrent_calls_test.cc):
+// operator(), call(), call_signature(), regularization_losses(), regularization_gradients(),
+// and gradients() in inference mode. A call that writes variables (gradients() with
+// `training = true` updates batch-norm statistics; an optimizer's apply()) must not overlap any
+// other call on the model or its copies.
 class Model {
  public:
   // `path`: a SavedModel directory or a .tar.gz, .tar or .zip of one.

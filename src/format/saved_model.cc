@@ -271,6 +271,7 @@ Expected<std::shared_ptr<SavedModel>> SavedModel::load(const std::filesystem::pa
     }
   }
   model->directory_ = dir;
+  model->source_path_ = path;
   auto pb = dir / "saved_model.pb";
   auto pbtxt = dir / "saved_model.pbtxt";
   bool text = false;

@@ -131,6 +131,9 @@ class SavedModel {
   ~SavedModel();
 
   const std::filesystem::path& directory() const { return directory_; }
+  // The path load() was given (an archive's own path, not where it was extracted), for messages
+  // that name the model as its user knows it.
+  const std::filesystem::path& source_path() const { return source_path_; }
   // Where an archive was extracted (directory() is this folder or one below it); empty for a
   // model read from a folder.
   const std::filesystem::path& archive_root() const { return archive_root_; }
@@ -185,6 +188,7 @@ class SavedModel {
   Status restore_tf1_variables(const TensorBundleReader* bundle);
 
   std::filesystem::path directory_;
+  std::filesystem::path source_path_;
   std::filesystem::path archive_root_;
   std::shared_ptr<void> temp_dir_owner_;  // removes an extracted archive
   std::unique_ptr<tf::SavedModel> proto_;

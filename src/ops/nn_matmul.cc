@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "ops/array_util.h"
 #include "ops/kernel_util.h"
 #include "ops/nn_kernels.h"
 #include "ops/nn_util.h"

@@ -13,12 +13,6 @@ std::string ints_to_string(const std::vector<int64_t>& values) {
   return out + "]";
 }
 
-Dims row_major_strides(const Dims& dims) {
-  Dims strides(dims.size(), 1);
-  for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
-  return strides;
-}
-
 Status resolve_window(const KernelContext& ctx, Padding padding, std::string_view dim_name,
                       WindowDim& dim) {
   if (dim.stride <= 0) {

@@ -38,9 +38,6 @@ inline std::vector<OutputArg> output_args(std::initializer_list<const char*> nam
   return args;
 }
 
-// Row-major strides of `dims`.
-Dims row_major_strides(const Dims& dims);
-
 enum class Padding { kSame, kValid, kExplicit };
 
 // A 2-D sliding window over NHWC rows and columns, resolved to concrete padding.

@@ -387,7 +387,7 @@ Status ImageClassifier::publish(const std::filesystem::path& out_dir,
                                 std::vector<std::string> class_names) const {
   const format::SavedModel& saved = base_.saved_model();
   train::PublishRequest request;
-  request.base_model = saved.directory();
+  request.base_model = saved.source_path();
   request.base_trainable = options_.hub.trainable;
   request.base_output_key = options_.hub.output_key;
   for (const auto& [name, value] : options_.hub.arguments) {

@@ -253,6 +253,39 @@ TEST(Publish, ImageClassifierPublishesWhatItComputes) {
   EXPECT_EQ(*read_labels(numbered_model->labels_file()), (std::vector<std::string>{"0", "1", "2"}));
 }
 
+// A base loaded from a zip (as model hubs serve them) publishes like a folder, and errors name
+// the zip the user gave, not the private folder it was extracted to.
+TEST(Publish, ImageClassifierOverAnArchivedBase) {
+  TempDir tmp;
+  const auto zip = tmp.path() / "base.zip";
+  testing::write_zip(zip, testing::archive_files_below(export_tiny_base(tmp), "base/"));
+  auto base = Model::load(zip);
+  ASSERT_TRUE(base.ok()) << base.status().to_string();
+  ClassifierOptions options;
+  options.num_classes = 2;
+  options.image_height = 16;
+  options.image_width = 16;
+  auto classifier = ImageClassifier::create(*base, options);
+  ASSERT_TRUE(classifier.ok()) << classifier.status().to_string();
+
+  Status wrong = classifier->publish(tmp.path() / "wrong", {"a", "b", "c"});
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.message().find(zip.string() + ": 3"), std::string::npos) << wrong.message();
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "wrong"));
+
+  ASSERT_TRUE(classifier->publish(tmp.path() / "out", {"a", "b"}).ok());
+  auto m = Model::load(tmp.path() / "out");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const Tensor images = random_tensor({2, 16, 16, 3}, 5);
+  auto logits = classifier->logits(images);
+  auto reloaded = (*m)(images);
+  ASSERT_TRUE(logits.ok() && reloaded.ok());
+  for (int64_t i = 0; i < 4; ++i) {
+    const float want = logits->data<float>()[i];
+    EXPECT_NEAR((*reloaded)[0].data<float>()[i], want, 1e-6 * (1 + std::abs(want))) << i;
+  }
+}
+
 TEST(Publish, FrozenBaseAndRefusals) {
   TempDir tmp;
   const auto base_dir = export_tiny_base(tmp);
