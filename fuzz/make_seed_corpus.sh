@@ -7,6 +7,7 @@
 #   fuzz/corpus/fuzz_model_pb/  one byte choosing the variables (fuzz_model_pb.cc) + saved_model.pb
 #   fuzz/corpus/fuzz_model_pbtxt/  small saved_model.pb as text (protoc --decode) and TF1 graphs
 #   fuzz/corpus/fuzz_archive/  small SavedModels as .tar.gz, .tar and .zip
+#   fuzz/corpus/fuzz_idx/, fuzz/corpus/fuzz_checkpoint/  small IDX pairs and training checkpoints
 # Usage: fuzz/make_seed_corpus.sh [path/to/shared] [corpus dir]
 #   (defaults: ../shared beside the checkout, fuzz/corpus)
 set -euo pipefail
@@ -127,7 +128,33 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(path, os.path.join("m", os.path.relpath(path, root)))' "$model" "$archive_dir/$fixture.zip"
 done
 
+# fuzz_idx: two bytes (labels file length, little-endian), labels, images; plain and gzip'd.
+# fuzz_checkpoint: checkpoint bodies without their trailing checksum (the harness appends it).
+idx_dir="$corpus/fuzz_idx"
+checkpoint_dir="$corpus/fuzz_checkpoint"
+mkdir -p "$idx_dir" "$checkpoint_dir"
+/usr/bin/python3 - "$idx_dir" "$checkpoint_dir" <<'PY'
+import gzip, os, struct, sys
+idx_dir, checkpoint_dir = sys.argv[1], sys.argv[2]
+labels = bytes([0, 0, 8, 1]) + struct.pack(">I", 3) + bytes([0, 1, 2])
+images = bytes([0, 0, 8, 3]) + struct.pack(">III", 3, 2, 4) + bytes(range(0, 240, 10))
+for name, (l, i) in {"plain": (labels, images),
+                     "gzip": (gzip.compress(labels, mtime=0), gzip.compress(images, mtime=0))}.items():
+    with open(os.path.join(idx_dir, name), "wb") as f:
+        f.write(struct.pack("<H", len(l)) + l + i)
+def entry(name, dtype, dims, data):
+    return (struct.pack("<I", len(name)) + name + struct.pack("<iI", dtype, len(dims)) +
+            b"".join(struct.pack("<q", d) for d in dims) + data)
+body = b"HUBIMG-CKPT-1\n" + struct.pack("<Q", 3)
+body += entry(b"head/kernel", 1, [2, 3], struct.pack("<6f", 1, -2, 3, 0.5, 0, 7))
+body += entry(b"step", 9, [], struct.pack("<q", 42))        # int64 scalar
+body += entry(b"mask", 4, [4], bytes([1, 0, 255, 7]))      # uint8
+with open(os.path.join(checkpoint_dir, "three_tensors"), "wb") as f:
+    f.write(body)
+PY
+
 echo "seeds: $(ls "$index_dir" | wc -l) index tables, $(ls "$bundle_dir" | wc -l) bundles," \
   "$(ls "$pb_dir" | wc -l) saved_model.pb, $(ls "$npy_dir" | wc -l) npy, $(ls "$image_dir" | wc -l) images," \
   "$(ls "$model_pb_dir" | wc -l) model pb, $(ls "$model_txt_dir" | wc -l) model pbtxt," \
-  "$(ls "$archive_dir" | wc -l) archives"
+  "$(ls "$archive_dir" | wc -l) archives, $(ls "$idx_dir" | wc -l) IDX pairs," \
+  "$(ls "$checkpoint_dir" | wc -l) checkpoints"

@@ -163,33 +163,21 @@ Expected<Tensor> load_readable(std::span<const std::filesystem::path> chunk, con
                                std::vector<std::filesystem::path>& loaded,
                                std::vector<std::filesystem::path>& skipped) {
   const ColorMode mode = in.channels == 1 ? ColorMode::kGray : ColorMode::kRgb;
-  auto whole = load_image_batch(chunk, in.height, in.width, mode, ResizeOptions{o.antialias});
-  if (whole.ok() || o.strict) {
-    if (whole.ok()) loaded.insert(loaded.end(), chunk.begin(), chunk.end());
-    return whole;
-  }
-  std::vector<Tensor> images;
-  std::vector<std::filesystem::path> names;
-  for (const auto& file : chunk) {
-    auto one = load_image_batch(std::span(&file, 1), in.height, in.width, mode,
-                                ResizeOptions{o.antialias});
-    if (one.ok()) {
-      images.push_back(std::move(one).value());
-      names.push_back(file);
+  std::vector<ImageLoadFailure> failures;
+  HUBIMG_ASSIGN_OR_RETURN(
+      Tensor batch, load_image_batch(chunk, in.height, in.width, mode, ResizeOptions{o.antialias},
+                                     o.strict ? nullptr : &failures));
+  size_t next_failure = 0;
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    if (next_failure < failures.size() && failures[next_failure].index == i) {
+      std::fprintf(stderr, "hubimg: warning: skipping %s\n",
+                   failures[next_failure].status.message().c_str());
+      skipped.push_back(chunk[i]);
+      ++next_failure;
     } else {
-      std::fprintf(stderr, "hubimg: warning: skipping %s\n", one.status().message().c_str());
-      skipped.push_back(file);
+      loaded.push_back(chunk[i]);
     }
   }
-  const int64_t pixels = in.height * in.width * in.channels;
-  HUBIMG_ASSIGN_OR_RETURN(
-      Tensor batch, Tensor::create(DType::kFloat32, {static_cast<int64_t>(images.size()), in.height,
-                                                     in.width, in.channels}));
-  for (size_t i = 0; i < images.size(); ++i) {
-    std::memcpy(batch.mutable_data<float>() + static_cast<int64_t>(i) * pixels,
-                images[i].data<float>(), static_cast<size_t>(pixels) * sizeof(float));
-  }
-  loaded.insert(loaded.end(), names.begin(), names.end());
   return batch;
 }
 

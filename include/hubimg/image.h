@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "hubimg/status.h"
 #include "hubimg/tensor.h"
@@ -103,11 +104,20 @@ Expected<Tensor> scale_and_translate(const Tensor& images_nhwc, int64_t height, 
                                      float scale_y, float scale_x, float translate_y,
                                      float translate_x, SamplingKernel kernel, bool antialias);
 
+// An image load_image_batch could not read: its index in `files` and why (naming the file).
+struct ImageLoadFailure {
+  size_t index = 0;
+  Status status;
+};
+
 // Decodes each file, converts it to `mode` and resizes it with resize_bilinear:
 // float32 [N, height, width, C] (C = 3 for kRgb, 1 for kGray) in [0, 1], rows in the order
-// given. Errors name the file.
+// given. The files are decoded on the kernel threads (set_num_threads), one image per thread at
+// a time. An unreadable file is an error naming it (the first in `files` order), unless
+// `failures` is given: it is then left out of the rows and listed there, in order.
 Expected<Tensor> load_image_batch(std::span<const std::filesystem::path> files, int64_t height,
-                                  int64_t width, ColorMode mode, ResizeOptions options = {});
+                                  int64_t width, ColorMode mode, ResizeOptions options = {},
+                                  std::vector<ImageLoadFailure>* failures = nullptr);
 
 // Writes float32 [H, W, 1 or 3] in [0, 1] as an 8-bit PNG (values clamped and rounded).
 Status write_png(const std::filesystem::path& path, const Tensor& image);

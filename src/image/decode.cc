@@ -85,7 +85,9 @@ Expected<DecodedImage> decode_any(std::span<const uint8_t> b) {
 }
 
 Expected<Tensor> to_float_tensor(const DecodedImage& img) {
-  HUBIMG_ASSIGN_OR_RETURN(Tensor t, Tensor::create(DType::kFloat32, {img.height, img.width, 3}));
+  // Every element is written below; the buffer may be a recycled one (decoding a folder of
+  // photos allocates the same large size again and again).
+  Tensor t = Tensor::uninitialized(DType::kFloat32, {img.height, img.width, 3});
   float* out = t.mutable_data<float>();
   const size_t n = static_cast<size_t>(t.num_elements());
   // tf.image.convert_image_dtype multiplies by the float32 constant 1 / max.

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <string_view>
 #include <vector>
 
+#include "core/file_io.h"
 #include "format/crc32c.h"
 
 namespace hubimg::train {
@@ -15,6 +17,8 @@ namespace {
 
 constexpr char kMagic[] = "HUBIMG-CKPT-1\n";
 constexpr size_t kMagicSize = sizeof(kMagic) - 1;
+// Far above any model hubimg trains (ResNet-50 with Adam's two slots: ~300 MB).
+constexpr uint64_t kMaxCheckpointBytes = uint64_t{64} << 30;
 
 template <typename T>
 void put(std::vector<uint8_t>& out, T v) {
@@ -24,7 +28,7 @@ void put(std::vector<uint8_t>& out, T v) {
 
 class Reader {
  public:
-  Reader(const std::vector<uint8_t>& d, size_t end) : d_(d), end_(end) {}
+  Reader(std::string_view d, size_t end) : d_(d), end_(end) {}
   template <typename T>
   bool get(T& v) {
     if (end_ - pos_ < sizeof(T)) return false;
@@ -38,10 +42,11 @@ class Reader {
     pos_ += n;
     return true;
   }
+  size_t remaining() const { return end_ - pos_; }
   bool done() const { return pos_ == end_; }
 
  private:
-  const std::vector<uint8_t>& d_;
+  std::string_view d_;
   size_t end_;
   size_t pos_ = 0;
 };
@@ -113,16 +118,15 @@ Status write_checkpoint(const std::filesystem::path& path,
 }
 
 Expected<std::map<std::string, Tensor>> read_checkpoint(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found(path.string() + ": cannot open checkpoint");
-  std::vector<uint8_t> d((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  HUBIMG_ASSIGN_OR_RETURN(const std::string d, read_regular_file(path, kMaxCheckpointBytes));
   const std::string where = path.string() + ": ";
   if (d.size() < kMagicSize + 12 || std::memcmp(d.data(), kMagic, kMagicSize) != 0) {
     return data_loss(where + "not a hubimg training checkpoint");
   }
   uint32_t stored = 0;
   std::memcpy(&stored, d.data() + d.size() - 4, 4);
-  if (format::crc32c_unmask(stored) != format::crc32c(d.data(), d.size() - 4)) {
+  if (format::crc32c_unmask(stored) !=
+      format::crc32c(reinterpret_cast<const uint8_t*>(d.data()), d.size() - 4)) {
     return data_loss(where + "checkpoint checksum mismatch (truncated or corrupted)");
   }
   Reader r(d, d.size() - 4);
@@ -145,6 +149,12 @@ Expected<std::map<std::string, Tensor>> read_checkpoint(const std::filesystem::p
     }
     HUBIMG_ASSIGN_OR_RETURN(DType dt, dtype_from_proto(dtype));
     if (!dtype_is_numeric(dt)) return data_loss(where + "'" + name + "' has a non-numeric dtype");
+    auto elements = checked_num_elements(dims);
+    if (!elements.ok()) return elements.status().with_context(where + name);
+    // Compared before allocating: a few damaged bytes must not make us reserve gigabytes.
+    if (static_cast<uint64_t>(*elements) > r.remaining() / std::max<size_t>(dtype_size(dt), 1)) {
+      return data_loss(where + "truncated data of '" + name + "'");
+    }
     auto t = Tensor::create(dt, dims);
     if (!t.ok()) return t.status().with_context(where + name);
     if (!r.bytes(t->raw_mutable_data(), t->byte_size())) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <numbers>
 
+#include "core/file_io.h"
 #include "hubimg/image.h"
 #include "train/random.h"
 
@@ -14,10 +15,13 @@ namespace hubimg {
 namespace fs = std::filesystem;
 namespace {
 
-// Reads a file, gunzipping it when it is gzip'd (zlib reads plain files as they are).
+// Reads a file, gunzipping it when it is gzip'd (zlib reads plain files as they are). Only a
+// regular file is opened, so a FIFO or device in the dataset folder cannot block the read.
 Expected<std::vector<uint8_t>> read_maybe_gzip(const fs::path& path, size_t max_bytes) {
-  gzFile f = gzopen(path.c_str(), "rb");
+  HUBIMG_ASSIGN_OR_RETURN(RegularFile file, open_regular_file(path));
+  gzFile f = gzdopen(file.fd.get(), "rb");
   if (f == nullptr) return not_found(path.string() + ": cannot open");
+  file.fd.release();  // gzclose closes it
   std::vector<uint8_t> data;
   std::vector<uint8_t> chunk(1 << 20);
   while (true) {

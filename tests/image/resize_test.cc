@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -317,6 +319,51 @@ TEST(LoadImageBatch, DecodesResizesAndStacksInOrder) {
   ASSERT_FALSE(err.ok());
   EXPECT_NE(err.status().message().find("broken.png"), std::string::npos);
   EXPECT_FALSE(load_image_batch(files, 0, 2, ColorMode::kRgb, {}).ok());
+
+  // With a failure list, unreadable files are left out and listed; the rows are the readable
+  // images in order, each as loaded alone. Many files, so both kernel threads decode.
+  std::vector<std::filesystem::path> mixed;
+  std::vector<size_t> broken_at;
+  for (int i = 0; i < 23; ++i) {
+    if (i % 5 == 3) {
+      broken_at.push_back(mixed.size());
+      mixed.push_back(dir.path() / (i % 2 ? "broken.png" : "missing.png"));
+    } else {
+      mixed.push_back(write_png("m" + std::to_string(i) + ".png", static_cast<uint8_t>(10 * i),
+                                static_cast<uint8_t>(i), static_cast<uint8_t>(255 - i)));
+    }
+  }
+  std::vector<ImageLoadFailure> failures;
+  auto readable = load_image_batch(mixed, 3, 5, ColorMode::kRgb, {.antialias = true}, &failures);
+  ASSERT_TRUE(readable.ok()) << readable.status().to_string();
+  ASSERT_EQ(failures.size(), broken_at.size());
+  for (size_t f = 0; f < failures.size(); ++f) {
+    EXPECT_EQ(failures[f].index, broken_at[f]);
+    EXPECT_NE(failures[f].status.message().find(mixed[broken_at[f]].filename().string()),
+              std::string::npos)
+        << failures[f].status.message();
+  }
+  ASSERT_EQ(readable->dim(0), static_cast<int64_t>(mixed.size() - broken_at.size()));
+  int64_t row = 0;
+  for (size_t i = 0; i < mixed.size(); ++i) {
+    if (std::find(broken_at.begin(), broken_at.end(), i) != broken_at.end()) continue;
+    auto alone =
+        load_image_batch(std::span(&mixed[i], 1), 3, 5, ColorMode::kRgb, {.antialias = true});
+    ASSERT_TRUE(alone.ok());
+    EXPECT_EQ(std::memcmp(alone->raw_data(), readable->data<float>() + row * 45, 45 * 4), 0) << i;
+    ++row;
+  }
+  // Without the list the first unreadable file in order is the error.
+  auto first = load_image_batch(mixed, 3, 5, ColorMode::kRgb, {});
+  ASSERT_FALSE(first.ok());
+  EXPECT_NE(first.status().message().find(mixed[broken_at[0]].filename().string()),
+            std::string::npos);
+  std::vector<ImageLoadFailure> all_failed;
+  auto none =
+      load_image_batch(std::span(&mixed[broken_at[0]], 1), 3, 5, ColorMode::kRgb, {}, &all_failed);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->shape(), (Dims{0, 3, 5, 3}));
+  EXPECT_EQ(all_failed.size(), 1u);
 }
 
 }  // namespace

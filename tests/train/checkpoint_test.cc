@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <csignal>
 
+#include "format/crc32c.h"
 #include "util/test_util.h"
 
 namespace hubimg::train {
@@ -46,6 +48,41 @@ TEST(Checkpoint, CorruptionIsDetected) {
   EXPECT_FALSE(read_checkpoint(path).ok());
   testing::write_file(path, "");
   EXPECT_FALSE(read_checkpoint(path).ok());
+}
+
+// A damaged header that declares a huge tensor is refused from the bytes left, before anything
+// is allocated; a FIFO in the checkpoint's place is refused without blocking.
+TEST(Checkpoint, HugeDeclaredTensorAndFifoAreRefused) {
+  testing::TempDir dir;
+  const auto path = dir.path() / "checkpoint.bin";
+  std::string body = "HUBIMG-CKPT-1\n";
+  auto put = [&body](auto v) { body.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+  put(uint64_t{1});
+  put(uint32_t{1});
+  body += "w";
+  put(int32_t{1});  // float32
+  put(uint32_t{2});
+  put(int64_t{1} << 14);
+  put(int64_t{1} << 14);  // 1 GiB of float32, with no data behind it
+  put(format::crc32c_mask(
+      format::crc32c(reinterpret_cast<const uint8_t*>(body.data()), body.size())));
+  testing::write_file(path, body);
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  auto huge = read_checkpoint(path);
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("truncated data of 'w'"), std::string::npos)
+      << huge.status().message();
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 64 * 1024);  // KiB: nothing near 1 GiB touched
+
+  const auto fifo = dir.path() / "fifo.bin";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto refused = read_checkpoint(fifo);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("not a regular file"), std::string::npos)
+      << refused.status().message();
 }
 
 // A full disk while writing (simulated with a file-size limit: write() fails with EFBIG) leaves

@@ -1,6 +1,7 @@
 #include "hubimg/dataset.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -95,6 +96,21 @@ TEST(ImageDataset, DamagedIdxIsAnErrorNamingTheFile) {
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.status().message().find("5 labels"), std::string::npos)
       << mismatch.status().message();
+}
+
+// A FIFO in place of an IDX file is refused without blocking (zlib's own open would wait for a
+// writer forever).
+TEST(ImageDataset, FifoInPlaceOfAnIdxFileIsRefused) {
+  testing::TempDir dir;
+  write_idx(dir.path(), "train", 4, false);
+  const fs::path labels = dir.path() / "train-labels-idx1-ubyte";
+  fs::remove(labels);
+  ASSERT_EQ(::mkfifo(labels.c_str(), 0600), 0);
+  auto refused = ImageDataset::open(dir.path());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find(labels.string() + ": not a regular file"),
+            std::string::npos)
+      << refused.status().message();
 }
 
 void write_solid_png(const fs::path& path, float value) {
