@@ -636,13 +636,13 @@ TEST(HostileSizes, PeakMemoryStaysSmallThroughTheCli) {
 
 // ----------------------------------------------------------------------------------------------
 // D13: object-graph lookups. Each test times a load of a file with tens of thousands of entries
-// in CPU seconds of this process (the machine may be shared): linear work takes a fraction of a
-// second, the quadratic matching that was there took 13 s (60 000 signatures) and 27 s (100 000
-// checkpoint children).
+// in CPU seconds of this process (the machine may be shared): linear work takes one to two
+// seconds (2.3 s once, in a CI run with the other tests beside it), the quadratic matching that
+// was there took 13 s (60 000 signatures) and 27 s (100 000 checkpoint children).
 
 // AddressSanitizer: allocations cost several times more.
 constexpr double kSlowdown = hubimg::testing::kUnderAddressSanitizer ? 8 : 1;
-constexpr double kLinearLoadSeconds = 2.0 * kSlowdown;
+constexpr double kLinearLoadSeconds = 4.0 * kSlowdown;
 
 double cpu_seconds() {
   return static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
@@ -777,9 +777,8 @@ TEST(HostileObjectGraph, ManySignaturesOfARealModelLoadInLinearTime) {
   EXPECT_NE(m.output.find("\"sig79999\""), std::string::npos);
   // The CLI also starts a process, writes every signature as JSON and tears it all down: 3.2 s
   // of CPU on an idle machine, mostly allocation, which slows down when other jobs share the
-  // cores (5 s in a CI run, launched by fork then). The quadratic matching took 13 s in the load
-  // alone.
-  EXPECT_LT(m.cpu_seconds, 3 * kLinearLoadSeconds) << "hubimg info";
+  // cores (5 s in a CI run, launched by fork then).
+  EXPECT_LT(m.cpu_seconds, 2 * kLinearLoadSeconds) << "hubimg info";
 }
 
 // A TF1 model with one signature per node of a large top-level graph: Model::load builds every
