@@ -50,8 +50,8 @@ rng = np.random.default_rng(5)
 for i in range(3):
     Image.fromarray(rng.integers(0, 256, (40 + 8 * i, 56, 3), dtype=np.uint8)).save(f"{sys.argv[1]}/{i}.png")
 PY
-"$work/build/embed_folder" "$work/model" "$work/images" "$work/example.npy" >/dev/null
-"$cli" embed "$work/model" "$work/images" --output "$work/cli.npy" >/dev/null
+"$work/build/embed_folder" "$work/model" "$work/images" "$work/example.npy" 48 48 >/dev/null
+"$cli" embed "$work/model" "$work/images" --size 48x48 --output "$work/cli.npy" >/dev/null
 /usr/bin/python3 -c 'import sys, numpy as np
 a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
 assert a.shape == b.shape == (3, a.shape[1]) and np.max(np.abs(a - b)) <= 1e-6, (a.shape, b.shape)' \

@@ -772,13 +772,18 @@ TEST(HostileObjectGraph, ManySignaturesOfARealModelLoadInLinearTime) {
     EXPECT_EQ(out->at("output_0").values<float>()[1], -6.5f) << key;
   }
 
-  Measured m = run_cli({"info", dir.string(), "--json"}, tmp);
-  ASSERT_EQ(m.exit_code, 0) << m.output.substr(0, 2000);
-  EXPECT_NE(m.output.find("\"sig79999\""), std::string::npos);
-  // The CLI also starts a process, writes every signature as JSON and tears it all down: 3.2 s
-  // of CPU on an idle machine, mostly allocation, which slows down when other jobs share the
-  // cores (5 s in a CI run, launched by fork then).
-  EXPECT_LT(m.cpu_seconds, 2 * kLinearLoadSeconds) << "hubimg info";
+  // The CLI's time in the release build only: under AddressSanitizer this one command takes
+  // 14 s of CPU (23 s of wall time), and `info --json` runs on every fixture there too
+  // (InfoCommand.*).
+  if (!hubimg::testing::kUnderAddressSanitizer) {
+    Measured m = run_cli({"info", dir.string(), "--json"}, tmp);
+    ASSERT_EQ(m.exit_code, 0) << m.output.substr(0, 2000);
+    EXPECT_NE(m.output.find("\"sig79999\""), std::string::npos);
+    // The CLI also starts a process, writes every signature as JSON and tears it all down: 3.2 s
+    // of CPU on an idle machine, mostly allocation, which slows down when other jobs share the
+    // cores (5 s in a CI run, launched by fork then).
+    EXPECT_LT(m.cpu_seconds, 2 * kLinearLoadSeconds) << "hubimg info";
+  }
 }
 
 // A TF1 model with one signature per node of a large top-level graph: Model::load builds every
