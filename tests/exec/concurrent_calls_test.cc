@@ -16,15 +16,8 @@
 namespace hubimg {
 namespace {
 
+using hubimg::testing::random_images;
 using hubimg::testing::TempDir;
-
-Tensor random_images(int64_t batch, int64_t size, uint64_t seed) {
-  Tensor t(DType::kFloat32, {batch, size, size, 3});
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  for (int64_t i = 0; i < t.num_elements(); ++i) t.mutable_data<float>()[i] = u(rng);
-  return t;
-}
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&

@@ -97,6 +97,14 @@ std::string shell_quote(const std::filesystem::path& path) {
   return out + "'";
 }
 
+Tensor random_images(int64_t batch, int64_t size, uint64_t seed) {
+  Tensor t(DType::kFloat32, {batch, size, size, 3});
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (int64_t i = 0; i < t.num_elements(); ++i) t.mutable_data<float>()[i] = u(rng);
+  return t;
+}
+
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

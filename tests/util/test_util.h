@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "hubimg/tensor.h"
+
 // AddressSanitizer: GCC defines __SANITIZE_ADDRESS__, clang answers __has_feature.
 #if defined(__SANITIZE_ADDRESS__)
 #define HUBIMG_TEST_ASAN 1
@@ -60,6 +62,9 @@ CommandResult run_command(const std::string& command);
 const std::vector<std::string>& runnable_fixtures();
 // Copies fixtures/real/<fixture>/saved_model into `dir`/model, writable, for tests that damage it.
 std::filesystem::path copy_fixture_model(const std::string& fixture, const TempDir& dir);
+
+// Float32 images [batch, size, size, 3], uniform in [0, 1), from a seeded mt19937_64.
+Tensor random_images(int64_t batch, int64_t size, uint64_t seed);
 
 std::string read_file(const std::filesystem::path& path);
 void write_file(const std::filesystem::path& path, const std::string& bytes);

@@ -20,6 +20,7 @@
 namespace hubimg::zoo {
 namespace {
 
+using hubimg::testing::random_images;
 using hubimg::testing::TempDir;
 
 ZooOptions export_options(double alpha = 1.0) {
@@ -31,14 +32,6 @@ ZooOptions export_options(double alpha = 1.0) {
   o.l2 = 4e-5;
   o.write_manifest = false;
   return o;
-}
-
-Tensor random_images(int64_t batch, int64_t size, uint64_t seed) {
-  Tensor t(DType::kFloat32, {batch, size, size, 3});
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  for (int64_t i = 0; i < t.num_elements(); ++i) t.mutable_data<float>()[i] = u(rng);
-  return t;
 }
 
 const Variable* find_variable(const Model& m, const std::string& name) {
