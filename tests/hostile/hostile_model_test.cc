@@ -293,7 +293,9 @@ void expect_fan_out_error(const std::string& ret) {
   const std::string& msg = model.status().message();
   EXPECT_NE(msg.find("function 'fan"), std::string::npos) << msg;
   EXPECT_NE(msg.find("fan out"), std::string::npos) << msg;
-  EXPECT_LT(seconds, 60.0);
+  // Counted before inlining: milliseconds. Inlining until the budget ran out took 1.8 s
+  // (release) and 24-32 s (ASan).
+  EXPECT_LT(seconds, 1.0);
 }
 
 TEST(HostileCalls, UsedFanOutHitsTheInliningBudget) {
