@@ -7,7 +7,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
-  clang clang-format clang-tidy libclang-rt-14-dev
+  clang clang-format clang-tidy libclang-rt-14-dev lld
   protobuf-compiler libprotobuf-dev
   libsnappy-dev libarchive-dev zlib1g-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev
