@@ -2,7 +2,8 @@
 # hubimg's source tree added to another CMake project (add_subdirectory; FetchContent_MakeAvailable
 # does the same): the consumer gets hubimg::hubimg and the `hubimg` CLI, none of hubimg's tests,
 # benchmarks, examples, Python module, install rules or CPack settings, and keeps its own
-# CMAKE_BUILD_TYPE; examples/embed_folder linked to hubimg::hubimg gives the CLI's features.
+# CMAKE_BUILD_TYPE; hubimg's private headers (src/) are not on its include path;
+# examples/embed_folder linked to hubimg::hubimg gives the CLI's features.
 # Builds the library once more (about 4 minutes on 2 cores), so CI runs it after the test command.
 # Usage: scripts/subproject_test.sh
 set -euo pipefail
@@ -30,6 +31,23 @@ if(DEFINED CPACK_PACKAGE_NAME)
 endif()
 add_executable(embed_folder "$src/examples/embed_folder/embed_folder.cc")
 target_link_libraries(embed_folder PRIVATE hubimg::hubimg)
+# The public headers, and only those: hubimg's src/ is not on a consumer's include path.
+include(CheckIncludeFileCXX)
+foreach(lib hubimg::hubimg hubimg::hubimg_static)
+  get_target_property(dirs \${lib} INTERFACE_INCLUDE_DIRECTORIES)
+  string(REPLACE "\\$<BUILD_INTERFACE:" "" dirs "\${dirs}")
+  string(REPLACE ">" "" dirs "\${dirs}")
+  list(FILTER dirs EXCLUDE REGEX "INSTALL_INTERFACE")
+  set(CMAKE_REQUIRED_INCLUDES \${dirs})
+  set(CMAKE_REQUIRED_FLAGS -std=c++20)
+  string(MAKE_C_IDENTIFIER "\${lib}" id)
+  check_include_file_cxx(hubimg/model.h \${id}_public)
+  check_include_file_cxx(core/thread_pool.h \${id}_private)
+  if(NOT \${id}_public OR \${id}_private)
+    message(FATAL_ERROR "\${lib}: include path \${dirs}: hubimg/model.h \${\${id}_public}, "
+                        "core/thread_pool.h (private) \${\${id}_private}")
+  endif()
+endforeach()
 CMAKE
 cmake -S "$work/app" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 grep -q '^CMAKE_BUILD_TYPE:STRING=RelWithDebInfo$' "$work/build/CMakeCache.txt" ||
