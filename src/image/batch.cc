@@ -3,6 +3,7 @@
 #include "core/file_io.h"
 #include "core/thread_pool.h"
 #include "hubimg/image.h"
+#include "image/decoders.h"
 
 namespace hubimg {
 
@@ -25,13 +26,20 @@ Expected<Tensor> load_image_batch(std::span<const std::filesystem::path> files, 
     ThreadPool::global().parallel_for(count, [&](int64_t i) {
       const std::filesystem::path& file = files[static_cast<size_t>(i)];
       statuses[static_cast<size_t>(i)] = catch_exceptions(file.string(), [&]() -> Status {
-        HUBIMG_ASSIGN_OR_RETURN(Tensor image, decode_image_file(file));
-        if (mode == ColorMode::kGray) {
-          HUBIMG_ASSIGN_OR_RETURN(image, rgb_to_luma(image));
+        Tensor resized;
+        if (mode == ColorMode::kRgb && !options.antialias) {
+          HUBIMG_ASSIGN_OR_RETURN(resized,
+                                  image_internal::decode_file_resized(file, height, width));
+        } else {
+          HUBIMG_ASSIGN_OR_RETURN(Tensor image, decode_image_file(file));
+          if (mode == ColorMode::kGray) {
+            HUBIMG_ASSIGN_OR_RETURN(image, rgb_to_luma(image));
+          }
+          auto scaled = resize_bilinear(image, height, width, options);
+          if (!scaled.ok()) return scaled.status().with_context(file.string());
+          resized = std::move(scaled).value();
         }
-        auto resized = resize_bilinear(image, height, width, options);
-        if (!resized.ok()) return resized.status().with_context(file.string());
-        std::memcpy(rows + static_cast<size_t>(i) * row_bytes, resized->raw_data(), row_bytes);
+        std::memcpy(rows + static_cast<size_t>(i) * row_bytes, resized.raw_data(), row_bytes);
         return {};
       });
     });

@@ -90,15 +90,23 @@ Expected<Tensor> to_float_tensor(const DecodedImage& img) {
   Tensor t = Tensor::uninitialized(DType::kFloat32, {img.height, img.width, 3});
   float* out = t.mutable_data<float>();
   const size_t n = static_cast<size_t>(t.num_elements());
-  // tf.image.convert_image_dtype multiplies by the float32 constant 1 / max.
   if (img.bits == 16) {
-    const float scale = static_cast<float>(1.0 / 65535.0);
-    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(img.rgb16[i]) * scale;
+    for (size_t i = 0; i < n; ++i)
+      out[i] = static_cast<float>(img.rgb16[i]) * image_internal::kUnitScale16;
   } else {
-    const float scale = static_cast<float>(1.0 / 255.0);
-    for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(img.rgb8[i]) * scale;
+    for (size_t i = 0; i < n; ++i)
+      out[i] = static_cast<float>(img.rgb8[i]) * image_internal::kUnitScale8;
   }
   return t;
+}
+
+Expected<std::string> read_image_file(const std::filesystem::path& path) {
+  constexpr uint64_t kMaxFileBytes = uint64_t{1} << 31;
+  return catch_exceptions(path.string(), [&] { return read_regular_file(path, kMaxFileBytes); });
+}
+
+std::span<const uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
 }  // namespace
@@ -113,12 +121,20 @@ Expected<Tensor> decode_image(std::span<const uint8_t> bytes, std::string_view n
 }
 
 Expected<Tensor> decode_image_file(const std::filesystem::path& path) {
-  constexpr uint64_t kMaxFileBytes = uint64_t{1} << 31;
+  HUBIMG_ASSIGN_OR_RETURN(const std::string bytes, read_image_file(path));
+  return decode_image(as_bytes(bytes), path.string());
+}
+
+Expected<Tensor> image_internal::decode_file_resized(const std::filesystem::path& path,
+                                                     int64_t height, int64_t width) {
+  HUBIMG_ASSIGN_OR_RETURN(const std::string bytes, read_image_file(path));
   const std::string name = path.string();
-  auto bytes = catch_exceptions(name, [&] { return read_regular_file(path, kMaxFileBytes); });
-  if (!bytes.ok()) return bytes.status();
-  return decode_image(std::span(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()),
-                      name);
+  auto decoded = catch_exceptions("decoding", [&] { return decode_any(as_bytes(bytes)); });
+  if (!decoded.ok()) return decoded.status().with_context(name);
+  auto resized = catch_exceptions("resize_bilinear",
+                                  [&] { return resize_decoded_bilinear(*decoded, height, width); });
+  if (!resized.ok()) return resized.status().with_context(name);
+  return resized;
 }
 
 Expected<Tensor> rgb_to_luma(const Tensor& rgb) {

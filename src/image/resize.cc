@@ -11,6 +11,7 @@
 
 #include "core/file_io.h"
 #include "hubimg/image.h"
+#include "image/decoders.h"
 
 namespace hubimg {
 namespace {
@@ -125,6 +126,22 @@ inline float compute_lerp(float top_left, float top_right, float bottom_left, fl
   return top + (bottom - top) * y_lerp;
 }
 
+// One output row: the 2x2 neighbourhoods of rows `lower_row` and `upper_row` of the input.
+template <typename T>
+void bilinear_row(const T* lower_row, const T* upper_row, const CachedInterpolation* xs,
+                  float y_lerp, int64_t out_w, int64_t c, float* output) {
+  for (int64_t x = 0; x < out_w; ++x) {
+    const T* tl = lower_row + xs[x].lower * c;
+    const T* tr = lower_row + xs[x].upper * c;
+    const T* bl = upper_row + xs[x].lower * c;
+    const T* br = upper_row + xs[x].upper * c;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      *output++ = compute_lerp(to_float(tl[ch]), to_float(tr[ch]), to_float(bl[ch]),
+                               to_float(br[ch]), xs[x].lerp, y_lerp);
+    }
+  }
+}
+
 template <typename T>
 void resize_bilinear_kernel(const T* input, const Geometry& g, int64_t out_h, int64_t out_w,
                             float height_scale, float width_scale, bool half_pixel_centers,
@@ -141,20 +158,54 @@ void resize_bilinear_kernel(const T* input, const Geometry& g, int64_t out_h, in
   for (int64_t b = 0; b < g.batch; ++b) {
     const T* image = input + b * g.in_h * in_row;
     for (int64_t y = 0; y < out_h; ++y) {
-      const T* lower_row = image + ys[y].lower * in_row;
-      const T* upper_row = image + ys[y].upper * in_row;
-      const float y_lerp = ys[y].lerp;
-      for (int64_t x = 0; x < out_w; ++x) {
-        const T* tl = lower_row + xs[x].lower * c;
-        const T* tr = lower_row + xs[x].upper * c;
-        const T* bl = upper_row + xs[x].lower * c;
-        const T* br = upper_row + xs[x].upper * c;
-        for (int64_t ch = 0; ch < c; ++ch) {
-          *output++ = compute_lerp(to_float(tl[ch]), to_float(tr[ch]), to_float(bl[ch]),
-                                   to_float(br[ch]), xs[x].lerp, y_lerp);
-        }
-      }
+      bilinear_row(image + ys[y].lower * in_row, image + ys[y].upper * in_row, xs.data(),
+                   ys[y].lerp, out_w, c, output);
+      output += out_w * c;
     }
+  }
+}
+
+// resize_bilinear_kernel (half-pixel centers) of an image of integer samples that the op sees
+// as sample * `unit_scale` in float32. Only the input rows an output row reads are converted,
+// into two row buffers, and always through memory: converting inside the lerp would let the
+// compiler fuse the scaling multiply into it (FMA) and change the last bit.
+template <typename T>
+void resize_scaled_samples(const T* input, const Geometry& g, int64_t out_h, int64_t out_w,
+                           float unit_scale, float* output) {
+  const int64_t c = g.channels;
+  const int64_t in_row = g.in_w * c;
+  if (out_h == g.in_h && out_w == g.in_w) {
+    for (int64_t i = 0; i < g.in_h * in_row; ++i)
+      output[i] = static_cast<float>(input[i]) * unit_scale;
+    return;
+  }
+  auto ys = interpolation_weights(out_h, g.in_h, resize_scale(g.in_h, out_h, false), true);
+  auto xs = interpolation_weights(out_w, g.in_w, resize_scale(g.in_w, out_w, false), true);
+  std::vector<float> rows[2] = {std::vector<float>(static_cast<size_t>(in_row)),
+                                std::vector<float>(static_cast<size_t>(in_row))};
+  int64_t row_in_buffer[2] = {-1, -1};
+  auto buffer_of = [&](int64_t r) {
+    return row_in_buffer[0] == r ? 0 : row_in_buffer[1] == r ? 1 : -1;
+  };
+  auto convert_into = [&](int64_t r, int k) {
+    const T* src = input + r * in_row;
+    float* dst = rows[k].data();
+    for (int64_t i = 0; i < in_row; ++i) dst[i] = static_cast<float>(src[i]) * unit_scale;
+    row_in_buffer[k] = r;
+  };
+  for (int64_t y = 0; y < out_h; ++y) {
+    int lower = buffer_of(ys[y].lower);
+    if (lower < 0) {
+      lower = buffer_of(ys[y].upper) == 0 ? 1 : 0;  // keep the upper row if it is there
+      convert_into(ys[y].lower, lower);
+    }
+    int upper = buffer_of(ys[y].upper);
+    if (upper < 0) {
+      upper = 1 - lower;
+      convert_into(ys[y].upper, upper);
+    }
+    bilinear_row(rows[lower].data(), rows[upper].data(), xs.data(), ys[y].lerp, out_w, c, output);
+    output += out_w * c;
   }
 }
 
@@ -621,6 +672,33 @@ Expected<Tensor> resize_bilinear(const Tensor& images, int64_t height, int64_t w
                                  SamplingKernel::kTriangle, true);
     });
   });
+}
+
+Expected<Tensor> image_internal::resize_decoded_bilinear(const DecodedImage& image, int64_t height,
+                                                         int64_t width) {
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  if (height <= 0 || width <= 0 || height > kInt32Max || width > kInt32Max) {
+    return invalid_argument(
+        "resize_bilinear: output dimensions must be positive int32 values, got " +
+        std::to_string(height) + "x" + std::to_string(width));
+  }
+  const Geometry g{1, image.height, image.width, 3};
+  const size_t samples = static_cast<size_t>(g.in_h * g.in_w * 3);
+  if (g.in_h <= 0 || g.in_w <= 0 ||
+      (image.bits == 16 ? image.rgb16.size() : image.rgb8.size()) != samples) {
+    return internal_error("resize_bilinear: decoded image of " + std::to_string(g.in_w) + "x" +
+                          std::to_string(g.in_h) + " holds the wrong number of samples");
+  }
+  // Every element is written by the kernel.
+  Tensor out = Tensor::uninitialized(DType::kFloat32, {height, width, 3});
+  if (image.bits == 16) {
+    resize_scaled_samples(image.rgb16.data(), g, height, width, kUnitScale16,
+                          out.mutable_data<float>());
+  } else {
+    resize_scaled_samples(image.rgb8.data(), g, height, width, kUnitScale8,
+                          out.mutable_data<float>());
+  }
+  return out;
 }
 
 Expected<Tensor> resize_nearest(const Tensor& images, int64_t height, int64_t width) {

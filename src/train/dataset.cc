@@ -9,6 +9,7 @@
 
 #include "core/file_io.h"
 #include "hubimg/image.h"
+#include "image/decoders.h"
 #include "train/random.h"
 
 namespace hubimg {
@@ -186,6 +187,9 @@ std::string ImageDataset::describe(int64_t i) const {
 }
 
 Expected<Tensor> ImageDataset::load(int64_t i, int64_t height, int64_t width) const {
+  if (!idx_ && i >= 0 && i < size()) {
+    return image_internal::decode_file_resized(files_[static_cast<size_t>(i)], height, width);
+  }
   HUBIMG_ASSIGN_OR_RETURN(Tensor image, load(i));
   if (image.dim(0) == height && image.dim(1) == width) return image;
   auto resized = resize_bilinear(image, height, width);

@@ -368,3 +368,57 @@ TEST(LoadImageBatch, DecodesResizesAndStacksInOrder) {
 
 }  // namespace
 }  // namespace hubimg
+
+namespace hubimg {
+namespace {
+
+// load_image_batch resizes decoded 8- and 16-bit samples without converting the whole image to
+// float first: the rows must equal decode_image_file + resize_bilinear bit for bit, down, up,
+// at the same size and from single rows and columns, for every format.
+TEST(LoadImageBatch, ResizingDecodedSamplesEqualsDecodingThenResizing) {
+  testing::TempDir dir;
+  std::mt19937 rng(11);
+  auto random_bytes = [&](size_t n) {
+    testing::Bytes b(n);
+    for (auto& v : b) v = static_cast<uint8_t>(rng());
+    return b;
+  };
+  auto save = [&](const std::string& name, const testing::Bytes& bytes) {
+    testing::write_file(dir.path() / name, std::string(bytes.begin(), bytes.end()));
+    return dir.path() / name;
+  };
+  struct Size {
+    int w, h;
+  };
+  std::vector<std::filesystem::path> files;
+  for (Size s : {Size{37, 23}, Size{1, 9}, Size{8, 1}, Size{16, 16}, Size{300, 211}}) {
+    const std::string tag = std::to_string(s.w) + "x" + std::to_string(s.h);
+    const auto rgb = random_bytes(static_cast<size_t>(s.w * s.h * 3));
+    files.push_back(save(tag + ".jpg", testing::encode_jpeg(s.w, s.h, 3, rgb)));
+    files.push_back(save(tag + ".webp", testing::encode_webp_lossless_rgb(s.w, s.h, rgb)));
+    testing::PngSpec png;
+    png.width = static_cast<uint32_t>(s.w);
+    png.height = static_cast<uint32_t>(s.h);
+    png.bit_depth = 16;
+    for (int y = 0; y < s.h; ++y) png.rows.push_back(random_bytes(static_cast<size_t>(s.w * 6)));
+    files.push_back(save(tag + "_16bit.png", testing::encode_png(png)));
+  }
+  for (Size out : {Size{16, 16}, Size{5, 3}, Size{64, 40}, Size{1, 1}}) {
+    auto batch = load_image_batch(files, out.h, out.w, ColorMode::kRgb, {});
+    ASSERT_TRUE(batch.ok()) << batch.status().to_string();
+    const size_t row_floats = static_cast<size_t>(out.h * out.w * 3);
+    for (size_t i = 0; i < files.size(); ++i) {
+      auto decoded = decode_image_file(files[i]);
+      ASSERT_TRUE(decoded.ok()) << decoded.status().to_string();
+      auto resized = resize_bilinear(*decoded, out.h, out.w);
+      ASSERT_TRUE(resized.ok()) << resized.status().to_string();
+      EXPECT_EQ(std::memcmp(batch->data<float>() + i * row_floats, resized->data<float>(),
+                            row_floats * sizeof(float)),
+                0)
+          << files[i].filename() << " to " << out.w << "x" << out.h;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hubimg
