@@ -49,6 +49,16 @@ struct Geometry {
   int64_t batch, in_h, in_w, channels;
 };
 
+Status check_output_size(int64_t height, int64_t width, std::string_view op) {
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  if (height <= 0 || width <= 0 || height > kInt32Max || width > kInt32Max) {
+    return invalid_argument(std::string(op) +
+                            ": output dimensions must be positive int32 values, got " +
+                            std::to_string(height) + "x" + std::to_string(width));
+  }
+  return {};
+}
+
 Expected<Geometry> check_nhwc(const Tensor& images, int64_t height, int64_t width,
                               std::string_view op) {
   const std::string name(op);
@@ -66,10 +76,7 @@ Expected<Geometry> check_nhwc(const Tensor& images, int64_t height, int64_t widt
   if (g.in_h > kInt32Max || g.in_w > kInt32Max) {
     return invalid_argument(name + ": input sizes must be below 2^31");
   }
-  if (height <= 0 || width <= 0 || height > kInt32Max || width > kInt32Max) {
-    return invalid_argument(name + ": output dimensions must be positive int32 values, got " +
-                            std::to_string(height) + "x" + std::to_string(width));
-  }
+  HUBIMG_RETURN_IF_ERROR(check_output_size(height, width, op));
   return g;
 }
 
@@ -676,12 +683,7 @@ Expected<Tensor> resize_bilinear(const Tensor& images, int64_t height, int64_t w
 
 Expected<Tensor> image_internal::resize_decoded_bilinear(const DecodedImage& image, int64_t height,
                                                          int64_t width) {
-  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
-  if (height <= 0 || width <= 0 || height > kInt32Max || width > kInt32Max) {
-    return invalid_argument(
-        "resize_bilinear: output dimensions must be positive int32 values, got " +
-        std::to_string(height) + "x" + std::to_string(width));
-  }
+  HUBIMG_RETURN_IF_ERROR(check_output_size(height, width, "resize_bilinear"));
   const Geometry g{1, image.height, image.width, 3};
   const size_t samples = static_cast<size_t>(g.in_h * g.in_w * 3);
   if (g.in_h <= 0 || g.in_w <= 0 ||
