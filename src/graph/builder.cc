@@ -36,6 +36,13 @@ bool is_call_op(const std::string& op) {
   return op == "StatefulPartitionedCall" || op == "PartitionedCall";
 }
 
+bool is_if_op(const std::string& op) {
+  return op == "If" || op == "StatelessIf";
+}
+bool is_case_op(const std::string& op) {
+  return op == "Case" || op == "StatelessCase";
+}
+
 // The parts of an input string: "^ctrl", "arg", "node:out_arg:3" (functions), "node:3" (graphs).
 struct InputName {
   bool control = false;
@@ -120,8 +127,8 @@ struct InlineBudget {
 };
 
 bool is_function_call(const format::SavedModel& model, const tf::NodeDef& node) {
-  return is_call_op(node.op()) || model.function(node.op()) != nullptr || node.op() == "If" ||
-         node.op() == "StatelessIf" || node.op() == "Case" || node.op() == "StatelessCase";
+  return is_call_op(node.op()) || model.function(node.op()) != nullptr || is_if_op(node.op()) ||
+         is_case_op(node.op());
 }
 
 // The library functions a node calls (call ops, function-named ops, If/Case branches).
@@ -234,7 +241,7 @@ int64_t InlineBudget::certain_cost(const format::SavedModel& model, const tf::Fu
         cost += cost_of(a->second.func().name());
     } else if (model.function(op) != nullptr) {
       cost += cost_of(op);
-    } else if (op == "If" || op == "StatelessIf" || op == "Case" || op == "StatelessCase") {
+    } else if (is_if_op(op) || is_case_op(op)) {
       std::vector<std::string> branches;
       for (const char* key : {"then_branch", "else_branch"}) {
         if (auto a = n.attr().find(key); a != n.attr().end() && a->second.has_func())
@@ -440,8 +447,8 @@ Expected<std::vector<Binding>> Builder::process_node(
   }
   if (op == "NoOp" || op == "DisableCopyOnRead") return std::vector<Binding>{};
 
-  const bool is_if = op == "If" || op == "StatelessIf";
-  const bool is_case = op == "Case" || op == "StatelessCase";
+  const bool is_if = is_if_op(op);
+  const bool is_case = is_case_op(op);
   if (is_if || is_case) {
     if (inputs.empty() || inputs[0].kind != Binding::Kind::kValue) {
       return fail(StatusCode::kInvalidArgument, "needs a condition or branch index input");
