@@ -38,6 +38,22 @@ done
 for img in "$real"/*/samples/*.{jpg,png}; do
   [[ -f "$img" ]] && cp "$img" "$image_dir/"
 done
+# The fixtures' samples are JPEG and PNG only: small GIFs (animated with a local color map and
+# transparency, interlaced), WebP and BMP files beside them.
+/usr/bin/python3 - "$image_dir" <<'PY'
+import os, sys
+from PIL import Image
+out = sys.argv[1]
+pixels = [(17 * x + 3 * y, 255 - 9 * x, 40 * y) for y in range(12) for x in range(9)]
+still = Image.new("RGB", (9, 12))
+still.putdata(pixels)
+frames = [still.quantize(16), still.rotate(90, expand=True).quantize(8), still.crop((2, 2, 7, 9)).quantize(4)]
+frames[0].save(os.path.join(out, "animated.gif"), save_all=True, append_images=frames[1:],
+               transparency=3, duration=50, loop=0, interlace=False)
+still.quantize(64).save(os.path.join(out, "interlaced.gif"), interlace=True)
+still.save(os.path.join(out, "lossless.webp"), lossless=True)
+still.save(os.path.join(out, "rgb.bmp"))
+PY
 
 # Writes $1 as a 4-byte little-endian integer.
 u32le() {

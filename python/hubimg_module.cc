@@ -342,7 +342,7 @@ PYBIND11_MODULE(hubimg, m) {
         "Loads a SavedModel directory or a .tar.gz, .tar or .zip of one");
   m.def("decode_image", &hp::decode_image, py::arg("path"), py::arg("size") = py::none(),
         py::kw_only(), py::arg("antialias") = false,
-        "Decodes a JPEG/PNG/WebP/BMP file to float32 [H, W, 3] in [0, 1], resized to size "
+        "Decodes a JPEG/PNG/WebP/BMP/GIF file to float32 [H, W, 3] in [0, 1], resized to size "
         "(int or (height, width)) like tf.image.resize when given");
   m.def(
       "read_labels",

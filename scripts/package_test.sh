@@ -131,7 +131,7 @@ deb="$build/hubimg_${version}_$(dpkg --print-architecture).deb"
 [ -f "$deb" ] || fail "cpack did not write $deb"
 depends="$(dpkg-deb -f "$deb" Depends)"
 echo "Depends: $depends"
-for needed in libprotobuf libarchive libjpeg62-turbo libpng16 libwebp libdnnl; do
+for needed in libprotobuf libarchive libjpeg62-turbo libpng16 libgif7 libwebp libdnnl; do
   grep -q "$needed" <<<"$depends" || fail "the .deb does not depend on $needed"
 done
 root="$work/root"

@@ -10,7 +10,7 @@ packages=(
   clang clang-format clang-tidy libclang-rt-14-dev lld
   protobuf-compiler libprotobuf-dev
   libsnappy-dev libarchive-dev zlib1g-dev
-  libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev
+  libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libexif-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   python3-numpy  # ../shared/tools/golden_check.py (golden-train test)

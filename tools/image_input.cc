@@ -12,13 +12,6 @@
 namespace hubimg::cli {
 namespace {
 
-bool has_image_extension(const std::filesystem::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp";
-}
-
 struct InputShape {
   std::string key;
   int64_t height = -1, width = -1, channels = 3;

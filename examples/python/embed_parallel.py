@@ -20,7 +20,7 @@ import numpy as np
 
 import hubimg
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 
 # One model per worker process, loaded by the first shard that needs it.
 _models = {}

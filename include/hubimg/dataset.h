@@ -25,8 +25,8 @@ class ImageDataset {
   // (magic 0x801). Classes are "0" .. "max label".
   static Expected<ImageDataset> from_idx(const std::filesystem::path& images,
                                          const std::filesystem::path& labels);
-  // One subfolder per class (sorted by name), JPEG/PNG/WebP/BMP files in each (sorted). An empty
-  // class folder or fewer than two classes is an error naming the folder.
+  // One subfolder per class (sorted by name), JPEG/PNG/WebP/BMP/GIF files in each (sorted). An
+  // empty class folder or fewer than two classes is an error naming the folder.
   static Expected<ImageDataset> from_folder(const std::filesystem::path& dir);
   // A folder holding <prefix>-images-idx3-ubyte[.gz] and <prefix>-labels-idx1-ubyte[.gz]
   // (prefix "train" or "t10k") is read as IDX; any other folder as an image folder (prefix

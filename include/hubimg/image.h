@@ -32,10 +32,14 @@ inline constexpr int64_t kDefaultMaxImagePixels = 50'000'000;
 int64_t max_image_pixels();
 void set_max_image_pixels(int64_t pixels);
 
-// Detects the format by its magic bytes: JPEG, PNG, WebP or BMP. Errors start with
-// `name_for_errors`.
+// Detects the format by its magic bytes: JPEG, PNG, WebP, BMP or GIF (its first frame, as
+// tf.io.decode_image(expand_animations=False) gives it). Errors start with `name_for_errors`.
 Expected<Tensor> decode_image(std::span<const uint8_t> bytes, std::string_view name_for_errors);
 Expected<Tensor> decode_image_file(const std::filesystem::path& path);
+
+// Whether the file name ends in an extension of a format decode_image reads (.jpg, .jpeg, .png,
+// .webp, .bmp, .gif; any case): what image folders are scanned for.
+bool has_image_extension(const std::filesystem::path& path);
 
 enum class ColorMode { kRgb, kGray };
 

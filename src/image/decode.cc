@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -70,9 +71,7 @@ Expected<DecodedImage> decode_any(std::span<const uint8_t> b) {
   if (starts_with(b, "\x89PNG\r\n\x1a\n")) return image_internal::decode_png(b);
   if (starts_with(b, "RIFF") && starts_with(b, "WEBP", 8)) return image_internal::decode_webp(b);
   if (starts_with(b, "BM")) return image_internal::decode_bmp(b);
-  if (starts_with(b, "GIF87a") || starts_with(b, "GIF89a")) {
-    return unimplemented("GIF images are not supported");
-  }
+  if (starts_with(b, "GIF87a") || starts_with(b, "GIF89a")) return image_internal::decode_gif(b);
   if (b.empty()) return data_loss("empty file");
   std::string head;
   for (size_t i = 0; i < std::min<size_t>(b.size(), 8); ++i) {
@@ -80,8 +79,8 @@ Expected<DecodedImage> decode_any(std::span<const uint8_t> b) {
     std::snprintf(buf, sizeof buf, "%02x", b[i]);
     head += buf;
   }
-  return invalid_argument("unknown image format (not JPEG, PNG, WebP or BMP; starts with " + head +
-                          ")");
+  return invalid_argument("unknown image format (not JPEG, PNG, WebP, BMP or GIF; starts with " +
+                          head + ")");
 }
 
 Expected<Tensor> to_float_tensor(const DecodedImage& img) {
@@ -135,6 +134,14 @@ Expected<Tensor> image_internal::decode_file_resized(const std::filesystem::path
                                   [&] { return resize_decoded_bilinear(*decoded, height, width); });
   if (!resized.ok()) return resized.status().with_context(name);
   return resized;
+}
+
+bool has_image_extension(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp" ||
+         ext == ".gif";
 }
 
 Expected<Tensor> rgb_to_luma(const Tensor& rgb) {

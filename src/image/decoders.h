@@ -32,6 +32,8 @@ Expected<DecodedImage> decode_jpeg(std::span<const uint8_t> bytes);
 Expected<DecodedImage> decode_png(std::span<const uint8_t> bytes);
 Expected<DecodedImage> decode_webp(std::span<const uint8_t> bytes);
 Expected<DecodedImage> decode_bmp(std::span<const uint8_t> bytes);
+// The first frame of an animation.
+Expected<DecodedImage> decode_gif(std::span<const uint8_t> bytes);
 
 // The EXIF orientation (1..8) in the payload of an APP1 segment ("Exif\0\0" + TIFF); 1 when
 // the segment is not EXIF, has no orientation tag or is malformed.

@@ -76,13 +76,6 @@ Expected<std::pair<std::vector<int64_t>, size_t>> idx_header(const std::vector<u
   return std::pair{dims, header};
 }
 
-bool is_image_file(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".bmp";
-}
-
 fs::path idx_file(const fs::path& dir, const std::string& stem) {
   if (fs::exists(dir / (stem + ".gz"))) return dir / (stem + ".gz");
   return dir / stem;
@@ -144,7 +137,7 @@ Expected<ImageDataset> ImageDataset::from_folder(const fs::path& dir) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(c, ec)) {
       if (e.is_regular_file() && e.path().filename().string()[0] != '.' &&
-          is_image_file(e.path())) {
+          has_image_extension(e.path())) {
         files.push_back(e.path());
       }
     }
@@ -152,7 +145,7 @@ Expected<ImageDataset> ImageDataset::from_folder(const fs::path& dir) {
     if (files.empty()) {
       return invalid_argument(c.string() +
                               ": class folder holds no images (.jpg, .jpeg, .png, "
-                              ".webp, .bmp)");
+                              ".webp, .bmp, .gif)");
     }
     std::sort(files.begin(), files.end());
     for (auto& f : files) {

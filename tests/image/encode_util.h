@@ -1,5 +1,5 @@
-// Test-only encoders (libpng, libjpeg, libwebp) and byte builders, to make images with known
-// pixels. Encoding valid input does not fail, so these use the libraries' default error
+// Test-only encoders (libpng, libjpeg, libwebp, giflib) and byte builders, to make images with
+// known pixels. Encoding valid input does not fail, so these use the libraries' default error
 // handling.
 #pragma once
 
@@ -13,6 +13,7 @@
 #include <cstdio>  // jpeglib.h needs FILE and size_t declared first
 #include <jpeglib.h>
 // clang-format on
+#include <gif_lib.h>
 #include <png.h>
 #include <webp/encode.h>
 
@@ -185,6 +186,67 @@ inline Bytes make_bmp(int32_t width, int32_t height, uint16_t bpp, uint32_t comp
   append(b, extra);
   append(b, pixel_data);
   return b;
+}
+
+struct GifFrameSpec {
+  int left = 0, top = 0, width = 0, height = 0;
+  bool interlaced = false;
+  std::vector<GifColorType> palette;       // local color map (a power of 2 entries), or none
+  int transparent = NO_TRANSPARENT_COLOR;  // written as a graphic control extension
+  Bytes indices;                           // height rows of width color indices, top down
+};
+
+struct GifSpec {
+  int screen_width = 0, screen_height = 0;
+  std::vector<GifColorType> palette;  // global color map (a power of 2 entries), or none
+  std::vector<GifFrameSpec> frames;
+};
+
+inline int gif_append(GifFileType* gif, const GifByteType* data, int n) {
+  auto* out = static_cast<Bytes*>(gif->UserData);
+  out->insert(out->end(), data, data + n);
+  return n;
+}
+
+// The frames written in order; interlaced frames have their rows stored in the four passes'
+// order, as GIF requires (giflib's encoder writes the rows in the order it is given them).
+inline Bytes encode_gif(const GifSpec& spec) {
+  Bytes out;
+  int error = 0;
+  GifFileType* gif = EGifOpen(&out, gif_append, &error);
+  EGifSetGifVersion(gif, true);
+  auto color_map = [](const std::vector<GifColorType>& colors) -> ColorMapObject* {
+    return colors.empty() ? nullptr
+                          : GifMakeMapObject(static_cast<int>(colors.size()), colors.data());
+  };
+  ColorMapObject* global = color_map(spec.palette);
+  EGifPutScreenDesc(gif, spec.screen_width, spec.screen_height, 8, 0, global);
+  for (const GifFrameSpec& f : spec.frames) {
+    if (f.transparent != NO_TRANSPARENT_COLOR) {
+      GraphicsControlBlock gcb{DISPOSAL_UNSPECIFIED, false, 0, f.transparent};
+      GifByteType extension[4];
+      const size_t length = EGifGCBToExtension(&gcb, extension);
+      EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, static_cast<int>(length), extension);
+    }
+    ColorMapObject* local = color_map(f.palette);
+    EGifPutImageDesc(gif, f.left, f.top, f.width, f.height, f.interlaced, local);
+    std::vector<int> rows;
+    if (f.interlaced) {
+      for (auto [start, step] : {std::pair{0, 8}, {4, 8}, {2, 4}, {1, 2}}) {
+        for (int y = start; y < f.height; y += step) rows.push_back(y);
+      }
+    } else {
+      for (int y = 0; y < f.height; ++y) rows.push_back(y);
+    }
+    for (int y : rows) {
+      Bytes row(f.indices.begin() + y * f.width, f.indices.begin() + (y + 1) * f.width);
+      EGifPutLine(gif, row.data(), f.width);
+    }
+    GifFreeMapObject(local);
+  }
+  EGifCloseFile(gif, &error);
+  GifFreeMapObject(global);
+  return out;
 }
 
 }  // namespace hubimg::testing

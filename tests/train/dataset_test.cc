@@ -8,6 +8,7 @@
 #include <set>
 
 #include "hubimg/image.h"
+#include "image/encode_util.h"
 #include "util/test_util.h"
 
 namespace hubimg {
@@ -172,6 +173,31 @@ TEST(ImageDataset, FolderClassesSplitAndCorruptImagesSkipped) {
   ASSERT_EQ(stream.warnings().size(), 1u);
   EXPECT_NE(stream.warnings()[0].find("d5.jpg"), std::string::npos) << stream.warnings()[0];
   EXPECT_EQ(seen, (std::vector<int64_t>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}));
+}
+
+// Keras's image_dataset_from_directory takes .gif files (their first frame); so do we.
+TEST(ImageDataset, GifFilesAreImagesOfTheirClass) {
+  testing::TempDir dir;
+  for (const char* c : {"animated", "still"}) fs::create_directories(dir.path() / c);
+  testing::GifSpec gif{
+      .screen_width = 6, .screen_height = 4, .palette = {{200, 100, 50}, {0, 0, 0}}};
+  gif.frames = {{.width = 6, .height = 4, .indices = testing::Bytes(24, 0)},
+                {.width = 6, .height = 4, .indices = testing::Bytes(24, 1)}};
+  const testing::Bytes bytes = testing::encode_gif(gif);
+  for (const char* name : {"a.gif", "b.GIF"}) {
+    testing::write_file(dir.path() / "animated" / name, std::string(bytes.begin(), bytes.end()));
+  }
+  write_solid_png(dir.path() / "still" / "s.png", 0.5f);
+  auto ds = ImageDataset::from_folder(dir.path());
+  ASSERT_TRUE(ds.ok()) << ds.status().to_string();
+  ASSERT_EQ(ds->size(), 3);
+  auto resized = ds->load(1, 3, 3);
+  ASSERT_TRUE(resized.ok()) << resized.status().to_string();
+  ASSERT_EQ(resized->shape(), (Dims{3, 3, 3}));
+  const float* p = resized->data<float>();
+  EXPECT_EQ(p[0], 200.0f * static_cast<float>(1.0 / 255.0));
+  EXPECT_EQ(p[1], 100.0f * static_cast<float>(1.0 / 255.0));
+  EXPECT_EQ(p[2], 50.0f * static_cast<float>(1.0 / 255.0));
 }
 
 TEST(ImageDataset, EmptyClassAndSingleClassAreClearErrors) {
