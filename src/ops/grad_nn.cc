@@ -1,5 +1,7 @@
 // Gradient rules of the nn op family (TensorFlow's definitions: tensorflow/python/ops/nn_grad.py
-// and math_grad.py for MatMul / BatchMatMul).
+// and math_grad.py for MatMul / BatchMatMul / Einsum).
+#include <algorithm>
+
 #include "ops/gradient.h"
 #include "ops/op_registry.h"
 
@@ -219,6 +221,188 @@ GradientRule matmul_rule(std::string ta_name, std::string tb_name, bool broadcas
   };
 }
 
+// Einsum (math_grad.py _EinsumGrad). Subscripts are handled as strings in which '.' stands for
+// the whole ellipsis ("...").
+//   unary  z = einsum("x->z", a):   da = einsum("z->x", g), labels summed away broadcast back;
+//   binary z = einsum("x,y->z", a, b):
+//     da = einsum("z,y->x'", g, b) with x' = x without the labels found in neither y nor z
+//     (which are broadcast back as in the unary case), and likewise db; when z has an ellipsis,
+//     each gradient is summed over the ellipsis dims its operand broadcast
+//     (BroadcastGradientArgs).
+// Repeated labels in an operand (a diagonal) need an einsum with repeated output labels, which
+// the kernel refuses with an error naming the node.
+struct EinsumSubscripts {
+  std::vector<std::string> inputs;
+  std::string output;
+};
+
+Expected<EinsumSubscripts> parse_einsum(GradientBuilder& b) {
+  HUBIMG_ASSIGN_OR_RETURN(std::string equation, b.attrs().get_string("equation"));
+  std::string compact;
+  for (size_t i = 0; i < equation.size(); ++i) {
+    if (equation.compare(i, 3, "...") == 0) {
+      compact += '.';
+      i += 2;
+    } else if (equation[i] != ' ') {
+      compact += equation[i];
+    }
+  }
+  const size_t arrow = compact.find("->");
+  if (arrow == std::string::npos) return b.error("einsum equation '" + equation + "' has no '->'");
+  EinsumSubscripts s;
+  s.output = compact.substr(arrow + 2);
+  const std::string lhs = compact.substr(0, arrow);
+  for (size_t start = 0;;) {
+    const size_t comma = lhs.find(',', start);
+    s.inputs.push_back(lhs.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (s.inputs.size() != b.num_inputs() || s.inputs.size() > 2) {
+    return b.error("einsum equation '" + equation + "' does not fit the node's " +
+                   std::to_string(b.num_inputs()) + " inputs");
+  }
+  return s;
+}
+
+std::string spelled_out(const std::string& subscripts) {
+  std::string out;
+  for (char c : subscripts) out += c == '.' ? std::string("...") : std::string(1, c);
+  return out;
+}
+
+Expected<GradValue> einsum_node(GradientBuilder& b, std::vector<GradValue> inputs,
+                                const std::string& equation) {
+  AttrMap attrs = b.attrs();
+  attrs.set("equation", spelled_out(equation));
+  attrs.set("N", static_cast<int64_t>(inputs.size()));
+  return b.add1("Einsum", std::move(inputs), attrs);
+}
+
+// [begin, end) of `shape` (an int32 vector); end 0 means through the last element.
+Expected<GradValue> shape_slice(GradientBuilder& b, GradValue shape, int32_t begin, int32_t end) {
+  HUBIMG_ASSIGN_OR_RETURN(GradValue first, b.constant(Tensor::from_vector<int32_t>({1}, {begin})));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue last, b.constant(Tensor::from_vector<int32_t>({1}, {end})));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue step, b.constant(Tensor::from_vector<int32_t>({1}, {1})));
+  return b.add1("StridedSlice", {shape, first, last, step}, {{"end_mask", int64_t{end == 0}}});
+}
+
+// The axis of `label` in an operand with `subscripts`: counted from the front before the
+// ellipsis, from the back (negative) after it.
+int32_t label_axis(const std::string& subscripts, char label) {
+  const size_t at = subscripts.find(label);
+  const size_t ellipsis = subscripts.find('.');
+  if (ellipsis == std::string::npos || at < ellipsis) return static_cast<int32_t>(at);
+  return -static_cast<int32_t>(subscripts.size() - at);
+}
+
+// `grad` (subscripts `grad_subs`) broadcast back over the labels of `input_subs` that were
+// summed away (`reduced`, in their order in input_subs): einsum("<reduced><grad_subs>->input",
+// broadcast_to(reshape(grad, [1..1, shape(grad)]), [reduced dims, shape(grad)])).
+Expected<GradValue> einsum_unreduce(GradientBuilder& b, GradValue grad,
+                                    const std::string& grad_subs, const std::string& input_subs,
+                                    GradValue input, const std::string& reduced) {
+  HUBIMG_ASSIGN_OR_RETURN(GradValue input_shape, b.add1("Shape", {input}));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue grad_shape, b.add1("Shape", {grad}));
+  std::vector<GradValue> target;
+  for (char label : reduced) {
+    const int32_t axis = label_axis(input_subs, label);
+    HUBIMG_ASSIGN_OR_RETURN(GradValue dim, shape_slice(b, input_shape, axis, axis + 1));
+    target.push_back(dim);
+  }
+  HUBIMG_ASSIGN_OR_RETURN(GradValue ones, b.constant(Tensor::from_vector<int32_t>(
+                                              {static_cast<int64_t>(reduced.size())},
+                                              std::vector<int32_t>(reduced.size(), 1))));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue axis0, b.constant(Tensor::from_vector<int32_t>({}, {0})));
+  target.push_back(grad_shape);
+  target.push_back(axis0);
+  const auto parts = static_cast<int64_t>(target.size() - 1);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue full_shape, b.add1("ConcatV2", target, {{"N", parts}}));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue kept_shape,
+                          b.add1("ConcatV2", {ones, grad_shape, axis0}, {{"N", int64_t{2}}}));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue kept, b.add1("Reshape", {grad, kept_shape}));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue broadcast, b.add1("BroadcastTo", {kept, full_shape}));
+  return einsum_node(b, {broadcast}, reduced + grad_subs + "->" + input_subs);
+}
+
+// Labels of `subscripts` (each once, in order) that `keep` does not have.
+std::string labels_not_in(const std::string& subscripts, const std::string& keep) {
+  std::string out;
+  for (char c : subscripts) {
+    if (c != '.' && keep.find(c) == std::string::npos && out.find(c) == std::string::npos) {
+      out += c;
+    }
+  }
+  return out;
+}
+
+Expected<GradValue> einsum_grad_wrt(GradientBuilder& b, GradValue grad, GradValue other,
+                                    GradValue input, const std::string& input_subs,
+                                    const std::string& other_subs, const std::string& output_subs) {
+  const std::string reduced = labels_not_in(input_subs, output_subs + other_subs);
+  std::string left;
+  for (char c : input_subs) {
+    if (reduced.find(c) == std::string::npos) left += c;
+  }
+  HUBIMG_ASSIGN_OR_RETURN(
+      GradValue grad_left,
+      einsum_node(b, {grad, other}, output_subs + "," + other_subs + "->" + left));
+  if (reduced.empty()) return grad_left;
+  return einsum_unreduce(b, grad_left, left, input_subs, input, reduced);
+}
+
+Expected<Grads> einsum_grad(GradientBuilder& b) {
+  Grads out(b.num_inputs());
+  const GradValue g = b.grad(0);
+  if (!g.valid()) return out;
+  HUBIMG_ASSIGN_OR_RETURN(EinsumSubscripts s, parse_einsum(b));
+  if (s.inputs.size() == 1) {
+    const std::string reduced = labels_not_in(s.inputs[0], s.output);
+    if (reduced.empty()) {
+      HUBIMG_ASSIGN_OR_RETURN(out[0], einsum_node(b, {g}, s.output + "->" + s.inputs[0]));
+    } else {
+      HUBIMG_ASSIGN_OR_RETURN(out[0],
+                              einsum_unreduce(b, g, s.output, s.inputs[0], b.input(0), reduced));
+    }
+    return out;
+  }
+  const bool broadcasts = s.output.find('.') != std::string::npos;
+  for (std::string& subs : s.inputs) {
+    if (broadcasts && subs.find('.') == std::string::npos) subs += '.';
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    if (!b.needs_grad(i)) continue;
+    HUBIMG_ASSIGN_OR_RETURN(out[i], einsum_grad_wrt(b, g, b.input(1 - i), b.input(i), s.inputs[i],
+                                                    s.inputs[1 - i], s.output));
+  }
+  if (!broadcasts) return out;
+  // Sum each gradient over the ellipsis dims its operand broadcast, then restore its shape.
+  GradValue shapes[2], batch_shapes[2];
+  int32_t batch_begin[2];
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string& subs = s.inputs[i];
+    const size_t ellipsis = subs.find('.');
+    batch_begin[i] = static_cast<int32_t>(ellipsis);
+    const auto after = static_cast<int32_t>(subs.size() - ellipsis - 1);
+    HUBIMG_ASSIGN_OR_RETURN(shapes[i], b.add1("Shape", {b.input(i)}));
+    HUBIMG_ASSIGN_OR_RETURN(batch_shapes[i],
+                            shape_slice(b, shapes[i], batch_begin[i], after == 0 ? 0 : -after));
+  }
+  HUBIMG_ASSIGN_OR_RETURN(auto axes,
+                          b.add("BroadcastGradientArgs", {batch_shapes[0], batch_shapes[1]}));
+  if (axes.size() != 2) return b.error("BroadcastGradientArgs must have two outputs");
+  for (size_t i = 0; i < 2; ++i) {
+    if (!out[i].valid()) continue;
+    HUBIMG_ASSIGN_OR_RETURN(GradValue offset,
+                            b.constant(Tensor::from_vector<int32_t>({}, {batch_begin[i]})));
+    HUBIMG_ASSIGN_OR_RETURN(GradValue sum_axes, b.add1("AddV2", {axes[i], offset}));
+    HUBIMG_ASSIGN_OR_RETURN(GradValue summed,
+                            b.add1("Sum", {out[i], sum_axes}, {{"keep_dims", false}}));
+    HUBIMG_ASSIGN_OR_RETURN(out[i], b.add1("Reshape", {summed, shapes[i]}));
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_nn_gradients(OpRegistry& r) {
@@ -249,6 +433,7 @@ void register_nn_gradients(OpRegistry& r) {
   r.set_gradient("BatchMatMul", matmul_rule("adj_x", "adj_y", false));
   r.set_gradient("BatchMatMulV2", matmul_rule("adj_x", "adj_y", true));
   r.set_gradient("BatchMatMulV3", matmul_rule("adj_x", "adj_y", true));
+  r.set_gradient("Einsum", einsum_grad);
 }
 
 }  // namespace hubimg::ops

@@ -505,5 +505,65 @@ HUBIMG_GRAD_CASES(NnMatMul) {
   return cases;
 }
 
+// Einsum: the equations of Keras's EinsumDense and MultiHeadAttention, transposes and sums,
+// labels summed away in one operand (broadcast back in the gradient), and ellipses that
+// broadcast (the gradient summed back over them).
+HUBIMG_GRAD_CASES(NnEinsum) {
+  struct Equation {
+    const char* equation;
+    std::vector<Dims> shapes;
+  };
+  const std::vector<Equation> equations = {
+      {"abc,cd->abd", {{2, 3, 4}, {4, 5}}},               // EinsumDense
+      {"abcd,cde->abe", {{2, 3, 4, 2}, {4, 2, 3}}},       // attention output projection
+      {"aecd,abcd->acbe", {{2, 5, 3, 4}, {2, 6, 3, 4}}},  // query . key
+      {"acbe,aecd->abcd", {{2, 3, 6, 5}, {2, 5, 3, 4}}},  // scores . value
+      {"abc,cde->abde", {{2, 3, 4}, {4, 3, 2}}},          // query/key/value projection
+      {"ij->ji", {{3, 4}}},
+      {"ij->i", {{3, 4}}},
+      {"ij->", {{3, 4}}},
+      {"bij->jb", {{2, 3, 4}}},
+      {"...ij->...j", {{2, 3, 4}}},
+      {"ij,jk->ik", {{2, 3}, {3, 4}}},
+      {"bij,bjk->bik", {{2, 2, 3}, {2, 3, 4}}},
+      {"ij,ij->ij", {{2, 3}, {2, 3}}},
+      {"i,j->ij", {{3}, {4}}},
+      {"ij,jk->", {{2, 3}, {3, 4}}},
+      {"abc,ad->bd", {{2, 3, 4}, {2, 5}}},  // c summed away in x only
+      {"...ij,j->...", {{2, 3, 4}, {4}}},   // i summed away, after the ellipsis
+      {"...ij,...jk->...ik", {{2, 3, 4, 5}, {2, 3, 5, 2}}},
+      {"...ij,...jk->...ik", {{2, 3, 4, 5}, {3, 5, 2}}},
+      {"...ij,...jk->...ik", {{2, 1, 4, 5}, {3, 5, 2}}},  // both operands broadcast
+      {"...ij,jk->...ik", {{2, 3, 4}, {4, 2}}},
+      {"ij...,jk->ik...", {{2, 3, 4}, {3, 5}}},
+  };
+  std::vector<GradCase> cases;
+  uint32_t seed = 9100;
+  for (const Equation& e : equations) {
+    GradCase c{
+        "Einsum",
+        {{"equation", std::string(e.equation)}, {"N", static_cast<int64_t>(e.shapes.size())}},
+        {}};
+    for (const Dims& shape : e.shapes) c.inputs.push_back(uniform(shape, -1, 1, seed++));
+    c.label = e.equation;
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+TEST(EinsumGradient, ADiagonalIsAClearErrorNamingTheNode) {
+  // The gradient of "ii->i" writes a diagonal: an einsum with a repeated output label, which
+  // the kernel does not support.
+  GradCase c{"Einsum",
+             {{"equation", std::string("ii->i")}, {"N", int64_t{1}}},
+             {uniform({3, 3}, -1, 1, 1)}};
+  GradCheckReport r = check_gradient(c);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.message.find("(Einsum): repeated output labels are not supported in einsum "
+                           "equation 'i->ii'"),
+            std::string::npos)
+      << r.message;
+}
+
 }  // namespace
 }  // namespace hubimg::ops::testing
