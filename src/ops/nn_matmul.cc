@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include "ops/array_util.h"
 #include "ops/kernel_util.h"
@@ -12,14 +13,6 @@
 
 namespace hubimg::ops::nn {
 namespace {
-
-struct MatMulDims {
-  int64_t m = 0;  // rows of the result
-  int64_t k = 0;  // contracted size
-  int64_t n = 0;  // columns of the result
-  bool transpose_a = false;
-  bool transpose_b = false;
-};
 
 // out = op(a) x op(b) for one [m, k] x [k, n] pair; op transposes a stored [k, m] or [n, k].
 template <typename T>
@@ -47,17 +40,23 @@ Dims broadcast_batch_strides(const Dims& batch, int64_t matrix_size) {
   return strides;
 }
 
-// a_batch and b_batch have the rank of out_batch; out is [out_batch..., m, n].
+// a_batch and b_batch have the rank of out_batch; out is [out_batch..., m, n]. Float32 products
+// go to `product` when given (the op entries' fast kernels), the others (and those it declines)
+// to matmul.
 template <typename T>
 void batch_matmul(const T* a, const Dims& a_batch, const T* b, const Dims& b_batch,
-                  const Dims& out_batch, const MatMulDims& d, T* out) {
+                  const Dims& out_batch, const MatMulDims& d, T* out, MatrixProduct product) {
   int64_t out_offset = 0;
-  walk_strided(out_batch, broadcast_batch_strides(a_batch, d.m * d.k),
-               broadcast_batch_strides(b_batch, d.k * d.n),
-               [&](int64_t a_offset, int64_t b_offset) {
-                 matmul(a + a_offset, b + b_offset, d, out + out_offset);
-                 out_offset += d.m * d.n;
-               });
+  walk_strided(
+      out_batch, broadcast_batch_strides(a_batch, d.m * d.k),
+      broadcast_batch_strides(b_batch, d.k * d.n), [&](int64_t a_offset, int64_t b_offset) {
+        bool done = false;
+        if constexpr (std::is_same_v<T, float>) {
+          done = product != nullptr && product(a + a_offset, b + b_offset, d, out + out_offset);
+        }
+        if (!done) matmul(a + a_offset, b + b_offset, d, out + out_offset);
+        out_offset += d.m * d.n;
+      });
 }
 
 // NumPy broadcasting of two batch shapes; both are left-padded with 1s to the result's rank.
@@ -104,7 +103,7 @@ Status mat_mul(KernelContext& ctx) {
 
 enum class BatchRule { kSameBatch, kBroadcast };
 
-Status batch_mat_mul(KernelContext& ctx, BatchRule rule) {
+Status batch_mat_mul(KernelContext& ctx, BatchRule rule, MatrixProduct product) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 2));
   HUBIMG_RETURN_IF_ERROR(expect_same_dtype(ctx, 1));
   const Tensor& x = ctx.input(0);
@@ -136,14 +135,14 @@ Status batch_mat_mul(KernelContext& ctx, BatchRule rule) {
   out_shape.push_back(d.n);
   return dispatch_real(ctx, x.dtype(), [&]<typename T>() -> Status {
     Tensor output(x.dtype(), out_shape);
-    batch_matmul(x.data<T>(), x_batch, y.data<T>(), y_batch, out_batch, d,
-                 output.mutable_data<T>());
+    batch_matmul(x.data<T>(), x_batch, y.data<T>(), y_batch, out_batch, d, output.mutable_data<T>(),
+                 product);
     ctx.set_output(0, std::move(output));
     return {};
   });
 }
 
-Status batch_mat_mul_v3(KernelContext& ctx) {
+Status batch_mat_mul_v3(KernelContext& ctx, MatrixProduct product) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 2));
   HUBIMG_ASSIGN_OR_RETURN(DType out_type,
                           attr(ctx, ctx.attrs().get_type("Tout", ctx.input(0).dtype())));
@@ -153,7 +152,7 @@ Status batch_mat_mul_v3(KernelContext& ctx) {
                                                      dtype_name(ctx.input(1).dtype()) + ", Tout " +
                                                      dtype_name(out_type));
   }
-  return batch_mat_mul(ctx, BatchRule::kBroadcast);
+  return batch_mat_mul(ctx, BatchRule::kBroadcast, product);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,6 +243,19 @@ std::vector<T> relabel(const T* input, const LabeledArray& in, const Labels& kee
   walk_strided(walk_dims, read_strides, write_strides,
                [&](int64_t read, int64_t write) { sums[write] += input[read]; });
   return std::vector<T>(sums.begin(), sums.end());
+}
+
+// relabel, or the input itself when its axes already are `keep` (no sum, no diagonal, no
+// permutation: the common case of a matrix-product einsum, whose weights are then not copied).
+template <typename T>
+const T* relabeled(const T* input, const LabeledArray& in, const Labels& keep, Dims& out_dims,
+                   std::vector<T>& storage) {
+  if (in.labels == keep) {
+    out_dims = in.dims;
+    return input;
+  }
+  storage = relabel(input, in, keep, out_dims);
+  return storage.data();
 }
 
 int64_t product_of(const Dims& dims, size_t begin, size_t end) {
@@ -349,7 +361,7 @@ Expected<EinsumPlan> plan_einsum(const KernelContext& ctx, const std::string& eq
 }
 
 template <typename T>
-Tensor run_einsum(const KernelContext& ctx, const EinsumPlan& plan) {
+Tensor run_einsum(const KernelContext& ctx, const EinsumPlan& plan, MatrixProduct product) {
   const DType dtype = ctx.input(0).dtype();
   Tensor output(dtype, plan.output_dims);
   if (plan.inputs.size() == 1) {
@@ -385,8 +397,9 @@ Tensor run_einsum(const KernelContext& ctx, const EinsumPlan& plan) {
   rhs_order.insert(rhs_order.end(), contracted.begin(), contracted.end());
   rhs_order.insert(rhs_order.end(), rhs_free.begin(), rhs_free.end());
   Dims lhs_dims, rhs_dims;
-  std::vector<T> lhs_values = relabel(ctx.input(0).data<T>(), lhs, lhs_order, lhs_dims);
-  std::vector<T> rhs_values = relabel(ctx.input(1).data<T>(), rhs, rhs_order, rhs_dims);
+  std::vector<T> lhs_storage, rhs_storage;
+  const T* lhs_values = relabeled(ctx.input(0).data<T>(), lhs, lhs_order, lhs_dims, lhs_storage);
+  const T* rhs_values = relabeled(ctx.input(1).data<T>(), rhs, rhs_order, rhs_dims, rhs_storage);
 
   const size_t nb = batch.size();
   MatMulDims d;
@@ -404,25 +417,26 @@ Tensor run_einsum(const KernelContext& ctx, const EinsumPlan& plan) {
                      rhs_dims.begin() + static_cast<int64_t>(nb + contracted.size()),
                      rhs_dims.end());
   std::vector<T> result(static_cast<size_t>(product_of(result_dims, 0, result_dims.size())));
-  batch_matmul(lhs_values.data(), lhs_batch, rhs_values.data(), rhs_batch, result_batch, d,
-               result.data());
+  batch_matmul(lhs_values, lhs_batch, rhs_values, rhs_batch, result_batch, d, result.data(),
+               product);
 
   LabeledArray result_array{result_dims, batch};
   result_array.labels.insert(result_array.labels.end(), lhs_free.begin(), lhs_free.end());
   result_array.labels.insert(result_array.labels.end(), rhs_free.begin(), rhs_free.end());
   Dims dims;
-  std::vector<T> values = relabel(result.data(), result_array, plan.output, dims);
-  std::copy(values.begin(), values.end(), output.mutable_data<T>());
+  std::vector<T> storage;
+  const T* values = relabeled(result.data(), result_array, plan.output, dims, storage);
+  std::copy(values, values + output.num_elements(), output.mutable_data<T>());
   return output;
 }
 
-Status einsum(KernelContext& ctx) {
+Status einsum(KernelContext& ctx, MatrixProduct product) {
   HUBIMG_ASSIGN_OR_RETURN(std::string equation, attr(ctx, ctx.attrs().get_string("equation")));
   if (ctx.num_inputs() == 2) HUBIMG_RETURN_IF_ERROR(expect_same_dtype(ctx, 1));
   if (ctx.num_inputs() == 0) return ctx.error("einsum needs 1 or 2 inputs, got none");
   HUBIMG_ASSIGN_OR_RETURN(EinsumPlan plan, plan_einsum(ctx, equation));
   return dispatch_real(ctx, ctx.input(0).dtype(), [&]<typename T>() -> Status {
-    ctx.set_output(0, run_einsum<T>(ctx, plan));
+    ctx.set_output(0, run_einsum<T>(ctx, plan, product));
     return {};
   });
 }
@@ -560,16 +574,29 @@ constexpr char kNnMatmulOpDefs[] = R"pb(
   }
 )pb";
 
+Expected<Kernel> batched_matmul_kernel(std::string_view op, MatrixProduct product) {
+  if (op == "BatchMatMul") {
+    return Kernel([product](KernelContext& ctx) {
+      return batch_mat_mul(ctx, BatchRule::kSameBatch, product);
+    });
+  }
+  if (op == "BatchMatMulV2") {
+    return Kernel([product](KernelContext& ctx) {
+      return batch_mat_mul(ctx, BatchRule::kBroadcast, product);
+    });
+  }
+  if (op == "BatchMatMulV3") {
+    return Kernel([product](KernelContext& ctx) { return batch_mat_mul_v3(ctx, product); });
+  }
+  if (op == "Einsum") {
+    return Kernel([product](KernelContext& ctx) { return einsum(ctx, product); });
+  }
+  return invalid_argument(std::string(op) + " is not a batched matrix product op");
+}
+
 void register_matmul_ops(OpRegistry& r) {
   r.add({"MatMul", {}, mat_mul});
-  r.add({"BatchMatMul", {}, [](KernelContext& ctx) {
-           return batch_mat_mul(ctx, BatchRule::kSameBatch);
-         }});
-  r.add({"BatchMatMulV2", {}, [](KernelContext& ctx) {
-           return batch_mat_mul(ctx, BatchRule::kBroadcast);
-         }});
-  r.add({"BatchMatMulV3", {}, batch_mat_mul_v3});
-  r.add({"Einsum", {}, einsum});
+  for (const char* op : kBatchedMatMulOps) r.add({op, {}, *batched_matmul_kernel(op, nullptr)});
   r.set_row_rule(RowRule::kMatMul, {"MatMul"});
   r.set_op_defs(kNnMatmulOpDefs);
 }

@@ -288,6 +288,46 @@ TEST(FastTrainKernels, MatMulMatchesReference) {
   }
 }
 
+// BatchMatMul* and Einsum: the reference kernel's plan with oneDNN's GEMM for each product.
+TEST(FastTrainKernels, BatchedMatMulsAndEinsumMatchReference) {
+  uint32_t seed = 700;
+  auto check = [&](std::string_view op, const std::vector<Dims>& shapes, const AttrMap& attrs,
+                   const std::string& what) {
+    std::vector<Tensor> inputs;
+    for (const Dims& shape : shapes) inputs.push_back(random_tensor(shape, seed++));
+    const int64_t runs_before = fast::training_fast_path_runs();
+    expect_same_as_reference(op, inputs, attrs, what, 2e-5f, /*expect_fast_path=*/false);
+    EXPECT_GT(fast::training_fast_path_runs(), runs_before) << what << ": no GEMM ran";
+  };
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      const AttrMap attrs{{"adj_x", ta}, {"adj_y", tb}};
+      const std::string t = " adj " + std::to_string(ta) + std::to_string(tb);
+      const Dims x = ta ? Dims{2, 3, 33, 17} : Dims{2, 3, 17, 33};
+      const Dims y = tb ? Dims{2, 3, 9, 33} : Dims{2, 3, 33, 9};
+      check("BatchMatMul", {x, y}, attrs, "BatchMatMul" + t);
+      const Dims xb = ta ? Dims{3, 1, 33, 17} : Dims{3, 1, 17, 33};
+      const Dims yb = tb ? Dims{2, 9, 33} : Dims{2, 33, 9};
+      check("BatchMatMulV2", {xb, yb}, attrs, "BatchMatMulV2 broadcast" + t);
+      check("BatchMatMulV3", {xb, yb}, attrs, "BatchMatMulV3 broadcast" + t);
+    }
+  }
+  const std::vector<std::pair<const char*, std::vector<Dims>>> equations = {
+      {"abc,cde->abde", {{2, 13, 48}, {48, 4, 16}}},          // query/key/value projection
+      {"aecd,abcd->acbe", {{2, 13, 4, 16}, {2, 11, 4, 16}}},  // query . key
+      {"acbe,aecd->abcd", {{2, 4, 11, 13}, {2, 13, 4, 16}}},  // scores . value
+      {"abcd,cde->abe", {{2, 11, 4, 16}, {4, 16, 48}}},       // output projection
+      {"...ij,...jk->...ik", {{2, 1, 17, 33}, {3, 33, 9}}},   // broadcasting ellipsis
+      {"abc,ad->bd", {{4, 5, 6}, {4, 7}}},                    // c summed away first
+      {"ij,jk->", {{5, 6}, {6, 7}}},
+  };
+  for (const auto& [equation, shapes] : equations) {
+    check("Einsum", shapes,
+          {{"equation", std::string(equation)}, {"N", static_cast<int64_t>(shapes.size())}},
+          std::string("Einsum ") + equation);
+  }
+}
+
 TEST(FastTrainKernels, FusedBatchNormTrainingMatchesReference) {
   uint32_t seed = 900;
   for (const Dims& shape : {Dims{1, 1, 1, 3}, Dims{3, 5, 7, 8}, Dims{8, 4, 4, 32}, Dims{2, 9, 3, 1},

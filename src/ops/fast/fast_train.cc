@@ -1,8 +1,10 @@
 // Fast kernels for the ops a training step runs unfused (training graphs are not rewritten by
 // graph::optimize_for_inference): Conv2D, DepthwiseConv2dNative, MatMul and FusedBatchNormV3
-// with is_training on oneDNN. Weights change every step, so nothing is cached by value: one
-// primitive per op, shapes and attributes, created on first use (thread-safe cache), and the
-// filter reordered into the primitive's format on every call.
+// with is_training on oneDNN; and for the ops no inference rewrite touches either, the stacks
+// of matrix products (BatchMatMul*, Einsum: attention), whose products go to oneDNN's GEMM. Weights
+// change every step, so nothing is cached by value: one primitive per op, shapes and attributes,
+// created on first use (thread-safe cache), and the filter reordered into the primitive's format on
+// every call.
 //
 // Each fast kernel takes only the cases it is sure of (float32, NHWC, 2-D MatMul, paddings it
 // can express) and runs the op's reference kernel for everything else, so errors and unusual
@@ -26,6 +28,7 @@
 #include "core/buffer_pool.h"
 #include "core/thread_pool.h"
 #include "ops/fast_paths.h"
+#include "ops/nn_kernels.h"
 #include "ops/op_registry.h"
 
 #if HUBIMG_HAVE_DNNL
@@ -492,6 +495,21 @@ Attempt matmul(KernelContext& ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The matrix products of BatchMatMul* and Einsum (the reference kernels' plans around them).
+
+bool gemm_product(const float* a, const float* b, const nn::MatMulDims& d, float* out) {
+  if (d.m == 0 || d.n == 0 || d.k == 0) return false;
+  match_thread_count();
+  if (dnnl_sgemm(d.transpose_a ? 'T' : 'N', d.transpose_b ? 'T' : 'N', d.m, d.n, d.k, 1.0f, a,
+                 d.transpose_a ? d.m : d.k, b, d.transpose_b ? d.k : d.n, 0.0f, out,
+                 d.n) != dnnl_success) {
+    return false;
+  }
+  fast_path_runs.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
 // FusedBatchNormV3, training (batch statistics), NHWC.
 
 struct BatchNormEntry {
@@ -924,6 +942,9 @@ void register_fast_training_kernels(OpRegistry& r) {
   // registered before this gets its fast kernel.
   for (const auto& [op, attempt] : attempts()) {
     if (r.find(op) != nullptr) r.set_fast_kernel(op, with_reference_fallback(r, op, attempt));
+  }
+  for (const char* op : nn::kBatchedMatMulOps) {
+    r.set_fast_kernel(op, *nn::batched_matmul_kernel(op, gemm_product));
   }
 }
 
