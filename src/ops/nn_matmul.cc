@@ -245,8 +245,47 @@ std::vector<T> relabel(const T* input, const LabeledArray& in, const Labels& kee
   return std::vector<T>(sums.begin(), sums.end());
 }
 
-// relabel, or the input itself when its axes already are `keep` (no sum, no diagonal, no
-// permutation: the common case of a matrix-product einsum, whose weights are then not copied).
+int64_t product_of(const Dims& dims, size_t begin, size_t end) {
+  int64_t p = 1;
+  for (size_t i = begin; i < end; ++i) p *= dims[i];
+  return p;
+}
+
+// `input` with its axes permuted into `keep` order, where `in.labels` holds each label of `keep`
+// once: relabel without sums, row by row.
+template <typename T>
+std::vector<T> permuted(const T* input, const LabeledArray& in, const Labels& keep,
+                        Dims& out_dims) {
+  const Dims in_strides = row_major_strides(in.dims);
+  Dims read_strides;
+  out_dims.clear();
+  for (int label : keep) {
+    const auto axis = static_cast<size_t>(std::find(in.labels.begin(), in.labels.end(), label) -
+                                          in.labels.begin());
+    out_dims.push_back(in.dims[axis]);
+    read_strides.push_back(in_strides[axis]);
+  }
+  std::vector<T> out(static_cast<size_t>(product_of(out_dims, 0, out_dims.size())));
+  if (out.empty()) return out;
+  if (keep.empty()) {
+    out[0] = input[0];
+    return out;
+  }
+  const int64_t row = out_dims.back(), row_stride = read_strides.back();
+  const Dims outer(out_dims.begin(), out_dims.end() - 1);
+  const Dims outer_strides(read_strides.begin(), read_strides.end() - 1);
+  T* dst = out.data();
+  walk_strided(outer, outer_strides, Dims(outer.size(), 0), [&](int64_t offset, int64_t) {
+    const T* src = input + offset;
+    for (int64_t j = 0; j < row; ++j) dst[j] = src[j * row_stride];
+    dst += row;
+  });
+  return out;
+}
+
+// `input` relabeled into `keep` order: itself when its axes already are in that order (the
+// common case of a matrix-product einsum, whose weights are then not copied), permuted when
+// only the order differs, else through relabel (sums, diagonals).
 template <typename T>
 const T* relabeled(const T* input, const LabeledArray& in, const Labels& keep, Dims& out_dims,
                    std::vector<T>& storage) {
@@ -254,14 +293,12 @@ const T* relabeled(const T* input, const LabeledArray& in, const Labels& keep, D
     out_dims = in.dims;
     return input;
   }
-  storage = relabel(input, in, keep, out_dims);
+  if (std::is_permutation(in.labels.begin(), in.labels.end(), keep.begin(), keep.end())) {
+    storage = permuted(input, in, keep, out_dims);
+  } else {
+    storage = relabel(input, in, keep, out_dims);
+  }
   return storage.data();
-}
-
-int64_t product_of(const Dims& dims, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end; ++i) p *= dims[i];
-  return p;
 }
 
 struct EinsumPlan {
