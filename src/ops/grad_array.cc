@@ -272,6 +272,18 @@ Expected<Grads> space_batch_grad(GradientBuilder& b, std::string_view inverse_op
   return Grads{gx, {}, {}};
 }
 
+// SpaceToDepth(x) and DepthToSpace(x): the cotangent through the other op, same block_size
+// and data_format.
+Expected<Grads> depth_space_grad(GradientBuilder& b, std::string_view inverse_op) {
+  if (!b.grad(0).valid()) return Grads(1);
+  AttrMap attrs;
+  for (const char* name : {"T", "block_size", "data_format"}) {
+    if (const auto* v = b.attrs().find(name)) attrs.set(name, *v);
+  }
+  HUBIMG_ASSIGN_OR_RETURN(GradValue gx, b.add1(inverse_op, {b.grad(0)}, std::move(attrs)));
+  return Grads{gx};
+}
+
 }  // namespace
 
 void register_array_gradients(OpRegistry& r) {
@@ -302,6 +314,10 @@ void register_array_gradients(OpRegistry& r) {
   r.set_gradient("BatchToSpaceND", [](GradientBuilder& b) {
     return space_batch_grad(b, "SpaceToBatchND", "Tcrops", "Tpaddings");
   });
+  r.set_gradient("SpaceToDepth",
+                 [](GradientBuilder& b) { return depth_space_grad(b, "DepthToSpace"); });
+  r.set_gradient("DepthToSpace",
+                 [](GradientBuilder& b) { return depth_space_grad(b, "SpaceToDepth"); });
   r.set_not_differentiable(
       {"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike", "BroadcastArgs",
        "BroadcastGradientArgs", "OneHot", "InvertPermutation", "Bitcast", "RandomUniform",

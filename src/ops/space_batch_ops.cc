@@ -1,7 +1,8 @@
-// SpaceToBatchND and BatchToSpaceND with the semantics of TensorFlow's CPU kernels
-// (tensorflow/core/kernels/{spacetobatch_op,batchtospace_op,spacetobatch_functor}.cc; the shape
-// contract of tensorflow/core/ops/array_ops.cc). tf.nn.convolution writes a dilated convolution
-// as SpaceToBatchND -> Conv2D (VALID) -> BatchToSpaceND.
+// Ops that move spatial blocks into another dimension, with the semantics of TensorFlow's CPU
+// kernels (tensorflow/core/kernels/{spacetobatch_op,batchtospace_op,spacetobatch_functor,
+// spacetodepth_op,depthtospace_op}.cc; the shape contracts of tensorflow/core/ops/array_ops.cc).
+// tf.nn.convolution writes a dilated convolution as SpaceToBatchND -> Conv2D (VALID) ->
+// BatchToSpaceND.
 //
 // SpaceToBatchND(input, block_shape, paddings), BatchToSpaceND(input, block_shape, crops):
 //   input: [batch] + spatial (M dims) + remaining; block_shape: int32/int64 [M], every value >= 1
@@ -17,6 +18,13 @@
 //   is space position g * block_shape[i] + offset_i - start_i, start_i being paddings[i][0] or
 //   crops[i][0]. Gradients (array_grad.py): each is the other with crops = paddings.
 //   dtypes: the real number types TensorFlow registers (no bool, string or complex).
+//
+// SpaceToDepth(input), DepthToSpace(input); attrs block_size (>= 2) and data_format (NHWC only,
+//   as on TensorFlow's CPU; NCHW and NCHW_VECT_C are errors naming the format).
+//   SpaceToDepth: [n, h, w, c] -> [n, h / bs, w / bs, bs * bs * c], h and w divisible by bs;
+//   output[b, y / bs, x / bs, ((y % bs) * bs + x % bs) * c + d] = input[b, y, x, d].
+//   DepthToSpace is its inverse: [n, h, w, c] -> [n, h * bs, w * bs, c / (bs * bs)], c divisible
+//   by bs * bs. Every dtype (TensorFlow registers all types). Each is the other's gradient.
 #include <algorithm>
 #include <string>
 #include <type_traits>
@@ -25,6 +33,7 @@
 
 #include "ops/array_util.h"
 #include "ops/kernel_util.h"
+#include "ops/nn_util.h"
 #include "ops/op_registry.h"
 
 namespace hubimg::ops {
@@ -281,6 +290,111 @@ Status batch_to_space_nd_kernel(KernelContext& ctx) {
   return {};
 }
 
+// ---------------------------------------------------------------------------------------------
+// SpaceToDepth, DepthToSpace.
+
+// A "deep" [n, h, w, bs * bs * c] tensor and a "wide" [n, h * bs, w * bs, c] one: channels
+// [(dy * bs + dx) * c, +c) of deep pixel (y, x) are wide pixel (y * bs + dy, x * bs + dx).
+// Copies wide -> deep when kToDeep (SpaceToDepth), else deep -> wide (DepthToSpace).
+template <typename U, bool kToDeep>
+void move_depth_blocks(const Dims& deep_shape, int64_t block,
+                       std::conditional_t<kToDeep, U*, const U*> deep,
+                       std::conditional_t<kToDeep, const U*, U*> wide) {
+  const int64_t n = deep_shape[0];
+  const int64_t h = deep_shape[1];
+  const int64_t w = deep_shape[2];
+  const int64_t deep_depth = deep_shape[3];
+  const int64_t wide_depth = deep_depth / (block * block);
+  const int64_t wide_row = w * block * wide_depth;
+  // For one dy the block's bs pixels (dx = 0 .. bs-1) are side by side in both tensors.
+  const int64_t run = block * wide_depth;
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t x = 0; x < w; ++x) {
+        const int64_t deep_at = ((b * h + y) * w + x) * deep_depth;
+        for (int64_t dy = 0; dy < block; ++dy) {
+          const int64_t wide_at = ((b * h + y) * block + dy) * wide_row + x * run;
+          if constexpr (kToDeep) {
+            std::copy_n(wide + wide_at, run, deep + deep_at + dy * run);
+          } else {
+            std::copy_n(deep + deep_at + dy * run, run, wide + wide_at);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The checks SpaceToDepth and DepthToSpace share: one input of rank 4, NHWC, block_size >= 2.
+Expected<int64_t> read_block_size(const KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 1));
+  HUBIMG_RETURN_IF_ERROR(nn::require_nhwc(ctx));
+  HUBIMG_ASSIGN_OR_RETURN(int64_t block, ctx.attrs().get_int("block_size"));
+  if (block < 2) return ctx.error("Block size should be > 1, but was: " + std::to_string(block));
+  const Tensor& input = ctx.input(0);
+  if (input.rank() != 4) {
+    return ctx.error("Input rank should be 4 instead of " + std::to_string(input.rank()) + " (" +
+                     input.description() + ")");
+  }
+  return block;
+}
+
+Status space_to_depth_kernel(KernelContext& ctx) {
+  HUBIMG_ASSIGN_OR_RETURN(const int64_t block, read_block_size(ctx));
+  const Tensor& input = ctx.input(0);
+  const int64_t h = input.dim(1);
+  const int64_t w = input.dim(2);
+  if (h % block != 0 || w % block != 0) {
+    return ctx.error("Image width " + std::to_string(w) + " and height " + std::to_string(h) +
+                     " should be divisible by block_size: " + std::to_string(block));
+  }
+  int64_t depth = 0;
+  if (__builtin_mul_overflow(block, block, &depth) ||
+      __builtin_mul_overflow(depth, input.dim(3), &depth)) {
+    return ctx.error(StatusCode::kOutOfRange,
+                     "block_size " + std::to_string(block) + " overflows the output depth");
+  }
+  HUBIMG_ASSIGN_OR_RETURN(
+      Tensor out, allocate(ctx, input.dtype(), {input.dim(0), h / block, w / block, depth}));
+  if (out.num_elements() > 0) {
+    HUBIMG_RETURN_IF_ERROR(dispatch_by_width(ctx, input.dtype(), [&]<typename U>() -> Status {
+      move_depth_blocks<U, true>(out.shape(), block, mutable_elements<U>(out), elements<U>(input));
+      return {};
+    }));
+  }
+  ctx.set_output(0, std::move(out));
+  return {};
+}
+
+Status depth_to_space_kernel(KernelContext& ctx) {
+  HUBIMG_ASSIGN_OR_RETURN(const int64_t block, read_block_size(ctx));
+  const Tensor& input = ctx.input(0);
+  int64_t block_area = 0;
+  int64_t h = 0;
+  int64_t w = 0;
+  if (__builtin_mul_overflow(block, block, &block_area) ||
+      __builtin_mul_overflow(input.dim(1), block, &h) ||
+      __builtin_mul_overflow(input.dim(2), block, &w)) {
+    return ctx.error(StatusCode::kOutOfRange,
+                     "block_size " + std::to_string(block) + " overflows the output shape");
+  }
+  if (input.dim(3) % block_area != 0) {
+    return ctx.error("Input depth dimension " + std::to_string(input.dim(3)) +
+                     " should be divisible by: " + std::to_string(block_area));
+  }
+  HUBIMG_ASSIGN_OR_RETURN(
+      Tensor out, allocate(ctx, input.dtype(), {input.dim(0), h, w, input.dim(3) / block_area}));
+  if (out.num_elements() > 0) {
+    HUBIMG_RETURN_IF_ERROR(dispatch_by_width(ctx, input.dtype(), [&]<typename U>() -> Status {
+      move_depth_blocks<U, false>(input.shape(), block, elements<U>(input),
+                                  mutable_elements<U>(out));
+      return {};
+    }));
+  }
+  ctx.set_output(0, std::move(out));
+  return {};
+}
+
 }  // namespace
 
 // TensorFlow's OpDefs (tensorflow/core/ops/array_ops.cc), without allowed_values lists.
@@ -304,6 +418,18 @@ constexpr char kSpaceBatchOpDefs[] = R"pb(
     }
   }
   op {
+    name: "DepthToSpace"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr { name: "block_size" type: "int" has_minimum: true minimum: 2 }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+  }
+  op {
     name: "SpaceToBatchND"
     input_arg { name: "input" type_attr: "T" }
     input_arg { name: "block_shape" type_attr: "Tblock_shape" }
@@ -321,13 +447,29 @@ constexpr char kSpaceBatchOpDefs[] = R"pb(
       default_value { type: DT_INT32 }
     }
   }
+  op {
+    name: "SpaceToDepth"
+    input_arg { name: "input" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr { name: "block_size" type: "int" has_minimum: true minimum: 2 }
+    attr {
+      name: "data_format"
+      type: "string"
+      default_value { s: "NHWC" }
+    }
+  }
 )pb";
 
 void register_space_batch_ops(OpRegistry& r) {
   add_op(r, {"SpaceToBatchND", {}, space_to_batch_nd_kernel});
   add_op(r, {"BatchToSpaceND", {}, batch_to_space_nd_kernel});
-  // No row rule (RowRule::kUnknown): both move elements across batch rows, so the batch-split
-  // analysis (src/graph/batch_split.cc) refuses every graph that contains them.
+  add_op(r, {"SpaceToDepth", {}, space_to_depth_kernel});
+  add_op(r, {"DepthToSpace", {}, depth_to_space_kernel});
+  // SpaceToBatchND and BatchToSpaceND have no row rule (RowRule::kUnknown): they move elements
+  // across batch rows, so the batch-split analysis (src/graph/batch_split.cc) refuses every
+  // graph that contains them. The depth ops keep each image to itself.
+  r.set_row_rule(RowRule::kSpatial, {"SpaceToDepth", "DepthToSpace"});
   r.set_op_defs(kSpaceBatchOpDefs);
 }
 

@@ -219,6 +219,14 @@ TEST(RowIndependence, SpaceToBatchAndBatchToSpaceMixRows) {
   EXPECT_NE(r.reason.find("(SpaceToBatchND)"), std::string::npos) << r.reason;
 }
 
+// SpaceToDepth and DepthToSpace rearrange each image on its own.
+TEST(RowIndependence, DepthToSpaceAndBackKeepRows) {
+  GraphSketch s;
+  const AttrMap two = {{"block_size", int64_t{2}}};
+  auto r = s.check(s.op("DepthToSpace", {s.op("SpaceToDepth", {0}, two)}, two));
+  EXPECT_TRUE(r.independent) << r.reason;
+}
+
 TEST(RowIndependence, TwoInputsAndConcatenationAlongChannels) {
   GraphSketch s(2);
   int axis = s.ints({3});

@@ -123,7 +123,8 @@ HUBIMG_GRAD_CASES(ArrayMoreRules) {
 }
 
 // block_shape and paddings/crops are fed as they are (never differentiated); the padded
-// positions of SpaceToBatchND and the cropped ones of BatchToSpaceND carry no gradient.
+// positions of SpaceToBatchND and the cropped ones of BatchToSpaceND carry no gradient. The
+// depth ops follow.
 HUBIMG_GRAD_CASES(ArraySpaceBatch) {
   std::vector<GradCase> cases;
   cases.push_back(
@@ -172,6 +173,14 @@ HUBIMG_GRAD_CASES(ArraySpaceBatch) {
        {},
        {"T"},
        "trailing dims"});
+  cases.push_back(
+      {"SpaceToDepth", {{"block_size", int64_t{2}}}, {uniform({2, 4, 6, 3}, -1, 1, 7)}});
+  cases.push_back(
+      {"SpaceToDepth", {{"block_size", int64_t{3}}}, {uniform({1, 3, 6, 2}, -1, 1, 8)}});
+  cases.push_back(
+      {"DepthToSpace", {{"block_size", int64_t{2}}}, {uniform({2, 2, 3, 8}, -1, 1, 9)}});
+  cases.push_back(
+      {"DepthToSpace", {{"block_size", int64_t{3}}}, {uniform({1, 2, 1, 18}, -1, 1, 10)}});
   return cases;
 }
 

@@ -1,8 +1,9 @@
-// SpaceToBatchND and BatchToSpaceND (src/ops/space_batch_ops.cc). Expected values come from the
-// worked examples of TensorFlow's op documentation and spacetobatch_op_test.py, and from TF's
-// documented decomposition (pad, reshape, transpose, reshape; its inverse ends in a crop)
-// computed here with explicit loops over every element, independently of the kernel's index
-// formula.
+// SpaceToBatchND, BatchToSpaceND, SpaceToDepth and DepthToSpace (src/ops/space_batch_ops.cc).
+// Expected values come from the worked examples of TensorFlow's op documentation and
+// spacetobatch_op_test.py, and from TF's documented decompositions (SpaceToBatchND: pad,
+// reshape, transpose, reshape, the inverse ending in a crop; the depth ops: reshape to 6-D,
+// transpose, reshape) computed here with explicit loops over every element, independently of
+// the kernels' index formulas.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -423,6 +424,114 @@ TEST(SpaceToBatchND, HugeSizesAreErrors) {
   expect_error("BatchToSpaceND",
                {f32({4, 1, 1, 1}, {1, 2, 3, 4}), i64({2}, {kMax / 2, 2}), kNoPadding22}, {},
                "not divisible");
+}
+
+// ---------------------------------------------------------------------------------------------
+// SpaceToDepth, DepthToSpace.
+
+// DepthToSpace's documentation: [n, h, w, bs * bs * c] read as [n, h, w, bY, bX, c] and
+// transposed to [n, h, bY, w, bX, c]. SpaceToDepth is the same transpose read backwards.
+Array depth_to_space_reference(const Array& x, int64_t bs) {
+  const Dims& s = x.shape;
+  const int64_t c = s[3] / (bs * bs);
+  const Array wide = transpose(reshape(x, {s[0], s[1], s[2], bs, bs, c}), {0, 1, 3, 2, 4, 5});
+  return reshape(wide, {s[0], s[1] * bs, s[2] * bs, c});
+}
+Array space_to_depth_reference(const Array& x, int64_t bs) {
+  const Dims& s = x.shape;
+  const Array deep =
+      transpose(reshape(x, {s[0], s[1] / bs, bs, s[2] / bs, bs, s[3]}), {0, 1, 3, 2, 4, 5});
+  return reshape(deep, {s[0], s[1] / bs, s[2] / bs, bs * bs * s[3]});
+}
+
+AttrMap block_size(int64_t bs) {
+  return {{"block_size", bs}};
+}
+
+template <typename T>
+void check_depth_ops(const Dims& wide_shape, int64_t bs) {
+  SCOPED_TRACE(dims_to_string(wide_shape) + " block_size " + std::to_string(bs) + " dtype " +
+               dtype_name(dtype_of<T>()));
+  const Tensor wide = counting<T>(wide_shape);
+  const Array deep = space_to_depth_reference(as_array<T>(wide), bs);
+  const Tensor got = run1("SpaceToDepth", {wide}, block_size(bs));
+  expect_equals_array<T>(got, deep);
+  expect_equals_array<T>(run1("DepthToSpace", {got}, block_size(bs)),
+                         depth_to_space_reference(deep, bs));
+  expect_equals_array<T>(run1("DepthToSpace", {got}, block_size(bs)), as_array<T>(wide));
+}
+
+TEST(SpaceToDepth, MatchesTheDocumentedTransposeInEveryDtype) {
+  const std::vector<std::pair<Dims, int64_t>> cases = {
+      {{1, 4, 4, 1}, 2}, {{2, 6, 4, 3}, 2}, {{3, 6, 9, 2}, 3}, {{1, 8, 8, 5}, 4},
+      {{2, 0, 4, 3}, 2}, {{0, 2, 2, 1}, 2}, {{2, 2, 2, 0}, 2},
+  };
+  for (const auto& [shape, bs] : cases) {
+    check_depth_ops<float>(shape, bs);
+    check_depth_ops<double>(shape, bs);
+    check_depth_ops<int32_t>(shape, bs);
+    check_depth_ops<int64_t>(shape, bs);
+    check_depth_ops<uint8_t>(shape, bs);
+  }
+  // Every dtype moves: bool and string too (TensorFlow registers all types).
+  Tensor flags(DType::kBool, {1, 2, 2, 1});
+  flags.mutable_data<bool>()[1] = true;
+  const Tensor deep_flags = run1("SpaceToDepth", {flags}, block_size(2));
+  ASSERT_EQ(deep_flags.shape(), (Dims{1, 1, 1, 4}));
+  EXPECT_EQ(std::vector<bool>(deep_flags.data<bool>(), deep_flags.data<bool>() + 4),
+            (std::vector<bool>{false, true, false, false}));
+  const Tensor words = Tensor::from_strings({1, 1, 1, 4}, {"a", "b", "c", "d"});
+  const Tensor spread = run1("DepthToSpace", {words}, block_size(2));
+  ASSERT_EQ(spread.shape(), (Dims{1, 2, 2, 1}));
+  EXPECT_EQ(spread.strings(), (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
+// The examples of SpaceToDepth's and DepthToSpace's documentation (each the other's inverse).
+TEST(SpaceToDepth, DocumentationExamples) {
+  const AttrMap two = block_size(2);
+  expect_values<float>(run1("SpaceToDepth", {f32({1, 2, 2, 1}, {1, 2, 3, 4})}, two), {1, 1, 1, 4},
+                       {1, 2, 3, 4});
+  expect_values<float>(run1("DepthToSpace", {f32({1, 1, 1, 4}, {1, 2, 3, 4})}, two), {1, 2, 2, 1},
+                       {1, 2, 3, 4});
+  const std::vector<float> twelve = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  expect_values<float>(run1("SpaceToDepth", {f32({1, 2, 2, 3}, twelve)}, two), {1, 1, 1, 12},
+                       twelve);
+  expect_values<float>(run1("DepthToSpace", {f32({1, 1, 1, 12}, twelve)}, two), {1, 2, 2, 3},
+                       twelve);
+  std::vector<int32_t> sixteen;
+  for (int v = 1; v <= 16; ++v) sixteen.push_back(v);
+  const std::vector<int32_t> wide = {1, 2, 5, 6, 3, 4, 7, 8, 9, 10, 13, 14, 11, 12, 15, 16};
+  expect_values<int32_t>(run1("SpaceToDepth", {i32({1, 4, 4, 1}, wide)}, two), {1, 2, 2, 4},
+                         sixteen);
+  expect_values<int32_t>(run1("DepthToSpace", {i32({1, 2, 2, 4}, sixteen)}, two), {1, 4, 4, 1},
+                         wide);
+}
+
+TEST(SpaceToDepth, BadInputsAreErrors) {
+  const Tensor x = f32({1, 4, 4, 4}, std::vector<float>(64, 1.0f));
+  for (const char* op : {"SpaceToDepth", "DepthToSpace"}) {
+    SCOPED_TRACE(op);
+    for (const char* format : {"NCHW", "NCHW_VECT_C"}) {
+      expect_error(op, {x}, {{"block_size", int64_t{2}}, {"data_format", std::string(format)}},
+                   "data_format " + std::string(format) + " is not supported");
+    }
+    expect_error(op, {x}, {{"block_size", int64_t{2}}, {"data_format", std::string("HWCN")}},
+                 "invalid data_format 'HWCN'");
+    expect_error(op, {x}, block_size(1), "Block size should be > 1, but was: 1");
+    expect_error(op, {x}, block_size(0), "Block size should be > 1, but was: 0");
+    expect_error(op, {x}, {}, "block_size");
+    expect_error(op, {f32({4, 4, 4}, std::vector<float>(64, 1.0f))}, block_size(2),
+                 "Input rank should be 4 instead of 3");
+    expect_error(op, {x, x}, block_size(2), "expects 1 inputs, got 2");
+  }
+  expect_error("SpaceToDepth", {f32({1, 4, 6, 1}, std::vector<float>(24, 1.0f))}, block_size(4),
+               "Image width 6 and height 4 should be divisible by block_size: 4");
+  expect_error("DepthToSpace", {x}, block_size(3),
+               "Input depth dimension 4 should be divisible by: 9");
+  // block_size * block_size past int64 on an empty image: an error, not an overflow.
+  expect_error("SpaceToDepth", {f32({1, 0, 0, 1}, {})}, block_size(int64_t{1} << 40), "overflows");
+  expect_error("DepthToSpace", {f32({1, 1, 1, 4}, {1, 2, 3, 4})}, block_size(int64_t{1} << 40),
+               "overflows");
 }
 
 }  // namespace
