@@ -256,6 +256,34 @@ Expected<Grads> strided_slice_grad(GradientBuilder& b) {
   return Grads{gx, {}, {}, {}};
 }
 
+// SpaceToBatchND(x, block_shape, paddings) and BatchToSpaceND(x, block_shape, crops): the
+// cotangent through the other op, with crops = paddings; block_shape and the amounts get none.
+// `amounts_type`: the forward op's type attribute of its third input, `inverse_amounts_type`
+// the inverse op's.
+Expected<Grads> space_batch_grad(GradientBuilder& b, std::string_view inverse_op,
+                                 const char* amounts_type, const char* inverse_amounts_type) {
+  if (!b.grad(0).valid()) return Grads(3);
+  AttrMap attrs;
+  if (const auto* t = b.attrs().find("T")) attrs.set("T", *t);
+  if (const auto* t = b.attrs().find("Tblock_shape")) attrs.set("Tblock_shape", *t);
+  if (const auto* t = b.attrs().find(amounts_type)) attrs.set(inverse_amounts_type, *t);
+  HUBIMG_ASSIGN_OR_RETURN(
+      GradValue gx, b.add1(inverse_op, {b.grad(0), b.input(1), b.input(2)}, std::move(attrs)));
+  return Grads{gx, {}, {}};
+}
+
+// SpaceToDepth(x) and DepthToSpace(x): the cotangent through the other op, same block_size
+// and data_format.
+Expected<Grads> depth_space_grad(GradientBuilder& b, std::string_view inverse_op) {
+  if (!b.grad(0).valid()) return Grads(1);
+  AttrMap attrs;
+  for (const char* name : {"T", "block_size", "data_format"}) {
+    if (const auto* v = b.attrs().find(name)) attrs.set(name, *v);
+  }
+  HUBIMG_ASSIGN_OR_RETURN(GradValue gx, b.add1(inverse_op, {b.grad(0)}, std::move(attrs)));
+  return Grads{gx};
+}
+
 }  // namespace
 
 void register_array_gradients(OpRegistry& r) {
@@ -280,6 +308,16 @@ void register_array_gradients(OpRegistry& r) {
   r.set_gradient("Tile", tile_grad);
   r.set_gradient("BroadcastTo", broadcast_to_grad);
   r.set_gradient("Fill", fill_grad);
+  r.set_gradient("SpaceToBatchND", [](GradientBuilder& b) {
+    return space_batch_grad(b, "BatchToSpaceND", "Tpaddings", "Tcrops");
+  });
+  r.set_gradient("BatchToSpaceND", [](GradientBuilder& b) {
+    return space_batch_grad(b, "SpaceToBatchND", "Tcrops", "Tpaddings");
+  });
+  r.set_gradient("SpaceToDepth",
+                 [](GradientBuilder& b) { return depth_space_grad(b, "DepthToSpace"); });
+  r.set_gradient("DepthToSpace",
+                 [](GradientBuilder& b) { return depth_space_grad(b, "SpaceToDepth"); });
   r.set_not_differentiable(
       {"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike", "BroadcastArgs",
        "BroadcastGradientArgs", "OneHot", "InvertPermutation", "Bitcast", "RandomUniform",

@@ -210,6 +210,7 @@ Expected<std::vector<Tensor>> run_op(std::string_view op, std::span<const Tensor
 
 // Family registration functions, called from registry.cc.
 void register_array_ops(OpRegistry& r);
+void register_space_batch_ops(OpRegistry& r);  // SpaceToBatchND, SpaceToDepth, ...
 void register_math_ops(OpRegistry& r);
 void register_nn_ops(OpRegistry& r);
 void register_image_ops(OpRegistry& r);

@@ -182,6 +182,7 @@ const OpRegistry& OpRegistry::global() {
   static const OpRegistry* registry = [] {
     auto* r = new OpRegistry();  // intentionally immortal: used until process exit
     register_array_ops(*r);
+    register_space_batch_ops(*r);
     register_math_ops(*r);
     register_nn_ops(*r);
     register_image_ops(*r);

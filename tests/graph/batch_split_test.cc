@@ -195,6 +195,38 @@ TEST(RowIndependence, OpsThatMixRowsAreRefused) {
       "rows times rows (a Gram matrix across the batch)");
 }
 
+// SpaceToBatchND moves spatial blocks into the batch and BatchToSpaceND back: neither keeps
+// output row i a function of input row i (the ops have no row rule), so a graph with either,
+// the dilated-convolution pattern included, always runs its batch whole.
+TEST(RowIndependence, SpaceToBatchAndBatchToSpaceMixRows) {
+  auto check = [](const std::string& op) {
+    GraphSketch s;
+    auto r = s.check(s.op(op, {0, s.ints({2, 2}), s.constant(Tensor(DType::kInt32, {2, 2}))}));
+    EXPECT_FALSE(r.independent) << op;
+    EXPECT_NE(r.reason.find("(" + op + "): not known to keep rows independent"), std::string::npos)
+        << r.reason;
+  };
+  check("SpaceToBatchND");
+  check("BatchToSpaceND");
+
+  GraphSketch s;
+  const int block = s.ints({2, 2});
+  const int s2b = s.op("SpaceToBatchND", {0, block, s.constant(Tensor(DType::kInt32, {2, 2}))});
+  const int conv = s.op("Conv2D", {s2b, s.constant(filter())}, {{"padding", std::string("VALID")}});
+  auto r =
+      s.check(s.op("BatchToSpaceND", {conv, block, s.constant(Tensor(DType::kInt32, {2, 2}))}));
+  EXPECT_FALSE(r.independent);
+  EXPECT_NE(r.reason.find("(SpaceToBatchND)"), std::string::npos) << r.reason;
+}
+
+// SpaceToDepth and DepthToSpace rearrange each image on its own.
+TEST(RowIndependence, DepthToSpaceAndBackKeepRows) {
+  GraphSketch s;
+  const AttrMap two = {{"block_size", int64_t{2}}};
+  auto r = s.check(s.op("DepthToSpace", {s.op("SpaceToDepth", {0}, two)}, two));
+  EXPECT_TRUE(r.independent) << r.reason;
+}
+
 TEST(RowIndependence, TwoInputsAndConcatenationAlongChannels) {
   GraphSketch s(2);
   int axis = s.ints({3});

@@ -122,6 +122,68 @@ HUBIMG_GRAD_CASES(ArrayMoreRules) {
   return cases;
 }
 
+// block_shape and paddings/crops are fed as they are (never differentiated); the padded
+// positions of SpaceToBatchND and the cropped ones of BatchToSpaceND carry no gradient. The
+// depth ops follow.
+HUBIMG_GRAD_CASES(ArraySpaceBatch) {
+  std::vector<GradCase> cases;
+  cases.push_back(
+      {"SpaceToBatchND",
+       {},
+       {uniform({2, 5, 6, 3}, -1, 1, 1), ints32({2}, {2, 2}), ints32({2, 2}, {2, 3, 2, 2})},
+       {},
+       {},
+       {"T"},
+       "dilated-convolution SAME paddings"});
+  cases.push_back({"SpaceToBatchND",
+                   {},
+                   {uniform({3, 6, 2}, -1, 1, 2), ints64({1}, {3}), ints64({1, 2}, {1, 2})},
+                   {},
+                   {},
+                   {"T"},
+                   "M=1, int64"});
+  cases.push_back(
+      {"SpaceToBatchND",
+       {},
+       {uniform({1, 3, 4, 2, 2}, -1, 1, 3), ints32({2}, {3, 2}), ints64({2, 2}, {0, 0, 1, 1})},
+       {},
+       {},
+       {"T"},
+       "trailing dims"});
+  cases.push_back(
+      {"BatchToSpaceND",
+       {},
+       {uniform({8, 5, 6, 3}, -1, 1, 4), ints32({2}, {2, 2}), ints32({2, 2}, {0, 1, 0, 2})},
+       {},
+       {},
+       {"T"},
+       "dilated-convolution crops"});
+  cases.push_back({"BatchToSpaceND",
+                   {},
+                   {uniform({6, 3, 2}, -1, 1, 5), ints64({1}, {3}), ints64({1, 2}, {2, 1})},
+                   {},
+                   {},
+                   {"T"},
+                   "M=1, int64"});
+  cases.push_back(
+      {"BatchToSpaceND",
+       {},
+       {uniform({12, 2, 3, 2, 2}, -1, 1, 6), ints32({2}, {3, 2}), ints64({2, 2}, {1, 1, 0, 1})},
+       {},
+       {},
+       {"T"},
+       "trailing dims"});
+  cases.push_back(
+      {"SpaceToDepth", {{"block_size", int64_t{2}}}, {uniform({2, 4, 6, 3}, -1, 1, 7)}});
+  cases.push_back(
+      {"SpaceToDepth", {{"block_size", int64_t{3}}}, {uniform({1, 3, 6, 2}, -1, 1, 8)}});
+  cases.push_back(
+      {"DepthToSpace", {{"block_size", int64_t{2}}}, {uniform({2, 2, 3, 8}, -1, 1, 9)}});
+  cases.push_back(
+      {"DepthToSpace", {{"block_size", int64_t{3}}}, {uniform({1, 2, 1, 18}, -1, 1, 10)}});
+  return cases;
+}
+
 GradCase strided(Dims shape, std::vector<int32_t> begin, std::vector<int32_t> end,
                  std::vector<int32_t> strides, AttrMap masks, uint32_t seed) {
   const int64_t n = static_cast<int64_t>(begin.size());
