@@ -251,54 +251,44 @@ int64_t product_of(const Dims& dims, size_t begin, size_t end) {
   return p;
 }
 
-// `input` with its axes permuted into `keep` order, where `in.labels` holds each label of `keep`
-// once: relabel without sums, row by row.
+// `source` (axes labeled as `in`) with its axes in `keep` order: `source` itself when they
+// already are (the common case of a matrix-product einsum, whose weights are then not copied),
+// permuted row by row when only the order differs, else through relabel (sums, diagonals).
+// Scratch tensors come from the buffer pool, uninitialized: every element is written.
 template <typename T>
-std::vector<T> permuted(const T* input, const LabeledArray& in, const Labels& keep,
-                        Dims& out_dims) {
+Tensor relabeled(const Tensor& source, const LabeledArray& in, const Labels& keep) {
+  if (in.labels == keep) return source;
+  const T* input = source.data<T>();
+  if (!std::is_permutation(in.labels.begin(), in.labels.end(), keep.begin(), keep.end())) {
+    Dims dims;
+    std::vector<T> values = relabel(input, in, keep, dims);
+    Tensor out = Tensor::uninitialized(source.dtype(), dims);
+    std::copy(values.begin(), values.end(), out.mutable_data<T>());
+    return out;
+  }
   const Dims in_strides = row_major_strides(in.dims);
-  Dims read_strides;
-  out_dims.clear();
+  Dims out_dims, read_strides;
   for (int label : keep) {
     const auto axis = static_cast<size_t>(std::find(in.labels.begin(), in.labels.end(), label) -
                                           in.labels.begin());
     out_dims.push_back(in.dims[axis]);
     read_strides.push_back(in_strides[axis]);
   }
-  std::vector<T> out(static_cast<size_t>(product_of(out_dims, 0, out_dims.size())));
-  if (out.empty()) return out;
-  if (keep.empty()) {
-    out[0] = input[0];
+  Tensor out = Tensor::uninitialized(source.dtype(), out_dims);
+  if (out.num_elements() == 0 || keep.empty()) {
+    if (out.num_elements() == 1) out.mutable_data<T>()[0] = input[0];
     return out;
   }
   const int64_t row = out_dims.back(), row_stride = read_strides.back();
   const Dims outer(out_dims.begin(), out_dims.end() - 1);
   const Dims outer_strides(read_strides.begin(), read_strides.end() - 1);
-  T* dst = out.data();
+  T* dst = out.mutable_data<T>();
   walk_strided(outer, outer_strides, Dims(outer.size(), 0), [&](int64_t offset, int64_t) {
     const T* src = input + offset;
     for (int64_t j = 0; j < row; ++j) dst[j] = src[j * row_stride];
     dst += row;
   });
   return out;
-}
-
-// `input` relabeled into `keep` order: itself when its axes already are in that order (the
-// common case of a matrix-product einsum, whose weights are then not copied), permuted when
-// only the order differs, else through relabel (sums, diagonals).
-template <typename T>
-const T* relabeled(const T* input, const LabeledArray& in, const Labels& keep, Dims& out_dims,
-                   std::vector<T>& storage) {
-  if (in.labels == keep) {
-    out_dims = in.dims;
-    return input;
-  }
-  if (std::is_permutation(in.labels.begin(), in.labels.end(), keep.begin(), keep.end())) {
-    storage = permuted(input, in, keep, out_dims);
-  } else {
-    storage = relabel(input, in, keep, out_dims);
-  }
-  return storage.data();
 }
 
 struct EinsumPlan {
@@ -399,14 +389,7 @@ Expected<EinsumPlan> plan_einsum(const KernelContext& ctx, const std::string& eq
 
 template <typename T>
 Tensor run_einsum(const KernelContext& ctx, const EinsumPlan& plan, MatrixProduct product) {
-  const DType dtype = ctx.input(0).dtype();
-  Tensor output(dtype, plan.output_dims);
-  if (plan.inputs.size() == 1) {
-    Dims dims;
-    std::vector<T> values = relabel(ctx.input(0).data<T>(), plan.inputs[0], plan.output, dims);
-    std::copy(values.begin(), values.end(), output.mutable_data<T>());
-    return output;
-  }
+  if (plan.inputs.size() == 1) return relabeled<T>(ctx.input(0), plan.inputs[0], plan.output);
 
   const LabeledArray& lhs = plan.inputs[0];
   const LabeledArray& rhs = plan.inputs[1];
@@ -433,10 +416,10 @@ Tensor run_einsum(const KernelContext& ctx, const EinsumPlan& plan, MatrixProduc
   lhs_order.insert(lhs_order.end(), contracted.begin(), contracted.end());
   rhs_order.insert(rhs_order.end(), contracted.begin(), contracted.end());
   rhs_order.insert(rhs_order.end(), rhs_free.begin(), rhs_free.end());
-  Dims lhs_dims, rhs_dims;
-  std::vector<T> lhs_storage, rhs_storage;
-  const T* lhs_values = relabeled(ctx.input(0).data<T>(), lhs, lhs_order, lhs_dims, lhs_storage);
-  const T* rhs_values = relabeled(ctx.input(1).data<T>(), rhs, rhs_order, rhs_dims, rhs_storage);
+  const Tensor lhs_values = relabeled<T>(ctx.input(0), lhs, lhs_order);
+  const Tensor rhs_values = relabeled<T>(ctx.input(1), rhs, rhs_order);
+  const Dims& lhs_dims = lhs_values.shape();
+  const Dims& rhs_dims = rhs_values.shape();
 
   const size_t nb = batch.size();
   MatMulDims d;
@@ -453,18 +436,14 @@ Tensor run_einsum(const KernelContext& ctx, const EinsumPlan& plan, MatrixProduc
   result_dims.insert(result_dims.end(),
                      rhs_dims.begin() + static_cast<int64_t>(nb + contracted.size()),
                      rhs_dims.end());
-  std::vector<T> result(static_cast<size_t>(product_of(result_dims, 0, result_dims.size())));
-  batch_matmul(lhs_values, lhs_batch, rhs_values, rhs_batch, result_batch, d, result.data(),
-               product);
+  Tensor result = Tensor::uninitialized(ctx.input(0).dtype(), result_dims);
+  batch_matmul(lhs_values.data<T>(), lhs_batch, rhs_values.data<T>(), rhs_batch, result_batch, d,
+               result.mutable_data<T>(), product);
 
   LabeledArray result_array{result_dims, batch};
   result_array.labels.insert(result_array.labels.end(), lhs_free.begin(), lhs_free.end());
   result_array.labels.insert(result_array.labels.end(), rhs_free.begin(), rhs_free.end());
-  Dims dims;
-  std::vector<T> storage;
-  const T* values = relabeled(result.data(), result_array, plan.output, dims, storage);
-  std::copy(values, values + output.num_elements(), output.mutable_data<T>());
-  return output;
+  return relabeled<T>(result, result_array, plan.output);
 }
 
 Status einsum(KernelContext& ctx, MatrixProduct product) {
