@@ -1,6 +1,8 @@
 #include "graph/optimize.h"
 
 #include <cmath>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "ops/fast/prepare_fused.h"
@@ -49,6 +51,15 @@ class Rewriter {
   }
   void set_outputs(size_t old_node, std::vector<ValueRef> outs) {
     remap_[old_node] = std::move(outs);
+  }
+  // Adds `n`, whose inputs still name old outputs, in place of old node `old_node`: its outputs
+  // become the old node's.
+  void replace(size_t old_node, Node n) {
+    for (auto& in : n.inputs) in = map(in);
+    const int id = add(std::move(n));
+    std::vector<ValueRef> outs;
+    for (int k = 0; k < old_.nodes[old_node].num_outputs; ++k) outs.push_back({id, k});
+    set_outputs(old_node, std::move(outs));
   }
   Graph& graph() { return out_; }
 
@@ -127,6 +138,124 @@ bool attr_is(const Node& n, const char* name, const std::string& value,
              const std::string& fallback) {
   auto v = n.attrs.get_string(name, fallback);
   return v.ok() && *v == value;
+}
+
+// The constant int32/int64 values of `v`, or nothing when it is not a constant integer tensor.
+std::optional<std::vector<int64_t>> const_ints(const Graph& g, ValueRef v) {
+  if (!is_const(g, v)) return std::nullopt;
+  const Tensor& t = const_value(g, v);
+  std::vector<int64_t> values;
+  if (t.dtype() == DType::kInt32) {
+    values.assign(t.data<int32_t>(), t.data<int32_t>() + t.num_elements());
+  } else if (t.dtype() == DType::kInt64) {
+    values.assign(t.data<int64_t>(), t.data<int64_t>() + t.num_elements());
+  } else {
+    return std::nullopt;
+  }
+  return values;
+}
+
+// tf.nn.convolution's dilated convolution, SpaceToBatchND(x, block, paddings) ->
+// Conv2D / DepthwiseConv2dNative (VALID, stride 1, no dilation) -> BatchToSpaceND(y, block,
+// crops), with constant block, paddings and crops over H and W of NHWC and no other user of the
+// intermediate values, becomes one convolution with dilations [1, b_h, b_w, 1]. Output row i of
+// the three-op form reads padded input row i + crop_start + j * b for filter tap j, i.e. input
+// row i - (pad_start - crop_start) + j * b: the padding before is pad_start - crop_start and
+// after pad_end - crop_end (written as VALID or SAME where it is exactly that, else EXPLICIT;
+// a negative one is left alone). The convolution then runs fused on the fast kernels and the
+// batch can be split again. One difference remains: an input size SpaceToBatchND refuses
+// (padded size not divisible by the block) gets the dilated convolution's result, not the error.
+Expected<Graph> fold_space_to_batch_convs(const Graph& g, OptimizeStats& stats) {
+  const std::vector<int> uses = count_uses(g);
+  struct Fold {
+    int space_to_batch, conv;
+    std::vector<int64_t> dilations, explicit_paddings;
+    std::string padding;
+  };
+  std::map<int, Fold> by_batch_to_space;
+  std::vector<char> skip(g.nodes.size(), 0);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& b2s = g.nodes[i];
+    if (b2s.op != "BatchToSpaceND" || b2s.inputs.size() != 3) continue;
+    const int conv_id = b2s.inputs[0].node;
+    const Node& conv = g.nodes[static_cast<size_t>(conv_id)];
+    if ((conv.op != "Conv2D" && conv.op != "DepthwiseConv2dNative") || conv.inputs.size() != 2 ||
+        uses[static_cast<size_t>(conv_id)] != 1 || !attr_is(conv, "padding", "VALID", "") ||
+        !attr_is(conv, "data_format", "NHWC", "NHWC")) {
+      continue;
+    }
+    const std::vector<int64_t> ones = {1, 1, 1, 1};
+    auto strides = conv.attrs.get_ints("strides", ones);
+    auto conv_dilations = conv.attrs.get_ints("dilations", ones);
+    if (!strides.ok() || *strides != ones || !conv_dilations.ok() || *conv_dilations != ones) {
+      continue;
+    }
+    const int s2b_id = conv.inputs[0].node;
+    const Node& s2b = g.nodes[static_cast<size_t>(s2b_id)];
+    if (s2b.op != "SpaceToBatchND" || s2b.inputs.size() != 3 || conv.inputs[0].index != 0 ||
+        uses[static_cast<size_t>(s2b_id)] != 1) {
+      continue;
+    }
+    const auto block = const_ints(g, s2b.inputs[1]);
+    const auto paddings = const_ints(g, s2b.inputs[2]);
+    const auto block_again = const_ints(g, b2s.inputs[1]);
+    const auto crops = const_ints(g, b2s.inputs[2]);
+    if (!block || !paddings || !block_again || !crops || block->size() != 2 ||
+        *block != *block_again || paddings->size() != 4 || crops->size() != 4 || (*block)[0] < 1 ||
+        (*block)[1] < 1) {
+      continue;
+    }
+    const Tensor* filter = nullptr;
+    if (is_const(g, conv.inputs[1])) filter = &const_value(g, conv.inputs[1]);
+    std::vector<int64_t> explicit_paddings = {0, 0, 0, 0, 0, 0, 0, 0};
+    bool negative = false, all_zero = true, same = filter != nullptr && filter->rank() == 4;
+    for (size_t d = 0; d < 2; ++d) {
+      const int64_t before = (*paddings)[2 * d] - (*crops)[2 * d];
+      const int64_t after = (*paddings)[2 * d + 1] - (*crops)[2 * d + 1];
+      negative |= before < 0 || after < 0;
+      all_zero &= before == 0 && after == 0;
+      explicit_paddings[2 + 2 * d] = before;
+      explicit_paddings[3 + 2 * d] = after;
+      if (same) {
+        const int64_t total = (filter->dim(static_cast<int>(d)) - 1) * (*block)[d];
+        same = before == total / 2 && after == total - total / 2;
+      }
+    }
+    if (negative) continue;
+    Fold f{s2b_id, conv_id, {1, (*block)[0], (*block)[1], 1}, {}, "EXPLICIT"};
+    if (all_zero) {
+      f.padding = "VALID";
+    } else if (same) {
+      f.padding = "SAME";
+    } else {
+      f.explicit_paddings = std::move(explicit_paddings);
+    }
+    skip[static_cast<size_t>(s2b_id)] = skip[static_cast<size_t>(conv_id)] = 1;
+    by_batch_to_space.emplace(static_cast<int>(i), std::move(f));
+  }
+  if (by_batch_to_space.empty()) return g;
+
+  Rewriter rw(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& node = g.nodes[i];
+    if (skip[i]) continue;  // emitted as the dilated convolution
+    Node copy = node;
+    if (auto it = by_batch_to_space.find(static_cast<int>(i)); it != by_batch_to_space.end()) {
+      const Fold& f = it->second;
+      const Node& s2b = g.nodes[static_cast<size_t>(f.space_to_batch)];
+      copy = g.nodes[static_cast<size_t>(f.conv)];
+      copy.name = node.name;
+      copy.inputs = {s2b.inputs[0], copy.inputs[1]};
+      copy.control_inputs.clear();
+      copy.attrs.set("dilations", f.dilations);
+      copy.attrs.set("padding", f.padding);
+      copy.attrs.set("explicit_paddings", f.explicit_paddings);
+      copy.output_shapes = node.output_shapes;
+      ++stats.dilated_convs_folded;
+    }
+    rw.replace(i, std::move(copy));
+  }
+  return rw.finish();
 }
 
 // Conv2D / DepthwiseConv2dNative [-> BiasAdd] -> FusedBatchNorm(is_training=false), with
@@ -248,12 +377,7 @@ Expected<Graph> fold_batch_norms(const Graph& g, OptimizeStats& stats) {
       ++stats.batch_norms_folded;
       continue;
     }
-    Node copy = node;
-    for (auto& in : copy.inputs) in = rw.map(in);
-    const int id = rw.add(std::move(copy));
-    std::vector<ValueRef> outs;
-    for (int k = 0; k < node.num_outputs; ++k) outs.push_back({id, k});
-    rw.set_outputs(i, std::move(outs));
+    rw.replace(i, node);
   }
   return rw.finish();
 }
@@ -495,12 +619,7 @@ Expected<Graph> fuse_layers(const Graph& g, bool fast_kernels, OptimizeStats& st
       ++stats.layers_fused;
       continue;
     }
-    Node copy = node;
-    for (auto& in : copy.inputs) in = rw.map(in);
-    const int id = rw.add(std::move(copy));
-    std::vector<ValueRef> outs;
-    for (int k = 0; k < node.num_outputs; ++k) outs.push_back({id, k});
-    rw.set_outputs(i, std::move(outs));
+    rw.replace(i, node);
   }
   return rw.finish();
 }
@@ -518,6 +637,9 @@ Expected<std::shared_ptr<Graph>> optimize_for_inference(const Graph& graph,
     return std::make_shared<Graph>(graph);
   }
   HUBIMG_ASSIGN_OR_RETURN(Graph g, freeze_and_fold(graph, variables, options, stats));
+  if (options.fuse) {
+    HUBIMG_ASSIGN_OR_RETURN(g, fold_space_to_batch_convs(g, stats));
+  }
   if (options.fold_batch_norm) {
     HUBIMG_ASSIGN_OR_RETURN(g, fold_batch_norms(g, stats));
     if (stats.batch_norms_folded > 0 && options.fold_constants) {

@@ -27,6 +27,7 @@ struct OptimizeStats {
   int variables_frozen = 0;
   int nodes_folded = 0;
   int batch_norms_folded = 0;
+  int dilated_convs_folded = 0;  // SpaceToBatchND -> conv -> BatchToSpaceND
   int layers_fused = 0;
   int fast_kernels = 0;
   int nodes_before = 0;

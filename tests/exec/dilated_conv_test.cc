@@ -3,12 +3,14 @@
 // paddings and crops from _WithSpaceToBatch / required_space_to_batch_paddings (nn_ops.py). A
 // SavedModel in that form must compute what one Conv2D with `dilations` computes, forward and
 // backward, and must never be run as independent chunks of batch rows (SpaceToBatchND moves
-// spatial blocks into the batch).
+// spatial blocks into the batch). Inference graphs rewrite the three ops into that one
+// convolution (graph/optimize.cc, fold_space_to_batch_convs); models are loaded both ways.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -63,7 +65,11 @@ struct ModelSpec {
   Dims image;  // [h, w, c]; the batch is left open
   std::vector<int64_t> rate;
   bool same = true;
-  Tensor filter;  // [kh, kw, c, out], a trainable variable
+  Tensor filter;  // [kh, kw, c, out] (depthwise: [kh, kw, c, multiplier]), a trainable variable
+  bool depthwise = false;  // DepthwiseConv2dNative instead of Conv2D
+  // Paddings and crops other than tf.nn.convolution's (kSpaceToBatch); kDilations then pads
+  // explicitly by paddings - crops, which computes the same.
+  std::optional<SpaceToBatchArgs> custom;
 };
 
 std::vector<int64_t> filter_spatial(const ModelSpec& spec) {
@@ -88,20 +94,31 @@ Status write_model(const std::filesystem::path& dir, const ModelSpec& spec) {
   };
   const auto block = ints({2}, spec.rate);
   const Attrs strides = {{"strides", attr::ints({1, 1, 1, 1})}};
+  const char* conv_op = spec.depthwise ? "DepthwiseConv2dNative" : "Conv2D";
+  const SpaceToBatchArgs args =
+      spec.custom ? *spec.custom
+                  : with_space_to_batch({spec.image[0], spec.image[1]}, filter_spatial(spec),
+                                        spec.rate, spec.same);
   std::string y;
   if (spec.form == Form::kSpaceToBatch) {
-    const SpaceToBatchArgs args = with_space_to_batch({spec.image[0], spec.image[1]},
-                                                      filter_spatial(spec), spec.rate, spec.same);
     const auto s2b = f.add("SpaceToBatchND", {x, block, ints({2, 2}, args.paddings)});
     Attrs conv_attrs = strides;
     conv_attrs.emplace_back("padding", attr::str("VALID"));
-    const auto conv = f.add("Conv2D", {s2b, filter}, conv_attrs);
+    const auto conv = f.add(conv_op, {s2b, filter}, conv_attrs);
     y = f.add("BatchToSpaceND", {conv, block, ints({2, 2}, args.crops)});
   } else if (spec.form == Form::kDilations) {
     Attrs conv_attrs = strides;
-    conv_attrs.emplace_back("padding", attr::str(spec.same ? "SAME" : "VALID"));
+    if (spec.custom) {
+      std::vector<int64_t> pads = {0, 0};
+      for (size_t i = 0; i < 4; ++i) pads.push_back(args.paddings[i] - args.crops[i]);
+      pads.insert(pads.end(), {0, 0});
+      conv_attrs.emplace_back("padding", attr::str("EXPLICIT"));
+      conv_attrs.emplace_back("explicit_paddings", attr::ints(pads));
+    } else {
+      conv_attrs.emplace_back("padding", attr::str(spec.same ? "SAME" : "VALID"));
+    }
     conv_attrs.emplace_back("dilations", attr::ints({1, spec.rate[0], spec.rate[1], 1}));
-    y = f.add("Conv2D", {x, filter}, conv_attrs);
+    y = f.add(conv_op, {x, filter}, conv_attrs);
   } else {
     const auto s2b = f.add("SpaceToBatchND", {x, block, ints({2, 2}, {0, 0, 0, 0})});
     const int64_t row = spec.image[0] * spec.image[1] * spec.image[2];
@@ -115,9 +132,12 @@ Status write_model(const std::filesystem::path& dir, const ModelSpec& spec) {
   return writer.write(dir);
 }
 
-Expected<Model> load_model(const std::filesystem::path& dir, const ModelSpec& spec) {
+Expected<Model> load_model(const std::filesystem::path& dir, const ModelSpec& spec,
+                           bool optimize = true) {
   HUBIMG_RETURN_IF_ERROR(write_model(dir, spec));
-  return Model::load(dir);
+  LoadOptions options;
+  options.optimize = optimize;
+  return Model::load(dir, options);
 }
 
 Tensor random_tensor(Dims shape, uint32_t seed) {
@@ -143,43 +163,79 @@ struct DilatedCase {
   std::vector<int64_t> rate;            // rows, columns
   std::vector<int64_t> filter_spatial;  // rows, columns
   bool same = true;
+  bool depthwise = false;
+  std::optional<SpaceToBatchArgs> custom;
 };
+
+int64_t calls_of(const Profile& profile, const std::string& op) {
+  auto it = profile.calls_by_op.find(op);
+  return it == profile.calls_by_op.end() ? 0 : it->second;
+}
 
 TEST(DilatedConvolution, SpaceToBatchFormEqualsConv2DWithDilations) {
   // 9 rows: not a multiple of any rate below, so the paddings grow and the crops are not zero.
   const int64_t batch = 2, rows = 9, cols = 10, in_depth = 2, out_depth = 3;
   const std::vector<DilatedCase> cases = {
-      {{2, 2}, {3, 3}, true},  {{2, 2}, {3, 3}, false}, {{3, 2}, {3, 2}, true},
-      {{3, 2}, {2, 3}, false}, {{2, 3}, {1, 3}, true},
+      {{2, 2}, {3, 3}, true},
+      {{2, 2}, {3, 3}, false},
+      {{3, 2}, {3, 2}, true},
+      {{3, 2}, {2, 3}, false},
+      {{2, 3}, {1, 3}, true},
+      {{2, 2}, {3, 3}, true, true},
+      {{3, 2}, {2, 3}, false, true},
+      // Paddings and crops that are neither SAME nor VALID: rows padded 2 before and 4 after,
+      // columns 1 before and 3 after.
+      {{2, 2}, {3, 3}, true, false, SpaceToBatchArgs{{3, 4, 1, 3}, {1, 0, 0, 0}}},
+      {{2, 2}, {3, 3}, true, true, SpaceToBatchArgs{{3, 4, 1, 3}, {1, 0, 0, 0}}},
   };
   TempDir tmp;
   int index = 0;
   for (const DilatedCase& c : cases) {
     SCOPED_TRACE("rate " + dims_to_string(c.rate) + " filter " + dims_to_string(c.filter_spatial) +
-                 (c.same ? " SAME" : " VALID"));
+                 (c.same ? " SAME" : " VALID") + (c.depthwise ? " depthwise" : "") +
+                 (c.custom ? " custom paddings" : ""));
     ModelSpec spec{
         Form::kSpaceToBatch,
         {rows, cols, in_depth},
         c.rate,
         c.same,
-        random_tensor({c.filter_spatial[0], c.filter_spatial[1], in_depth, out_depth}, 12)};
-    auto dilated = load_model(tmp.path() / ("s2b" + std::to_string(index)), spec);
+        random_tensor({c.filter_spatial[0], c.filter_spatial[1], in_depth, out_depth}, 12),
+        c.depthwise,
+        c.custom};
+    const std::string name = std::to_string(index++);
+    auto dilated = load_model(tmp.path() / ("s2b" + name), spec, /*optimize=*/false);
+    auto folded = load_model(tmp.path() / ("folded" + name), spec, /*optimize=*/true);
     spec.form = Form::kDilations;
-    auto direct = load_model(tmp.path() / ("conv" + std::to_string(index)), spec);
-    ++index;
+    auto direct = load_model(tmp.path() / ("conv" + name), spec);
     ASSERT_TRUE(dilated.ok()) << dilated.status().to_string();
+    ASSERT_TRUE(folded.ok()) << folded.status().to_string();
     ASSERT_TRUE(direct.ok()) << direct.status().to_string();
 
     const Tensor x = random_tensor({batch, rows, cols, in_depth}, 11);
-    auto y_dilated = (*dilated)(x);
+    Profile dilated_profile, folded_profile;
+    CallOptions dilated_options, folded_options;
+    dilated_options.profile = &dilated_profile;
+    folded_options.profile = &folded_profile;
+    auto y_dilated = (*dilated)(x, dilated_options);
+    auto y_folded = (*folded)(x, folded_options);
     auto y_direct = (*direct)(x);
     ASSERT_TRUE(y_dilated.ok()) << y_dilated.status().to_string();
+    ASSERT_TRUE(y_folded.ok()) << y_folded.status().to_string();
     ASSERT_TRUE(y_direct.ok()) << y_direct.status().to_string();
     const Tensor& y = (*y_direct)[0];
-    const int64_t out_rows = c.same ? rows : rows - (c.filter_spatial[0] - 1) * c.rate[0];
-    const int64_t out_cols = c.same ? cols : cols - (c.filter_spatial[1] - 1) * c.rate[1];
-    ASSERT_EQ(y.shape(), (Dims{batch, out_rows, out_cols, out_depth}));
-    expect_close((*y_dilated)[0], y, "forward");
+    const int64_t depth = c.depthwise ? in_depth * out_depth : out_depth;
+    if (!c.custom) {
+      const int64_t out_rows = c.same ? rows : rows - (c.filter_spatial[0] - 1) * c.rate[0];
+      const int64_t out_cols = c.same ? cols : cols - (c.filter_spatial[1] - 1) * c.rate[1];
+      ASSERT_EQ(y.shape(), (Dims{batch, out_rows, out_cols, depth}));
+    } else {
+      ASSERT_EQ(y.shape(), (Dims{batch, rows + 2, cols + 0, depth}));
+    }
+    expect_close((*y_dilated)[0], y, "forward, three ops");
+    expect_close((*y_folded)[0], y, "forward, folded into one convolution");
+    EXPECT_EQ(calls_of(dilated_profile, "SpaceToBatchND"), 1);
+    EXPECT_EQ(calls_of(folded_profile, "SpaceToBatchND"), 0) << "not folded";
+    EXPECT_EQ(calls_of(folded_profile, "BatchToSpaceND"), 0) << "not folded";
 
     // The gradients of sum(cotangent * y) w.r.t. the image and the filter variable.
     GradientTargets targets;
@@ -220,7 +276,8 @@ TEST(DilatedConvolution, ABatchIsNeverSplitIntoChunksAcrossSpaceToBatch) {
   TempDir tmp;
   const ModelSpec dilated_spec{
       Form::kSpaceToBatch, {rows, cols, depth}, {2, 2}, true, random_tensor({3, 3, depth, 4}, 21)};
-  auto dilated = load_model(tmp.path() / "dilated", dilated_spec);
+  auto dilated = load_model(tmp.path() / "dilated", dilated_spec, /*optimize=*/false);
+  auto folded = load_model(tmp.path() / "folded", dilated_spec, /*optimize=*/true);
   // The control: an undilated convolution keeps rows rows, so its batch is split.
   ModelSpec plain_spec = dilated_spec;
   plain_spec.form = Form::kDilations;
@@ -234,6 +291,7 @@ TEST(DilatedConvolution, ABatchIsNeverSplitIntoChunksAcrossSpaceToBatch) {
   regroup_spec.image = {8, cols, depth};
   auto regroup = load_model(tmp.path() / "regroup", regroup_spec);
   ASSERT_TRUE(dilated.ok()) << dilated.status().to_string();
+  ASSERT_TRUE(folded.ok()) << folded.status().to_string();
   ASSERT_TRUE(plain.ok()) << plain.status().to_string();
   ASSERT_TRUE(regroup.ok()) << regroup.status().to_string();
 
@@ -262,6 +320,16 @@ TEST(DilatedConvolution, ABatchIsNeverSplitIntoChunksAcrossSpaceToBatch) {
     ASSERT_TRUE(single.ok()) << single.status().to_string();
     expect_close((*single)[0], *y.rows(i, i + 1), "image " + std::to_string(i));
   }
+
+  // Folded into one dilated convolution, the batch is split again, with the same answer.
+  Profile folded_profile;
+  CallOptions folded_options;
+  folded_options.profile = &folded_profile;
+  auto folded_out = (*folded)(images, folded_options);
+  ASSERT_TRUE(folded_out.ok()) << folded_out.status().to_string();
+  EXPECT_EQ(calls_of(folded_profile, "SpaceToBatchND"), 0);
+  EXPECT_GE(kernel_calls(folded_profile), 4) << "the folded model's batch was not split";
+  expect_close((*folded_out)[0], y, "folded model");
 
   // The regrouping model: split_batch on (the default) gives the whole batch's answer.
   const Tensor images8 = random_tensor({4, 8, cols, depth}, 23);
