@@ -347,7 +347,30 @@ TEST(FastTrainKernels, FusedBatchNormTrainingMatchesReference) {
       expect_same_as_reference(
           "FusedBatchNormV3", {x, scale, offset, mean, variance}, attrs,
           "FusedBatchNormV3 " + dims_to_string(shape) + " factor " + std::to_string(factor), 1e-4f);
+      // The same tensor read as NCHW: channels are dim 1.
+      const int64_t nchw_c = shape[1];
+      attrs.set("data_format", std::string("NCHW"));
+      expect_same_as_reference(
+          "FusedBatchNormV3",
+          {x, random_tensor({nchw_c}, seed++, 0.5f, 1.5f), random_tensor({nchw_c}, seed++),
+           random_tensor({nchw_c}, seed++), random_tensor({nchw_c}, seed++, 0.1f, 2.0f)},
+          attrs,
+          "FusedBatchNormV3 NCHW " + dims_to_string(shape) + " factor " + std::to_string(factor),
+          1e-4f);
     }
+  }
+  // Keras 2's LayerNormalization: fused_batch_norm(x reshaped to [1, rows, features, 1], NCHW,
+  // ones and zeros as scale and offset, no running statistics).
+  for (const Dims& shape : {Dims{1, 197, 768, 1}, Dims{1, 6, 5, 1}}) {
+    const Tensor x = random_tensor(shape, seed++, -3.0f, 4.0f);
+    Tensor ones(DType::kFloat32, {shape[1]});
+    for (int64_t i = 0; i < shape[1]; ++i) ones.mutable_data<float>()[i] = 1.0f;
+    expect_same_as_reference(
+        "FusedBatchNormV3",
+        {x, ones, Tensor(DType::kFloat32, {shape[1]}), Tensor(DType::kFloat32, {0}),
+         Tensor(DType::kFloat32, {0})},
+        {{"epsilon", 1e-3f}, {"is_training", true}, {"data_format", std::string("NCHW")}},
+        "LayerNormalization " + dims_to_string(shape), 1e-4f);
   }
 }
 
@@ -551,7 +574,7 @@ TEST(FastTrainKernels, AsymmetricWindowsMatchReference) {
   }
 }
 
-// NCHW and float64 are not fast-path cases for the backward ops and batch norm either: the
+// NCHW and float64 are not fast-path cases for the backward ops (float64 not for batch norm): the
 // entry's fast kernel falls back to the reference and agrees with it (result or error).
 TEST(FastTrainKernels, BackwardOpsFallBackOnNchwAndFloat64) {
   auto agree = [](std::string_view op, const std::vector<Tensor>& inputs, const AttrMap& attrs,
@@ -600,11 +623,6 @@ TEST(FastTrainKernels, BackwardOpsFallBackOnNchwAndFloat64) {
         "Conv2DBackpropInput NCHW");
   agree("Conv2DBackpropFilter", {x, shape_tensor({3, 3, 4, 2}, DType::kInt32), dy}, nchw,
         "Conv2DBackpropFilter NCHW");
-  AttrMap bn_nchw{{"epsilon", 1e-3f}, {"is_training", true}, {"data_format", std::string("NCHW")}};
-  agree("FusedBatchNormV3",
-        {x, random_tensor({4}, 4), random_tensor({4}, 5), Tensor(DType::kFloat32, {0}),
-         Tensor(DType::kFloat32, {0})},
-        bn_nchw, "FusedBatchNormV3 NCHW");
   AttrMap bias_nchw{{"data_format", std::string("NCHW")}};
   agree("BiasAddGrad", {x}, bias_nchw, "BiasAddGrad NCHW");
 

@@ -530,13 +530,16 @@ Attempt batch_norm_training(KernelContext& ctx) {
   auto is_training = ctx.attrs().get_bool("is_training", true);
   auto epsilon = ctx.attrs().get_float("epsilon", 1e-4f);
   auto factor = ctx.attrs().get_float("exponential_avg_factor", 1.0f);
-  if (!is_training.ok() || !*is_training || !epsilon.ok() || !factor.ok() ||
-      !is_nhwc(ctx.attrs())) {
+  auto format = ctx.attrs().get_string("data_format", "NHWC");
+  if (!is_training.ok() || !*is_training || !epsilon.ok() || !factor.ok() || !format.ok() ||
+      (*format != "NHWC" && *format != "NCHW")) {
     return std::nullopt;
   }
+  // NCHW: Keras 2's LayerNormalization runs as this op on [1, rows, features, 1].
+  const bool nhwc = *format == "NHWC";
   const Tensor& x = ctx.input(0);
   if (x.rank() != 4 || x.num_elements() == 0) return std::nullopt;
-  const int64_t channels = x.dim(3);
+  const int64_t channels = x.dim(nhwc ? 3 : 1);
   for (size_t i = 1; i < 5; ++i) {
     const bool needed = i < 3 || *factor != 1.0f;
     if (ctx.input(i).rank() != 1 || (needed && ctx.input(i).dim(0) != channels)) {
@@ -544,11 +547,13 @@ Attempt batch_norm_training(KernelContext& ctx) {
     }
   }
   const int64_t rows = x.num_elements() / channels;
-  const std::vector<int64_t> key = {x.dim(0), x.dim(1), x.dim(2), channels,
-                                    static_cast<int64_t>(std::bit_cast<uint32_t>(*epsilon))};
+  const std::vector<int64_t> key = {
+      x.dim(0), x.dim(1), x.dim(2),
+      x.dim(3), nhwc,     static_cast<int64_t>(std::bit_cast<uint32_t>(*epsilon))};
   auto entry = batch_norm_cache().get(key, [&] {
     BatchNormEntry e;
-    e.data_md = memory::desc({x.dim(0), channels, x.dim(1), x.dim(2)}, kF32, Tag::nhwc);
+    e.data_md = nhwc ? memory::desc({x.dim(0), channels, x.dim(1), x.dim(2)}, kF32, Tag::nhwc)
+                     : memory::desc({x.dim(0), channels, x.dim(2), x.dim(3)}, kF32, Tag::nchw);
     e.stats_md = memory::desc({channels}, kF32, Tag::a);
     const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
     dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_training, e.data_md,
