@@ -198,6 +198,29 @@ void move_blocks(const BlockLayout& layout, std::conditional_t<kToBatch, const U
   }
 }
 
+// Both kernels' last step: the remaining dims appended to `out_shape` (batch and spatial dims
+// so far), the output allocated and every element moved (space -> batch when `to_batch`).
+Status move_all_blocks(KernelContext& ctx, BlockLayout& layout, Dims out_shape, bool to_batch) {
+  const Tensor& input = ctx.input(0);
+  for (int k = static_cast<int>(layout.block.size()) + 1; k < input.rank(); ++k) {
+    out_shape.push_back(input.dim(k));
+  }
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out, allocate(ctx, input.dtype(), std::move(out_shape)));
+  if (out.num_elements() > 0) {
+    layout.depth = remaining_elements(out, layout.block.size());
+    HUBIMG_RETURN_IF_ERROR(dispatch_by_width(ctx, input.dtype(), [&]<typename U>() -> Status {
+      if (to_batch) {
+        move_blocks<U, true>(layout, elements<U>(input), mutable_elements<U>(out));
+      } else {
+        move_blocks<U, false>(layout, mutable_elements<U>(out), elements<U>(input));
+      }
+      return {};
+    }));
+  }
+  ctx.set_output(0, std::move(out));
+  return {};
+}
+
 Status space_to_batch_nd_kernel(KernelContext& ctx) {
   BlockLayout layout;
   HUBIMG_ASSIGN_OR_RETURN(auto paddings, read_block_args(ctx, "paddings", layout));
@@ -227,19 +250,7 @@ Status space_to_batch_nd_kernel(KernelContext& ctx) {
     layout.grid.push_back(padded / layout.block[i]);
     out_shape.push_back(padded / layout.block[i]);
   }
-  for (int k = static_cast<int>(layout.block.size()) + 1; k < input.rank(); ++k) {
-    out_shape.push_back(input.dim(k));
-  }
-  HUBIMG_ASSIGN_OR_RETURN(Tensor out, allocate(ctx, input.dtype(), std::move(out_shape)));
-  if (out.num_elements() > 0) {
-    layout.depth = remaining_elements(out, layout.block.size());
-    HUBIMG_RETURN_IF_ERROR(dispatch_by_width(ctx, input.dtype(), [&]<typename U>() -> Status {
-      move_blocks<U, true>(layout, elements<U>(input), mutable_elements<U>(out));
-      return {};
-    }));
-  }
-  ctx.set_output(0, std::move(out));
-  return {};
+  return move_all_blocks(ctx, layout, std::move(out_shape), /*to_batch=*/true);
 }
 
 Status batch_to_space_nd_kernel(KernelContext& ctx) {
@@ -275,19 +286,7 @@ Status batch_to_space_nd_kernel(KernelContext& ctx) {
     layout.space_spatial.push_back(cropped);
     out_shape.push_back(cropped);
   }
-  for (int k = static_cast<int>(layout.block.size()) + 1; k < input.rank(); ++k) {
-    out_shape.push_back(input.dim(k));
-  }
-  HUBIMG_ASSIGN_OR_RETURN(Tensor out, allocate(ctx, input.dtype(), std::move(out_shape)));
-  if (out.num_elements() > 0) {
-    layout.depth = remaining_elements(out, layout.block.size());
-    HUBIMG_RETURN_IF_ERROR(dispatch_by_width(ctx, input.dtype(), [&]<typename U>() -> Status {
-      move_blocks<U, false>(layout, mutable_elements<U>(out), elements<U>(input));
-      return {};
-    }));
-  }
-  ctx.set_output(0, std::move(out));
-  return {};
+  return move_all_blocks(ctx, layout, std::move(out_shape), /*to_batch=*/false);
 }
 
 // ---------------------------------------------------------------------------------------------

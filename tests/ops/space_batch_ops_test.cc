@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/array_util.h"
 #include "ops/op_registry.h"
 #include "ops/op_test_util.h"
 
@@ -157,19 +158,8 @@ Array batch_to_space_reference(const Array& x, const std::vector<int64_t>& block
 // ---------------------------------------------------------------------------------------------
 // Running the kernels.
 
-Tensor index_tensor(DType dtype, Dims shape, const std::vector<int64_t>& values) {
-  Tensor t(dtype, std::move(shape));
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == DType::kInt32) {
-      t.mutable_data<int32_t>()[i] = static_cast<int32_t>(values[i]);
-    } else {
-      t.mutable_data<int64_t>()[i] = values[i];
-    }
-  }
-  return t;
-}
 Tensor block_tensor(DType dtype, const std::vector<int64_t>& block) {
-  return index_tensor(dtype, {static_cast<int64_t>(block.size())}, block);
+  return int_tensor(dtype, {static_cast<int64_t>(block.size())}, block);
 }
 Tensor amounts_tensor(DType dtype, const Amounts& amounts) {
   std::vector<int64_t> flat;
@@ -177,7 +167,7 @@ Tensor amounts_tensor(DType dtype, const Amounts& amounts) {
     flat.push_back(start);
     flat.push_back(end);
   }
-  return index_tensor(dtype, {static_cast<int64_t>(amounts.size()), 2}, flat);
+  return int_tensor(dtype, {static_cast<int64_t>(amounts.size()), 2}, flat);
 }
 
 // 1, 2, 3, ... (no element is 0, so padding is told apart from data; below 250 for uint8).
