@@ -393,11 +393,15 @@ namespace {
 
 TEST(FastTrainKernels, FusedBatchNormGradTrainingMatchesReference) {
   uint32_t seed = 7000;
-  for (const Dims& shape : {Dims{1, 1, 2, 3}, Dims{3, 5, 7, 8}, Dims{8, 4, 4, 32}, Dims{2, 9, 3, 1},
-                            Dims{32, 7, 7, 16}}) {
-    const int64_t c = shape[3];
+  // NHWC shapes, then NCHW ones (the last: Keras 2's LayerNormalization form).
+  const std::vector<std::pair<Dims, const char*>> cases = {
+      {{1, 1, 2, 3}, "NHWC"},  {{3, 5, 7, 8}, "NHWC"},    {{8, 4, 4, 32}, "NHWC"},
+      {{2, 9, 3, 1}, "NHWC"},  {{32, 7, 7, 16}, "NHWC"},  {{3, 8, 5, 7}, "NCHW"},
+      {{2, 16, 3, 3}, "NCHW"}, {{1, 197, 768, 1}, "NCHW"}};
+  for (const auto& [shape, format] : cases) {
+    const int64_t c = std::string_view(format) == "NHWC" ? shape[3] : shape[1];
     const Tensor x = random_tensor(shape, seed++, 2.0f, 5.0f);
-    AttrMap attrs{{"epsilon", 1e-3f}, {"is_training", true}};
+    AttrMap attrs{{"epsilon", 1e-3f}, {"is_training", true}, {"data_format", std::string(format)}};
     // Batch statistics from the reference forward pass, as the training graph feeds them.
     const auto forward = run_reference("FusedBatchNormV3",
                                        {x, random_tensor({c}, seed++), random_tensor({c}, seed++),
@@ -406,9 +410,9 @@ TEST(FastTrainKernels, FusedBatchNormGradTrainingMatchesReference) {
     ASSERT_EQ(forward.size(), 6u);
     const Tensor dy = random_tensor(shape, seed++);
     const Tensor scale = random_tensor({c}, seed++, 0.5f, 1.5f);
-    expect_same_as_reference("FusedBatchNormGradV3",
-                             {dy, x, scale, forward[3], forward[4], forward[5]}, attrs,
-                             "FusedBatchNormGradV3 " + dims_to_string(shape), 2e-4f);
+    expect_same_as_reference(
+        "FusedBatchNormGradV3", {dy, x, scale, forward[3], forward[4], forward[5]}, attrs,
+        "FusedBatchNormGradV3 " + std::string(format) + " " + dims_to_string(shape), 2e-4f);
   }
 }
 

@@ -629,21 +629,26 @@ Attempt batch_norm_grad_training(KernelContext& ctx) {
   }
   auto is_training = ctx.attrs().get_bool("is_training", true);
   auto epsilon = ctx.attrs().get_float("epsilon", 1e-4f);
-  if (!is_training.ok() || !*is_training || !epsilon.ok() || !is_nhwc(ctx.attrs())) {
+  auto format = ctx.attrs().get_string("data_format", "NHWC");
+  if (!is_training.ok() || !*is_training || !epsilon.ok() || !format.ok() ||
+      (*format != "NHWC" && *format != "NCHW")) {
     return std::nullopt;
   }
+  const bool nhwc = *format == "NHWC";  // NCHW: Keras 2's LayerNormalization
   const Tensor& dy = ctx.input(0);
   const Tensor& x = ctx.input(1);
   if (x.rank() != 4 || x.num_elements() == 0 || dy.shape() != x.shape()) return std::nullopt;
-  const int64_t channels = x.dim(3);
+  const int64_t channels = x.dim(nhwc ? 3 : 1);
   for (size_t i = 2; i < 5; ++i) {
     if (ctx.input(i).shape() != Dims{channels}) return std::nullopt;
   }
-  const std::vector<int64_t> key = {x.dim(0), x.dim(1), x.dim(2), channels,
-                                    static_cast<int64_t>(std::bit_cast<uint32_t>(*epsilon))};
+  const std::vector<int64_t> key = {
+      x.dim(0), x.dim(1), x.dim(2),
+      x.dim(3), nhwc,     static_cast<int64_t>(std::bit_cast<uint32_t>(*epsilon))};
   auto entry = batch_norm_grad_cache().get(key, [&] {
     BatchNormGradEntry e;
-    e.data_md = memory::desc({x.dim(0), channels, x.dim(1), x.dim(2)}, kF32, Tag::nhwc);
+    e.data_md = nhwc ? memory::desc({x.dim(0), channels, x.dim(1), x.dim(2)}, kF32, Tag::nhwc)
+                     : memory::desc({x.dim(0), channels, x.dim(2), x.dim(3)}, kF32, Tag::nchw);
     e.stats_md = memory::desc({channels}, kF32, Tag::a);
     const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
     dnnl::batch_normalization_forward::primitive_desc forward(
