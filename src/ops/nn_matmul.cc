@@ -274,11 +274,9 @@ Tensor relabeled(const Tensor& source, const LabeledArray& in, const Labels& kee
     out_dims.push_back(in.dims[axis]);
     read_strides.push_back(in_strides[axis]);
   }
+  // keep is not empty here: two empty label lists are equal.
   Tensor out = Tensor::uninitialized(source.dtype(), out_dims);
-  if (out.num_elements() == 0 || keep.empty()) {
-    if (out.num_elements() == 1) out.mutable_data<T>()[0] = input[0];
-    return out;
-  }
+  if (out.num_elements() == 0) return out;
   const int64_t row = out_dims.back(), row_stride = read_strides.back();
   const Dims outer(out_dims.begin(), out_dims.end() - 1);
   const Dims outer_strides(read_strides.begin(), read_strides.end() - 1);

@@ -127,52 +127,29 @@ HUBIMG_GRAD_CASES(ArrayMoreRules) {
 // depth ops follow.
 HUBIMG_GRAD_CASES(ArraySpaceBatch) {
   std::vector<GradCase> cases;
-  cases.push_back(
-      {"SpaceToBatchND",
-       {},
-       {uniform({2, 5, 6, 3}, -1, 1, 1), ints32({2}, {2, 2}), ints32({2, 2}, {2, 3, 2, 2})},
-       {},
-       {},
-       {"T"},
-       "dilated-convolution SAME paddings"});
-  cases.push_back({"SpaceToBatchND",
-                   {},
-                   {uniform({3, 6, 2}, -1, 1, 2), ints64({1}, {3}), ints64({1, 2}, {1, 2})},
-                   {},
-                   {},
-                   {"T"},
-                   "M=1, int64"});
-  cases.push_back(
-      {"SpaceToBatchND",
-       {},
-       {uniform({1, 3, 4, 2, 2}, -1, 1, 3), ints32({2}, {3, 2}), ints64({2, 2}, {0, 0, 1, 1})},
-       {},
-       {},
-       {"T"},
-       "trailing dims"});
-  cases.push_back(
-      {"BatchToSpaceND",
-       {},
-       {uniform({8, 5, 6, 3}, -1, 1, 4), ints32({2}, {2, 2}), ints32({2, 2}, {0, 1, 0, 2})},
-       {},
-       {},
-       {"T"},
-       "dilated-convolution crops"});
-  cases.push_back({"BatchToSpaceND",
-                   {},
-                   {uniform({6, 3, 2}, -1, 1, 5), ints64({1}, {3}), ints64({1, 2}, {2, 1})},
-                   {},
-                   {},
-                   {"T"},
-                   "M=1, int64"});
-  cases.push_back(
-      {"BatchToSpaceND",
-       {},
-       {uniform({12, 2, 3, 2, 2}, -1, 1, 6), ints32({2}, {3, 2}), ints64({2, 2}, {1, 1, 0, 1})},
-       {},
-       {},
-       {"T"},
-       "trailing dims"});
+  auto block_case = [&](const char* op, std::vector<Tensor> inputs, const char* label) {
+    cases.push_back({op, {}, std::move(inputs), {}, {}, {"T"}, label});
+  };
+  block_case("SpaceToBatchND",
+             {uniform({2, 5, 6, 3}, -1, 1, 1), ints32({2}, {2, 2}), ints32({2, 2}, {2, 3, 2, 2})},
+             "dilated-convolution SAME paddings");
+  block_case("SpaceToBatchND",
+             {uniform({3, 6, 2}, -1, 1, 2), ints64({1}, {3}), ints64({1, 2}, {1, 2})},
+             "M=1, int64");
+  block_case(
+      "SpaceToBatchND",
+      {uniform({1, 3, 4, 2, 2}, -1, 1, 3), ints32({2}, {3, 2}), ints64({2, 2}, {0, 0, 1, 1})},
+      "trailing dims");
+  block_case("BatchToSpaceND",
+             {uniform({8, 5, 6, 3}, -1, 1, 4), ints32({2}, {2, 2}), ints32({2, 2}, {0, 1, 0, 2})},
+             "dilated-convolution crops");
+  block_case("BatchToSpaceND",
+             {uniform({6, 3, 2}, -1, 1, 5), ints64({1}, {3}), ints64({1, 2}, {2, 1})},
+             "M=1, int64");
+  block_case(
+      "BatchToSpaceND",
+      {uniform({12, 2, 3, 2, 2}, -1, 1, 6), ints32({2}, {3, 2}), ints64({2, 2}, {1, 1, 0, 1})},
+      "trailing dims");
   cases.push_back(
       {"SpaceToDepth", {{"block_size", int64_t{2}}}, {uniform({2, 4, 6, 3}, -1, 1, 7)}});
   cases.push_back(

@@ -522,6 +522,33 @@ PrimitiveCache<BatchNormEntry>& batch_norm_cache() {
   return cache;
 }
 
+// The data of a training batch norm: rank 4, not empty, NHWC or NCHW (Keras 2's
+// LayerNormalization runs as this op on [1, rows, features, 1], NCHW); nothing otherwise.
+struct BatchNormData {
+  const Tensor* x;
+  bool nhwc;
+  int64_t channels;
+
+  memory::desc md() const {
+    return nhwc ? memory::desc({x->dim(0), channels, x->dim(1), x->dim(2)}, kF32, Tag::nhwc)
+                : memory::desc({x->dim(0), channels, x->dim(2), x->dim(3)}, kF32, Tag::nchw);
+  }
+  std::vector<int64_t> cache_key(float epsilon) const {
+    return {x->dim(0), x->dim(1), x->dim(2),
+            x->dim(3), nhwc,      static_cast<int64_t>(std::bit_cast<uint32_t>(epsilon))};
+  }
+};
+
+std::optional<BatchNormData> batch_norm_data(const AttrMap& attrs, const Tensor& x) {
+  auto format = attrs.get_string("data_format", "NHWC");
+  if (!format.ok() || (*format != "NHWC" && *format != "NCHW") || x.rank() != 4 ||
+      x.num_elements() == 0) {
+    return std::nullopt;
+  }
+  const bool nhwc = *format == "NHWC";
+  return BatchNormData{&x, nhwc, x.dim(nhwc ? 3 : 1)};
+}
+
 // The reference kernel's semantics (src/ops/nn_norm.cc): y from the biased batch variance;
 // batch_variance Bessel-corrected; with exponential_avg_factor f != 1 the running outputs are
 // (1 - f) * old + f * batch; reserve spaces hold the batch mean and biased variance.
@@ -530,16 +557,11 @@ Attempt batch_norm_training(KernelContext& ctx) {
   auto is_training = ctx.attrs().get_bool("is_training", true);
   auto epsilon = ctx.attrs().get_float("epsilon", 1e-4f);
   auto factor = ctx.attrs().get_float("exponential_avg_factor", 1.0f);
-  auto format = ctx.attrs().get_string("data_format", "NHWC");
-  if (!is_training.ok() || !*is_training || !epsilon.ok() || !factor.ok() || !format.ok() ||
-      (*format != "NHWC" && *format != "NCHW")) {
-    return std::nullopt;
-  }
-  // NCHW: Keras 2's LayerNormalization runs as this op on [1, rows, features, 1].
-  const bool nhwc = *format == "NHWC";
+  if (!is_training.ok() || !*is_training || !epsilon.ok() || !factor.ok()) return std::nullopt;
   const Tensor& x = ctx.input(0);
-  if (x.rank() != 4 || x.num_elements() == 0) return std::nullopt;
-  const int64_t channels = x.dim(nhwc ? 3 : 1);
+  const auto data = batch_norm_data(ctx.attrs(), x);
+  if (!data) return std::nullopt;
+  const int64_t channels = data->channels;
   for (size_t i = 1; i < 5; ++i) {
     const bool needed = i < 3 || *factor != 1.0f;
     if (ctx.input(i).rank() != 1 || (needed && ctx.input(i).dim(0) != channels)) {
@@ -547,13 +569,9 @@ Attempt batch_norm_training(KernelContext& ctx) {
     }
   }
   const int64_t rows = x.num_elements() / channels;
-  const std::vector<int64_t> key = {
-      x.dim(0), x.dim(1), x.dim(2),
-      x.dim(3), nhwc,     static_cast<int64_t>(std::bit_cast<uint32_t>(*epsilon))};
-  auto entry = batch_norm_cache().get(key, [&] {
+  auto entry = batch_norm_cache().get(data->cache_key(*epsilon), [&] {
     BatchNormEntry e;
-    e.data_md = nhwc ? memory::desc({x.dim(0), channels, x.dim(1), x.dim(2)}, kF32, Tag::nhwc)
-                     : memory::desc({x.dim(0), channels, x.dim(2), x.dim(3)}, kF32, Tag::nchw);
+    e.data_md = data->md();
     e.stats_md = memory::desc({channels}, kF32, Tag::a);
     const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
     dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_training, e.data_md,
@@ -629,26 +647,18 @@ Attempt batch_norm_grad_training(KernelContext& ctx) {
   }
   auto is_training = ctx.attrs().get_bool("is_training", true);
   auto epsilon = ctx.attrs().get_float("epsilon", 1e-4f);
-  auto format = ctx.attrs().get_string("data_format", "NHWC");
-  if (!is_training.ok() || !*is_training || !epsilon.ok() || !format.ok() ||
-      (*format != "NHWC" && *format != "NCHW")) {
-    return std::nullopt;
-  }
-  const bool nhwc = *format == "NHWC";  // NCHW: Keras 2's LayerNormalization
+  if (!is_training.ok() || !*is_training || !epsilon.ok()) return std::nullopt;
   const Tensor& dy = ctx.input(0);
   const Tensor& x = ctx.input(1);
-  if (x.rank() != 4 || x.num_elements() == 0 || dy.shape() != x.shape()) return std::nullopt;
-  const int64_t channels = x.dim(nhwc ? 3 : 1);
+  const auto data = batch_norm_data(ctx.attrs(), x);
+  if (!data || dy.shape() != x.shape()) return std::nullopt;
+  const int64_t channels = data->channels;
   for (size_t i = 2; i < 5; ++i) {
     if (ctx.input(i).shape() != Dims{channels}) return std::nullopt;
   }
-  const std::vector<int64_t> key = {
-      x.dim(0), x.dim(1), x.dim(2),
-      x.dim(3), nhwc,     static_cast<int64_t>(std::bit_cast<uint32_t>(*epsilon))};
-  auto entry = batch_norm_grad_cache().get(key, [&] {
+  auto entry = batch_norm_grad_cache().get(data->cache_key(*epsilon), [&] {
     BatchNormGradEntry e;
-    e.data_md = nhwc ? memory::desc({x.dim(0), channels, x.dim(1), x.dim(2)}, kF32, Tag::nhwc)
-                     : memory::desc({x.dim(0), channels, x.dim(2), x.dim(3)}, kF32, Tag::nchw);
+    e.data_md = data->md();
     e.stats_md = memory::desc({channels}, kF32, Tag::a);
     const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
     dnnl::batch_normalization_forward::primitive_desc forward(
