@@ -78,6 +78,46 @@ GradientRule conv_rule(const std::string& backprop_input, const std::string& bac
   };
 }
 
+// The backprop ops differentiated as forward ops (nn_grad.py _Conv2DBackpropInputGrad and
+// friends): Conv2DBackpropInput is Keras's Conv2DTranspose. Every input is linear in the
+// others, so each gradient is another member of the same conv family, with the same attributes.
+// BackpropInput(sizes, filter, dy): filter <- BackpropFilter(g, shape(filter), dy),
+//                                  dy <- forward(g, filter).
+GradientRule conv_backprop_input_rule(const std::string& forward,
+                                      const std::string& backprop_filter) {
+  return [=](GradientBuilder& b) -> Expected<Grads> {
+    Grads out(3);
+    const GradValue g = b.grad(0);
+    if (!g.valid()) return out;
+    if (b.needs_grad(1)) {
+      HUBIMG_ASSIGN_OR_RETURN(GradValue shape, b.add1("Shape", {b.input(1)}));
+      HUBIMG_ASSIGN_OR_RETURN(out[1], b.add1(backprop_filter, {g, shape, b.input(2)}, b.attrs()));
+    }
+    if (b.needs_grad(2)) {
+      HUBIMG_ASSIGN_OR_RETURN(out[2], b.add1(forward, {g, b.input(1)}, b.attrs()));
+    }
+    return out;
+  };
+}
+
+// BackpropFilter(x, sizes, dy): x <- BackpropInput(shape(x), g, dy), dy <- forward(x, g).
+GradientRule conv_backprop_filter_rule(const std::string& forward,
+                                       const std::string& backprop_input) {
+  return [=](GradientBuilder& b) -> Expected<Grads> {
+    Grads out(3);
+    const GradValue g = b.grad(0);
+    if (!g.valid()) return out;
+    if (b.needs_grad(0)) {
+      HUBIMG_ASSIGN_OR_RETURN(GradValue shape, b.add1("Shape", {b.input(0)}));
+      HUBIMG_ASSIGN_OR_RETURN(out[0], b.add1(backprop_input, {shape, g, b.input(2)}, b.attrs()));
+    }
+    if (b.needs_grad(2)) {
+      HUBIMG_ASSIGN_OR_RETURN(out[2], b.add1(forward, {b.input(0), g}, b.attrs()));
+    }
+    return out;
+  };
+}
+
 // FusedBatchNorm / V2 / V3 (nn_grad.py _BaseFusedBatchNormGrad): training differentiates
 // through the batch statistics saved in reserve_space_1/2; inference uses the population
 // mean and variance inputs. Mean and variance never get a gradient, nor do outputs 1...
@@ -421,6 +461,15 @@ void register_nn_gradients(OpRegistry& r) {
   r.set_gradient("Conv2D", conv_rule("Conv2DBackpropInput", "Conv2DBackpropFilter"));
   r.set_gradient("DepthwiseConv2dNative", conv_rule("DepthwiseConv2dNativeBackpropInput",
                                                     "DepthwiseConv2dNativeBackpropFilter"));
+  r.set_gradient("Conv2DBackpropInput", conv_backprop_input_rule("Conv2D", "Conv2DBackpropFilter"));
+  r.set_gradient("Conv2DBackpropFilter",
+                 conv_backprop_filter_rule("Conv2D", "Conv2DBackpropInput"));
+  r.set_gradient(
+      "DepthwiseConv2dNativeBackpropInput",
+      conv_backprop_input_rule("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropFilter"));
+  r.set_gradient(
+      "DepthwiseConv2dNativeBackpropFilter",
+      conv_backprop_filter_rule("DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput"));
   r.set_gradient("FusedBatchNorm", fused_batch_norm_rule("FusedBatchNormGrad", false));
   r.set_gradient("FusedBatchNormV2", fused_batch_norm_rule("FusedBatchNormGradV2", false));
   r.set_gradient("FusedBatchNormV3", fused_batch_norm_rule("FusedBatchNormGradV3", true));

@@ -411,6 +411,32 @@ HUBIMG_GRAD_CASES(NnConv) {
   return cases;
 }
 
+// The backprop ops as forward ops (Conv2DTranspose is Conv2DBackpropInput): sizes are fixed
+// int32 inputs, the other two are differentiated.
+HUBIMG_GRAD_CASES(NnConvBackprops) {
+  std::vector<GradCase> cases;
+  uint32_t seed = 3500;
+  for (bool depthwise : {false, true}) {
+    const std::string forward = depthwise ? "DepthwiseConv2dNative" : "Conv2D";
+    for (const ConvCase& c : conv_cases(depthwise)) {
+      if (seed++ % 9 != 0) continue;
+      const Tensor x = uniform(c.input, -1, 1, seed);
+      const Tensor filter = uniform(c.filter, -1, 1, seed + 1);
+      const Dims out_shape = run(forward, {x, filter}, conv_attrs(c))[0].shape();
+      const Tensor dy = uniform(out_shape, -1, 1, seed + 2);
+      GradCase input{forward + "BackpropInput", conv_attrs(c), {shape_of(x), filter, dy}};
+      input.differentiate = {1, 2};
+      input.label = conv_label(input.op, c);
+      cases.push_back(input);
+      GradCase filt{forward + "BackpropFilter", conv_attrs(c), {x, shape_of(filter), dy}};
+      filt.differentiate = {0, 2};
+      filt.label = conv_label(filt.op, c);
+      cases.push_back(filt);
+    }
+  }
+  return cases;
+}
+
 HUBIMG_GRAD_CASES(NnPool) {
   std::vector<GradCase> cases;
   uint32_t seed = 4000;
