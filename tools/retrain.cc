@@ -55,6 +55,7 @@ struct RetrainArgs {
   double weight_decay = 0.004;
   std::optional<double> batch_norm_momentum;
   std::string output_key;
+  std::string signature;
   uint64_t seed = 1;
   bool resume = false;
   bool keep_best = false;
@@ -355,6 +356,17 @@ int retrain(const RetrainArgs& a) {
   load_options.prepare_training = a.fine_tune;
   auto model = Model::load(a.model, load_options);
   if (!model.ok()) return fail(model.status());
+  // As hub.KerasLayer(signature=...): a model without __call__ (Keras 3's model.export(), TF1
+  // SavedModels) is called through a signature, serving_default unless --signature names one.
+  std::string signature = a.signature;
+  if (signature.empty() && !model->has_call()) {
+    const auto names = model->signature_names();
+    if (std::find(names.begin(), names.end(), "serving_default") != names.end()) {
+      signature = "serving_default";
+      std::fprintf(stderr, "%s has no __call__: the hub layer calls signature 'serving_default'\n",
+                   a.model.c_str());
+    }
+  }
 
   int64_t h = 0, w = 0;
   if (!a.image_size.empty()) {
@@ -362,7 +374,8 @@ int retrain(const RetrainArgs& a) {
     if (!size.ok()) return fail(size.status());
     std::tie(h, w) = *size;
   } else {
-    const auto specs = inputs_without_defaults(model->call_input_specs());
+    const auto specs = signature.empty() ? inputs_without_defaults(model->call_input_specs())
+                                         : model->signature_input_specs(signature);
     if (specs.size() == 1 && !specs[0].shape.unknown_rank && specs[0].shape.dims.size() == 4 &&
         specs[0].shape.dims[1] > 0 && specs[0].shape.dims[2] > 0) {
       h = specs[0].shape.dims[1];
@@ -416,6 +429,7 @@ int retrain(const RetrainArgs& a) {
   ClassifierOptions co;
   co.hub.trainable = a.fine_tune;
   co.hub.output_key = a.output_key;
+  co.hub.signature = signature;
   if (a.batch_norm_momentum) {
     co.hub.arguments["batch_norm_momentum"] =
         Tensor::scalar<float>(static_cast<float>(*a.batch_norm_momentum));
@@ -447,6 +461,7 @@ int retrain(const RetrainArgs& a) {
   auto created = ImageClassifier::create(std::move(model).value(), co);
   if (!created.ok()) return fail(created.status().with_context(a.model));
   ImageClassifier& classifier = *created;
+  if (Status s = classifier.check_publishable(); !s.ok()) return fail(s.with_context(a.model));
 
   const fs::path work = a.work_dir.empty() ? fs::path(a.output + ".train") : fs::path(a.work_dir);
   std::error_code ec;
@@ -742,6 +757,9 @@ void add_retrain_command(CLI::App& app, int& exit_code) {
                   "Passed to the hub model's __call__ as batch_norm_momentum");
   cmd->add_option("--output-key", a->output_key,
                   "The hub model output to use when it returns a dict");
+  cmd->add_option("--signature", a->signature,
+                  "Call this signature of the hub model instead of __call__ (default: "
+                  "serving_default when the model has no __call__); not with --fine-tune");
   cmd->add_option("--seed", a->seed,
                   "Seeds the head's initialization, shuffling, dropout and "
                   "augmentation")

@@ -29,6 +29,11 @@ struct HubLayerOptions {
   std::map<std::string, Tensor> arguments;
   // The output to use when __call__ returns a dict ("" when it returns one tensor).
   std::string output_key;
+  // Call this signature instead of __call__ (hub.KerasLayer's `signature=`), for models without
+  // one: Keras 3 `model.export()`, TF1 SavedModels. Its outputs are a dict, so `output_key` picks
+  // one when there are several. A signature has one trace (batch norm on moving statistics), no
+  // variable updates and no regularization losses, so it cannot be trainable (as KerasLayer).
+  std::string signature;
 };
 
 struct ClassifierOptions {
@@ -107,6 +112,9 @@ class ImageClassifier {
   // they must be numeric scalars.
   Status publish(const std::filesystem::path& out_dir,
                  std::vector<std::string> class_names = {}) const;
+  // What would keep publish() from writing this classifier, known before any training: a hub
+  // layer over a TF1 model's signature runs graph ops, not a function the new model could call.
+  Status check_publishable() const;
 
  private:
   explicit ImageClassifier(Model base) : base_(std::move(base)) {}
@@ -114,6 +122,8 @@ class ImageClassifier {
                                                int64_t step, Tensor* feature_gradient) const;
   Expected<EvalMetrics> head_evaluate(const Tensor& features, const Tensor& labels) const;
   Expected<Tensor> pick_output(const std::map<std::string, Tensor>& outputs) const;
+  // The base's outputs on `images` in inference mode (its __call__ or its signature).
+  Expected<std::map<std::string, Tensor>> call_base(const Tensor& images) const;
 
   Model base_;
   ClassifierOptions options_;

@@ -71,18 +71,50 @@ Expected<ImageClassifier> ImageClassifier::create(Model base, ClassifierOptions 
     return invalid_argument("the image size must be set");
   }
   HUBIMG_RETURN_IF_ERROR(options.optimizer.learning_rate.validate());
-  if (!base.has_call()) return invalid_argument("the base model has no __call__");
+  const std::string& signature = options.hub.signature;
+  std::vector<Model::InputSpec> specs;
+  std::string callable = "__call__";
+  if (signature.empty()) {
+    if (!base.has_call()) {
+      std::string names;
+      for (const auto& n : base.signature_names()) names += (names.empty() ? "" : ", ") + n;
+      return invalid_argument("the base model has no __call__; call one of its signatures (" +
+                              (names.empty() ? std::string("none") : names) + ") instead");
+    }
+    specs = base.call_input_specs();
+  } else {
+    const auto names = base.signature_names();
+    if (std::find(names.begin(), names.end(), signature) == names.end()) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      return not_found("the base model has no signature '" + signature +
+                       "' (signatures: " + (list.empty() ? std::string("none") : list) + ")");
+    }
+    if (options.hub.trainable) {
+      return invalid_argument(
+          "a hub layer over signature '" + signature +
+          "' cannot be trainable: a signature has no training mode, no batch-norm updates and "
+          "no regularization losses (hub.KerasLayer refuses it too); fine-tune through "
+          "__call__, or train the head alone");
+    }
+    if (!options.hub.arguments.empty()) {
+      return invalid_argument("hub layer arguments set __call__'s hyperparameters; signature '" +
+                              signature + "' takes only the images");
+    }
+    specs = base.signature_input_specs(signature);
+    callable = "signature '" + signature + "'";
+  }
   // The images are the one input that neither `hub.arguments` nor a Python default (TF Hub's
   // `batch_norm_momentum=0.99`) supplies.
   std::vector<std::string> image_inputs;
-  for (const auto& spec : base.call_input_specs()) {
+  for (const auto& spec : specs) {
     if (spec.has_default || options.hub.arguments.count(spec.name)) continue;
     image_inputs.push_back(spec.name);
   }
   if (image_inputs.size() != 1) {
     std::string names;
     for (const auto& n : image_inputs) names += (names.empty() ? "" : ", ") + n;
-    return invalid_argument("the base model's __call__ takes " +
+    return invalid_argument("the base model's " + callable + " takes " +
                             std::to_string(image_inputs.size()) +
                             " inputs that have no default and are not in the hub layer's "
                             "arguments (" +
@@ -92,9 +124,7 @@ Expected<ImageClassifier> ImageClassifier::create(Model base, ClassifierOptions 
   c.input_name_ = image_inputs[0];
   c.options_ = std::move(options);
   Tensor probe(DType::kFloat32, {1, c.options_.image_height, c.options_.image_width, 3});
-  CallOptions call;
-  call.arguments = c.options_.hub.arguments;
-  auto outputs = c.base_.call({{c.input_name_, probe}}, call);
+  auto outputs = c.call_base(probe);
   if (!outputs.ok()) return outputs.status().with_context("probing the base model");
   if (c.options_.hub.output_key.empty()) {
     if (outputs->size() != 1) {
@@ -315,10 +345,17 @@ Expected<StepMetrics> ImageClassifier::train_step_on_features(const Tensor& feat
   return g.metrics;
 }
 
+Expected<std::map<std::string, Tensor>> ImageClassifier::call_base(const Tensor& images) const {
+  if (options_.hub.signature.empty()) {
+    CallOptions call;
+    call.arguments = options_.hub.arguments;
+    return base_.call({{input_name_, images}}, call);
+  }
+  return base_.call_signature(options_.hub.signature, {{input_name_, images}});
+}
+
 Expected<Tensor> ImageClassifier::features(const Tensor& images) const {
-  CallOptions call;
-  call.arguments = options_.hub.arguments;
-  HUBIMG_ASSIGN_OR_RETURN(auto outputs, base_.call({{input_name_, images}}, call));
+  HUBIMG_ASSIGN_OR_RETURN(auto outputs, call_base(images));
   HUBIMG_ASSIGN_OR_RETURN(Tensor f, pick_output(outputs));
   if (f.dim(1) != num_features_) {
     return invalid_argument("the base model returned " + f.description() + ", expected " +
@@ -389,7 +426,9 @@ Status ImageClassifier::publish(const std::filesystem::path& out_dir,
   train::PublishRequest request;
   request.base_model = saved.source_path();
   request.base_trainable = options_.hub.trainable;
-  request.base_output_key = options_.hub.output_key;
+  // A signature's outputs are a dict: name the key even when there is one.
+  request.base_output_key = options_.hub.signature.empty() ? options_.hub.output_key : output_name_;
+  request.base_signature = options_.hub.signature;
   for (const auto& [name, value] : options_.hub.arguments) {
     if (value.rank() != 0 || !dtype_is_numeric(value.dtype()) || value.dtype() == DType::kBool) {
       return invalid_argument("publish: hub argument '" + name + "' is " + value.description() +
@@ -411,6 +450,19 @@ Status ImageClassifier::publish(const std::filesystem::path& out_dir,
   request.image_height = options_.image_height;
   request.image_width = options_.image_width;
   return train::publish_classifier(request, saved, out_dir);
+}
+
+Status ImageClassifier::check_publishable() const {
+  const std::string& signature = options_.hub.signature;
+  if (signature.empty()) return {};
+  const auto& signatures = base_.saved_model().signatures();
+  auto it = signatures.find(signature);
+  if (it == signatures.end() || !it->second.function) {
+    return unimplemented("signature '" + signature +
+                         "' runs the base model's TF1 graph, not a function, so a published "
+                         "classifier would have nothing to call (publishing needs a TF2 base)");
+  }
+  return {};
 }
 
 Expected<Tensor> ImageClassifier::logits(const Tensor& images) const {

@@ -60,6 +60,7 @@ Expected<Tensor> scalar_of(DType dtype, double value, const std::string& what) {
 struct BaseTrace {
   const format::ConcreteFunction* function = nullptr;
   FunctionSignature signature;
+  TensorSpec image;  // the function's image parameter
   std::vector<std::pair<std::string, TensorSpec>> hyperparameters;  // flat inputs after the image
   size_t output_index = 0;
 };
@@ -83,6 +84,10 @@ class Publisher {
 
  private:
   std::string where() const { return "publish " + request_.base_model.string(); }
+  std::string callable() const {
+    return request_.base_signature.empty() ? "__call__"
+                                           : "signature '" + request_.base_signature + "'";
+  }
 
   Status check_head() {
     const Tensor& k = request_.head_kernel;
@@ -157,14 +162,33 @@ class Publisher {
     return base_handles_[static_cast<size_t>(index)];
   }
 
+  // The base signature's function (TF2), or an error naming why there is none.
+  Expected<const format::ConcreteFunction*> signature_function() const {
+    const std::string& name = request_.base_signature;
+    auto it = base_.signatures().find(name);
+    if (it == base_.signatures().end())
+      return not_found(where() + ": the base model has no signature '" + name + "'");
+    if (!it->second.function) {
+      return unimplemented(where() + ": signature '" + name +
+                           "' runs the model's TF1 graph, not a function, so the published "
+                           "model would have nothing to call (a TF2 base is needed)");
+    }
+    return it->second.function.get();
+  }
+
   Status copy_functions() {
-    const auto& call = base_.root_call();
-    if (!call || call->concrete_functions.empty())
-      return not_found(where() + ": the base model has no root __call__");
     std::vector<std::string> roots;
-    for (const auto& cf : call->concrete_functions) roots.push_back(cf.name);
-    for (const auto& fo : base_.regularization_losses()) {
-      for (const auto& cf : fo.concrete_functions) roots.push_back(cf.name);
+    if (!request_.base_signature.empty()) {
+      HUBIMG_ASSIGN_OR_RETURN(const format::ConcreteFunction* fn, signature_function());
+      roots.push_back(fn->name);
+    } else {
+      const auto& call = base_.root_call();
+      if (!call || call->concrete_functions.empty())
+        return not_found(where() + ": the base model has no root __call__");
+      for (const auto& cf : call->concrete_functions) roots.push_back(cf.name);
+      for (const auto& fo : base_.regularization_losses()) {
+        for (const auto& cf : fo.concrete_functions) roots.push_back(cf.name);
+      }
     }
     for (const auto& name : base_.reachable_functions(roots)) {
       const tf::FunctionDef* def = base_.function(name);
@@ -176,21 +200,36 @@ class Publisher {
 
   // The base trace for `training` (the inference trace when the base has no training one).
   Expected<BaseTrace> base_trace(bool training) const {
-    const auto& call = *base_.root_call();
     const format::ConcreteFunction* chosen = nullptr;
-    for (const auto& cf : call.concrete_functions) {
-      if (cf.training.value_or(false) == training) chosen = &cf;
-      if (chosen) break;
+    if (!request_.base_signature.empty()) {
+      HUBIMG_ASSIGN_OR_RETURN(chosen, signature_function());
+    } else {
+      for (const auto& cf : base_.root_call()->concrete_functions) {
+        if (cf.training.value_or(false) == training) chosen = &cf;
+        if (chosen) break;
+      }
+      if (chosen == nullptr && training) return base_trace(false);
+      if (chosen == nullptr) return not_found(where() + ": root __call__ has no inference trace");
     }
-    if (chosen == nullptr && training) return base_trace(false);
-    if (chosen == nullptr) return not_found(where() + ": root __call__ has no inference trace");
     BaseTrace t;
     t.function = chosen;
     const FunctionSignature* sig = writer_.function(chosen->name);
     if (sig == nullptr) return internal_error(where() + ": '" + chosen->name + "' not copied");
     t.signature = *sig;
-    if (chosen->args.empty() || chosen->args[0].second.kind != format::StructuredArg::Kind::kTensor)
-      return unimplemented(where() + ": the base __call__ must take one image tensor first");
+    using K = format::StructuredArg::Kind;
+    if (!request_.base_signature.empty()) {
+      // A signature takes its tensors by keyword; a hub image layer passes only the image.
+      if (!chosen->args.empty() || chosen->kwargs.size() != 1 ||
+          chosen->kwargs[0].second.kind != K::kTensor) {
+        return unimplemented(where() + ": signature '" + request_.base_signature +
+                             "' must take exactly one tensor (the images)");
+      }
+      t.image = chosen->kwargs[0].second.tensor;
+    } else {
+      if (chosen->args.empty() || chosen->args[0].second.kind != K::kTensor)
+        return unimplemented(where() + ": the base __call__ must take one image tensor first");
+      t.image = chosen->args[0].second.tensor;
+    }
     // Flat inputs after the image: Tensor-valued hyperparameters, by parameter name.
     auto add_named = [&](const std::string& name, const format::StructuredArg& a) -> Status {
       std::vector<TensorSpec> flat;
@@ -203,7 +242,9 @@ class Publisher {
     };
     for (size_t i = 1; i < chosen->args.size(); ++i)
       HUBIMG_RETURN_IF_ERROR(add_named(chosen->args[i].first, chosen->args[i].second));
-    for (const auto& [name, a] : chosen->kwargs) HUBIMG_RETURN_IF_ERROR(add_named(name, a));
+    if (request_.base_signature.empty()) {
+      for (const auto& [name, a] : chosen->kwargs) HUBIMG_RETURN_IF_ERROR(add_named(name, a));
+    }
     const size_t expected = 1 + t.hyperparameters.size() + chosen->bound_inputs.size();
     if (sig->input_types.size() != expected) {
       return data_loss(where() + ": '" + chosen->name + "' takes " +
@@ -212,7 +253,7 @@ class Publisher {
     }
     if (request_.base_output_key.empty()) {
       if (sig->output_types.size() != 1) {
-        return invalid_argument(where() + ": the base __call__ returns " +
+        return invalid_argument(where() + ": the base " + callable() + " returns " +
                                 std::to_string(sig->output_types.size()) +
                                 " tensors; name one with base_output_key");
       }
@@ -220,7 +261,7 @@ class Publisher {
       auto it = std::find(chosen->output_keys.begin(), chosen->output_keys.end(),
                           request_.base_output_key);
       if (it == chosen->output_keys.end())
-        return not_found(where() + ": the base __call__ has no output '" +
+        return not_found(where() + ": the base " + callable() + " has no output '" +
                          request_.base_output_key + "'");
       t.output_index = static_cast<size_t>(it - chosen->output_keys.begin());
     }
@@ -230,7 +271,7 @@ class Publisher {
   }
 
   TensorSpec image_spec(const BaseTrace& t) const {
-    TensorSpec spec = t.function->args[0].second.tensor;
+    TensorSpec spec = t.image;
     spec.name = "inputs";
     if (!spec.shape.unknown_rank && spec.shape.dims.size() == 4) {
       spec.shape.dims[0] = -1;
@@ -321,7 +362,7 @@ class Publisher {
       const auto& s = out.tensor.shape;
       if (!s.unknown_rank && (s.dims.size() != 2 ||
                               (s.dims[1] >= 0 && s.dims[1] != request_.head_kernel.shape()[0]))) {
-        return invalid_argument(where() + ": the base __call__ returns " + s.to_string() +
+        return invalid_argument(where() + ": the base " + callable() + " returns " + s.to_string() +
                                 ", the head kernel wants [batch, " +
                                 std::to_string(request_.head_kernel.shape()[0]) + "]");
       }
@@ -358,6 +399,7 @@ class Publisher {
 
   Status add_regularization_losses() {
     for (const auto& fo : base_.regularization_losses()) {
+      if (!request_.base_signature.empty()) break;
       if (fo.concrete_functions.empty()) continue;
       const auto& cf = fo.concrete_functions[0];
       std::vector<VariableHandle> captures;

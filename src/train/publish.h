@@ -28,6 +28,10 @@ struct PublishRequest {
   std::map<std::string, Tensor> base_variables;
   bool base_trainable = false;  // base variables go to trainable_variables too (fine-tuned)
   std::string base_output_key;  // "" when the base __call__ returns one tensor; else the dict key
+  // The signature the hub layer called instead of __call__ ("": __call__). Its one function
+  // serves both published traces; the base's regularization losses are not included (a
+  // signature layer is never trainable).
+  std::string base_signature;
   // Hyperparameters the hub layer was called with (e.g. batch_norm_momentum); baked into the
   // published traces as constants. Missing ones take the base __call__'s Python defaults.
   std::map<std::string, double> base_arguments;

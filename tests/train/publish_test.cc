@@ -331,6 +331,164 @@ TEST(Publish, FrozenBaseAndRefusals) {
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
 }
 
+// hub.KerasLayer(signature=...): the hub layer calls a signature instead of __call__. On a zoo
+// model the serving_default signature computes the inference __call__'s features, so the two
+// classifiers agree; the published one calls the signature's function in both traces.
+TEST(Publish, ImageClassifierOverASignature) {
+  TempDir tmp;
+  auto base = Model::load(export_tiny_base(tmp));
+  ASSERT_TRUE(base.ok()) << base.status().to_string();
+  ClassifierOptions options;
+  options.num_classes = 3;
+  options.image_height = options.image_width = 16;
+  options.dropout_rate = 0.25;
+  options.l2 = 1e-3;
+  options.seed = 11;
+  auto over_call = ImageClassifier::create(*base, options);
+  options.hub.signature = "serving_default";
+  auto over_signature = ImageClassifier::create(*base, options);
+  ASSERT_TRUE(over_call.ok()) << over_call.status().to_string();
+  ASSERT_TRUE(over_signature.ok()) << over_signature.status().to_string();
+  ASSERT_TRUE(over_signature->check_publishable().ok());
+  EXPECT_EQ(over_signature->num_features(), over_call->num_features());
+  Tensor labels(DType::kInt64, {4});
+  for (int64_t i = 0; i < 4; ++i) labels.mutable_data<int64_t>()[i] = i % 3;
+  for (int step = 0; step < 3; ++step) {
+    const Tensor images = random_tensor({4, 16, 16, 3}, 40 + step);
+    auto a = over_call->train_step(images, labels);
+    auto b = over_signature->train_step(images, labels);
+    ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.status() : a.status()).to_string();
+    EXPECT_NEAR(a->loss, b->loss, 1e-5 * (1 + std::abs(a->loss))) << step;
+  }
+  const Tensor images = random_tensor({3, 16, 16, 3}, 9);
+  auto logits = over_signature->logits(images);
+  auto want = over_call->logits(images);
+  ASSERT_TRUE(logits.ok() && want.ok());
+  for (int64_t i = 0; i < 9; ++i)
+    EXPECT_NEAR(logits->data<float>()[i], want->data<float>()[i], 1e-5) << i;
+
+  const auto out = tmp.path() / "published";
+  Status s = over_signature->publish(out, {"a", "b", "c"});
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  auto m = Model::load(out);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  for (bool training : {false, true}) {
+    CallOptions call;
+    call.training = training;
+    auto reloaded = (*m)(images, call);
+    ASSERT_TRUE(reloaded.ok()) << reloaded.status().to_string();
+    ASSERT_EQ((*reloaded)[0].shape(), (Dims{3, 3}));
+    if (training) continue;  // dropout
+    for (int64_t i = 0; i < 9; ++i) {
+      const float w = logits->data<float>()[i];
+      EXPECT_NEAR((*reloaded)[0].data<float>()[i], w, 1e-6 * (1 + std::abs(w))) << i;
+    }
+  }
+  auto probabilities = m->call_signature("serving_default", {{"inputs", images}});
+  ASSERT_TRUE(probabilities.ok()) << probabilities.status().to_string();
+  for (int64_t i = 0; i < 3; ++i) {
+    double total = 0;
+    for (int64_t j = 0; j < 3; ++j) total += std::exp(logits->data<float>()[i * 3 + j]);
+    for (int64_t j = 0; j < 3; ++j) {
+      EXPECT_NEAR(probabilities->at("dense").data<float>()[i * 3 + j],
+                  std::exp(logits->data<float>()[i * 3 + j]) / total, 1e-6);
+    }
+  }
+  // Frozen: only the head trains; a signature brings no regularization losses (the head's L2
+  // is the one left).
+  EXPECT_EQ(m->trainable_variables().size(), 2u);
+  auto losses = m->regularization_losses();
+  ASSERT_TRUE(losses.ok()) << losses.status().to_string();
+  EXPECT_EQ(losses->size(), 1u);
+  // The base's signature function is in the published library, unchanged.
+  const auto& sig = base->saved_model().signatures().at("serving_default");
+  ASSERT_TRUE(sig.function);
+  const auto* copied = m->saved_model().function(sig.function->name);
+  ASSERT_NE(copied, nullptr);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      *copied, *base->saved_model().function(sig.function->name)));
+}
+
+TEST(Publish, ImageClassifierOverASignatureRefusals) {
+  TempDir tmp;
+  auto base = Model::load(export_tiny_base(tmp));
+  ASSERT_TRUE(base.ok()) << base.status().to_string();
+  ClassifierOptions options;
+  options.num_classes = 2;
+  options.image_height = options.image_width = 16;
+  options.hub.signature = "serving_defualt";
+  auto unknown = ImageClassifier::create(*base, options);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("no signature 'serving_defualt' (signatures: "
+                                            "serving_default)"),
+            std::string::npos)
+      << unknown.status().message();
+  options.hub.signature = "serving_default";
+  options.hub.trainable = true;
+  auto trainable = ImageClassifier::create(*base, options);
+  ASSERT_FALSE(trainable.ok());
+  EXPECT_NE(trainable.status().message().find("cannot be trainable"), std::string::npos)
+      << trainable.status().message();
+  options.hub.trainable = false;
+  options.hub.arguments["batch_norm_momentum"] = Tensor::scalar<float>(0.9f);
+  auto arguments = ImageClassifier::create(*base, options);
+  ASSERT_FALSE(arguments.ok());
+  EXPECT_NE(arguments.status().message().find("takes only the images"), std::string::npos)
+      << arguments.status().message();
+}
+
+// Models without __call__: a Keras 3 export (TF2 functions: published) and a TF1 graph
+// (features run, publishing is refused before any training).
+TEST(Publish, ImageClassifierOverSignaturesOfTensorFlowWrittenModels) {
+  HUBIMG_REQUIRE_SHARED();
+  const auto keras3 = hubimg::testing::real_fixture("intel_cnn_keras3_tf218/saved_model");
+  auto base = Model::load(keras3);
+  ASSERT_TRUE(base.ok()) << base.status().to_string();
+  ASSERT_FALSE(base->has_call());
+  ClassifierOptions options;
+  options.num_classes = 2;
+  options.image_height = options.image_width = 150;
+  auto no_call = ImageClassifier::create(*base, options);
+  ASSERT_FALSE(no_call.ok());
+  EXPECT_NE(no_call.status().message().find("no __call__; call one of its signatures (serve, "
+                                            "serving_default)"),
+            std::string::npos)
+      << no_call.status().message();
+  options.hub.signature = "serving_default";
+  auto classifier = ImageClassifier::create(*base, options);
+  ASSERT_TRUE(classifier.ok()) << classifier.status().to_string();
+  const Tensor images = random_tensor({2, 150, 150, 3}, 3, 0.0f, 255.0f);
+  auto features = base->call_signature("serving_default", {{"keras_tensor_182", images}});
+  ASSERT_TRUE(features.ok()) << features.status().to_string();
+  const Tensor& f = features->at("output_0");
+  const auto expected = head(f, classifier->kernel().value(), classifier->bias().value());
+  TempDir tmp;
+  Status s = classifier->publish(tmp.path() / "out", {"x", "y"});
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  auto m = Model::load(tmp.path() / "out");
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto logits = (*m)(images);
+  ASSERT_TRUE(logits.ok()) << logits.status().to_string();
+  ASSERT_EQ((*logits)[0].num_elements(), static_cast<int64_t>(expected.size()));
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR((*logits)[0].data<float>()[i], expected[i], 1e-5 * (1 + std::abs(expected[i])));
+
+  auto tf1 = Model::load(hubimg::testing::real_fixture("tm_mobilenetv2_035_tf115/saved_model"));
+  ASSERT_TRUE(tf1.ok()) << tf1.status().to_string();
+  options.image_height = options.image_width = 224;
+  auto over_graph = ImageClassifier::create(*tf1, options);
+  ASSERT_TRUE(over_graph.ok()) << over_graph.status().to_string();
+  EXPECT_EQ(over_graph->num_features(), 2);
+  auto run = over_graph->logits(random_tensor({1, 224, 224, 3}, 4));
+  ASSERT_TRUE(run.ok()) << run.status().to_string();
+  Status refused = over_graph->check_publishable();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("TF1 graph"), std::string::npos) << refused.message();
+  Status publish = over_graph->publish(tmp.path() / "tf1");
+  ASSERT_FALSE(publish.ok());
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "tf1"));
+}
+
 // A TF-written Keras model as the base: its __call__ FunctionDefs are copied as they are.
 TEST(Publish, ClassifierOnATensorFlowWrittenModel) {
   HUBIMG_REQUIRE_SHARED();

@@ -117,6 +117,57 @@ TEST(RetrainCli, FrozenBaseOnAnImageFolder) {
   EXPECT_EQ(testing::read_file(out / "assets" / "labels.txt"), "left\nmiddle\nright\n");
 }
 
+// --signature: the hub layer calls a signature (hub.KerasLayer(signature=...)); it is frozen, so
+// --fine-tune with it is refused before anything is written.
+TEST(RetrainCli, SignatureAsTheHubLayer) {
+  testing::TempDir dir;
+  const fs::path base = write_base(dir.path(), 16);
+  const fs::path data = write_folder(dir.path());
+  const std::string common = cli() + " retrain " + base.string() + " " + data.string() +
+                             " --epochs 2 --batch-size 8 --seed 2 --signature serving_default";
+  auto r = testing::run_command(common + " --output " + (dir.path() / "out").string());
+  expect_trained(r);
+  EXPECT_NE(r.out.find("features of"), std::string::npos) << r.out;  // frozen: cached
+  auto model = Model::load(dir.path() / "out");
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  EXPECT_TRUE(model->has_call());
+  auto refused =
+      testing::run_command(common + " --fine-tune --output " + (dir.path() / "ft").string());
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.out.find("cannot be trainable"), std::string::npos) << refused.out;
+  EXPECT_FALSE(fs::exists(dir.path() / "ft"));
+  EXPECT_FALSE(fs::exists(dir.path() / "ft.train"));
+}
+
+// A model without __call__ is called through serving_default: a Keras 3 export retrains and
+// publishes; a TF1 graph is refused before training (its signature is no function to publish).
+TEST(RetrainCli, ModelsWithoutCallUseServingDefault) {
+  HUBIMG_REQUIRE_SHARED();
+  testing::TempDir dir;
+  const fs::path data = write_folder(dir.path());
+  const auto keras3 = testing::real_fixture("intel_cnn_keras3_tf218/saved_model");
+  auto r =
+      testing::run_command(cli() + " retrain " + keras3.string() + " " + data.string() +
+                           " --epochs 1 --batch-size 8 --output " + (dir.path() / "out").string());
+  expect_trained(r);
+  EXPECT_NE(r.out.find("has no __call__: the hub layer calls signature 'serving_default'"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("150x150"), std::string::npos) << r.out;  // the signature's input size
+  auto model = Model::load(dir.path() / "out");
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  auto out = (*model)(Tensor(DType::kFloat32, {1, 150, 150, 3}));
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ((*out)[0].shape(), (Dims{1, 3}));
+
+  const auto tf1 = testing::real_fixture("tm_mobilenetv2_035_tf115/saved_model");
+  auto refused = testing::run_command(cli() + " retrain " + tf1.string() + " " + data.string() +
+                                      " --epochs 1 --output " + (dir.path() / "tf1").string());
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.out.find("TF1 graph"), std::string::npos) << refused.out;
+  EXPECT_FALSE(fs::exists(dir.path() / "tf1.train"));
+}
+
 // --class-names replaces the data's class names in labels.txt, the confusion matrix and the
 // published model; a file with the wrong number of names, or an empty one, is refused.
 TEST(RetrainCli, ClassNamesFileNamesTheClasses) {
