@@ -27,8 +27,14 @@ Expected<InputShape> model_input(const Model& model, const ImageInputOptions& o)
     specs = inputs_without_defaults(model.call_input_specs());
     what = "__call__";
   } else {
-    specs = model.signature_input_specs("serving_default");
-    what = "signature 'serving_default'";
+    const std::string name = model.default_signature();
+    if (name.empty()) {
+      return invalid_argument(
+          "the model has no __call__, no serving_default and no default "
+          "signature: name one with --signature");
+    }
+    specs = model.signature_input_specs(name);
+    what = "signature '" + name + "'";
   }
   if (specs.size() != 1) {
     return invalid_argument(
@@ -143,7 +149,8 @@ Expected<ModelOutput> first_output(const Model& model, const InputShape& in,
       outs.push_back({"output_" + std::to_string(i) + " of __call__", values[i]});
     }
   } else {
-    HUBIMG_ASSIGN_OR_RETURN(auto named, model.call_signature("serving_default", {{in.key, batch}}));
+    HUBIMG_ASSIGN_OR_RETURN(auto named,
+                            model.call_signature(model.default_signature(), {{in.key, batch}}));
     for (auto& [k, v] : named) outs.push_back({"'" + k + "'", v});
   }
   if (outs.empty()) return invalid_argument("the model returned no outputs");

@@ -360,11 +360,10 @@ int retrain(const RetrainArgs& a) {
   // SavedModels) is called through a signature, serving_default unless --signature names one.
   std::string signature = a.signature;
   if (signature.empty() && !model->has_call()) {
-    const auto names = model->signature_names();
-    if (std::find(names.begin(), names.end(), "serving_default") != names.end()) {
-      signature = "serving_default";
-      std::fprintf(stderr, "%s has no __call__: the hub layer calls signature 'serving_default'\n",
-                   a.model.c_str());
+    signature = model->default_signature();
+    if (!signature.empty()) {
+      std::fprintf(stderr, "%s has no __call__: the hub layer calls signature '%s'\n",
+                   a.model.c_str(), signature.c_str());
     }
   }
 

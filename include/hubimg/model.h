@@ -137,6 +137,9 @@ class Model {
   Expected<std::vector<Tensor>> regularization_gradients(Tensor* total = nullptr) const;
 
   std::vector<std::string> signature_names() const;
+  // The signature to call when there is no __call__: serving_default, else "default" (the TF1
+  // Hub format's, as hub.KerasLayer picks it); "" when there is neither.
+  std::string default_signature() const;
   // Input specs of the inference `__call__` trace (positional parameter name -> spec).
   struct InputSpec {
     std::string name;

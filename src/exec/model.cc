@@ -759,6 +759,14 @@ std::vector<std::string> Model::signature_names() const {
   return names;
 }
 
+std::string Model::default_signature() const {
+  const auto& signatures = impl_->saved->signatures();
+  for (const char* name : {"serving_default", "default"}) {
+    if (signatures.count(name)) return name;
+  }
+  return {};
+}
+
 std::vector<Model::InputSpec> Model::call_input_specs() const {
   std::vector<InputSpec> specs;
   const auto& call = impl_->saved->root_call();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -324,14 +325,23 @@ Status SavedModel::parse_proto(std::string_view serialized, const std::string& n
                      std::to_string(kMaxProtoNesting) + " levels)");
   }
   if (proto_->meta_graphs_size() == 0) return data_loss(name + ": SavedModel has no MetaGraphDef");
-  // TF2 writes exactly one MetaGraphDef; TF1 exports may carry several, pick the "serve" one.
-  for (int i = 0; i < proto_->meta_graphs_size(); ++i) {
-    const auto& tags = proto_->meta_graphs(i).meta_info_def().tags();
-    if (std::find(tags.begin(), tags.end(), "serve") != tags.end() && i != 0) {
-      proto_->mutable_meta_graphs()->SwapElements(0, i);
-      break;
+  // TF2 writes exactly one MetaGraphDef; TF1 exports may carry several. The inference graph is
+  // the "serve" one, else (TF1 Hub format, which hub.load reads the same way) the one with no
+  // tags; the TF1 Hub "train" graph runs batch norm in training mode.
+  auto first_with = [&](const std::function<bool(const tf::MetaGraphDef&)>& wanted) {
+    for (int i = 0; i < proto_->meta_graphs_size(); ++i) {
+      if (wanted(proto_->meta_graphs(i))) return i;
     }
+    return -1;
+  };
+  int chosen = first_with([](const tf::MetaGraphDef& m) {
+    const auto& tags = m.meta_info_def().tags();
+    return std::find(tags.begin(), tags.end(), "serve") != tags.end();
+  });
+  if (chosen < 0) {
+    chosen = first_with([](const tf::MetaGraphDef& m) { return m.meta_info_def().tags().empty(); });
   }
+  if (chosen > 0) proto_->mutable_meta_graphs()->SwapElements(0, chosen);
   return {};
 }
 

@@ -539,6 +539,24 @@ Expected<std::vector<Binding>> Builder::process_node(
     return std::vector<Binding>{Binding::of_variable(idx)};
   }
 
+  if (op == "VariableV2" || op == "Variable") {
+    // A TF1 reference variable (tf.compat.v1 graphs, TF-Slim and TF1 Hub modules): its users read
+    // the value it holds, as a ReadVariableOp of a resource variable gives it. Ops that write
+    // through the reference (Assign, AssignSub: TF1 training graphs) are not implemented and
+    // fail by name when they survive pruning.
+    const int idx = model_.variable_index_for_name(node.name());
+    if (idx < 0) return fail(StatusCode::kNotFound, "no variable named '" + node.name() + "'");
+    Node read;
+    read.name = name;
+    read.op = "ReadVariableOp";
+    read.attrs.set("dtype", model_.variables()[static_cast<size_t>(idx)].dtype);
+    read.control_inputs = std::move(control_nodes);
+    read.variables.push_back(idx);
+    HUBIMG_ASSIGN_OR_RETURN(const int id, add_node(std::move(read), function_name));
+    out_arg_offsets["ref"] = 0;
+    return std::vector<Binding>{Binding::of_value({id, 0})};
+  }
+
   Node n;
   n.name = name;
   n.op = op;

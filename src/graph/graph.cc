@@ -87,8 +87,10 @@ void prune(Graph& g) {
 Status check_implemented(const Graph& g) {
   for (const Node& n : g.nodes) {
     if (n.unimplemented) {
-      return unimplemented("op '" + n.op + "' is not implemented (node '" + n.name +
-                           "' in function '" + n.function + "')");
+      return unimplemented("op '" + n.op + "' is not implemented (node '" + n.name + "'" +
+                           (n.function.empty() ? std::string(" of the graph")
+                                               : " in function '" + n.function + "'") +
+                           ")");
     }
     for (const auto& branch : n.branches) HUBIMG_RETURN_IF_ERROR(check_implemented(*branch));
   }
