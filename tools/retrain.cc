@@ -460,7 +460,6 @@ int retrain(const RetrainArgs& a) {
   auto created = ImageClassifier::create(std::move(model).value(), co);
   if (!created.ok()) return fail(created.status().with_context(a.model));
   ImageClassifier& classifier = *created;
-  if (Status s = classifier.check_publishable(); !s.ok()) return fail(s.with_context(a.model));
 
   const fs::path work = a.work_dir.empty() ? fs::path(a.output + ".train") : fs::path(a.work_dir);
   std::error_code ec;

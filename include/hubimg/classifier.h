@@ -112,9 +112,6 @@ class ImageClassifier {
   // they must be numeric scalars.
   Status publish(const std::filesystem::path& out_dir,
                  std::vector<std::string> class_names = {}) const;
-  // What would keep publish() from writing this classifier, known before any training: a hub
-  // layer over a TF1 model's signature runs graph ops, not a function the new model could call.
-  Status check_publishable() const;
 
  private:
   explicit ImageClassifier(Model base) : base_(std::move(base)) {}

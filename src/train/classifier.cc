@@ -452,19 +452,6 @@ Status ImageClassifier::publish(const std::filesystem::path& out_dir,
   return train::publish_classifier(request, saved, out_dir);
 }
 
-Status ImageClassifier::check_publishable() const {
-  const std::string& signature = options_.hub.signature;
-  if (signature.empty()) return {};
-  const auto& signatures = base_.saved_model().signatures();
-  auto it = signatures.find(signature);
-  if (it == signatures.end() || !it->second.function) {
-    return unimplemented("signature '" + signature +
-                         "' runs the base model's TF1 graph, not a function, so a published "
-                         "classifier would have nothing to call (publishing needs a TF2 base)");
-  }
-  return {};
-}
-
 Expected<Tensor> ImageClassifier::logits(const Tensor& images) const {
   HUBIMG_ASSIGN_OR_RETURN(Tensor f, features(images));
   const int64_t b = f.dim(0), nf = num_features_, c = options_.num_classes;

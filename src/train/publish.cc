@@ -1,9 +1,11 @@
 #include "train/publish.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "format/atomic_dir.h"
+#include "format/attr_proto.h"
 #include "format/saved_model.h"
 #include "format/saved_model_writer.h"
 #include "graph.pb.h"
@@ -60,7 +62,8 @@ Expected<Tensor> scalar_of(DType dtype, double value, const std::string& what) {
 struct BaseTrace {
   const format::ConcreteFunction* function = nullptr;
   FunctionSignature signature;
-  TensorSpec image;  // the function's image parameter
+  TensorSpec image;                      // the function's image parameter
+  std::vector<VariableHandle> captures;  // resource arguments after the image and hyperparameters
   std::vector<std::pair<std::string, TensorSpec>> hyperparameters;  // flat inputs after the image
   size_t output_index = 0;
 };
@@ -162,25 +165,144 @@ class Publisher {
     return base_handles_[static_cast<size_t>(index)];
   }
 
-  // The base signature's function (TF2), or an error naming why there is none.
-  Expected<const format::ConcreteFunction*> signature_function() const {
+  Expected<const format::Signature*> base_signature() const {
     const std::string& name = request_.base_signature;
     auto it = base_.signatures().find(name);
     if (it == base_.signatures().end())
       return not_found(where() + ": the base model has no signature '" + name + "'");
-    if (!it->second.function) {
-      return unimplemented(where() + ": signature '" + name +
-                           "' runs the model's TF1 graph, not a function, so the published "
-                           "model would have nothing to call (a TF2 base is needed)");
+    return &it->second;
+  }
+
+  // The base signature's function (TF2), or an error naming why there is none.
+  Expected<const format::ConcreteFunction*> signature_function() const {
+    HUBIMG_ASSIGN_OR_RETURN(const format::Signature* sig, base_signature());
+    if (!sig->function) {
+      return internal_error(where() + ": signature '" + sig->key + "' has no function");
     }
-    return it->second.function.get();
+    return sig->function.get();
+  }
+
+  // A TF1 signature names graph tensors rather than a function. Its nodes from the image
+  // placeholder to the chosen output become one FunctionDef that takes the images and one
+  // resource per variable (a reference variable, VariableV2, is read with ReadVariableOp), so
+  // the published __call__ calls it as it would a TF2 base's function. Control inputs are
+  // dropped: in an inference graph they order assertions and initializers.
+  Status convert_graph_signature(const format::Signature& sig) {
+    const std::string what = where() + ": signature '" + sig.key + "'";
+    if (sig.inputs.size() != 1)
+      return unimplemented(what + " must take exactly one tensor (the images)");
+    const format::TensorInfo& input = sig.inputs.begin()->second;
+    auto out = request_.base_output_key.empty() && sig.outputs.size() == 1
+                   ? sig.outputs.begin()
+                   : sig.outputs.find(request_.base_output_key);
+    if (out == sig.outputs.end())
+      return not_found(what + " has no output '" + request_.base_output_key + "'");
+    struct TensorRef {
+      std::string node;
+      int index = 0;
+    };
+    auto parse = [](const std::string& name) -> std::optional<TensorRef> {
+      if (name.empty() || name[0] == '^') return std::nullopt;
+      const size_t colon = name.rfind(':');
+      if (colon == std::string::npos) return TensorRef{name, 0};
+      const std::string digits = name.substr(colon + 1);
+      if (digits.empty() || digits.size() > 6 ||
+          !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+      return TensorRef{name.substr(0, colon), std::stoi(digits)};
+    };
+    const auto input_ref = parse(input.tensor_name);
+    const auto output_ref = parse(out->second.tensor_name);
+    if (!input_ref || !output_ref) return data_loss(what + ": a malformed tensor name");
+    std::map<std::string, const tf::NodeDef*> by_name;
+    for (const auto& n : base_.graph().node()) by_name[n.name()] = &n;
+    // Post-order over data inputs from the output, stopping at the image placeholder (an
+    // explicit stack: graphs can be deep).
+    std::vector<const tf::NodeDef*> order;
+    std::set<std::string> done, entered;
+    std::vector<std::pair<const tf::NodeDef*, bool>> stack;
+    auto push = [&](const std::string& name) -> Status {
+      auto it = by_name.find(name);
+      if (it == by_name.end()) return data_loss(what + ": no node '" + name + "' in the graph");
+      if (!done.count(name)) stack.emplace_back(it->second, false);
+      return {};
+    };
+    HUBIMG_RETURN_IF_ERROR(push(output_ref->node));
+    while (!stack.empty()) {
+      auto [node, expanded] = stack.back();
+      stack.pop_back();
+      if (done.count(node->name())) continue;
+      if (expanded) {
+        done.insert(node->name());
+        order.push_back(node);
+        continue;
+      }
+      if (!entered.insert(node->name()).second)
+        return data_loss(what + ": the graph has a cycle through '" + node->name() + "'");
+      stack.emplace_back(node, true);
+      if (node->name() == input_ref->node) continue;
+      for (const auto& in : node->input()) {
+        if (auto ref = parse(in)) HUBIMG_RETURN_IF_ERROR(push(ref->node));
+      }
+    }
+    BaseTrace t;
+    FunctionBuilder fb(writer_.unique_function_name("tf1_signature_" + sig.key), writer_.op_defs());
+    std::map<std::string, std::vector<std::string>> outputs_of;
+    t.image = TensorSpec{"images", input.dtype, input.shape};
+    outputs_of[input_ref->node] = {fb.add_input("images", input.dtype, input.shape)};
+    for (const tf::NodeDef* node : order) {
+      const std::string& op = node->op();
+      if (node->name() == input_ref->node) continue;
+      if (op == "VarHandleOp" || op == "VariableV2" || op == "Variable") {
+        const int index = base_.variable_index_for_name(node->name());
+        if (index < 0) return not_found(what + ": no variable '" + node->name() + "'");
+        const VariableHandle h = base_handles_[static_cast<size_t>(index)];
+        const std::string k = std::to_string(t.captures.size());
+        const std::string resource = writer_.add_resource_input(fb, "unknown_" + k, h);
+        t.captures.push_back(h);
+        outputs_of[node->name()] = {op == "VarHandleOp" ? resource
+                                                        : fb.read_variable(resource, node->name())};
+        continue;
+      }
+      if (op == "Placeholder") {
+        return unimplemented(what + " needs placeholder '" + node->name() +
+                             "' fed besides the images");
+      }
+      std::vector<std::string> inputs;
+      for (const auto& in : node->input()) {
+        auto ref = parse(in);
+        if (!ref) continue;  // a control input
+        const auto& outs = outputs_of[ref->node];
+        if (ref->index < 0 || static_cast<size_t>(ref->index) >= outs.size()) {
+          return data_loss(what + ": node '" + node->name() + "' reads '" + in +
+                           "', which does not exist");
+        }
+        inputs.push_back(outs[static_cast<size_t>(ref->index)]);
+      }
+      HUBIMG_ASSIGN_OR_RETURN(AttrMap attrs, format::attrs_from_node(*node));
+      format::Attrs copied;
+      for (const auto& [name, value] : attrs.all()) {
+        if (!name.starts_with("_")) copied.emplace_back(name, value);
+      }
+      outputs_of[node->name()] = fb.add_node(op, inputs, std::move(copied), node->name());
+    }
+    const auto& result = outputs_of[output_ref->node];
+    if (static_cast<size_t>(output_ref->index) >= result.size())
+      return data_loss(what + ": no tensor '" + out->second.tensor_name + "'");
+    fb.add_output(result[static_cast<size_t>(output_ref->index)]);
+    auto fn = writer_.add_function(std::move(fb));
+    if (!fn.ok()) return fn.status().with_context(what);
+    t.signature = std::move(fn).value();
+    graph_trace_ = std::move(t);
+    return {};
   }
 
   Status copy_functions() {
     std::vector<std::string> roots;
     if (!request_.base_signature.empty()) {
-      HUBIMG_ASSIGN_OR_RETURN(const format::ConcreteFunction* fn, signature_function());
-      roots.push_back(fn->name);
+      HUBIMG_ASSIGN_OR_RETURN(const format::Signature* sig, base_signature());
+      if (!sig->function) return convert_graph_signature(*sig);
+      roots.push_back(sig->function->name);
     } else {
       const auto& call = base_.root_call();
       if (!call || call->concrete_functions.empty())
@@ -200,6 +322,7 @@ class Publisher {
 
   // The base trace for `training` (the inference trace when the base has no training one).
   Expected<BaseTrace> base_trace(bool training) const {
+    if (graph_trace_) return *graph_trace_;
     const format::ConcreteFunction* chosen = nullptr;
     if (!request_.base_signature.empty()) {
       HUBIMG_ASSIGN_OR_RETURN(chosen, signature_function());
@@ -267,6 +390,10 @@ class Publisher {
     }
     if (t.output_index >= sig->output_types.size() || sig->output_types[t.output_index] != kF32)
       return invalid_argument(where() + ": the base output is not float32");
+    for (int node : chosen->bound_inputs) {
+      HUBIMG_ASSIGN_OR_RETURN(VariableHandle h, handle_for_node(node, chosen->name));
+      t.captures.push_back(h);
+    }
     return t;
   }
 
@@ -307,11 +434,7 @@ class Publisher {
       HUBIMG_ASSIGN_OR_RETURN(Tensor c, scalar_of(spec.dtype, value, where() + ": " + name));
       args.push_back(fb.add_const(c, name));
     }
-    std::vector<VariableHandle> captures;
-    for (int node : t.function->bound_inputs) {
-      HUBIMG_ASSIGN_OR_RETURN(VariableHandle h, handle_for_node(node, t.function->name));
-      captures.push_back(h);
-    }
+    std::vector<VariableHandle> captures = t.captures;
     for (size_t k = 0; k < captures.size(); ++k) {
       args.push_back(writer_.add_resource_input(
           fb, k == 0 ? "unknown" : "unknown_" + std::to_string(k - 1), captures[k]));
@@ -357,8 +480,9 @@ class Publisher {
     HUBIMG_ASSIGN_OR_RETURN(BaseTrace training, base_trace(true));
     const TensorSpec input = image_spec(inference);
     const int64_t classes = request_.head_kernel.shape()[1];
-    if (const auto& out = inference.function->output;
-        out.kind == format::StructuredArg::Kind::kTensor) {
+    if (inference.function != nullptr &&
+        inference.function->output.kind == format::StructuredArg::Kind::kTensor) {
+      const auto& out = inference.function->output;
       const auto& s = out.tensor.shape;
       if (!s.unknown_rank && (s.dims.size() != 2 ||
                               (s.dims[1] >= 0 && s.dims[1] != request_.head_kernel.shape()[0]))) {
@@ -432,6 +556,7 @@ class Publisher {
   std::vector<VariableHandle> base_handles_;
   VariableHandle kernel_, bias_;
   std::map<bool, std::vector<VariableHandle>> call_captures_;
+  std::optional<BaseTrace> graph_trace_;  // a TF1 base signature, converted to a function
 };
 
 }  // namespace
@@ -443,9 +568,9 @@ Status publish_classifier(const PublishRequest& request, const std::filesystem::
 
 Status publish_classifier(const PublishRequest& request, const format::SavedModel& base,
                           const std::filesystem::path& out_dir) {
-  if (!base.has_object_graph())
+  if (!base.has_object_graph() && request.base_signature.empty())
     return unimplemented(request.base_model.string() +
-                         ": a TF1 SavedModel has no __call__ to build on (TF2 models only)");
+                         ": a TF1 SavedModel has no __call__ to build on; name a signature");
   return format::write_directory_atomically(out_dir, [&](const std::filesystem::path& dir) {
     Publisher publisher(request, base);
     return publisher.write(dir);

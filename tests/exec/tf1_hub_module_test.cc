@@ -175,7 +175,8 @@ TEST(Tf1HubModule, ReferenceVariablesRunInTheUntaggedGraph) {
       << assigns.status().message();
 }
 
-// hub.KerasLayer(TF1 module) is a frozen feature extractor: the classifier calls "default".
+// hub.KerasLayer(TF1 module) is a frozen feature extractor: the classifier calls "default", and
+// the classifier publishes as a TF2 Reusable SavedModel.
 TEST(Tf1HubModule, FrozenHubLayerOverTheDefaultSignature) {
   TempDir tmp;
   const Module m = write_module(tmp);
@@ -193,7 +194,24 @@ TEST(Tf1HubModule, FrozenHubLayerOverTheDefaultSignature) {
   ASSERT_TRUE(features.ok()) << features.status().to_string();
   const auto want = expected_features(x, m);
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(features->data<float>()[i], want[i], 1e-5);
-  EXPECT_FALSE(classifier->check_publishable().ok());
+  // Published: the graph from `images` to `pool` becomes a function reading the variables as
+  // resources; the Assign node, which the output does not need, is left out.
+  auto logits = classifier->logits(x);
+  ASSERT_TRUE(logits.ok()) << logits.status().to_string();
+  Status s = classifier->publish(tmp.path() / "published", {"a", "b"});
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  auto published = Model::load(tmp.path() / "published");
+  ASSERT_TRUE(published.ok()) << published.status().to_string();
+  auto reloaded = (*published)(x);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().to_string();
+  for (int64_t i = 0; i < 6; ++i) {
+    EXPECT_NEAR((*reloaded)[0].data<float>()[i], logits->data<float>()[i], 1e-6) << i;
+  }
+  for (const auto& name : {"conv/weights", "conv/biases"}) {
+    bool found = false;
+    for (Variable* v : published->variables()) found = found || v->name() == name;
+    EXPECT_TRUE(found) << name;
+  }
 }
 
 TEST(Tf1HubModule, AReferenceVariableMissingFromTheCheckpointIsNamed) {

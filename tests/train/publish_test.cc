@@ -349,7 +349,6 @@ TEST(Publish, ImageClassifierOverASignature) {
   auto over_signature = ImageClassifier::create(*base, options);
   ASSERT_TRUE(over_call.ok()) << over_call.status().to_string();
   ASSERT_TRUE(over_signature.ok()) << over_signature.status().to_string();
-  ASSERT_TRUE(over_signature->check_publishable().ok());
   EXPECT_EQ(over_signature->num_features(), over_call->num_features());
   Tensor labels(DType::kInt64, {4});
   for (int64_t i = 0; i < 4; ++i) labels.mutable_data<int64_t>()[i] = i % 3;
@@ -437,8 +436,8 @@ TEST(Publish, ImageClassifierOverASignatureRefusals) {
       << arguments.status().message();
 }
 
-// Models without __call__: a Keras 3 export (TF2 functions: published) and a TF1 graph
-// (features run, publishing is refused before any training).
+// Models without __call__: a Keras 3 export (its signature's function is copied) and a TF1
+// graph (its signature's nodes are converted to a function).
 TEST(Publish, ImageClassifierOverSignaturesOfTensorFlowWrittenModels) {
   HUBIMG_REQUIRE_SHARED();
   const auto keras3 = hubimg::testing::real_fixture("intel_cnn_keras3_tf218/saved_model");
@@ -479,14 +478,21 @@ TEST(Publish, ImageClassifierOverSignaturesOfTensorFlowWrittenModels) {
   auto over_graph = ImageClassifier::create(*tf1, options);
   ASSERT_TRUE(over_graph.ok()) << over_graph.status().to_string();
   EXPECT_EQ(over_graph->num_features(), 2);
-  auto run = over_graph->logits(random_tensor({1, 224, 224, 3}, 4));
-  ASSERT_TRUE(run.ok()) << run.status().to_string();
-  Status refused = over_graph->check_publishable();
-  ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.message().find("TF1 graph"), std::string::npos) << refused.message();
-  Status publish = over_graph->publish(tmp.path() / "tf1");
-  ASSERT_FALSE(publish.ok());
-  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "tf1"));
+  // The TF1 signature's graph nodes become a function of the published model.
+  const Tensor tf1_images = random_tensor({2, 224, 224, 3}, 4, -1.0f, 1.0f);
+  auto tf1_logits = over_graph->logits(tf1_images);
+  ASSERT_TRUE(tf1_logits.ok()) << tf1_logits.status().to_string();
+  Status published = over_graph->publish(tmp.path() / "tf1");
+  ASSERT_TRUE(published.ok()) << published.to_string();
+  auto tf1_model = Model::load(tmp.path() / "tf1");
+  ASSERT_TRUE(tf1_model.ok()) << tf1_model.status().to_string();
+  EXPECT_EQ(tf1_model->variables().size(), tf1->variables().size() + 2);
+  auto tf1_reloaded = (*tf1_model)(tf1_images);
+  ASSERT_TRUE(tf1_reloaded.ok()) << tf1_reloaded.status().to_string();
+  for (int64_t i = 0; i < 4; ++i) {
+    const float w = tf1_logits->data<float>()[i];
+    EXPECT_NEAR((*tf1_reloaded)[0].data<float>()[i], w, 1e-5 * (1 + std::abs(w))) << i;
+  }
 }
 
 // A TF-written Keras model as the base: its __call__ FunctionDefs are copied as they are.
