@@ -59,6 +59,7 @@ struct RetrainArgs {
   uint64_t seed = 1;
   bool resume = false;
   bool keep_best = false;
+  int64_t recalibrate_bn = 0;
   int64_t max_examples = -1;
   int64_t max_test_examples = -1;
   int prefetch = 2;
@@ -345,6 +346,12 @@ int retrain(const RetrainArgs& a) {
     return report_error(
         "--keep-best picks an epoch by validation accuracy: it needs "
         "--validation-split > 0");
+  }
+  if (a.recalibrate_bn < 0) return report_error("--recalibrate-bn must be >= 0");
+  if (a.recalibrate_bn > 0 && !a.fine_tune) {
+    return report_error(
+        "--recalibrate-bn re-estimates a fine-tuned base's batch-norm statistics: it needs "
+        "--fine-tune");
   }
   if (!(a.validation_split >= 0 && a.validation_split < 1)) {
     return report_error("--validation-split must be in [0, 1)");
@@ -642,6 +649,33 @@ int retrain(const RetrainArgs& a) {
     std::printf("restored the weights of epoch %d (best validation accuracy %.4f)\n", best.epoch,
                 best.accuracy);
   }
+  if (a.recalibrate_bn > 0) {
+    // The first N batches of a shuffle no training epoch used, without augmentation.
+    const std::vector<int64_t> order =
+        shuffled_order(static_cast<int64_t>(train_split.examples.size()), a.seed, -1);
+    std::vector<int64_t> examples;
+    for (int64_t k : order) {
+      if (static_cast<int64_t>(examples.size()) >= a.recalibrate_bn * a.batch_size) break;
+      examples.push_back(train_split.examples[static_cast<size_t>(k)]);
+    }
+    BatchStream::Options o;
+    o.batch_size = a.batch_size;
+    o.height = h;
+    o.width = w;
+    o.prefetch = a.prefetch;
+    BatchStream stream(data, examples, o);
+    int64_t k = 0;
+    for (;; ++k) {
+      auto batch = stream.next();
+      if (!batch.ok()) return fail(batch.status());
+      if (!*batch) break;
+      if (Status s = classifier.update_batch_norm_statistics((*batch)->images, k); !s.ok())
+        return fail(s);
+    }
+    std::printf("re-estimated the batch-norm statistics over %lld training batches\n",
+                static_cast<long long>(k));
+    val = {};  // evaluated again below, with the new statistics
+  }
   if (!val_split.examples.empty()) {
     if (val.count == 0) {
       auto v = evaluate_split(classifier, data, val_split, a, h, w);
@@ -764,6 +798,11 @@ void add_retrain_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_flag("--resume", a->resume,
                 "Continue from the checkpoint in the work directory (same settings)");
+  cmd->add_option("--recalibrate-bn", a->recalibrate_bn,
+                  "After training, set the fine-tuned base's batch-norm moving statistics to "
+                  "their mean over N training batches run with the final weights (PreciseBN; "
+                  "0: off, as in Keras)")
+      ->capture_default_str();
   cmd->add_flag("--keep-best", a->keep_best,
                 "Publish (and test) the weights of the epoch with the best validation accuracy "
                 "instead of the last epoch's (Keras' restore_best_weights)");

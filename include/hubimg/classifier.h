@@ -92,6 +92,14 @@ class ImageClassifier {
   // compute_gradients at the optimizer's step count, then one optimizer step.
   Expected<StepMetrics> train_step(const Tensor& images, const Tensor& labels);
 
+  // Re-estimates a trainable base's batch-norm moving statistics with the current weights
+  // (PreciseBN; Keras has no such step, so it is never done implicitly): call it for batches
+  // k = 0, 1, ... of training images; each runs the base's training trace, which updates the
+  // statistics and nothing else. When the base takes `batch_norm_momentum`, batch k runs with
+  // momentum k / (k + 1), so after n batches each moving statistic is the mean of the n
+  // batches' statistics; otherwise the base's own momentum gives an exponential average.
+  Status update_batch_norm_statistics(const Tensor& images, int64_t k);
+
   // The base's output in inference mode: float32 [batch, num_features].
   Expected<Tensor> features(const Tensor& images) const;
   // A head-only training step on precomputed features (the base is frozen).

@@ -345,6 +345,26 @@ Expected<StepMetrics> ImageClassifier::train_step_on_features(const Tensor& feat
   return g.metrics;
 }
 
+Status ImageClassifier::update_batch_norm_statistics(const Tensor& images, int64_t k) {
+  if (!options_.hub.trainable) {
+    return invalid_argument(
+        "batch-norm statistics are re-estimated for a trainable (fine-tuned) hub layer only");
+  }
+  if (k < 0) return invalid_argument("the batch index must be >= 0");
+  CallOptions call;
+  call.training = true;
+  call.arguments = options_.hub.arguments;
+  for (const auto& spec : base_.call_input_specs()) {
+    if (spec.name == "batch_norm_momentum") {
+      call.arguments[spec.name] =
+          Tensor::scalar<float>(static_cast<float>(k) / static_cast<float>(k + 1));
+    }
+  }
+  auto outputs = base_.call({{input_name_, images}}, call);
+  if (!outputs.ok()) return outputs.status().with_context("re-estimating batch-norm statistics");
+  return {};
+}
+
 Expected<std::map<std::string, Tensor>> ImageClassifier::call_base(const Tensor& images) const {
   if (options_.hub.signature.empty()) {
     CallOptions call;

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
 
 #include "saved_model.pb.h"
 #include "util/test_util.h"
@@ -243,6 +244,76 @@ TEST(ImageClassifier, TakesABaseWithAMomentumHyperparameter) {
     moved.push_back(d);
   }
   EXPECT_NEAR(moved[1] / moved[0], 50.0, 0.05);
+}
+
+// PreciseBN: batch k runs with momentum k/(k+1), so the statistics after batches A, B are the
+// mean of those after A alone and after B alone (training-mode batch norm normalizes with the
+// batch's own statistics, so each batch's statistics do not depend on the moving ones). A base
+// without the momentum argument averages with its own momentum instead. Weights do not change.
+TEST(ImageClassifier, BatchNormStatisticsAreTheMeanOverBatches) {
+  const Tensor a = random_images(4, 16, 16, 21), b = random_images(3, 16, 16, 22);
+  auto statistics_after = [&](const std::vector<const Tensor*>& batches, bool momentum_argument,
+                              std::vector<float>* kernel = nullptr) {
+    testing::TempDir dir;
+    std::optional<Model> base;
+    if (momentum_argument) {
+      write_momentum_base(dir.path() / "base");
+      auto loaded = Model::load(dir.path() / "base");
+      EXPECT_TRUE(loaded.ok()) << loaded.status().to_string();
+      base = std::move(loaded).value();
+    } else {
+      base = tiny_base(dir);
+    }
+    auto c = ImageClassifier::create(*base, options(true, 0.0, 0.0, 0.0));
+    EXPECT_TRUE(c.ok()) << c.status().to_string();
+    for (size_t k = 0; k < batches.size(); ++k) {
+      Status s = c->update_batch_norm_statistics(*batches[k], static_cast<int64_t>(k));
+      EXPECT_TRUE(s.ok()) << s.to_string();
+    }
+    std::vector<float> values;
+    for (Variable* v : c->checkpoint_variables()) {
+      if (v->name().find("moving_") != std::string::npos) {
+        for (float x : v->value().values<float>()) values.push_back(x);
+      }
+      if (kernel != nullptr && v->name() == "conv2d/kernel") {
+        for (float x : v->value().values<float>()) kernel->push_back(x);
+      }
+    }
+    return values;
+  };
+  const auto only_a = statistics_after({&a}, true);
+  const auto only_b = statistics_after({&b}, true);
+  std::vector<float> kernel_before, kernel_after;
+  const auto initial = statistics_after({}, true, &kernel_before);
+  const auto a_then_b = statistics_after({&a, &b}, true, &kernel_after);
+  ASSERT_EQ(a_then_b.size(), only_a.size());
+  ASSERT_GT(a_then_b.size(), 4u);
+  double moved = 0;
+  for (size_t i = 0; i < a_then_b.size(); ++i) {
+    const double mean = (static_cast<double>(only_a[i]) + only_b[i]) / 2;
+    EXPECT_NEAR(a_then_b[i], mean, 1e-5 * (1 + std::abs(mean))) << i;
+    moved = std::max(moved, std::abs(static_cast<double>(only_a[i]) - only_b[i]));
+  }
+  EXPECT_GT(moved, 1e-3);  // the two batches' statistics differ
+  EXPECT_NE(initial, a_then_b);
+  EXPECT_EQ(kernel_before, kernel_after);
+
+  // Without the argument every batch moves the statistics with the base's momentum 0.99:
+  // s(A, B) = 0.99 s(A) + 0.01 stat(B), and s(B) = 0.99 s0 + 0.01 stat(B).
+  const auto ema = statistics_after({&a, &b}, false);
+  const auto ema_a = statistics_after({&a}, false);
+  const auto ema_b = statistics_after({&b}, false);
+  const auto ema_initial = statistics_after({}, false);
+  ASSERT_EQ(ema.size(), ema_initial.size());
+  for (size_t i = 0; i < ema.size(); ++i) {
+    const double want = 0.99 * ema_a[i] + ema_b[i] - 0.99 * ema_initial[i];
+    EXPECT_NEAR(ema[i], want, 1e-5 * (1 + std::abs(want))) << i;
+  }
+
+  testing::TempDir dir;
+  auto frozen = ImageClassifier::create(tiny_base(dir), options(false, 0.0, 0.0, 0.0));
+  ASSERT_TRUE(frozen.ok());
+  EXPECT_FALSE(frozen->update_batch_norm_statistics(a, 0).ok());
 }
 
 // A __call__ hyperparameter without a Python default is not the image input, but it has to come

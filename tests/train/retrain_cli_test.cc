@@ -171,6 +171,46 @@ TEST(RetrainCli, ModelsWithoutCallUseServingDefault) {
   EXPECT_EQ((*tf1_out)[0].shape(), (Dims{1, 3}));
 }
 
+// --recalibrate-bn N: after training, the fine-tuned base's batch-norm statistics become the
+// mean over N training batches; the published model carries them. Needs --fine-tune.
+TEST(RetrainCli, RecalibrateBnChangesOnlyTheMovingStatistics) {
+  testing::TempDir dir;
+  const fs::path base = write_base(dir.path(), 16);
+  const fs::path data = write_folder(dir.path());
+  const std::string common = cli() + " retrain " + base.string() + " " + data.string() +
+                             " --epochs 1 --batch-size 8 --seed 2 --fine-tune";
+  auto plain = testing::run_command(common + " --output " + (dir.path() / "plain").string());
+  expect_trained(plain);
+  auto recalibrated = testing::run_command(common + " --recalibrate-bn 2 --output " +
+                                           (dir.path() / "recalibrated").string());
+  expect_trained(recalibrated);
+  EXPECT_NE(recalibrated.out.find("re-estimated the batch-norm statistics over 2 training batches"),
+            std::string::npos)
+      << recalibrated.out;
+  auto p = Model::load(dir.path() / "plain");
+  auto r = Model::load(dir.path() / "recalibrated");
+  ASSERT_TRUE(p.ok() && r.ok());
+  const auto pv = p->variables(), rv = r->variables();
+  ASSERT_EQ(pv.size(), rv.size());
+  int moving_changed = 0;
+  for (size_t i = 0; i < pv.size(); ++i) {
+    ASSERT_EQ(pv[i]->name(), rv[i]->name());
+    const auto a = pv[i]->value().values<float>(), b = rv[i]->value().values<float>();
+    const bool same = std::equal(a.begin(), a.end(), b.begin(), b.end());
+    if (pv[i]->name().find("moving_") != std::string::npos) {
+      moving_changed += same ? 0 : 1;
+    } else {
+      EXPECT_TRUE(same) << pv[i]->name();
+    }
+  }
+  EXPECT_GT(moving_changed, 0);
+  auto refused =
+      testing::run_command(cli() + " retrain " + base.string() + " " + data.string() +
+                           " --recalibrate-bn 2 --output " + (dir.path() / "frozen").string());
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.out.find("needs --fine-tune"), std::string::npos) << refused.out;
+}
+
 // --class-names replaces the data's class names in labels.txt, the confusion matrix and the
 // published model; a file with the wrong number of names, or an empty one, is refused.
 TEST(RetrainCli, ClassNamesFileNamesTheClasses) {
