@@ -91,6 +91,9 @@ class Tf1OpCounter {
 ordered_json summarize(const SavedModel& m) {
   ordered_json j;
   j["tensorflow_version"] = m.tensorflow_version();
+  std::error_code ec;
+  // hub.Module exports (TF1 Hub format) carry this file; their untagged graph is the one run.
+  j["tf1_hub_module"] = std::filesystem::is_regular_file(m.directory() / "tfhub_module.pb", ec);
   ordered_json sigs = ordered_json::object();
   // ordered_json's entries are pair<const string, json>, which a growing vector copies (deeply)
   // instead of moving: reserved up front.
@@ -170,8 +173,12 @@ void print_human(const SavedModel& m, const ordered_json& j, const std::string& 
                        given.filename() != "saved_model.pb" &&
                        given.filename() != "saved_model.pbtxt";
   std::cout << fmt::format("SavedModel {}\n", archive ? given_path : m.directory().string());
-  std::cout << fmt::format("TensorFlow {}{}\n", j["tensorflow_version"].get<std::string>(),
-                           m.has_object_graph() ? "" : " (TF1 graph, no object graph)");
+  std::cout << fmt::format(
+      "TensorFlow {}{}\n", j["tensorflow_version"].get<std::string>(),
+      j["tf1_hub_module"].get<bool>()
+          ? " (TF1 Hub format module: its untagged inference graph; no object graph)"
+      : m.has_object_graph() ? ""
+                             : " (TF1 graph, no object graph)");
   if (const auto& labels = j["labels"]; !labels.is_null()) {
     constexpr size_t kShown = 8;
     const auto& names = labels["names"];

@@ -9,7 +9,9 @@
 
 #include "format/tensor_bundle.h"
 #include "hubimg/classifier.h"
+#include "hubimg/image.h"
 #include "hubimg/model.h"
+#include "hubimg/npy.h"
 #include "util/test_util.h"
 
 namespace hubimg {
@@ -212,6 +214,34 @@ TEST(Tf1HubModule, FrozenHubLayerOverTheDefaultSignature) {
     for (Variable* v : published->variables()) found = found || v->name() == name;
     EXPECT_TRUE(found) << name;
   }
+}
+
+// The CLI: `info` names the format; `embed` calls the "default" signature on image files (a
+// module taking any size needs --size; the image's own keeps it unresized).
+TEST(Tf1HubModule, InfoAndEmbedFromTheCommandLine) {
+  TempDir tmp;
+  const Module m = write_module(tmp);
+  const std::string cli = hubimg::testing::cli_path().string();
+  auto info = hubimg::testing::run_command(cli + " info " + m.dir.string());
+  EXPECT_EQ(info.exit_code, 0) << info.out;
+  EXPECT_NE(info.out.find("TF1 Hub format module"), std::string::npos) << info.out;
+  const Tensor image = random_tensor({10, 12, 3}, 8, 0, 1);
+  ASSERT_TRUE(write_png(tmp.path() / "a.png", image).ok());
+  const auto features = tmp.path() / "features.npy";
+  auto embed = hubimg::testing::run_command(cli + " embed " + m.dir.string() + " " +
+                                            (tmp.path() / "a.png").string() +
+                                            " --size 10x12 --output " + features.string());
+  ASSERT_EQ(embed.exit_code, 0) << embed.out;
+  auto got = read_npy(features);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  ASSERT_EQ(got->shape(), (Dims{1, kOut}));
+  // The PNG holds 8-bit values: the expected features come from the decoded image.
+  auto decoded = decode_image_file(tmp.path() / "a.png");
+  ASSERT_TRUE(decoded.ok()) << decoded.status().to_string();
+  Tensor batch(DType::kFloat32, {1, 10, 12, 3});
+  std::copy_n(decoded->data<float>(), 10 * 12 * 3, batch.mutable_data<float>());
+  const auto want = expected_features(batch, m);
+  for (int64_t i = 0; i < kOut; ++i) EXPECT_NEAR(got->data<float>()[i], want[i], 1e-5) << i;
 }
 
 TEST(Tf1HubModule, AReferenceVariableMissingFromTheCheckpointIsNamed) {
