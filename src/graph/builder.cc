@@ -1,6 +1,7 @@
 // FunctionDef -> Graph: inlines calls, resolves tensor names, binds variables.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "format/attr_proto.h"
@@ -23,13 +24,16 @@ constexpr int kDtResource = 20;  // tensorflow::DT_RESOURCE
 // What a tensor name resolves to while inlining: a value in the graph being built, a model
 // variable (a DT_RESOURCE handle), or nothing (NoOp outputs).
 struct Binding {
-  enum class Kind { kNone, kValue, kVariable };
+  // kDead: a TF1 cond branch not taken (an output of Switch on the other port, and everything
+  // that depends on one); only Merge looks past it.
+  enum class Kind { kNone, kValue, kVariable, kDead };
   Kind kind = Kind::kNone;
   ValueRef value;
   int variable = -1;
 
   static Binding of_value(ValueRef v) { return {Kind::kValue, v, -1}; }
   static Binding of_variable(int v) { return {Kind::kVariable, {}, v}; }
+  static Binding dead() { return {Kind::kDead, {}, -1}; }
 };
 
 bool is_call_op(const std::string& op) {
@@ -311,6 +315,12 @@ class Builder {
       const std::string& scope, const std::string& function_name, int depth,
       const std::set<std::string>* needed, const std::vector<std::string>& outer_refs);
 
+  // TF1's tf.cond (Switch/Merge) and the deadness it spreads; nullopt for other live nodes.
+  Expected<std::optional<std::vector<Binding>>> resolve_v1_cond(
+      const tf::NodeDef& node, const std::vector<Binding>& inputs, bool dead_control,
+      const std::map<std::string, int>& referenced, const std::string& scope,
+      const std::string& function_name);
+
   Expected<std::vector<Binding>> process_node(
       const tf::NodeDef& node, std::vector<Binding> inputs, std::vector<int> control_nodes,
       const std::string& scope, const std::string& function_name, int depth, bool function_style,
@@ -391,6 +401,54 @@ Status check_input_count(const tf::NodeDef& node, const tf::OpDef& def, size_t c
   return invalid_argument("expects " + std::to_string(expected) +
                           (expected == 1 ? " input (" : " inputs (") + args + "), has " +
                           std::to_string(count));
+}
+
+// Switch(data, pred) forwards data to output 1 when pred holds, else to output 0; the other
+// output is dead, and so is every node with a dead input or control input. Merge forwards its
+// first live input (output 1: that input's index). TensorFlow decides this per run; hubimg
+// decides it while building, so the predicate must be a constant then: Keras' learning phase (a
+// PlaceholderWithDefault of False that no signature feeds) is. A predicate known only at run
+// time is refused by name.
+Expected<std::optional<std::vector<Binding>>> Builder::resolve_v1_cond(
+    const tf::NodeDef& node, const std::vector<Binding>& inputs, bool dead_control,
+    const std::map<std::string, int>& referenced, const std::string& scope,
+    const std::string& function_name) {
+  const std::string& op = node.op();
+  using Bindings = std::vector<Binding>;
+  if (op == "Merge" || op == "RefMerge") {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].kind == Binding::Kind::kDead) continue;
+      HUBIMG_ASSIGN_OR_RETURN(const int index,
+                              add_const(scope + node.name() + "/value_index",
+                                        Tensor::scalar<int32_t>(static_cast<int32_t>(i))));
+      return std::optional(Bindings{inputs[i], Binding::of_value({index, 0})});
+    }
+    return std::optional(Bindings{Binding::dead(), Binding::dead()});
+  }
+  bool dead = dead_control;
+  for (const auto& b : inputs) dead = dead || b.kind == Binding::Kind::kDead;
+  if (dead) {
+    size_t outputs = 1;
+    if (auto it = referenced.find(""); it != referenced.end())
+      outputs = std::max(outputs, static_cast<size_t>(it->second));
+    return std::optional(Bindings(outputs, Binding::dead()));
+  }
+  if (op != "Switch" && op != "RefSwitch") return std::optional<Bindings>();
+  const std::string where_node = where(function_name, node.name()) + " (" + op + ")";
+  if (inputs.size() != 2 || inputs[1].kind != Binding::Kind::kValue)
+    return invalid_argument(where_node + ": takes data and a boolean predicate");
+  const Node& pred = graph_.nodes[static_cast<size_t>(inputs[1].value.node)];
+  const AttrValue* value = pred.op == "Const" ? pred.attrs.find("value") : nullptr;
+  const Tensor* t = value != nullptr ? std::get_if<Tensor>(value) : nullptr;
+  if (t == nullptr || t->dtype() != DType::kBool || t->num_elements() != 1) {
+    return unimplemented(
+        where_node + ": TF1 control flow on a predicate known only when the graph runs (from '" +
+        pred.name +
+        "'); hubimg resolves tf.cond while loading, so the predicate "
+        "must be a constant, such as Keras' learning phase left at its default");
+  }
+  if (t->data<bool>()[0]) return std::optional(Bindings{Binding::dead(), inputs[0]});
+  return std::optional(Bindings{inputs[0], Binding::dead()});
 }
 
 Expected<std::vector<Binding>> Builder::process_node(
@@ -696,6 +754,7 @@ Expected<std::map<std::string, std::vector<Binding>>> Builder::inline_body(
   std::map<std::string, std::vector<Binding>> outputs;
   std::map<std::string, std::map<std::string, size_t>> arg_offsets;
   std::map<std::string, int> last_node_of;  // for control inputs
+  std::set<std::string> dead_nodes;         // TF1 cond branches not taken
   for (int i : order) {
     if (needed != nullptr && !keep.count(i)) continue;
     const tf::NodeDef& node = nodes[i];
@@ -706,12 +765,14 @@ Expected<std::map<std::string, std::vector<Binding>>> Builder::inline_body(
     }
     std::vector<Binding> inputs;
     std::vector<int> controls;
+    bool dead_control = false;
     for (const auto& in : node.input()) {
       InputName parsed = parse_input(in, function_style);
       if (parsed.index < 0) {
         return data_loss(where(function_name, node.name()) + ": malformed input '" + in + "'");
       }
       if (parsed.control) {
+        dead_control = dead_control || dead_nodes.count(parsed.node) > 0;
         if (auto it = last_node_of.find(parsed.node); it != last_node_of.end() && it->second >= 0) {
           controls.push_back(it->second);
         }
@@ -743,6 +804,20 @@ Expected<std::map<std::string, std::vector<Binding>>> Builder::inline_body(
                          " outputs");
       }
       inputs.push_back(out_it->second[flat]);
+    }
+    if (!function_style) {
+      // TF1 control flow (tf.cond before TF2: Switch and Merge), resolved while building.
+      HUBIMG_ASSIGN_OR_RETURN(std::optional<std::vector<Binding>> resolved,
+                              resolve_v1_cond(node, inputs, dead_control, referenced[node.name()],
+                                              scope, function_name));
+      if (resolved) {
+        bool all_dead = !resolved->empty();
+        for (const auto& b : *resolved) all_dead = all_dead && b.kind == Binding::Kind::kDead;
+        if (all_dead) dead_nodes.insert(node.name());
+        outputs[node.name()] = std::move(*resolved);
+        arg_offsets[node.name()][""] = 0;
+        continue;
+      }
     }
     if (node.op() == "PlaceholderWithDefault" && !inputs.empty()) {
       outputs[node.name()] = {inputs[0]};
@@ -873,6 +948,10 @@ Expected<std::vector<Binding>> Builder::inline_top_graph(
     if (it == body.end() || parsed.index < 0 ||
         static_cast<size_t>(parsed.index) >= it->second.size()) {
       return not_found("the graph has no tensor '" + f + "'");
+    }
+    if (it->second[static_cast<size_t>(parsed.index)].kind == Binding::Kind::kDead) {
+      return invalid_argument("tensor '" + f +
+                              "' is on a tf.cond branch that its constant predicate does not take");
     }
     results.push_back(it->second[static_cast<size_t>(parsed.index)]);
   }

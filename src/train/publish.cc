@@ -5,11 +5,11 @@
 #include <set>
 
 #include "format/atomic_dir.h"
-#include "format/attr_proto.h"
 #include "format/saved_model.h"
 #include "format/saved_model_writer.h"
 #include "graph.pb.h"
 #include "ops/op_registry.h"
+#include "train/graph_function.h"
 
 namespace hubimg::train {
 namespace {
@@ -182,117 +182,19 @@ class Publisher {
     return sig->function.get();
   }
 
-  // A TF1 signature names graph tensors rather than a function. Its nodes from the image
-  // placeholder to the chosen output become one FunctionDef that takes the images and one
-  // resource per variable (a reference variable, VariableV2, is read with ReadVariableOp), so
-  // the published __call__ calls it as it would a TF2 base's function. Control inputs are
-  // dropped: in an inference graph they order assertions and initializers.
+  // A TF1 signature names graph tensors rather than a function: its nodes become one, which the
+  // published __call__ calls as it would a TF2 base's function.
   Status convert_graph_signature(const format::Signature& sig) {
-    const std::string what = where() + ": signature '" + sig.key + "'";
-    if (sig.inputs.size() != 1)
-      return unimplemented(what + " must take exactly one tensor (the images)");
-    const format::TensorInfo& input = sig.inputs.begin()->second;
-    auto out = request_.base_output_key.empty() && sig.outputs.size() == 1
-                   ? sig.outputs.begin()
-                   : sig.outputs.find(request_.base_output_key);
-    if (out == sig.outputs.end())
-      return not_found(what + " has no output '" + request_.base_output_key + "'");
-    struct TensorRef {
-      std::string node;
-      int index = 0;
-    };
-    auto parse = [](const std::string& name) -> std::optional<TensorRef> {
-      if (name.empty() || name[0] == '^') return std::nullopt;
-      const size_t colon = name.rfind(':');
-      if (colon == std::string::npos) return TensorRef{name, 0};
-      const std::string digits = name.substr(colon + 1);
-      if (digits.empty() || digits.size() > 6 ||
-          !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return std::nullopt;
-      return TensorRef{name.substr(0, colon), std::stoi(digits)};
-    };
-    const auto input_ref = parse(input.tensor_name);
-    const auto output_ref = parse(out->second.tensor_name);
-    if (!input_ref || !output_ref) return data_loss(what + ": a malformed tensor name");
-    std::map<std::string, const tf::NodeDef*> by_name;
-    for (const auto& n : base_.graph().node()) by_name[n.name()] = &n;
-    // Post-order over data inputs from the output, stopping at the image placeholder (an
-    // explicit stack: graphs can be deep).
-    std::vector<const tf::NodeDef*> order;
-    std::set<std::string> done, entered;
-    std::vector<std::pair<const tf::NodeDef*, bool>> stack;
-    auto push = [&](const std::string& name) -> Status {
-      auto it = by_name.find(name);
-      if (it == by_name.end()) return data_loss(what + ": no node '" + name + "' in the graph");
-      if (!done.count(name)) stack.emplace_back(it->second, false);
-      return {};
-    };
-    HUBIMG_RETURN_IF_ERROR(push(output_ref->node));
-    while (!stack.empty()) {
-      auto [node, expanded] = stack.back();
-      stack.pop_back();
-      if (done.count(node->name())) continue;
-      if (expanded) {
-        done.insert(node->name());
-        order.push_back(node);
-        continue;
-      }
-      if (!entered.insert(node->name()).second)
-        return data_loss(what + ": the graph has a cycle through '" + node->name() + "'");
-      stack.emplace_back(node, true);
-      if (node->name() == input_ref->node) continue;
-      for (const auto& in : node->input()) {
-        if (auto ref = parse(in)) HUBIMG_RETURN_IF_ERROR(push(ref->node));
-      }
-    }
+    HUBIMG_ASSIGN_OR_RETURN(
+        GraphFunction fn,
+        graph_signature_function(
+            base_, sig, request_.base_output_key, writer_,
+            [&](int index) { return base_handles_[static_cast<size_t>(index)]; }, where()));
     BaseTrace t;
-    FunctionBuilder fb(writer_.unique_function_name("tf1_signature_" + sig.key), writer_.op_defs());
-    std::map<std::string, std::vector<std::string>> outputs_of;
+    const format::TensorInfo& input = sig.inputs.begin()->second;
     t.image = TensorSpec{"images", input.dtype, input.shape};
-    outputs_of[input_ref->node] = {fb.add_input("images", input.dtype, input.shape)};
-    for (const tf::NodeDef* node : order) {
-      const std::string& op = node->op();
-      if (node->name() == input_ref->node) continue;
-      if (op == "VarHandleOp" || op == "VariableV2" || op == "Variable") {
-        const int index = base_.variable_index_for_name(node->name());
-        if (index < 0) return not_found(what + ": no variable '" + node->name() + "'");
-        const VariableHandle h = base_handles_[static_cast<size_t>(index)];
-        const std::string k = std::to_string(t.captures.size());
-        const std::string resource = writer_.add_resource_input(fb, "unknown_" + k, h);
-        t.captures.push_back(h);
-        outputs_of[node->name()] = {op == "VarHandleOp" ? resource
-                                                        : fb.read_variable(resource, node->name())};
-        continue;
-      }
-      if (op == "Placeholder") {
-        return unimplemented(what + " needs placeholder '" + node->name() +
-                             "' fed besides the images");
-      }
-      std::vector<std::string> inputs;
-      for (const auto& in : node->input()) {
-        auto ref = parse(in);
-        if (!ref) continue;  // a control input
-        const auto& outs = outputs_of[ref->node];
-        if (ref->index < 0 || static_cast<size_t>(ref->index) >= outs.size()) {
-          return data_loss(what + ": node '" + node->name() + "' reads '" + in +
-                           "', which does not exist");
-        }
-        inputs.push_back(outs[static_cast<size_t>(ref->index)]);
-      }
-      HUBIMG_ASSIGN_OR_RETURN(AttrMap attrs, format::attrs_from_node(*node));
-      format::Attrs copied;
-      for (const auto& [name, value] : attrs.all()) {
-        if (!name.starts_with("_")) copied.emplace_back(name, value);
-      }
-      outputs_of[node->name()] = fb.add_node(op, inputs, std::move(copied), node->name());
-    }
-    const auto& result = outputs_of[output_ref->node];
-    if (static_cast<size_t>(output_ref->index) >= result.size())
-      return data_loss(what + ": no tensor '" + out->second.tensor_name + "'");
-    fb.add_output(result[static_cast<size_t>(output_ref->index)]);
-    auto fn = writer_.add_function(std::move(fb));
-    if (!fn.ok()) return fn.status().with_context(what);
-    t.signature = std::move(fn).value();
+    t.signature = std::move(fn.signature);
+    t.captures = std::move(fn.captures);
     graph_trace_ = std::move(t);
     return {};
   }

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <random>
 
+#include "format/saved_model.h"
 #include "format/tensor_bundle.h"
+#include "graph.pb.h"
 #include "hubimg/classifier.h"
 #include "hubimg/image.h"
 #include "hubimg/model.h"
@@ -148,6 +151,27 @@ std::vector<double> expected_features(const Tensor& x, const Module& m) {
   return out;
 }
 
+// Publishes a two-class classifier to `dir` and checks that the reloaded model's __call__ gives
+// the in-memory logits on `x`; nullopt (with a test failure) otherwise.
+std::optional<Model> publish_and_compare(const ImageClassifier& classifier, const Tensor& x,
+                                         const std::filesystem::path& dir) {
+  auto logits = classifier.logits(x);
+  EXPECT_TRUE(logits.ok()) << logits.status().to_string();
+  Status s = classifier.publish(dir, {"a", "b"});
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  auto published = Model::load(dir);
+  EXPECT_TRUE(published.ok()) << published.status().to_string();
+  if (!logits.ok() || !s.ok() || !published.ok()) return std::nullopt;
+  auto reloaded = (*published)(x);
+  EXPECT_TRUE(reloaded.ok()) << reloaded.status().to_string();
+  if (!reloaded.ok()) return std::nullopt;
+  EXPECT_EQ((*reloaded)[0].shape(), logits->shape());
+  for (int64_t i = 0; i < logits->num_elements(); ++i) {
+    EXPECT_NEAR((*reloaded)[0].data<float>()[i], logits->data<float>()[i], 1e-6) << i;
+  }
+  return std::move(published).value();
+}
+
 TEST(Tf1HubModule, ReferenceVariablesRunInTheUntaggedGraph) {
   TempDir tmp;
   const Module m = write_module(tmp);
@@ -198,17 +222,8 @@ TEST(Tf1HubModule, FrozenHubLayerOverTheDefaultSignature) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(features->data<float>()[i], want[i], 1e-5);
   // Published: the graph from `images` to `pool` becomes a function reading the variables as
   // resources; the Assign node, which the output does not need, is left out.
-  auto logits = classifier->logits(x);
-  ASSERT_TRUE(logits.ok()) << logits.status().to_string();
-  Status s = classifier->publish(tmp.path() / "published", {"a", "b"});
-  ASSERT_TRUE(s.ok()) << s.to_string();
-  auto published = Model::load(tmp.path() / "published");
-  ASSERT_TRUE(published.ok()) << published.status().to_string();
-  auto reloaded = (*published)(x);
-  ASSERT_TRUE(reloaded.ok()) << reloaded.status().to_string();
-  for (int64_t i = 0; i < 6; ++i) {
-    EXPECT_NEAR((*reloaded)[0].data<float>()[i], logits->data<float>()[i], 1e-6) << i;
-  }
+  auto published = publish_and_compare(*classifier, x, tmp.path() / "published");
+  ASSERT_TRUE(published.has_value());
   for (const auto& name : {"conv/weights", "conv/biases"}) {
     bool found = false;
     for (Variable* v : published->variables()) found = found || v->name() == name;
@@ -256,6 +271,134 @@ TEST(Tf1HubModule, AReferenceVariableMissingFromTheCheckpointIsNamed) {
   ASSERT_FALSE(model.ok());
   EXPECT_NE(model.status().message().find("conv/biases"), std::string::npos)
       << model.status().message();
+}
+
+// TF1's tf.cond as Keras (TF 1.x) writes it around Dropout and BatchNormalization: Switch on the
+// learning phase, a PlaceholderWithDefault of False that no signature feeds; branch constants
+// hang on the branch's pivot by a control input; Merge joins the branches. With the default the
+// false branch (x + 1) runs; with a True default, the true branch (x * 2).
+// With `image`, x is an image batch [-1, -1, -1, 3] averaged over its pixels first, so y is a
+// feature vector [batch, 3].
+std::string learning_phase_graph(bool phase, bool feed_phase, bool image = false) {
+  const std::string f = type_attr("T");
+  auto scalar = [](const std::string& name, const std::string& type, const std::string& val,
+                   const std::string& control) {
+    return node(
+        name, "Const",
+        control.empty() ? std::vector<std::string>{} : std::vector<std::string>{"^" + control},
+        type_attr("dtype", type) + "attr { key: \"value\" value { tensor { dtype: " + type +
+            " tensor_shape { } " + val + " } } }");
+  };
+  std::string g = "meta_graphs { meta_info_def { tags: \"serve\" } graph_def { ";
+  g += node("x", "Placeholder", {}, type_attr("dtype"));
+  g += scalar("keras_learning_phase/input", "DT_BOOL",
+              std::string("bool_val: ") + (phase ? "true" : "false"), "");
+  g += node("keras_learning_phase", "PlaceholderWithDefault", {"keras_learning_phase/input"},
+            type_attr("dtype", "DT_BOOL") + "attr { key: \"shape\" value { shape { } } }");
+  const std::string tb = type_attr("T", "DT_BOOL");
+  g += node("cond/Switch", "Switch", {"keras_learning_phase", "keras_learning_phase"}, tb);
+  g += node("cond/switch_t", "Identity", {"cond/Switch:1"}, tb);
+  g += node("cond/switch_f", "Identity", {"cond/Switch"}, tb);
+  g += node("cond/pred_id", "Identity", {"keras_learning_phase"}, tb);
+  std::string data = "x";
+  if (image) {
+    g += node("axes", "Const", {},
+              type_attr("dtype", "DT_INT32") +
+                  "attr { key: \"value\" value { tensor { dtype: DT_INT32 tensor_shape { dim { "
+                  "size: 2 } } int_val: 1 int_val: 2 } } }");
+    g += node("pooled", "Mean", {"x", "axes"},
+              f + type_attr("Tidx", "DT_INT32") + "attr { key: \"keep_dims\" value { b: false } }");
+    data = "pooled";
+  }
+  g += node("cond/Switch_1", "Switch", {data, "cond/pred_id"}, f);
+  g += scalar("cond/two", "DT_FLOAT", "float_val: 2", "cond/switch_t");
+  g += node("cond/mul", "Mul", {"cond/Switch_1:1", "cond/two"}, f);
+  g += scalar("cond/one", "DT_FLOAT", "float_val: 1", "cond/switch_f");
+  g += node("cond/add", "AddV2", {"cond/Switch_1", "cond/one"}, f);
+  g += node("cond/Merge", "Merge", {"cond/mul", "cond/add"},
+            f + "attr { key: \"N\" value { i: 2 } }");
+  g += node("y", "Identity", {"cond/Merge"}, f);
+  g += " } signature_def { key: \"serving_default\" value { inputs { key: \"x\" value { name: "
+       "\"x:0\" dtype: DT_FLOAT tensor_shape { dim { size: -1 } " +
+       std::string(image ? "dim { size: -1 } dim { size: -1 } dim { size: 3 } " : "") + "} } } ";
+  if (feed_phase) {
+    g += "inputs { key: \"phase\" value { name: \"keras_learning_phase:0\" dtype: DT_BOOL "
+         "tensor_shape { } } } ";
+  }
+  g += "outputs { key: \"y\" value { name: \"y:0\" dtype: DT_FLOAT } } "
+       "outputs { key: \"branch\" value { name: \"cond/Merge:1\" dtype: DT_INT32 } } "
+       "} } }";
+  return g;
+}
+
+TEST(Tf1ControlFlow, KerasLearningPhaseCondTakesTheDefaultBranch) {
+  for (bool phase : {false, true}) {
+    TempDir tmp;
+    std::filesystem::create_directories(tmp.path() / "m");
+    write_file(tmp.path() / "m" / "saved_model.pbtxt", learning_phase_graph(phase, false));
+    auto model = Model::load(tmp.path() / "m");
+    ASSERT_TRUE(model.ok()) << model.status().to_string();
+    const Tensor x = Tensor::from_vector<float>({3}, {1.5f, -2.0f, 4.0f});
+    auto out = model->call_signature("serving_default", {{"x", x}});
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    for (int i = 0; i < 3; ++i) {
+      const float v = x.data<float>()[i];
+      EXPECT_EQ(out->at("y").data<float>()[i], phase ? v * 2 : v + 1) << phase;
+    }
+    EXPECT_EQ(out->at("branch").data<int32_t>()[0], phase ? 0 : 1);
+  }
+}
+
+// A classifier over such a graph publishes: the function copies the taken branch only.
+TEST(Tf1ControlFlow, AClassifierOverACondPublishesTheTakenBranch) {
+  TempDir tmp;
+  std::filesystem::create_directories(tmp.path() / "m");
+  write_file(tmp.path() / "m" / "saved_model.pbtxt", learning_phase_graph(false, false, true));
+  auto model = Model::load(tmp.path() / "m");
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  ClassifierOptions options;
+  options.hub.signature = "serving_default";
+  options.hub.output_key = "y";
+  options.num_classes = 2;
+  options.image_height = options.image_width = 4;
+  auto classifier = ImageClassifier::create(*model, options);
+  ASSERT_TRUE(classifier.ok()) << classifier.status().to_string();
+  const Tensor x = random_tensor({2, 4, 4, 3}, 9, 0, 1);
+  auto features = classifier->features(x);
+  ASSERT_TRUE(features.ok()) << features.status().to_string();
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t c = 0; c < 3; ++c) {
+      double mean = 0;
+      for (int64_t p = 0; p < 16; ++p) mean += x.data<float>()[(b * 16 + p) * 3 + c] / 16.0;
+      EXPECT_NEAR(features->data<float>()[b * 3 + c], mean + 1, 1e-5);
+    }
+  }
+  auto published = publish_and_compare(*classifier, x, tmp.path() / "published");
+  ASSERT_TRUE(published.has_value());
+  for (const auto& f : published->saved_model().graph().library().function()) {
+    for (const auto& n : f.node_def()) {
+      EXPECT_NE(n.op(), "Switch");
+      EXPECT_NE(n.op(), "Merge");
+      EXPECT_NE(n.name(), "cond/mul") << "the branch not taken is copied";
+    }
+  }
+}
+
+TEST(Tf1ControlFlow, APredicateFedAtRunTimeIsRefusedByName) {
+  TempDir tmp;
+  std::filesystem::create_directories(tmp.path() / "m");
+  write_file(tmp.path() / "m" / "saved_model.pbtxt", learning_phase_graph(false, true));
+  auto model = Model::load(tmp.path() / "m");
+  Status s = model.ok() ? model
+                              ->call_signature("serving_default",
+                                               {{"x", Tensor::from_vector<float>({1}, {1.0f})},
+                                                {"phase", Tensor::scalar<bool>(false)}})
+                              .status()
+                        : model.status();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("cond/Switch"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("predicate known only when the graph runs"), std::string::npos)
+      << s.message();
 }
 
 }  // namespace
