@@ -127,6 +127,28 @@ meta_graphs { meta_info_def { tags: "serve" } graph_def {
     inputs { key: "x" value { name: "x:0" dtype: DT_FLOAT tensor_shape { dim { size: -1 } dim { size: 4 } } } }
     outputs { key: "y" value { name: "c:0" dtype: DT_FLOAT } } } } }
 EOF
+# TF1 tf.cond as Keras 1.x writes it on the learning phase: Switch/Merge on a constant predicate,
+# branch constants hanging on the pivots by control inputs.
+cat > "$model_txt_dir/tf1_cond.pbtxt" << 'EOF'
+meta_graphs { meta_info_def { tags: "serve" } graph_def {
+  node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } }
+  node { name: "lp/input" op: "Const" attr { key: "dtype" value { type: DT_BOOL } } attr { key: "value" value { tensor { dtype: DT_BOOL tensor_shape { } bool_val: false } } } }
+  node { name: "lp" op: "PlaceholderWithDefault" input: "lp/input" attr { key: "dtype" value { type: DT_BOOL } } attr { key: "shape" value { shape { } } } }
+  node { name: "cond/Switch" op: "Switch" input: "lp" input: "lp" attr { key: "T" value { type: DT_BOOL } } }
+  node { name: "cond/switch_t" op: "Identity" input: "cond/Switch:1" attr { key: "T" value { type: DT_BOOL } } }
+  node { name: "cond/switch_f" op: "Identity" input: "cond/Switch" attr { key: "T" value { type: DT_BOOL } } }
+  node { name: "cond/pred_id" op: "Identity" input: "lp" attr { key: "T" value { type: DT_BOOL } } }
+  node { name: "cond/Switch_1" op: "Switch" input: "x" input: "cond/pred_id" attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "cond/two" op: "Const" input: "^cond/switch_t" attr { key: "dtype" value { type: DT_FLOAT } } attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape { } float_val: 2 } } } }
+  node { name: "cond/mul" op: "Mul" input: "cond/Switch_1:1" input: "cond/two" attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "cond/one" op: "Const" input: "^cond/switch_f" attr { key: "dtype" value { type: DT_FLOAT } } attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape { } float_val: 1 } } } }
+  node { name: "cond/add" op: "AddV2" input: "cond/Switch_1" input: "cond/one" attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "cond/Merge" op: "Merge" input: "cond/mul" input: "cond/add" attr { key: "T" value { type: DT_FLOAT } } attr { key: "N" value { i: 2 } } } }
+  signature_def { key: "serving_default" value {
+    inputs { key: "x" value { name: "x:0" dtype: DT_FLOAT tensor_shape { dim { size: -1 } } } }
+    outputs { key: "y" value { name: "cond/Merge:0" dtype: DT_FLOAT } }
+    outputs { key: "i" value { name: "cond/Merge:1" dtype: DT_INT32 } } } } }
+EOF
 
 archive_dir="$corpus/fuzz_archive"
 mkdir -p "$archive_dir"

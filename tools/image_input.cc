@@ -87,7 +87,8 @@ void draw_progress(size_t done, size_t total) {
 }  // namespace
 
 void add_image_input_options(CLI::App* cmd, ImageInputOptions& o) {
-  cmd->add_option("--signature", o.signature, "Signature to run (default: __call__)");
+  cmd->add_option("--signature", o.signature,
+                  "Signature to run (default: __call__, else serving_default, else default)");
   cmd->add_option("--size", o.size, "Input HxW when the model accepts any size");
   cmd->add_option("--range", o.range,
                   "Pixel range the model expects, lo,hi (default 0,1 as TF Hub; e.g. 0,255)");

@@ -26,13 +26,18 @@ int run(const RunArgs& args) {
   auto model = Model::load(args.model);
   if (!model.ok()) return report_error(model.status().message());
   for (const auto& w : model->load_warnings()) std::cerr << "hubimg: warning: " << w << "\n";
-  const bool use_call = args.signature.empty() || args.signature == "__call__";
+  std::string signature = args.signature;
+  if (signature.empty() && !model->has_call() && !model->default_signature().empty()) {
+    signature = model->default_signature();
+    std::cerr << "hubimg: the model has no __call__: running signature '" << signature << "'\n";
+  }
+  const bool use_call = signature.empty() || signature == "__call__";
   std::string default_key = "inputs";
   if (use_call) {
     const auto specs = inputs_without_defaults(model->call_input_specs());
     if (specs.size() == 1) default_key = specs[0].name;
   } else {
-    auto specs = model->signature_input_specs(args.signature);
+    auto specs = model->signature_input_specs(signature);
     if (specs.size() == 1) default_key = specs[0].name;
   }
   std::map<std::string, Tensor> inputs;
@@ -57,8 +62,7 @@ int run(const RunArgs& args) {
   if (!use_call && (args.training || !options.arguments.empty())) {
     return report_error("--training and --arg apply to __call__, not to signatures");
   }
-  auto outputs =
-      use_call ? model->call(inputs, options) : model->call_signature(args.signature, inputs);
+  auto outputs = use_call ? model->call(inputs, options) : model->call_signature(signature, inputs);
   if (!outputs.ok()) return report_error(outputs.status().message());
   std::error_code ec;
   std::filesystem::create_directories(args.output_dir, ec);
@@ -91,7 +95,9 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<RunArgs>();
   auto* cmd = app.add_subcommand("run", "Run __call__ or a signature on .npy tensors");
   cmd->add_option("MODEL", args->model, kModelArgumentHelp)->required();
-  cmd->add_option("--signature", args->signature, "Signature to run (default: the root __call__)");
+  cmd->add_option("--signature", args->signature,
+                  "Signature to run (default: the root __call__, else serving_default, else "
+                  "default)");
   cmd->add_option("--input", args->inputs, "KEY=FILE.npy (or FILE.npy for the only input)");
   cmd->add_option("--output", args->output_dir, "Directory for <output key>.npy files")->required();
   cmd->add_flag("--training", args->training, "Use the training trace of __call__");

@@ -384,6 +384,24 @@ TEST(Tf1ControlFlow, AClassifierOverACondPublishesTheTakenBranch) {
   }
 }
 
+// `hubimg run` without --signature on a model without __call__ runs serving_default.
+TEST(Tf1ControlFlow, RunFromTheCommandLineWithoutASignature) {
+  TempDir tmp;
+  std::filesystem::create_directories(tmp.path() / "m");
+  write_file(tmp.path() / "m" / "saved_model.pbtxt", learning_phase_graph(false, false));
+  ASSERT_TRUE(write_npy(tmp.path() / "x.npy", Tensor::from_vector<float>({2}, {1.5f, -2.0f})).ok());
+  auto r = hubimg::testing::run_command(hubimg::testing::cli_path().string() + " run " +
+                                        (tmp.path() / "m").string() +
+                                        " --input x=" + (tmp.path() / "x.npy").string() +
+                                        " --output " + (tmp.path() / "out").string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("running signature 'serving_default'"), std::string::npos) << r.out;
+  auto y = read_npy(tmp.path() / "out" / "y.npy");
+  ASSERT_TRUE(y.ok()) << y.status().to_string();
+  EXPECT_EQ(y->data<float>()[0], 2.5f);
+  EXPECT_EQ(y->data<float>()[1], -1.0f);
+}
+
 TEST(Tf1ControlFlow, APredicateFedAtRunTimeIsRefusedByName) {
   TempDir tmp;
   std::filesystem::create_directories(tmp.path() / "m");
