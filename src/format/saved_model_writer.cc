@@ -773,7 +773,14 @@ Expected<FunctionSignature> SavedModelWriter::add_function(FunctionBuilder&& bui
 Status SavedModelWriter::set_call(std::vector<CallTrace> traces) {
   if (traces.empty()) return invalid_argument("__call__ needs at least one trace");
   const bool with_training = traces[0].training.has_value();
+  std::set<std::string> seen;
   for (const auto& t : traces) {
+    // TensorFlow writes each trace as a function of its own; one function bound twice would
+    // also get its captures twice when loaded.
+    if (!seen.insert(t.function).second) {
+      return invalid_argument("__call__ traces must be different functions, '" + t.function +
+                              "' is given twice");
+    }
     const FunctionSignature* f = function(t.function);
     if (f == nullptr)
       return not_found("__call__ trace: no function '" + t.function + "' in the library");

@@ -615,6 +615,38 @@ Expected<std::vector<Binding>> Builder::process_node(
     return std::vector<Binding>{Binding::of_value({id, 0})};
   }
 
+  if (op == "ResourceGather") {
+    // Rows of a variable (Keras Embedding: the position embeddings of ViT-style models) are
+    // GatherV2(ReadVariableOp(resource), indices, axis 0): built so, the read stays the one
+    // place a variable enters the graph, which freezing and differentiation look for.
+    if (inputs.size() != 2 || inputs[0].kind != Binding::Kind::kVariable ||
+        inputs[1].kind != Binding::Kind::kValue) {
+      return fail(StatusCode::kInvalidArgument, "needs a variable and indices as its inputs");
+    }
+    const int idx = inputs[0].variable;
+    Node read;
+    read.name = name + "/ReadVariableOp";
+    read.op = "ReadVariableOp";
+    read.attrs.set("dtype", model_.variables()[static_cast<size_t>(idx)].dtype);
+    read.control_inputs = std::move(control_nodes);
+    read.variables.push_back(idx);
+    HUBIMG_ASSIGN_OR_RETURN(const int read_id, add_node(std::move(read), function_name));
+    HUBIMG_ASSIGN_OR_RETURN(const int axis, add_const(name + "/axis", Tensor::scalar<int32_t>(0)));
+    auto attrs = format::attrs_from_node(node);
+    if (!attrs.ok()) return attrs.status().with_context(where(function_name, node.name()));
+    Node gather;
+    gather.name = name;
+    gather.op = "GatherV2";
+    auto batch_dims = attrs->get_int("batch_dims", 0);
+    if (!batch_dims.ok())
+      return batch_dims.status().with_context(where(function_name, node.name()));
+    gather.attrs.set("batch_dims", *batch_dims);
+    gather.inputs = {{read_id, 0}, inputs[1].value, {axis, 0}};
+    HUBIMG_ASSIGN_OR_RETURN(const int id, add_node(std::move(gather), function_name));
+    out_arg_offsets["output"] = 0;
+    return std::vector<Binding>{Binding::of_value({id, 0})};
+  }
+
   Node n;
   n.name = name;
   n.op = op;

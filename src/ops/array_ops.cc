@@ -1,6 +1,6 @@
 // Shape and data-movement ops with the semantics of TensorFlow's CPU kernels
 // (tensorflow/core/kernels/{reshape,shape,strided_slice,slice,pack,unpack,split,concat,tile,
-// transpose,broadcast_to,pad,mirror_pad,reverse,bitcast,gather,one_hot}_op*.cc and
+// transpose,broadcast_to,pad,mirror_pad,reverse,roll,bitcast,gather,one_hot}_op*.cc and
 // tensorflow/core/util/strided_slice_op.cc).
 #include <algorithm>
 #include <cstring>
@@ -639,7 +639,7 @@ Status split_v_kernel(KernelContext& ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tile, Fill, Transpose, BroadcastTo, BroadcastArgs, ReverseV2.
+// Tile, Fill, Transpose, BroadcastTo, BroadcastArgs, ReverseV2, Roll.
 
 Status tile_kernel(KernelContext& ctx) {
   HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 2));
@@ -774,6 +774,47 @@ Status reverse_kernel(KernelContext& ctx) {
     for (int64_t j = 0; j < dim; ++j) {
       maps[k].push_back((reversed[k] ? dim - 1 - j : j) * in_strides[k]);
     }
+  }
+  HUBIMG_ASSIGN_OR_RETURN(Tensor out, remap(ctx, input, input.shape(), maps));
+  ctx.set_output(0, std::move(out));
+  return {};
+}
+
+// Roll(input, shift, axis): output[..., j, ...] = input[..., (j - shift) mod n, ...] along each
+// listed axis (tf.roll; Swin Transformer's shifted windows). shift and axis are scalars or
+// vectors of one size; an axis listed twice is rolled by the sum of its shifts.
+Status roll_kernel(KernelContext& ctx) {
+  HUBIMG_RETURN_IF_ERROR(expect_num_inputs(ctx, 3));
+  const Tensor& input = ctx.input(0);
+  if (input.rank() < 1) return ctx.error("input must be 1-D or higher, got " + input.description());
+  for (size_t i : {size_t{1}, size_t{2}}) {
+    if (ctx.input(i).rank() > 1) {
+      return ctx.error(std::string(i == 1 ? "shift" : "axis") +
+                       " must be a scalar or a 1-D vector. Found: " + ctx.input(i).description());
+    }
+  }
+  HUBIMG_ASSIGN_OR_RETURN(auto shifts, int_values(ctx, 1, "shift"));
+  HUBIMG_ASSIGN_OR_RETURN(auto axes, int_values(ctx, 2, "axis"));
+  if (shifts.size() != axes.size()) {
+    return ctx.error("shift and axis must have the same size, got " + ctx.input(1).description() +
+                     " and " + ctx.input(2).description());
+  }
+  const auto rank = static_cast<size_t>(input.rank());
+  std::vector<int64_t> total(rank, 0);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    HUBIMG_ASSIGN_OR_RETURN(int axis, canonical_axis(ctx, axes[i], input.rank()));
+    const int64_t dim = input.shape()[static_cast<size_t>(axis)];
+    if (dim == 0) continue;
+    // Reduced modulo the dimension first: the sum of several int64 shifts cannot overflow.
+    int64_t& t = total[static_cast<size_t>(axis)];
+    t = ((t + shifts[i] % dim) % dim + dim) % dim;
+  }
+  const Dims in_strides = row_major_strides(input.shape());
+  AxisMaps maps(rank);
+  for (size_t k = 0; k < rank; ++k) {
+    const int64_t dim = input.shape()[k];
+    for (int64_t j = 0; j < dim; ++j)
+      maps[k].push_back(((j - total[k] + dim) % dim) * in_strides[k]);
   }
   HUBIMG_ASSIGN_OR_RETURN(Tensor out, remap(ctx, input, input.shape(), maps));
   ctx.set_output(0, std::move(out));
@@ -1359,6 +1400,24 @@ constexpr char kArrayOpsOpDefs[] = R"pb(
     attr { name: "T" type: "type" }
   }
   op {
+    name: "Roll"
+    input_arg { name: "input" type_attr: "T" }
+    input_arg { name: "shift" type_attr: "Tshift" }
+    input_arg { name: "axis" type_attr: "Taxis" }
+    output_arg { name: "output" type_attr: "T" }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "Tshift"
+      type: "type"
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+    attr {
+      name: "Taxis"
+      type: "type"
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+  }
+  op {
     name: "Shape"
     input_arg { name: "input" type_attr: "T" }
     output_arg { name: "output" type_attr: "out_type" }
@@ -1584,6 +1643,7 @@ void register_array_ops(OpRegistry& r) {
   add_op(r, {"BroadcastTo", {}, broadcast_to_kernel});
   add_op(r, {"BroadcastArgs", {}, broadcast_args_kernel});
   add_op(r, {"ReverseV2", {}, reverse_kernel});
+  add_op(r, {"Roll", {}, roll_kernel});
   add_op(r, {"Pad", {}, pad_kernel});
   add_op(r, {"PadV2", {}, pad_kernel});
   add_op(r, {"MirrorPad", {}, mirror_pad_kernel});

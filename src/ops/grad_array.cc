@@ -85,6 +85,15 @@ Expected<Grads> concat_v1_grad(GradientBuilder& b) {
   return out;
 }
 
+// Roll(x, shift, axis): the cotangent rolled back, by -shift along the same axes (TensorFlow's
+// manip_grad.py).
+Expected<Grads> roll_grad(GradientBuilder& b) {
+  if (!b.grad(0).valid()) return Grads(3);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue back, b.add1("Neg", {b.input(1)}));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue gx, b.add1("Roll", {b.grad(0), back, b.input(2)}));
+  return Grads{gx, {}, {}};
+}
+
 // ReverseV2(x, axis): the cotangent reversed along the same axes.
 Expected<Grads> reverse_v2_grad(GradientBuilder& b) {
   if (!b.grad(0).valid()) return Grads(2);
@@ -297,6 +306,7 @@ void register_array_gradients(OpRegistry& r) {
   r.set_gradient("GatherV2", [](GradientBuilder& b) { return gather_grad(b, true); });
   r.set_gradient("Gather", [](GradientBuilder& b) { return gather_grad(b, false); });
   r.set_gradient("ReverseV2", reverse_v2_grad);
+  r.set_gradient("Roll", roll_grad);
   r.set_gradient("Pack", pack_grad);
   r.set_gradient("Unpack", unpack_grad);
   r.set_gradient("Split", [](GradientBuilder& b) { return split_grad(b, 1, b.input(0)); });

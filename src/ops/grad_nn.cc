@@ -175,6 +175,25 @@ Expected<Grads> avg_pool_grad(GradientBuilder& b) {
   return Grads{dx};
 }
 
+// ExtractImagePatches(images): the patches' cotangent added back to the cells they copied.
+Expected<Grads> extract_image_patches_grad(GradientBuilder& b) {
+  const GradValue g = b.grad(0);
+  if (!g.valid() || !b.needs_grad(0)) return Grads(1);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue shape, b.add1("Shape", {b.input(0)}));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue dx,
+                          b.add1("_HubimgExtractImagePatchesGrad", {g, shape}, b.attrs()));
+  return Grads{dx};
+}
+
+// _HubimgExtractImagePatchesGrad(grad, images_shape) is linear in grad, the adjoint of
+// ExtractImagePatches: its own adjoint is ExtractImagePatches again.
+Expected<Grads> extract_image_patches_grad_grad(GradientBuilder& b) {
+  const GradValue g = b.grad(0);
+  if (!g.valid() || !b.needs_grad(0)) return Grads(2);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue dgrad, b.add1("ExtractImagePatches", {g}, b.attrs()));
+  return Grads{dgrad, {}};
+}
+
 // BiasAdd: the cotangent passes to the value; the bias gets its sum over all but channels.
 // BiasAddV1 (always channels-last) sums over every axis but the last, which BiasAddGrad in
 // NHWC computes.
@@ -476,6 +495,8 @@ void register_nn_gradients(OpRegistry& r) {
   r.set_gradient("MaxPool", max_pool_grad);
   r.set_gradient("MaxPoolV2", max_pool_v2_grad);
   r.set_gradient("AvgPool", avg_pool_grad);
+  r.set_gradient("ExtractImagePatches", extract_image_patches_grad);
+  r.set_gradient("_HubimgExtractImagePatchesGrad", extract_image_patches_grad_grad);
   r.set_gradient("BiasAdd", bias_add_rule(true));
   r.set_gradient("BiasAddV1", bias_add_rule(false));
   r.set_gradient("MatMul", matmul_rule("transpose_a", "transpose_b", false));

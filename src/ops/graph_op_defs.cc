@@ -1,11 +1,12 @@
 // TensorFlow's OpDefs of the ops that have no entry in the op table because no kernel runs
 // them: the graph builder resolves them itself (NoOp, Placeholder, PlaceholderWithDefault,
 // VarHandleOp, VarIsInitializedOp, DisableCopyOnRead, the call ops PartitionedCall and
-// StatefulPartitionedCall), or hubimg never executes them (the saver functions' StringJoin,
-// ShardedFilename, SaveV2, RestoreV2, MergeV2Checkpoints, StaticRegexFullMatch). Giving them
-// entries would need kernels that never run, and the executor, optimizer and autodiff treat an
-// entry as a runnable op. SavedModelWriter emits several of them, so their OpDefs live here,
-// beside the table (OpRegistry::add_graph_op_defs, OpRegistry::find_op_def).
+// StatefulPartitionedCall, ResourceGather as ReadVariableOp + GatherV2), or hubimg never executes
+// them (the saver functions' StringJoin, ShardedFilename, SaveV2, RestoreV2, MergeV2Checkpoints,
+// StaticRegexFullMatch). Giving them entries would need kernels that never run, and the executor,
+// optimizer and autodiff treat an entry as a runnable op. SavedModelWriter emits several of them,
+// so their OpDefs live here, beside the table (OpRegistry::add_graph_op_defs,
+// OpRegistry::find_op_def).
 #include "ops/op_registry.h"
 
 namespace hubimg::ops {
@@ -73,6 +74,29 @@ constexpr char kGraphOpDefs[] = R"pb(
     output_arg { name: "output" type_attr: "dtype" }
     attr { name: "dtype" type: "type" }
     attr { name: "shape" type: "shape" }
+  }
+  op {
+    name: "ResourceGather"
+    input_arg { name: "resource" type: DT_RESOURCE }
+    input_arg { name: "indices" type_attr: "Tindices" }
+    output_arg { name: "output" type_attr: "dtype" }
+    attr {
+      name: "batch_dims"
+      type: "int"
+      default_value { i: 0 }
+    }
+    attr {
+      name: "validate_indices"
+      type: "bool"
+      default_value { b: true }
+    }
+    attr { name: "dtype" type: "type" }
+    attr {
+      name: "Tindices"
+      type: "type"
+      allowed_values { list { type: DT_INT32 type: DT_INT64 } }
+    }
+    is_stateful: true
   }
   op {
     name: "RestoreV2"

@@ -648,6 +648,17 @@ TEST(SavedModelWriter, ReportsBuilderErrors) {
   EXPECT_FALSE(writer.add_variable({"layer", "kernel"}, "k2", Tensor::scalar(1.0f), true).ok());
   EXPECT_FALSE(writer.add_variable({"layer"}, "k3", Tensor::scalar(1.0f), true).ok());
   EXPECT_FALSE(writer.set_call({{"__inference_missing_1", {}, false, {}, {}}}).ok());
+
+  // One function for both traces of __call__ (TensorFlow writes one per trace).
+  FunctionBuilder once(writer.unique_function_name("__call__"), writer.op_defs());
+  once.add_output(once.add("Neg", {once.add_input("inputs", kF32, PartialShape::known({2}))}));
+  auto call = writer.add_function(std::move(once));
+  ASSERT_TRUE(call.ok()) << call.status().to_string();
+  const TensorSpec spec{"inputs", kF32, PartialShape::known({2})};
+  const auto twice =
+      writer.set_call({{call->name, spec, false, {}, spec}, {call->name, spec, true, {}, spec}});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(twice.message(), ::testing::HasSubstr("is given twice"));
 }
 
 TEST(SavedModelWriter, AnOpWithoutAnOpDefIsAnErrorNamingIt) {

@@ -371,6 +371,27 @@ TEST(ReverseV2, ReversesListedAxes) {
   expect_error("ReverseV2", {kIntMatrix, i32({2}, {1, -1})}, {}, "more than once");
 }
 
+// The examples of tf.roll's documentation, then the rules around them.
+TEST(Roll, RollsListedAxes) {
+  const Tensor v = i32({5}, {0, 1, 2, 3, 4});
+  expect_values<int32_t>(run1("Roll", {v, i32({}, {2}), i32({}, {0})}), {5}, {3, 4, 0, 1, 2});
+  const Tensor m = i32({2, 5}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  expect_values<int32_t>(run1("Roll", {m, i32({2}, {1, -2}), i32({2}, {0, 1})}), {2, 5},
+                         {7, 8, 9, 5, 6, 2, 3, 4, 0, 1});
+  expect_values<int32_t>(run1("Roll", {m, i32({2}, {2, -3}), i64({2}, {1, 1})}), {2, 5},
+                         {1, 2, 3, 4, 0, 6, 7, 8, 9, 5});  // one axis twice: shifts add up
+  expect_values<int32_t>(run1("Roll", {m, i64({1}, {-6}), i32({1}, {-1})}), {2, 5},
+                         {1, 2, 3, 4, 0, 6, 7, 8, 9, 5});  // negative axis; |shift| > size
+  // Shifts that are multiples of the size, one beyond int32, leave the input as it is.
+  expect_values<int32_t>(run1("Roll", {m, i64({1}, {5'000'000'000}), i32({1}, {1})}), {2, 5},
+                         {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  expect_values<float>(run1("Roll", {f32({2, 0}, {}), i32({}, {3}), i32({}, {1})}), {2, 0}, {});
+  expect_error("Roll", {m, i32({1, 1}, {1}), i32({1}, {0})}, {}, "shift must be a scalar");
+  expect_error("Roll", {m, i32({2}, {1, 1}), i32({1}, {0})}, {}, "same size");
+  expect_error("Roll", {m, i32({}, {1}), i32({}, {2})}, {}, "axis");
+  expect_error("Roll", {i32({}, {1}), i32({}, {1}), i32({}, {0})}, {}, "1-D or higher");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pad, PadV2, MirrorPad: the tf.pad documentation example, t = [[1,2,3],[4,5,6]],
 // paddings = [[1,1],[2,2]].

@@ -88,6 +88,10 @@ HUBIMG_GRAD_CASES(ArrayMoreRules) {
                     uniform({1, 2, 2, 1}, -1, 1, 4), uniform({1, 2, 2, 3}, -1, 1, 5)}});
   cases.push_back({"ReverseV2", {}, {uniform({2, 3, 4}, -1, 1, 6), ints32({1}, {1})}});
   cases.push_back({"ReverseV2", {}, {uniform({1, 3, 4, 2}, -1, 1, 7), ints64({2}, {2, -1})}});
+  cases.push_back(
+      {"Roll", {}, {uniform({2, 5, 3}, -1, 1, 30), ints32({2}, {2, -1}), ints32({2}, {1, 2})}});
+  cases.push_back(
+      {"Roll", {}, {uniform({1, 4, 4, 2}, -1, 1, 31), ints64({}, {-3}), ints64({}, {1})}});
   for (const char* mode : {"REFLECT", "SYMMETRIC"}) {
     cases.push_back({"MirrorPad",
                      {{"mode", std::string(mode)}},

@@ -465,6 +465,43 @@ HUBIMG_GRAD_CASES(NnPool) {
   return cases;
 }
 
+HUBIMG_GRAD_CASES(NnPatches) {
+  std::vector<GradCase> cases;
+  struct PatchCase {
+    Dims images;
+    Ints ksizes, strides, rates;
+    const char* padding;
+  };
+  const std::vector<PatchCase> patch_cases = {
+      {{2, 4, 4, 3}, {1, 2, 2, 1}, {1, 2, 2, 1}, {1, 1, 1, 1}, "VALID"},  // ViT patchify
+      {{1, 5, 6, 2}, {1, 3, 3, 1}, {1, 1, 1, 1}, {1, 1, 1, 1}, "SAME"},   // overlapping
+      {{1, 7, 5, 1}, {1, 2, 3, 1}, {1, 2, 1, 1}, {1, 2, 1, 1}, "SAME"},   // rates, odd padding
+      {{2, 6, 6, 2}, {1, 2, 2, 1}, {1, 3, 2, 1}, {1, 2, 3, 1}, "VALID"},
+  };
+  uint32_t seed = 4500;
+  for (const PatchCase& c : patch_cases) {
+    const AttrMap attrs{{"ksizes", c.ksizes},
+                        {"strides", c.strides},
+                        {"rates", c.rates},
+                        {"padding", std::string(c.padding)}};
+    cases.push_back({"ExtractImagePatches", attrs, {uniform(c.images, -1, 1, seed++)}});
+    // The adjoint: its cotangent input shaped like the patches.
+    auto patches = run_op("ExtractImagePatches", std::vector<Tensor>{uniform(c.images, -1, 1, 1)},
+                          attrs, "shape");
+    if (!patches.ok()) {
+      ADD_FAILURE() << patches.status().to_string();
+      continue;
+    }
+    std::vector<int64_t> shape(c.images.begin(), c.images.end());
+    GradCase adjoint{"_HubimgExtractImagePatchesGrad",
+                     attrs,
+                     {uniform((*patches)[0].shape(), -1, 1, seed++), ints64({4}, shape)}};
+    adjoint.differentiate = {0};
+    cases.push_back(adjoint);
+  }
+  return cases;
+}
+
 HUBIMG_GRAD_CASES(NnBatchNormAndBias) {
   std::vector<GradCase> cases;
   uint32_t seed = 5000;

@@ -401,6 +401,90 @@ TEST(DepthwiseConv2dNative, Errors) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ExtractImagePatches
+
+Tensor i32(Dims shape, std::vector<int32_t> values) {
+  return Tensor::from_vector<int32_t>(std::move(shape), values);
+}
+
+AttrMap patch_attrs(Ints ksizes, Ints strides, Ints rates, const std::string& padding) {
+  return {{"ksizes", std::move(ksizes)},
+          {"strides", std::move(strides)},
+          {"rates", std::move(rates)},
+          {"padding", padding}};
+}
+
+TEST(ExtractImagePatches, DocumentationExamples) {
+  // tf.image.extract_patches' documented examples: a 10x10 image holding 1..100.
+  std::vector<int32_t> v(100);
+  std::iota(v.begin(), v.end(), 1);
+  const Tensor image = i32({1, 10, 10, 1}, v);
+  EXPECT_EQ(run1("ExtractImagePatches", {image},
+                 patch_attrs({1, 3, 3, 1}, {1, 5, 5, 1}, {1, 1, 1, 1}, "VALID"))
+                .dtype(),
+            DType::kInt32);
+  expect_values(run1("ExtractImagePatches", {image},
+                     patch_attrs({1, 3, 3, 1}, {1, 5, 5, 1}, {1, 1, 1, 1}, "VALID")),
+                {1, 2, 2, 9},
+                {1,  2,  3,  11, 12, 13, 21, 22, 23, 6,  7,  8,  16, 17, 18, 26, 27, 28,
+                 51, 52, 53, 61, 62, 63, 71, 72, 73, 56, 57, 58, 66, 67, 68, 76, 77, 78});
+  expect_values(run1("ExtractImagePatches", {image},
+                     patch_attrs({1, 3, 3, 1}, {1, 5, 5, 1}, {1, 2, 2, 1}, "VALID")),
+                {1, 2, 2, 9},
+                {1,  3,  5,  21, 23, 25, 41, 43, 45, 6,  8,  10, 26, 28, 30, 46, 48, 50,
+                 51, 53, 55, 71, 73, 75, 91, 93, 95, 56, 58, 60, 76, 78, 80, 96, 98, 100});
+}
+
+TEST(ExtractImagePatches, SamePadsWithZerosAfterAndKeepsChannelsInnermost) {
+  // 3x3 cells of 2 channels holding 1..18; 2x2 patches, stride 2, SAME: out 2x2, one padded
+  // row and column after. A patch lists (row, column, channel), channel fastest.
+  std::vector<float> v(18);
+  std::iota(v.begin(), v.end(), 1.0f);
+  expect_values(run1("ExtractImagePatches", {f32({1, 3, 3, 2}, v)},
+                     patch_attrs({1, 2, 2, 1}, {1, 2, 2, 1}, {1, 1, 1, 1}, "SAME")),
+                {1, 2, 2, 8}, {1,  2,  3,  4,  7, 8, 9, 10, 5,  6,  0, 0, 11, 12, 0, 0,
+                               13, 14, 15, 16, 0, 0, 0, 0,  17, 18, 0, 0, 0,  0,  0, 0});
+  // Its adjoint adds each patch value back to its cell: all-ones patches count the patches
+  // covering each cell (1 everywhere here: stride 2 patches do not overlap).
+  const Tensor ones = f32({1, 2, 2, 8}, std::vector<float>(32, 1.0f));
+  expect_values(run1("_HubimgExtractImagePatchesGrad", {ones, i32({4}, {1, 3, 3, 2})},
+                     patch_attrs({1, 2, 2, 1}, {1, 2, 2, 1}, {1, 1, 1, 1}, "SAME")),
+                {1, 3, 3, 2}, std::vector<double>(18, 1.0));
+  // 2x2 patches at stride 1 (VALID) over 3x3: the centre is in 4 patches, edges in 2, corners 1.
+  const Tensor ones4 = f32({1, 2, 2, 4}, std::vector<float>(16, 1.0f));
+  expect_values(run1("_HubimgExtractImagePatchesGrad", {ones4, i32({4}, {1, 3, 3, 1})},
+                     patch_attrs({1, 2, 2, 1}, {1, 1, 1, 1}, {1, 1, 1, 1}, "VALID")),
+                {1, 3, 3, 1}, {1, 2, 1, 2, 4, 2, 1, 2, 1});
+}
+
+TEST(ExtractImagePatches, RejectsBadAttributesAndShapes) {
+  const Tensor image = f32({1, 4, 4, 1}, std::vector<float>(16, 1.0f));
+  expect_error("ExtractImagePatches", {image},
+               patch_attrs({1, 2, 2}, {1, 1, 1, 1}, {1, 1, 1, 1}, "VALID"), "ksizes");
+  expect_error("ExtractImagePatches", {image},
+               patch_attrs({1, 2, 2, 1}, {1, 0, 1, 1}, {1, 1, 1, 1}, "VALID"), "strides");
+  expect_error("ExtractImagePatches", {image},
+               patch_attrs({1, 2, 2, 1}, {1, 1, 1, 1}, {2, 1, 1, 1}, "VALID"), "rates");
+  expect_error("ExtractImagePatches", {image},
+               patch_attrs({1, 2, 2, 1}, {1, 1, 1, 1}, {1, 1, 1, 1}, "EXPLICIT"), "padding");
+  expect_error("ExtractImagePatches", {f32({4, 4, 1}, std::vector<float>(16, 1.0f))},
+               patch_attrs({1, 2, 2, 1}, {1, 1, 1, 1}, {1, 1, 1, 1}, "VALID"), "4-D");
+  // Model-controlled sizes that would overflow the window arithmetic.
+  expect_error(
+      "ExtractImagePatches", {image},
+      patch_attrs({1, int64_t{1} << 40, 2, 1}, {1, 1, 1, 1}, {1, int64_t{1} << 40, 1, 1}, "SAME"),
+      "too large", StatusCode::kOutOfRange);
+  expect_error(
+      "ExtractImagePatches", {image},
+      patch_attrs({1, int64_t{1} << 32, int64_t{1} << 32, 1}, {1, 1, 1, 1}, {1, 1, 1, 1}, "SAME"),
+      "too large", StatusCode::kOutOfRange);
+  expect_error("_HubimgExtractImagePatchesGrad",
+               {f32({1, 2, 2, 3}, std::vector<float>(12, 1.0f)), i32({4}, {1, 4, 4, 1})},
+               patch_attrs({1, 2, 2, 1}, {1, 2, 2, 1}, {1, 1, 1, 1}, "VALID"),
+               "not shaped like the patches");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Pooling
 
 AttrMap pool_attrs(int64_t k, int64_t s, const std::string& padding) {
