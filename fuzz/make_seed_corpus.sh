@@ -149,6 +149,23 @@ meta_graphs { meta_info_def { tags: "serve" } graph_def {
     outputs { key: "y" value { name: "cond/Merge:0" dtype: DT_FLOAT } }
     outputs { key: "i" value { name: "cond/Merge:1" dtype: DT_INT32 } } } } }
 EOF
+# Patches and a roll, as Keras vision transformers write them (tf.image.extract_patches, tf.roll),
+# and the top scores of each row (tf.math.top_k).
+cat > "$model_txt_dir/tf1_patches.pbtxt" << 'EOF'
+meta_graphs { meta_info_def { tags: "serve" } graph_def {
+  node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } }
+  node { name: "p" op: "ExtractImagePatches" input: "x" attr { key: "T" value { type: DT_FLOAT } } attr { key: "ksizes" value { list { i: 1 i: 2 i: 2 i: 1 } } } attr { key: "strides" value { list { i: 1 i: 2 i: 2 i: 1 } } } attr { key: "rates" value { list { i: 1 i: 1 i: 1 i: 1 } } } attr { key: "padding" value { s: "SAME" } } }
+  node { name: "s" op: "Const" attr { key: "dtype" value { type: DT_INT32 } } attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { dim { size: 2 } } int_val: 1 int_val: -1 } } } }
+  node { name: "a" op: "Const" attr { key: "dtype" value { type: DT_INT32 } } attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { dim { size: 2 } } int_val: 1 int_val: 2 } } } }
+  node { name: "y" op: "Roll" input: "p" input: "s" input: "a" attr { key: "T" value { type: DT_FLOAT } } attr { key: "Tshift" value { type: DT_INT32 } } attr { key: "Taxis" value { type: DT_INT32 } } }
+  node { name: "k" op: "Const" attr { key: "dtype" value { type: DT_INT32 } } attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { } int_val: 3 } } } }
+  node { name: "top" op: "TopKV2" input: "y" input: "k" attr { key: "T" value { type: DT_FLOAT } } } }
+  signature_def { key: "serving_default" value {
+    inputs { key: "x" value { name: "x:0" dtype: DT_FLOAT tensor_shape { dim { size: -1 } dim { size: 5 } dim { size: 4 } dim { size: 2 } } } }
+    outputs { key: "y" value { name: "y:0" dtype: DT_FLOAT } }
+    outputs { key: "scores" value { name: "top:0" dtype: DT_FLOAT } }
+    outputs { key: "classes" value { name: "top:1" dtype: DT_INT32 } } } } }
+EOF
 
 archive_dir="$corpus/fuzz_archive"
 mkdir -p "$archive_dir"

@@ -194,6 +194,20 @@ Expected<Grads> extract_image_patches_grad_grad(GradientBuilder& b) {
   return Grads{dgrad, {}};
 }
 
+// TopKV2 / TopK: the values' cotangent goes back to the entries they were taken from (the
+// indices along the last axis); the indices carry none (TensorFlow's _TopKGrad).
+Expected<Grads> top_k_grad(GradientBuilder& b) {
+  Grads out(b.num_inputs());
+  const GradValue g = b.grad(0);
+  if (!g.valid() || !b.needs_grad(0)) return out;
+  HUBIMG_ASSIGN_OR_RETURN(GradValue shape, b.add1("Shape", {b.input(0)}));
+  HUBIMG_ASSIGN_OR_RETURN(GradValue last_axis, b.constant(Tensor::scalar<int32_t>(-1)));
+  // Values = GatherV2(input, indices, axis -1, batch_dims -1): every leading axis is a batch.
+  HUBIMG_ASSIGN_OR_RETURN(out[0], b.add1("_HubimgGatherGrad", {g, b.output(1), shape, last_axis},
+                                         {{"batch_dims", int64_t{-1}}}));
+  return out;
+}
+
 // BiasAdd: the cotangent passes to the value; the bias gets its sum over all but channels.
 // BiasAddV1 (always channels-last) sums over every axis but the last, which BiasAddGrad in
 // NHWC computes.
@@ -495,6 +509,8 @@ void register_nn_gradients(OpRegistry& r) {
   r.set_gradient("MaxPool", max_pool_grad);
   r.set_gradient("MaxPoolV2", max_pool_v2_grad);
   r.set_gradient("AvgPool", avg_pool_grad);
+  r.set_gradient("TopKV2", top_k_grad);
+  r.set_gradient("TopK", top_k_grad);
   r.set_gradient("ExtractImagePatches", extract_image_patches_grad);
   r.set_gradient("_HubimgExtractImagePatchesGrad", extract_image_patches_grad_grad);
   r.set_gradient("BiasAdd", bias_add_rule(true));

@@ -502,6 +502,20 @@ HUBIMG_GRAD_CASES(NnPatches) {
   return cases;
 }
 
+HUBIMG_GRAD_CASES(NnTopK) {
+  std::vector<GradCase> cases;
+  GradCase rows{"TopKV2", {}, {distinct({3, 6}, -2, 2, 4600), scalar_i32(2)}};
+  rows.differentiate = {0};
+  cases.push_back(rows);
+  GradCase deep{"TopKV2",
+                {{"index_type", DType::kInt64}},
+                {distinct({2, 2, 5}, -2, 2, 4601), ints64({}, {5})}};
+  deep.differentiate = {0};
+  cases.push_back(deep);
+  cases.push_back({"TopK", {{"k", int64_t{3}}}, {distinct({4, 4}, -2, 2, 4602)}});
+  return cases;
+}
+
 HUBIMG_GRAD_CASES(NnBatchNormAndBias) {
   std::vector<GradCase> cases;
   uint32_t seed = 5000;

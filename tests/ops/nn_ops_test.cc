@@ -406,6 +406,9 @@ TEST(DepthwiseConv2dNative, Errors) {
 Tensor i32(Dims shape, std::vector<int32_t> values) {
   return Tensor::from_vector<int32_t>(std::move(shape), values);
 }
+Tensor i64(Dims shape, std::vector<int64_t> values) {
+  return Tensor::from_vector<int64_t>(std::move(shape), values);
+}
 
 AttrMap patch_attrs(Ints ksizes, Ints strides, Ints rates, const std::string& padding) {
   return {{"ksizes", std::move(ksizes)},
@@ -482,6 +485,44 @@ TEST(ExtractImagePatches, RejectsBadAttributesAndShapes) {
                {f32({1, 2, 2, 3}, std::vector<float>(12, 1.0f)), i32({4}, {1, 4, 4, 1})},
                patch_attrs({1, 2, 2, 1}, {1, 2, 2, 1}, {1, 1, 1, 1}, "VALID"),
                "not shaped like the patches");
+}
+
+// ---------------------------------------------------------------------------------------------
+// TopKV2, TopK
+
+TEST(TopK, LargestFirstTiesByLowerIndexNaNOnTop) {
+  const float nan = std::nanf("");
+  // Row 0 has ties (3 at 1 and 4; 1 at 0 and 2); row 1 a NaN and negatives.
+  const Tensor x = f32({2, 5}, {1, 3, 1, -2, 3, -1, nan, -5, 0, -1});
+  auto out = run("TopKV2", {x, i32({}, {3})}, {});
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_EQ(out[1].dtype(), DType::kInt32);
+  const float* v = out[0].data<float>();
+  EXPECT_EQ(out[0].shape(), (Dims{2, 3}));
+  EXPECT_EQ((std::vector<float>(v, v + 3)), (std::vector<float>{3, 3, 1}));
+  EXPECT_TRUE(std::isnan(v[3]));
+  EXPECT_EQ((std::vector<float>(v + 4, v + 6)), (std::vector<float>{0, -1}));
+  const int32_t* i = out[1].data<int32_t>();
+  EXPECT_EQ((std::vector<int32_t>(i, i + 6)), (std::vector<int32_t>{1, 4, 0, 1, 3, 0}));
+
+  // int64 indices, integer values, rank 3, k = n and k = 0.
+  const Tensor ints = i32({1, 2, 3}, {7, 9, 8, 2, 2, 5});
+  auto all = run("TopKV2", {ints, i64({}, {3})}, {{"index_type", DType::kInt64}});
+  ASSERT_EQ(all.size(), 2u);
+  expect_values(all[0], {1, 2, 3}, {9, 8, 7, 5, 2, 2});
+  ASSERT_EQ(all[1].dtype(), DType::kInt64);
+  expect_values(all[1], {1, 2, 3}, {1, 2, 0, 2, 0, 1});
+  auto none = run("TopKV2", {ints, i32({}, {0})}, {});
+  ASSERT_EQ(none.size(), 2u);
+  EXPECT_EQ(none[0].shape(), (Dims{1, 2, 0}));
+  // TensorFlow 1's TopK takes k as an attribute.
+  expect_values(run1("TopK", {f32({2, 3}, {1, 5, 2, 4, 4, 0})}, {{"k", int64_t{1}}}), {2, 1},
+                {5, 4});
+
+  expect_error("TopKV2", {x, i32({}, {6})}, {}, "at least k columns");
+  expect_error("TopKV2", {x, i32({}, {-1})}, {}, "k >= 0");
+  expect_error("TopKV2", {x, i32({1}, {1})}, {}, "0-D");
+  expect_error("TopKV2", {f32({}, {1}), i32({}, {1})}, {}, ">= 1-D");
 }
 
 // ---------------------------------------------------------------------------------------------
