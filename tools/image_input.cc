@@ -94,6 +94,9 @@ void add_image_input_options(CLI::App* cmd, ImageInputOptions& o) {
                   "Pixel range the model expects, lo,hi (default 0,1 as TF Hub; e.g. 0,255)");
   cmd->add_option("--batch", o.batch, "Images per batch")->check(CLI::Range(1, 4096));
   cmd->add_flag("--antialias", o.antialias, "Antialias when downscaling");
+  cmd->add_option("--interpolation", o.interpolation,
+                  "Resize method, as tf.image.resize's: bilinear (default) or bicubic")
+      ->check(CLI::IsMember({"bilinear", "bicubic"}));
   cmd->add_flag("--strict", o.strict,
                 "Stop at the first image that cannot be read (default: skip it with a warning "
                 "and report how many were skipped)");
@@ -165,8 +168,10 @@ Expected<Tensor> load_readable(std::span<const std::filesystem::path> chunk, con
                                std::vector<std::filesystem::path>& skipped) {
   const ColorMode mode = in.channels == 1 ? ColorMode::kGray : ColorMode::kRgb;
   std::vector<ImageLoadFailure> failures;
+  HUBIMG_ASSIGN_OR_RETURN(ResizeMethod method, resize_method_from_name(o.interpolation));
   HUBIMG_ASSIGN_OR_RETURN(
-      Tensor batch, load_image_batch(chunk, in.height, in.width, mode, ResizeOptions{o.antialias},
+      Tensor batch, load_image_batch(chunk, in.height, in.width, mode,
+                                     ResizeOptions{.antialias = o.antialias, .method = method},
                                      o.strict ? nullptr : &failures));
   size_t next_failure = 0;
   for (size_t i = 0; i < chunk.size(); ++i) {

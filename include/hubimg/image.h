@@ -47,14 +47,24 @@ enum class ColorMode { kRgb, kGray };
 Expected<Tensor> rgb_to_luma(const Tensor& rgb);
 
 // tf.image.resize options (method bilinear).
+// tf.image.resize's `method` (the two that interpolate).
+enum class ResizeMethod { kBilinear, kBicubic };
+
 struct ResizeOptions {
   bool antialias = false;
+  ResizeMethod method = ResizeMethod::kBilinear;
 };
 
-// tf.image.resize(images, [height, width], method='bilinear', antialias=...): images is
-// [H, W, C] or [N, H, W, C] of any real dtype; the result is float32 of the same rank.
-// Without antialias this is ResizeBilinear(half_pixel_centers=True); with antialias it is
-// ScaleAndTranslate with the triangle kernel (widened by 1/scale when downscaling).
+// tf.image.resize(images, [height, width], method, antialias): images is [H, W, C] or
+// [N, H, W, C] of any real dtype; the result is float32 of the same rank. Without antialias this
+// is ResizeBilinear / ResizeBicubic with half_pixel_centers; with antialias, ScaleAndTranslate
+// with the triangle / Keys cubic kernel (widened by 1/scale when downscaling).
+Expected<Tensor> resize_image(const Tensor& images, int64_t height, int64_t width,
+                              ResizeOptions options = {});
+// "bilinear" or "bicubic".
+Expected<ResizeMethod> resize_method_from_name(std::string_view name);
+
+// resize_image with method bilinear, whatever `options.method` says.
 Expected<Tensor> resize_bilinear(const Tensor& images, int64_t height, int64_t width,
                                  ResizeOptions options = {});
 
@@ -87,6 +97,17 @@ Expected<Tensor> resize_bilinear_grad_op(const Tensor& grads, const Tensor& orig
 Expected<Tensor> resize_nearest_neighbor_grad_op(const Tensor& grads, int64_t height, int64_t width,
                                                  ResizeOpAttrs attrs);
 
+// The ResizeBicubic op on [N, H, W, C] of any real dtype; float32 result. half_pixel_centers
+// uses Keys' cubic kernel (a = -0.5) with taps outside the image dropped and the rest
+// renormalized; otherwise a = -0.75 with edge pixels repeated. The kernel is sampled in 1/1024
+// pixel steps, as in TensorFlow.
+Expected<Tensor> resize_bicubic_op(const Tensor& images_nhwc, int64_t height, int64_t width,
+                                   ResizeOpAttrs attrs);
+// TensorFlow's ResizeBicubicGrad: `grads` (float32 [N, h, w, C]) back to original_image's shape
+// and dtype (float32 or float64).
+Expected<Tensor> resize_bicubic_grad_op(const Tensor& grads, const Tensor& original_image,
+                                        ResizeOpAttrs attrs);
+
 // The kernels of TensorFlow's ScaleAndTranslate op (sampling_kernels.h).
 enum class SamplingKernel {
   kLanczos1,
@@ -114,7 +135,7 @@ struct ImageLoadFailure {
   Status status;
 };
 
-// Decodes each file, converts it to `mode` and resizes it with resize_bilinear:
+// Decodes each file, converts it to `mode` and resizes it with resize_image:
 // float32 [N, height, width, C] (C = 3 for kRgb, 1 for kGray) in [0, 1], rows in the order
 // given. The files are decoded on the kernel threads (set_num_threads), one image per thread at
 // a time. An unreadable file is an error naming it (the first in `files` order), unless

@@ -27,7 +27,8 @@ Expected<Tensor> load_image_batch(std::span<const std::filesystem::path> files, 
       const std::filesystem::path& file = files[static_cast<size_t>(i)];
       statuses[static_cast<size_t>(i)] = catch_exceptions(file.string(), [&]() -> Status {
         Tensor resized;
-        if (mode == ColorMode::kRgb && !options.antialias) {
+        if (mode == ColorMode::kRgb && !options.antialias &&
+            options.method == ResizeMethod::kBilinear) {
           HUBIMG_ASSIGN_OR_RETURN(resized,
                                   image_internal::decode_file_resized(file, height, width));
         } else {
@@ -35,7 +36,7 @@ Expected<Tensor> load_image_batch(std::span<const std::filesystem::path> files, 
           if (mode == ColorMode::kGray) {
             HUBIMG_ASSIGN_OR_RETURN(image, rgb_to_luma(image));
           }
-          auto scaled = resize_bilinear(image, height, width, options);
+          auto scaled = resize_image(image, height, width, options);
           if (!scaled.ok()) return scaled.status().with_context(file.string());
           resized = std::move(scaled).value();
         }

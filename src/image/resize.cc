@@ -1,7 +1,8 @@
 // TensorFlow's CPU resize kernels (resize_bilinear_op.cc, resize_nearest_neighbor_op.cc,
-// scale_and_translate_op.cc), reproduced operation for operation in float32 so results match
-// bit for bit.
+// resize_bicubic_op.cc, scale_and_translate_op.cc), reproduced operation for operation in float32
+// so results match bit for bit.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -615,6 +616,202 @@ Expected<Tensor> resize_nearest_neighbor_grad_op(const Tensor& grads, int64_t he
   });
 }
 
+namespace {
+
+// ResizeBicubic (resize_bicubic_op.cc): Keys' cubic convolution kernel, sampled in a table of
+// 1024 steps per pixel; an output pixel's fractional source position is rounded to the nearest
+// step, so results match TensorFlow's only with that table, not with the exact kernel.
+constexpr int64_t kBicubicTableSize = 1024;
+
+// Entry 2i: the kernel's weight at distance i/1024 (taps 1 and 2); 2i + 1: at 1 + i/1024 (taps 0
+// and 3). Computed as TensorFlow does: `a` and the polynomials in double, x and entries in float.
+std::vector<float> bicubic_table(double a) {
+  std::vector<float> table(static_cast<size_t>((kBicubicTableSize + 1) * 2));
+  for (int64_t i = 0; i <= kBicubicTableSize; ++i) {
+    auto x = static_cast<float>(static_cast<double>(i) / kBicubicTableSize);
+    table[static_cast<size_t>(2 * i)] = static_cast<float>(((a + 2) * x - (a + 3)) * x * x + 1);
+    x = static_cast<float>(x + 1.0);
+    table[static_cast<size_t>(2 * i + 1)] =
+        static_cast<float>(((a * x - 5 * a) * x + 8 * a) * x - 4 * a);
+  }
+  return table;
+}
+
+// The four source indices and weights of one output row or column.
+struct CubicTaps {
+  std::array<int64_t, 4> index;
+  std::array<float, 4> weight;
+};
+
+// half_pixel_centers: Keys' a = -0.5; taps outside the image get weight 0 and the rest are
+// renormalized to sum to 1 (as ScaleAndTranslate does). Otherwise the legacy a = -0.75 with the
+// outside taps clamped to the edge pixel.
+std::vector<CubicTaps> cubic_taps(int64_t out_size, int64_t in_size, float scale,
+                                  bool half_pixel_centers) {
+  static const std::vector<float> keys = bicubic_table(-0.5f);
+  static const std::vector<float> legacy = bicubic_table(-0.75f);
+  const std::vector<float>& table = half_pixel_centers ? keys : legacy;
+  std::vector<CubicTaps> taps(static_cast<size_t>(out_size));
+  for (int64_t i = 0; i < out_size; ++i) {
+    const float in_f = half_pixel_centers ? (static_cast<float>(i) + 0.5f) * scale - 0.5f
+                                          : static_cast<float>(i) * scale;
+    const auto in = static_cast<int64_t>(std::floor(in_f));
+    const float delta = in_f - static_cast<float>(in);
+    const int64_t offset = std::lrintf(delta * kBicubicTableSize);
+    const std::array<size_t, 4> entry = {static_cast<size_t>(offset * 2 + 1),
+                                         static_cast<size_t>(offset * 2),
+                                         static_cast<size_t>((kBicubicTableSize - offset) * 2),
+                                         static_cast<size_t>((kBicubicTableSize - offset) * 2 + 1)};
+    CubicTaps& t = taps[static_cast<size_t>(i)];
+    for (size_t k = 0; k < 4; ++k) {
+      const int64_t source = in - 1 + static_cast<int64_t>(k);
+      t.index[k] = std::clamp<int64_t>(source, 0, in_size - 1);
+      t.weight[k] = table[entry[k]];
+      if (half_pixel_centers && t.index[k] != source) t.weight[k] = 0.0f;
+    }
+    if (half_pixel_centers) {
+      const float sum = t.weight[0] + t.weight[1] + t.weight[2] + t.weight[3];
+      if (std::abs(sum) >= 1000.0f * std::numeric_limits<float>::min()) {
+        const float inverse = 1.0f / sum;
+        for (float& w : t.weight) w *= inverse;
+      }
+    }
+  }
+  return taps;
+}
+
+// Columns first within each of the four rows, then the rows, in float, as TensorFlow's kernel.
+template <typename T>
+void resize_bicubic_kernel(const T* input, const Geometry& g, int64_t out_h, int64_t out_w,
+                           float height_scale, float width_scale, bool half_pixel_centers,
+                           float* output) {
+  const auto ys = cubic_taps(out_h, g.in_h, height_scale, half_pixel_centers);
+  const auto xs = cubic_taps(out_w, g.in_w, width_scale, half_pixel_centers);
+  const int64_t c = g.channels;
+  const int64_t in_row = g.in_w * c;
+  for (int64_t b = 0; b < g.batch; ++b) {
+    const T* image = input + b * g.in_h * in_row;
+    for (int64_t y = 0; y < out_h; ++y) {
+      const CubicTaps& ty = ys[static_cast<size_t>(y)];
+      for (int64_t x = 0; x < out_w; ++x) {
+        const CubicTaps& tx = xs[static_cast<size_t>(x)];
+        for (int64_t ch = 0; ch < c; ++ch) {
+          std::array<float, 4> column{};  // each x tap interpolated over the y taps
+          for (size_t j = 0; j < 4; ++j) {
+            const int64_t at = tx.index[j] * c + ch;
+            column[j] = to_float(image[ty.index[0] * in_row + at]) * ty.weight[0] +
+                        to_float(image[ty.index[1] * in_row + at]) * ty.weight[1] +
+                        to_float(image[ty.index[2] * in_row + at]) * ty.weight[2] +
+                        to_float(image[ty.index[3] * in_row + at]) * ty.weight[3];
+          }
+          *output++ = column[0] * tx.weight[0] + column[1] * tx.weight[1] +
+                      column[2] * tx.weight[2] + column[3] * tx.weight[3];
+        }
+      }
+    }
+  }
+}
+
+// ResizeBicubicGrad: each resized pixel's cotangent goes back to its 16 source pixels with the
+// product of their row and column weights (products in float, sums in T).
+template <typename T>
+void resize_bicubic_grad_kernel(const float* grads, int64_t batch, int64_t resized_h,
+                                int64_t resized_w, int64_t channels, int64_t original_h,
+                                int64_t original_w, float height_scale, float width_scale,
+                                bool half_pixel_centers, T* output) {
+  std::fill(output, output + batch * original_h * original_w * channels, T(0));
+  const auto ys = cubic_taps(resized_h, original_h, height_scale, half_pixel_centers);
+  const auto xs = cubic_taps(resized_w, original_w, width_scale, half_pixel_centers);
+  const int64_t row = original_w * channels;
+  for (int64_t b = 0; b < batch; ++b) {
+    T* image = output + b * original_h * row;
+    for (int64_t y = 0; y < resized_h; ++y) {
+      const CubicTaps& ty = ys[static_cast<size_t>(y)];
+      for (int64_t x = 0; x < resized_w; ++x) {
+        const CubicTaps& tx = xs[static_cast<size_t>(x)];
+        const float* g = grads + ((b * resized_h + y) * resized_w + x) * channels;
+        for (int64_t ch = 0; ch < channels; ++ch) {
+          for (size_t i = 0; i < 4; ++i) {
+            for (size_t j = 0; j < 4; ++j) {
+              image[ty.index[i] * row + tx.index[j] * channels + ch] +=
+                  T(g[ch] * ty.weight[i] * tx.weight[j]);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Expected<Tensor> resize_bicubic_op(const Tensor& images, int64_t height, int64_t width,
+                                   ResizeOpAttrs attrs) {
+  return catch_exceptions("ResizeBicubic", [&]() -> Expected<Tensor> {
+    if (attrs.half_pixel_centers && attrs.align_corners) {
+      return invalid_argument(
+          "ResizeBicubic: if half_pixel_centers is True, align_corners must be False");
+    }
+    HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ResizeBicubic"));
+    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                            Tensor::create(DType::kFloat32, {g.batch, height, width, g.channels}));
+    const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
+    const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
+    HUBIMG_RETURN_IF_ERROR(dispatch_real(images.dtype(), [&](auto tag) -> Status {
+      using T = decltype(tag);
+      resize_bicubic_kernel(static_cast<const T*>(images.raw_data()), g, height, width,
+                            height_scale, width_scale, attrs.half_pixel_centers,
+                            out.mutable_data<float>());
+      return {};
+    }));
+    return out;
+  });
+}
+
+Expected<Tensor> resize_bicubic_grad_op(const Tensor& grads, const Tensor& original_image,
+                                        ResizeOpAttrs attrs) {
+  return catch_exceptions("ResizeBicubicGrad", [&]() -> Expected<Tensor> {
+    const std::string op = "ResizeBicubicGrad";
+    if (original_image.rank() != 4) {
+      return invalid_argument(op + ": original_image must be 4-dimensional, got " +
+                              original_image.description());
+    }
+    const int64_t original_h = original_image.dim(1);
+    const int64_t original_w = original_image.dim(2);
+    HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, original_h, original_w, attrs, op));
+    if (grads.dtype() != DType::kFloat32) {
+      return invalid_argument(op + ": input_grad must be of type float, got " +
+                              grads.description());
+    }
+    const DType t = original_image.dtype();
+    if (t != DType::kFloat32 && t != DType::kFloat64) {
+      return invalid_argument(op + ": original_image must be float32 or float64, got " +
+                              original_image.description());
+    }
+    if (grads.dim(0) != original_image.dim(0) || grads.dim(3) != original_image.dim(3)) {
+      return invalid_argument(op + ": input_grad " + grads.description() + " and original_image " +
+                              original_image.description() + " differ in batch or channels");
+    }
+    const int64_t batch = grads.dim(0), resized_h = grads.dim(1), resized_w = grads.dim(2),
+                  channels = grads.dim(3);
+    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                            Tensor::create(t, {batch, original_h, original_w, channels}));
+    if (out.num_elements() == 0 || grads.num_elements() == 0) return out;  // zeros
+    const float height_scale = resize_scale(original_h, resized_h, attrs.align_corners);
+    const float width_scale = resize_scale(original_w, resized_w, attrs.align_corners);
+    if (t == DType::kFloat32) {
+      resize_bicubic_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
+                                 original_h, original_w, height_scale, width_scale,
+                                 attrs.half_pixel_centers, out.mutable_data<float>());
+    } else {
+      resize_bicubic_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
+                                 original_h, original_w, height_scale, width_scale,
+                                 attrs.half_pixel_centers, out.mutable_data<double>());
+    }
+    return out;
+  });
+}
+
 Expected<SamplingKernel> sampling_kernel_from_name(std::string_view name) {
   static constexpr std::pair<std::string_view, SamplingKernel> kNames[] = {
       {"lanczos1", SamplingKernel::kLanczos1},
@@ -661,24 +858,41 @@ Expected<Tensor> scale_and_translate(const Tensor& images, int64_t height, int64
   });
 }
 
-Expected<Tensor> resize_bilinear(const Tensor& images, int64_t height, int64_t width,
-                                 ResizeOptions options) {
-  return catch_exceptions("resize_bilinear", [&]() -> Expected<Tensor> {
-    return with_optional_batch(images, "resize_bilinear", [&](const Tensor& nhwc) {
+Expected<Tensor> resize_image(const Tensor& images, int64_t height, int64_t width,
+                              ResizeOptions options) {
+  return catch_exceptions("resize_image", [&]() -> Expected<Tensor> {
+    return with_optional_batch(images, "resize_image", [&](const Tensor& nhwc) {
+      const bool bicubic = options.method == ResizeMethod::kBicubic;
       if (!options.antialias) {
-        return resize_bilinear_op(nhwc, height, width, {.half_pixel_centers = true});
+        const ResizeOpAttrs attrs{.half_pixel_centers = true};
+        return bicubic ? resize_bicubic_op(nhwc, height, width, attrs)
+                       : resize_bilinear_op(nhwc, height, width, attrs);
       }
       if (nhwc.dim(1) <= 0 || nhwc.dim(2) <= 0) {
         return Expected<Tensor>(
-            invalid_argument("resize_bilinear: empty input image " + nhwc.description()));
+            invalid_argument("resize_image: empty input image " + nhwc.description()));
       }
       // tf.image.resize: scale = float32(new_size) / float32(input_size), no translation.
       const float scale_y = static_cast<float>(height) / static_cast<float>(nhwc.dim(1));
       const float scale_x = static_cast<float>(width) / static_cast<float>(nhwc.dim(2));
       return scale_and_translate(nhwc, height, width, scale_y, scale_x, 0.0f, 0.0f,
-                                 SamplingKernel::kTriangle, true);
+                                 bicubic ? SamplingKernel::kKeysCubic : SamplingKernel::kTriangle,
+                                 true);
     });
   });
+}
+
+Expected<Tensor> resize_bilinear(const Tensor& images, int64_t height, int64_t width,
+                                 ResizeOptions options) {
+  options.method = ResizeMethod::kBilinear;
+  return resize_image(images, height, width, options);
+}
+
+Expected<ResizeMethod> resize_method_from_name(std::string_view name) {
+  if (name == "bilinear") return ResizeMethod::kBilinear;
+  if (name == "bicubic") return ResizeMethod::kBicubic;
+  return invalid_argument("unknown resize method '" + std::string(name) +
+                          "' (bilinear or bicubic)");
 }
 
 Expected<Tensor> image_internal::resize_decoded_bilinear(const DecodedImage& image, int64_t height,

@@ -1,5 +1,6 @@
-// ResizeBilinear / ResizeNearestNeighbor graph ops, on the image module's resize kernels, their
-// gradient ops and gradient rules (TensorFlow's definitions: tensorflow/python/ops/image_grad.py).
+// ResizeBilinear / ResizeBicubic / ResizeNearestNeighbor graph ops, on the image module's resize
+// kernels, their gradient ops and gradient rules (TensorFlow's definitions:
+// tensorflow/python/ops/image_grad.py).
 #include "hubimg/image.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
@@ -33,26 +34,30 @@ Expected<ResizeOpAttrs> resize_attrs(const KernelContext& ctx) {
   return attrs;
 }
 
-template <bool kBilinear>
+using ResizeFunction = Expected<Tensor> (*)(const Tensor&, int64_t, int64_t, ResizeOpAttrs);
+
+// ResizeBilinear, ResizeBicubic or ResizeNearestNeighbor(images, size).
+template <ResizeFunction kind>
 Status resize(KernelContext& ctx) {
   auto size = output_size(ctx);
   if (!size.ok()) return size.status();
   auto attrs = resize_attrs(ctx);
   if (!attrs.ok()) return ctx.error(attrs.status().message());
-  auto out = kBilinear
-                 ? resize_bilinear_op(ctx.input(0), size->first, size->second, *attrs)
-                 : resize_nearest_neighbor_op(ctx.input(0), size->first, size->second, *attrs);
+  auto out = kind(ctx.input(0), size->first, size->second, *attrs);
   if (!out.ok()) return ctx.error(out.status().message());
   ctx.set_output(0, std::move(out).value());
   return {};
 }
 
-// ResizeBilinearGrad(grads: float32, original_image: T) -> T.
-Status resize_bilinear_grad(KernelContext& ctx) {
+using ResizeGradFunction = Expected<Tensor> (*)(const Tensor&, const Tensor&, ResizeOpAttrs);
+
+// ResizeBilinearGrad / ResizeBicubicGrad(grads: float32, original_image: T) -> T.
+template <ResizeGradFunction kind>
+Status resize_grad(KernelContext& ctx) {
   if (ctx.num_inputs() != 2) return ctx.error("expects grads and original_image inputs");
   auto attrs = resize_attrs(ctx);
   if (!attrs.ok()) return ctx.error(attrs.status().message());
-  auto out = resize_bilinear_grad_op(ctx.input(0), ctx.input(1), *attrs);
+  auto out = kind(ctx.input(0), ctx.input(1), *attrs);
   if (!out.ok()) return ctx.error(out.status().message());
   ctx.set_output(0, std::move(out).value());
   return {};
@@ -87,14 +92,16 @@ Expected<AttrMap> grad_attrs(GradientBuilder& b) {
   return attrs;
 }
 
-// ResizeBilinear(images, size): ResizeBilinearGrad(grad, images); size gets none.
-Expected<std::vector<GradValue>> resize_bilinear_rule(GradientBuilder& b) {
-  std::vector<GradValue> out(b.num_inputs());
-  if (!b.grad(0).valid() || !b.needs_grad(0)) return out;
-  HUBIMG_ASSIGN_OR_RETURN(AttrMap attrs, grad_attrs(b));
-  HUBIMG_ASSIGN_OR_RETURN(out[0],
-                          b.add1("ResizeBilinearGrad", {b.grad(0), b.input(0)}, std::move(attrs)));
-  return out;
+// ResizeBilinear / ResizeBicubic(images, size): ResizeBilinearGrad / ResizeBicubicGrad(grad,
+// images); size gets none.
+GradientRule resize_rule(const char* grad_op) {
+  return [grad_op](GradientBuilder& b) -> Expected<std::vector<GradValue>> {
+    std::vector<GradValue> out(b.num_inputs());
+    if (!b.grad(0).valid() || !b.needs_grad(0)) return out;
+    HUBIMG_ASSIGN_OR_RETURN(AttrMap attrs, grad_attrs(b));
+    HUBIMG_ASSIGN_OR_RETURN(out[0], b.add1(grad_op, {b.grad(0), b.input(0)}, std::move(attrs)));
+    return out;
+  };
 }
 
 // ResizeNearestNeighbor(images, size): ResizeNearestNeighborGrad(grad, shape(images)[1:3]).
@@ -171,6 +178,44 @@ constexpr char kResizeOpsOpDefs[] = R"pb(
     }
   }
   op {
+    name: "ResizeBicubic"
+    input_arg { name: "images" type_attr: "T" }
+    input_arg { name: "size" type: DT_INT32 }
+    output_arg { name: "resized_images" type: DT_FLOAT }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "align_corners"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "half_pixel_centers"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
+    name: "ResizeBicubicGrad"
+    input_arg { name: "grads" type: DT_FLOAT }
+    input_arg { name: "original_image" type_attr: "T" }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values { list { type: DT_FLOAT type: DT_DOUBLE } }
+    }
+    attr {
+      name: "align_corners"
+      type: "bool"
+      default_value { b: false }
+    }
+    attr {
+      name: "half_pixel_centers"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
     name: "ResizeNearestNeighbor"
     input_arg { name: "images" type_attr: "T" }
     input_arg { name: "size" type: DT_INT32 }
@@ -207,12 +252,15 @@ constexpr char kResizeOpsOpDefs[] = R"pb(
 )pb";
 
 void register_resize_ops(OpRegistry& r) {
-  r.add({"ResizeBilinear", {}, resize<true>});
-  r.add({"ResizeNearestNeighbor", {}, resize<false>});
-  r.add({"ResizeBilinearGrad", {}, resize_bilinear_grad});
+  r.add({"ResizeBilinear", {}, resize<resize_bilinear_op>});
+  r.add({"ResizeBicubic", {}, resize<resize_bicubic_op>});
+  r.add({"ResizeNearestNeighbor", {}, resize<resize_nearest_neighbor_op>});
+  r.add({"ResizeBilinearGrad", {}, resize_grad<resize_bilinear_grad_op>});
+  r.add({"ResizeBicubicGrad", {}, resize_grad<resize_bicubic_grad_op>});
   r.add({"ResizeNearestNeighborGrad", {}, resize_nearest_neighbor_grad});
-  r.set_row_rule(RowRule::kSpatial, {"ResizeBilinear", "ResizeNearestNeighbor"});
-  r.set_gradient("ResizeBilinear", resize_bilinear_rule);
+  r.set_row_rule(RowRule::kSpatial, {"ResizeBilinear", "ResizeBicubic", "ResizeNearestNeighbor"});
+  r.set_gradient("ResizeBilinear", resize_rule("ResizeBilinearGrad"));
+  r.set_gradient("ResizeBicubic", resize_rule("ResizeBicubicGrad"));
   r.set_gradient("ResizeNearestNeighbor", resize_nearest_neighbor_rule);
   r.set_op_defs(kResizeOpsOpDefs);
 }

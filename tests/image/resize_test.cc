@@ -276,6 +276,66 @@ TEST(ScaleAndTranslate, KernelNamesAndTranslation) {
       scale_and_translate(image({{1}}), 1, 1, 0, 1, 0, 0, SamplingKernel::kBox, true).ok());
 }
 
+// --- bicubic (tf.image.resize(method='bicubic')) ----------------------------------------------
+
+TEST(ResizeBicubic, HandComputedHalfPixelWithTapsOutsideDropped) {
+  // [0, 4] widened to 4 columns samples at -0.25, 0.25, 0.75, 1.25. Keys' a = -0.5 gives
+  // k(0.25) = 0.8671875, k(0.75) = 0.2265625, k(1.25) = -0.0703125; taps outside the image are
+  // dropped and the rest renormalized. x = 0: pixel 0 at distance 0.25, pixel 1 at 1.25:
+  // 4 k(1.25) / (k(0.25) + k(1.25)); x = 1: pixels at 0.25 and 0.75: 4 k(0.75) / (k(0.25) +
+  // k(0.75)); x = 2, 3 mirror them.
+  const float edge = 4 * -0.0703125f / (0.8671875f - 0.0703125f);
+  const float inner = 4 * 0.2265625f / (0.8671875f + 0.2265625f);
+  auto r = resize_image(image({{0, 4}}), 1, 4, {.method = ResizeMethod::kBicubic});
+  expect_image(r, {{edge, inner, 4 - inner, 4 - edge}}, 1e-5f);
+  // The op with half-pixel centers is what resize_image runs.
+  Tensor t = image({{0, 1, 2, 3}, {4, 5, 9, 7}, {8, 9, 10, 11}, {12, 1, 14, 15}});
+  auto op = resize_bicubic_op(t, 7, 5, kHalfPixel);
+  auto api = resize_image(t, 7, 5, {.method = ResizeMethod::kBicubic});
+  ASSERT_TRUE(op.ok() && api.ok());
+  EXPECT_TRUE(std::equal(op->values<float>().begin(), op->values<float>().end(),
+                         api->values<float>().begin(), api->values<float>().end()));
+  EXPECT_EQ(*resize_method_from_name("bicubic"), ResizeMethod::kBicubic);
+  EXPECT_EQ(*resize_method_from_name("bilinear"), ResizeMethod::kBilinear);
+  EXPECT_FALSE(resize_method_from_name("lanczos3").ok());
+}
+
+TEST(ResizeBicubic, AntialiasUsesKeysCubicAndWidensWhenDownscaling) {
+  // Upscaling 2x samples at quarter pixels, where TensorFlow's kernel table is exact: the
+  // antialiased (ScaleAndTranslate, keyscubic) and plain results agree.
+  Tensor t = image({{0, 1, 2, 3}, {4, 5, 9, 7}, {8, 9, 10, 11}, {12, 1, 14, 15}});
+  auto aa = resize_image(t, 8, 8, {.antialias = true, .method = ResizeMethod::kBicubic});
+  auto plain = resize_image(t, 8, 8, {.method = ResizeMethod::kBicubic});
+  ASSERT_TRUE(aa.ok() && plain.ok());
+  for (int64_t i = 0; i < 64; ++i) {
+    EXPECT_NEAR(aa->data<float>()[i], plain->data<float>()[i], 1e-4) << i;
+  }
+  // Downscaling 8 -> 4 columns with antialias: the Keys kernel widened by 2, output x centred
+  // on input position (x + 0.5) * 2, pixel i (centre i + 0.5) weighted k((i + 0.5 - c) / 2),
+  // renormalized over the pixels inside the image.
+  const std::vector<float> row = {3, -1, 4, 1, -5, 9, 2, -6};
+  auto wide =
+      resize_image(image({row}), 1, 4, {.antialias = true, .method = ResizeMethod::kBicubic});
+  ASSERT_TRUE(wide.ok()) << wide.status().to_string();
+  auto keys = [](double d) {
+    d = std::abs(d);
+    const double a = -0.5;
+    if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+    if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+    return 0.0;
+  };
+  for (int x = 0; x < 4; ++x) {
+    const double c = (x + 0.5) * 2;
+    double sum = 0, weights = 0;
+    for (int i = 0; i < 8; ++i) {
+      const double w = keys((i + 0.5 - c) / 2);
+      sum += w * row[static_cast<size_t>(i)];
+      weights += w;
+    }
+    EXPECT_NEAR(wide->data<float>()[x], sum / weights, 1e-5) << x;
+  }
+}
+
 // --- batches from files ----------------------------------------------------------------------
 
 TEST(LoadImageBatch, DecodesResizesAndStacksInOrder) {

@@ -1,6 +1,7 @@
 // Finite-difference checks of the resize gradient rules (src/ops/resize_ops.cc): ResizeBilinear
-// through ResizeBilinearGrad and ResizeNearestNeighbor through ResizeNearestNeighborGrad, for
-// upsampling and downsampling, every attribute combination TensorFlow allows, batch 1 and 3.
+// through ResizeBilinearGrad, ResizeBicubic through ResizeBicubicGrad, and ResizeNearestNeighbor
+// through ResizeNearestNeighborGrad, for upsampling and downsampling, every attribute combination
+// TensorFlow allows, batch 1 and 3.
 #include <string>
 #include <vector>
 
@@ -46,10 +47,10 @@ std::vector<GradCase> resize_cases(const std::string& op) {
                 std::to_string(g.in[3]) + "] -> " + std::to_string(g.out_h) + "x" +
                 std::to_string(g.out_w) + (a.align_corners ? " align_corners" : "") +
                 (a.half_pixel_centers ? " half_pixel_centers" : "");
-      // Both ops are linear in the images: a large step is exact, and ResizeBilinear's float32
-      // output would drown a small one in rounding.
+      // The ops are linear in the images: a large step is exact, and the float32 output of
+      // ResizeBilinear and ResizeBicubic would drown a small one in rounding.
       c.step = 0.25;
-      c.tolerance = op == "ResizeBilinear" ? 1e-5 : 1e-9;
+      c.tolerance = op == "ResizeNearestNeighbor" ? 1e-9 : 1e-5;
       cases.push_back(std::move(c));
     }
   }
@@ -58,6 +59,9 @@ std::vector<GradCase> resize_cases(const std::string& op) {
 
 HUBIMG_GRAD_CASES(ResizeBilinear) {
   return resize_cases("ResizeBilinear");
+}
+HUBIMG_GRAD_CASES(ResizeBicubic) {
+  return resize_cases("ResizeBicubic");
 }
 HUBIMG_GRAD_CASES(ResizeNearestNeighbor) {
   return resize_cases("ResizeNearestNeighbor");

@@ -1,5 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
 #include "ops/op_registry.h"
 
 namespace hubimg::ops {
@@ -57,6 +63,163 @@ TEST(ResizeBilinearOp, BadSizeNamesTheNode) {
   Tensor rank3(DType::kFloat32, {2, 2, 1});
   std::vector<Tensor> in3{rank3, Tensor::from_vector<int32_t>({2}, {2, 2})};
   EXPECT_FALSE(run_op("ResizeBilinear", in3, {}).ok());
+}
+
+// --- ResizeBicubic -------------------------------------------------------------------------
+
+// Keys' cubic convolution kernel (R. G. Keys, 1981) with parameter a.
+double keys_kernel(double x, double a) {
+  x = std::abs(x);
+  if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+  return 0;
+}
+
+// One axis of tf.raw_ops.ResizeBicubic as documented: output o samples the input at
+// (o + 0.5) * scale - 0.5 (half_pixel_centers: a = -0.5, taps outside the image dropped and the
+// weights renormalized) or o * scale (legacy: a = -0.75, taps clamped to the edge); scale is
+// in / out, or (in - 1) / (out - 1) with align_corners. `steps`: the fractional position is
+// rounded to multiples of 1/steps first (TensorFlow's kernel table; 0 for the exact kernel).
+struct AxisWeights {
+  std::vector<std::vector<std::pair<int64_t, double>>> taps;  // per output: (source, weight)
+};
+AxisWeights bicubic_axis(int64_t in, int64_t out, bool align_corners, bool half_pixel, int steps) {
+  const double scale = align_corners && out > 1 ? static_cast<double>(in - 1) / (out - 1)
+                                                : static_cast<double>(in) / out;
+  const double a = half_pixel ? -0.5 : -0.75;
+  AxisWeights w;
+  for (int64_t o = 0; o < out; ++o) {
+    const double pos = half_pixel ? (o + 0.5) * scale - 0.5 : o * scale;
+    const double base = std::floor(pos);
+    double frac = pos - base;
+    if (steps > 0) frac = std::nearbyint(frac * steps) / steps;
+    std::vector<std::pair<int64_t, double>> taps;
+    double sum = 0;
+    for (int k = -1; k <= 2; ++k) {
+      const auto source = static_cast<int64_t>(base) + k;
+      const double weight = keys_kernel(k - frac, a);
+      if (half_pixel && (source < 0 || source >= in)) continue;
+      taps.emplace_back(std::clamp<int64_t>(source, 0, in - 1), weight);
+      sum += weight;
+    }
+    if (half_pixel) {
+      for (auto& t : taps) t.second /= sum;
+    }
+    w.taps.push_back(taps);
+  }
+  return w;
+}
+
+std::vector<double> naive_bicubic(const Tensor& image, int64_t out_h, int64_t out_w,
+                                  bool align_corners, bool half_pixel, int steps) {
+  const int64_t n = image.dim(0), h = image.dim(1), w = image.dim(2), c = image.dim(3);
+  const AxisWeights ys = bicubic_axis(h, out_h, align_corners, half_pixel, steps);
+  const AxisWeights xs = bicubic_axis(w, out_w, align_corners, half_pixel, steps);
+  std::vector<double> out;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < out_h; ++y)
+      for (int64_t x = 0; x < out_w; ++x)
+        for (int64_t ch = 0; ch < c; ++ch) {
+          double v = 0;
+          for (const auto& [sy, wy] : ys.taps[static_cast<size_t>(y)])
+            for (const auto& [sx, wx] : xs.taps[static_cast<size_t>(x)])
+              v += wy * wx * image.data<float>()[((b * h + sy) * w + sx) * c + ch];
+          out.push_back(v);
+        }
+  return out;
+}
+
+Tensor bicubic(const Tensor& image, int32_t out_h, int32_t out_w, const AttrMap& attrs) {
+  std::vector<Tensor> in{image, Tensor::from_vector<int32_t>({2}, {out_h, out_w})};
+  auto out = run_op("ResizeBicubic", in, attrs);
+  EXPECT_TRUE(out.ok()) << out.status().to_string();
+  return out.ok() ? (*out)[0] : Tensor();
+}
+
+Tensor random_image(Dims shape, uint32_t seed) {
+  Tensor t(DType::kFloat32, std::move(shape));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  float* v = t.mutable_data<float>();
+  for (int64_t i = 0; i < t.num_elements(); ++i) v[i] = dist(rng);
+  return t;
+}
+
+TEST(ResizeBicubicOp, MatchesKeysCubicConvolution) {
+  struct Case {
+    Dims in;
+    int32_t out_h, out_w;
+    bool align_corners, half_pixel;
+    // Whether every sampling position falls on a multiple of 1/1024 (then TensorFlow's table
+    // is the exact kernel).
+    bool on_table;
+  };
+  const Case cases[] = {
+      {{1, 3, 4, 2}, 6, 8, false, true, true},    // 2x up: fractions 1/4, 3/4
+      {{1, 3, 4, 2}, 6, 8, false, false, true},   // legacy 2x up: 0, 1/2
+      {{2, 8, 6, 1}, 4, 3, false, true, true},    // 2x down: 1/2
+      {{2, 8, 6, 1}, 4, 3, false, false, true},   // legacy 2x down: 0
+      {{1, 3, 4, 3}, 5, 7, true, false, true},    // align_corners: steps of 1/2
+      {{2, 5, 7, 3}, 3, 4, false, true, false},   // 5/3 and 7/4
+      {{1, 4, 3, 1}, 7, 5, false, false, false},  // legacy 4/7, 3/5
+      {{1, 4, 3, 1}, 7, 5, true, false, false},   // align_corners 1/2, 1/2 (7 rows: 3/6)
+  };
+  uint32_t seed = 1;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::to_string(c.in[1]) + "x" + std::to_string(c.in[2]) + " -> " +
+                 std::to_string(c.out_h) + "x" + std::to_string(c.out_w) +
+                 (c.align_corners ? " align_corners" : "") +
+                 (c.half_pixel ? " half_pixel_centers" : ""));
+    const Tensor image = random_image(c.in, seed++);
+    const Tensor got =
+        bicubic(image, c.out_h, c.out_w,
+                {{"align_corners", c.align_corners}, {"half_pixel_centers", c.half_pixel}});
+    ASSERT_EQ(got.dtype(), DType::kFloat32);
+    ASSERT_EQ(got.shape(), (Dims{c.in[0], c.out_h, c.out_w, c.in[3]}));
+    const auto tabled = naive_bicubic(image, c.out_h, c.out_w, c.align_corners, c.half_pixel, 1024);
+    const auto exact = naive_bicubic(image, c.out_h, c.out_w, c.align_corners, c.half_pixel, 0);
+    for (size_t i = 0; i < exact.size(); ++i) {
+      const float v = got.data<float>()[i];
+      ASSERT_NEAR(v, tabled[i], 2e-5) << "element " << i;
+      // The table moves a sampling position by at most 1/2048 of a pixel.
+      ASSERT_NEAR(v, exact[i], c.on_table ? 2e-5 : 6e-3) << "element " << i;
+    }
+  }
+}
+
+TEST(ResizeBicubicOp, SameSizeIsIdentityAndConstantsStay) {
+  const Tensor image = random_image({2, 5, 4, 3}, 7);
+  const Tensor same = bicubic(image, 5, 4, {{"half_pixel_centers", true}});
+  ASSERT_EQ(same.shape(), image.shape());
+  EXPECT_TRUE(std::equal(image.values<float>().begin(), image.values<float>().end(),
+                         same.values<float>().begin()));
+  Tensor flat(DType::kFloat32, {1, 3, 5, 1});
+  std::fill(flat.mutable_data<float>(), flat.mutable_data<float>() + flat.num_elements(), 0.625f);
+  for (bool half_pixel : {false, true}) {
+    const Tensor out = bicubic(flat, 7, 2, {{"half_pixel_centers", half_pixel}});
+    for (float v : out.values<float>()) EXPECT_NEAR(v, 0.625f, 1e-6);
+  }
+}
+
+TEST(ResizeBicubicOp, IntegerImagesAndErrors) {
+  const Tensor bytes = Tensor::from_vector<uint8_t>({1, 2, 2, 1}, {0, 255, 255, 0});
+  const Tensor as_float = Tensor::from_vector<float>({1, 2, 2, 1}, {0, 255, 255, 0});
+  const Tensor a = bicubic(bytes, 3, 3, {{"half_pixel_centers", true}});
+  const Tensor b = bicubic(as_float, 3, 3, {{"half_pixel_centers", true}});
+  ASSERT_EQ(a.dtype(), DType::kFloat32);
+  EXPECT_TRUE(
+      std::equal(a.values<float>().begin(), a.values<float>().end(), b.values<float>().begin()));
+  std::vector<Tensor> in{as_float, Tensor::from_vector<int32_t>({2}, {3, 3})};
+  auto both = run_op("ResizeBicubic", in, {{"align_corners", true}, {"half_pixel_centers", true}},
+                     "model/resize");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("node 'model/resize' (ResizeBicubic)"), std::string::npos)
+      << both.status().message();
+  std::vector<Tensor> grad_in{Tensor(DType::kFloat32, {1, 3, 3, 2}), as_float};
+  auto mismatch = run_op("ResizeBicubicGrad", grad_in, {});
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.status().message().find("differ in batch or channels"), std::string::npos)
+      << mismatch.status().message();
 }
 
 }  // namespace

@@ -515,6 +515,30 @@ TEST(ExportCli, CommandsTakeAModelWithADefaultedHyperparameter) {
         << "feature " << i;
   }
 
+  // --interpolation bicubic: the PNG resized to 16x16 as tf.image.resize(method='bicubic').
+  r = hubimg::testing::run_command(
+      cli + " embed " + model_dir.string() + " " + (tmp.path() / "a.png").string() +
+      " --size 16x16 --interpolation bicubic --output " + (tmp.path() / "b.npy").string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto bicubic_features = read_npy(tmp.path() / "b.npy");
+  ASSERT_TRUE(bicubic_features.ok()) << bicubic_features.status().to_string();
+  auto small = resize_bicubic_op(first, 16, 16, {.half_pixel_centers = true});
+  ASSERT_TRUE(small.ok()) << small.status().to_string();
+  auto small_direct = (*m)(*small);
+  ASSERT_TRUE(small_direct.ok()) << small_direct.status().to_string();
+  const Tensor& want = (*small_direct)[0];
+  ASSERT_EQ(bicubic_features->shape(), want.shape());
+  for (int64_t i = 0; i < want.num_elements(); ++i) {
+    EXPECT_NEAR(bicubic_features->data<float>()[i], want.data<float>()[i],
+                1e-5f * (1.0f + std::fabs(want.data<float>()[i])))
+        << "feature " << i;
+  }
+  r = hubimg::testing::run_command(
+      cli + " embed " + model_dir.string() + " " + (tmp.path() / "a.png").string() +
+      " --size 16x16 --interpolation lanczos3 --output " + (tmp.path() / "c.npy").string());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("lanczos3"), std::string::npos) << r.out;
+
   // bench and grad run the model with the default momentum too.
   r = hubimg::testing::run_command(cli + " bench " + model_dir.string() +
                                    " --size 24x24 --batch 2 --iterations 1");
