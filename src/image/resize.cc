@@ -411,29 +411,102 @@ Expected<Tensor> with_optional_batch(const Tensor& images, std::string_view op, 
   return out.reshaped({out.dim(1), out.dim(2), out.dim(3)});
 }
 
-}  // namespace
+// Shared checks of the two gradient ops: a 4-D cotangent and a positive original size.
+Status check_resize_grad(const Tensor& grads, int64_t original_h, int64_t original_w,
+                         ResizeOpAttrs attrs, const std::string& op) {
+  if (attrs.half_pixel_centers && attrs.align_corners) {
+    return invalid_argument(op + ": if half_pixel_centers is True, align_corners must be False");
+  }
+  if (grads.rank() != 4) {
+    return invalid_argument(op + ": input_grad must be 4-dimensional, got " + grads.description());
+  }
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  if (original_h <= 0 || original_w <= 0 || original_h > kInt32Max || original_w > kInt32Max) {
+    return invalid_argument(op + ": original size must be positive int32 values, got " +
+                            std::to_string(original_h) + "x" + std::to_string(original_w));
+  }
+  return {};
+}
 
-Expected<Tensor> resize_bilinear_op(const Tensor& images, int64_t height, int64_t width,
-                                    ResizeOpAttrs attrs) {
-  return catch_exceptions("ResizeBilinear", [&]() -> Expected<Tensor> {
+// ResizeBilinear and ResizeBicubic: TensorFlow's checks, a float32 result, and
+// kernel(input as T*, geometry, out_h, out_w, height_scale, width_scale, half_pixel_centers,
+// output) for the input's element type T.
+template <typename Kernel>
+Expected<Tensor> interpolating_resize(const Tensor& images, int64_t height, int64_t width,
+                                      ResizeOpAttrs attrs, const std::string& op, Kernel&& kernel) {
+  return catch_exceptions(op, [&]() -> Expected<Tensor> {
     if (attrs.half_pixel_centers && attrs.align_corners) {
-      return invalid_argument(
-          "ResizeBilinear: if half_pixel_centers is True, align_corners must be False");
+      return invalid_argument(op + ": if half_pixel_centers is True, align_corners must be False");
     }
-    HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ResizeBilinear"));
+    HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, op));
     HUBIMG_ASSIGN_OR_RETURN(Tensor out,
                             Tensor::create(DType::kFloat32, {g.batch, height, width, g.channels}));
     const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
     const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
     HUBIMG_RETURN_IF_ERROR(dispatch_real(images.dtype(), [&](auto tag) -> Status {
       using T = decltype(tag);
-      resize_bilinear_kernel(static_cast<const T*>(images.raw_data()), g, height, width,
-                             height_scale, width_scale, attrs.half_pixel_centers,
-                             out.mutable_data<float>());
+      kernel(static_cast<const T*>(images.raw_data()), g, height, width, height_scale, width_scale,
+             attrs.half_pixel_centers, out.mutable_data<float>());
       return {};
     }));
     return out;
   });
+}
+
+// ResizeBilinearGrad and ResizeBicubicGrad: float32 `grads` [N, h, w, C] back to
+// original_image's shape and dtype (float32 or float64) by kernel(grads, N, h, w, C,
+// original_h, original_w, height_scale, width_scale, half_pixel_centers, output as T*).
+template <typename Kernel>
+Expected<Tensor> interpolating_resize_grad(const Tensor& grads, const Tensor& original_image,
+                                           ResizeOpAttrs attrs, const std::string& op,
+                                           Kernel&& kernel) {
+  return catch_exceptions(op, [&]() -> Expected<Tensor> {
+    if (original_image.rank() != 4) {
+      return invalid_argument(op + ": original_image must be 4-dimensional, got " +
+                              original_image.description());
+    }
+    const int64_t original_h = original_image.dim(1);
+    const int64_t original_w = original_image.dim(2);
+    HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, original_h, original_w, attrs, op));
+    if (grads.dtype() != DType::kFloat32) {
+      return invalid_argument(op + ": input_grad must be of type float, got " +
+                              grads.description());
+    }
+    const DType t = original_image.dtype();
+    if (t != DType::kFloat32 && t != DType::kFloat64) {
+      return invalid_argument(op + ": original_image must be float32 or float64, got " +
+                              original_image.description());
+    }
+    if (grads.dim(0) != original_image.dim(0) || grads.dim(3) != original_image.dim(3)) {
+      return invalid_argument(op + ": input_grad " + grads.description() + " and original_image " +
+                              original_image.description() + " differ in batch or channels");
+    }
+    const int64_t batch = grads.dim(0), resized_h = grads.dim(1), resized_w = grads.dim(2),
+                  channels = grads.dim(3);
+    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
+                            Tensor::create(t, {batch, original_h, original_w, channels}));
+    if (out.num_elements() == 0 || grads.num_elements() == 0) return out;  // zeros
+    // ImageResizerGradientState: the scales of the forward resize original -> resized.
+    const float height_scale = resize_scale(original_h, resized_h, attrs.align_corners);
+    const float width_scale = resize_scale(original_w, resized_w, attrs.align_corners);
+    if (t == DType::kFloat32) {
+      kernel(grads.data<float>(), batch, resized_h, resized_w, channels, original_h, original_w,
+             height_scale, width_scale, attrs.half_pixel_centers, out.mutable_data<float>());
+    } else {
+      kernel(grads.data<float>(), batch, resized_h, resized_w, channels, original_h, original_w,
+             height_scale, width_scale, attrs.half_pixel_centers, out.mutable_data<double>());
+    }
+    return out;
+  });
+}
+
+}  // namespace
+
+Expected<Tensor> resize_bilinear_op(const Tensor& images, int64_t height, int64_t width,
+                                    ResizeOpAttrs attrs) {
+  return interpolating_resize(
+      images, height, width, attrs, "ResizeBilinear",
+      [](const auto* in, auto&&... rest) { resize_bilinear_kernel(in, rest...); });
 }
 
 Expected<Tensor> resize_nearest_neighbor_op(const Tensor& images, int64_t height, int64_t width,
@@ -512,64 +585,13 @@ void resize_bilinear_grad_kernel(const float* grads, int64_t batch, int64_t resi
   }
 }
 
-// Shared checks of the two gradient ops: a 4-D cotangent and a positive original size.
-Status check_resize_grad(const Tensor& grads, int64_t original_h, int64_t original_w,
-                         ResizeOpAttrs attrs, const std::string& op) {
-  if (attrs.half_pixel_centers && attrs.align_corners) {
-    return invalid_argument(op + ": if half_pixel_centers is True, align_corners must be False");
-  }
-  if (grads.rank() != 4) {
-    return invalid_argument(op + ": input_grad must be 4-dimensional, got " + grads.description());
-  }
-  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
-  if (original_h <= 0 || original_w <= 0 || original_h > kInt32Max || original_w > kInt32Max) {
-    return invalid_argument(op + ": original size must be positive int32 values, got " +
-                            std::to_string(original_h) + "x" + std::to_string(original_w));
-  }
-  return {};
-}
-
 }  // namespace
 
 Expected<Tensor> resize_bilinear_grad_op(const Tensor& grads, const Tensor& original_image,
                                          ResizeOpAttrs attrs) {
-  return catch_exceptions("ResizeBilinearGrad", [&]() -> Expected<Tensor> {
-    const std::string op = "ResizeBilinearGrad";
-    if (original_image.rank() != 4) {
-      return invalid_argument(op + ": original_image must be 4-dimensional, got " +
-                              original_image.description());
-    }
-    const int64_t original_h = original_image.dim(1);
-    const int64_t original_w = original_image.dim(2);
-    HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, original_h, original_w, attrs, op));
-    if (grads.dtype() != DType::kFloat32) {
-      return invalid_argument(op + ": input_grad must be of type float, got " +
-                              grads.description());
-    }
-    const DType t = original_image.dtype();
-    if (t != DType::kFloat32 && t != DType::kFloat64) {
-      return invalid_argument(op + ": original_image must be float32 or float64, got " +
-                              original_image.description());
-    }
-    const int64_t batch = grads.dim(0), resized_h = grads.dim(1), resized_w = grads.dim(2),
-                  channels = grads.dim(3);
-    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
-                            Tensor::create(t, {batch, original_h, original_w, channels}));
-    if (out.num_elements() == 0) return out;
-    // ImageResizerGradientState: the scales of the forward resize original -> resized.
-    const float height_scale = resize_scale(original_h, resized_h, attrs.align_corners);
-    const float width_scale = resize_scale(original_w, resized_w, attrs.align_corners);
-    if (t == DType::kFloat32) {
-      resize_bilinear_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
-                                  original_h, original_w, height_scale, width_scale,
-                                  attrs.half_pixel_centers, out.mutable_data<float>());
-    } else {
-      resize_bilinear_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
-                                  original_h, original_w, height_scale, width_scale,
-                                  attrs.half_pixel_centers, out.mutable_data<double>());
-    }
-    return out;
-  });
+  return interpolating_resize_grad(
+      grads, original_image, attrs, "ResizeBilinearGrad",
+      [](const float* g, auto&&... rest) { resize_bilinear_grad_kernel(g, rest...); });
 }
 
 Expected<Tensor> resize_nearest_neighbor_grad_op(const Tensor& grads, int64_t height, int64_t width,
@@ -747,69 +769,16 @@ void resize_bicubic_grad_kernel(const float* grads, int64_t batch, int64_t resiz
 
 Expected<Tensor> resize_bicubic_op(const Tensor& images, int64_t height, int64_t width,
                                    ResizeOpAttrs attrs) {
-  return catch_exceptions("ResizeBicubic", [&]() -> Expected<Tensor> {
-    if (attrs.half_pixel_centers && attrs.align_corners) {
-      return invalid_argument(
-          "ResizeBicubic: if half_pixel_centers is True, align_corners must be False");
-    }
-    HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ResizeBicubic"));
-    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
-                            Tensor::create(DType::kFloat32, {g.batch, height, width, g.channels}));
-    const float height_scale = resize_scale(g.in_h, height, attrs.align_corners);
-    const float width_scale = resize_scale(g.in_w, width, attrs.align_corners);
-    HUBIMG_RETURN_IF_ERROR(dispatch_real(images.dtype(), [&](auto tag) -> Status {
-      using T = decltype(tag);
-      resize_bicubic_kernel(static_cast<const T*>(images.raw_data()), g, height, width,
-                            height_scale, width_scale, attrs.half_pixel_centers,
-                            out.mutable_data<float>());
-      return {};
-    }));
-    return out;
-  });
+  return interpolating_resize(
+      images, height, width, attrs, "ResizeBicubic",
+      [](const auto* in, auto&&... rest) { resize_bicubic_kernel(in, rest...); });
 }
 
 Expected<Tensor> resize_bicubic_grad_op(const Tensor& grads, const Tensor& original_image,
                                         ResizeOpAttrs attrs) {
-  return catch_exceptions("ResizeBicubicGrad", [&]() -> Expected<Tensor> {
-    const std::string op = "ResizeBicubicGrad";
-    if (original_image.rank() != 4) {
-      return invalid_argument(op + ": original_image must be 4-dimensional, got " +
-                              original_image.description());
-    }
-    const int64_t original_h = original_image.dim(1);
-    const int64_t original_w = original_image.dim(2);
-    HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, original_h, original_w, attrs, op));
-    if (grads.dtype() != DType::kFloat32) {
-      return invalid_argument(op + ": input_grad must be of type float, got " +
-                              grads.description());
-    }
-    const DType t = original_image.dtype();
-    if (t != DType::kFloat32 && t != DType::kFloat64) {
-      return invalid_argument(op + ": original_image must be float32 or float64, got " +
-                              original_image.description());
-    }
-    if (grads.dim(0) != original_image.dim(0) || grads.dim(3) != original_image.dim(3)) {
-      return invalid_argument(op + ": input_grad " + grads.description() + " and original_image " +
-                              original_image.description() + " differ in batch or channels");
-    }
-    const int64_t batch = grads.dim(0), resized_h = grads.dim(1), resized_w = grads.dim(2),
-                  channels = grads.dim(3);
-    HUBIMG_ASSIGN_OR_RETURN(Tensor out,
-                            Tensor::create(t, {batch, original_h, original_w, channels}));
-    if (out.num_elements() == 0 || grads.num_elements() == 0) return out;  // zeros
-    const float height_scale = resize_scale(original_h, resized_h, attrs.align_corners);
-    const float width_scale = resize_scale(original_w, resized_w, attrs.align_corners);
-    if (t == DType::kFloat32) {
-      resize_bicubic_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
-                                 original_h, original_w, height_scale, width_scale,
-                                 attrs.half_pixel_centers, out.mutable_data<float>());
-    } else {
-      resize_bicubic_grad_kernel(grads.data<float>(), batch, resized_h, resized_w, channels,
-                                 original_h, original_w, height_scale, width_scale,
-                                 attrs.half_pixel_centers, out.mutable_data<double>());
-    }
-    return out;
-  });
+  return interpolating_resize_grad(
+      grads, original_image, attrs, "ResizeBicubicGrad",
+      [](const float* g, auto&&... rest) { resize_bicubic_grad_kernel(g, rest...); });
 }
 
 Expected<SamplingKernel> sampling_kernel_from_name(std::string_view name) {
