@@ -273,9 +273,11 @@ PyModel load_model(const std::filesystem::path& path, bool optimize) {
   return PyModel(unwrap(std::move(model)));
 }
 
-// float32 [H, W, 3] in [0, 1]; resized (bilinear, half-pixel centers, as tf.image.resize) to
-// `size` (an int for a square, or (height, width)) when given.
-py::object decode_image(const std::filesystem::path& path, const py::object& size, bool antialias) {
+// float32 [H, W, 3] in [0, 1]; resized (as tf.image.resize: `interpolation` bilinear or
+// bicubic, half-pixel centers) to `size` (an int for a square, or (height, width)) when given.
+py::object decode_image(const std::filesystem::path& path, const py::object& size, bool antialias,
+                        const std::string& interpolation) {
+  const ResizeMethod method = unwrap(resize_method_from_name(interpolation));
   std::optional<std::pair<int64_t, int64_t>> target;
   if (!size.is_none()) {
     if (py::isinstance<py::int_>(size)) {
@@ -295,7 +297,8 @@ py::object decode_image(const std::filesystem::path& path, const py::object& siz
     py::gil_scoped_release release;
     image = decode_image_file(path);
     if (image.ok() && target) {
-      image = resize_bilinear(*image, target->first, target->second, ResizeOptions{antialias});
+      image = resize_image(*image, target->first, target->second,
+                           ResizeOptions{.antialias = antialias, .method = method});
     }
   }
   return array_from_tensor(unwrap(std::move(image)));
@@ -341,9 +344,10 @@ PYBIND11_MODULE(hubimg, m) {
   m.def("load", &hp::load_model, py::arg("path"), py::kw_only(), py::arg("optimize") = true,
         "Loads a SavedModel directory or a .tar.gz, .tar or .zip of one");
   m.def("decode_image", &hp::decode_image, py::arg("path"), py::arg("size") = py::none(),
-        py::kw_only(), py::arg("antialias") = false,
+        py::kw_only(), py::arg("antialias") = false, py::arg("interpolation") = "bilinear",
         "Decodes a JPEG/PNG/WebP/BMP/GIF file to float32 [H, W, 3] in [0, 1], resized to size "
-        "(int or (height, width)) like tf.image.resize when given");
+        "(int or (height, width)) like tf.image.resize (interpolation 'bilinear' or 'bicubic') "
+        "when given");
   m.def(
       "read_labels",
       [](const std::filesystem::path& path) { return hp::unwrap(hubimg::read_labels(path)); },

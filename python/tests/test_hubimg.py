@@ -104,6 +104,12 @@ def test_decode_image_matches_pillow_and_resizes(image_dir):
     assert np.max(np.abs(decoded - expected)) <= 1e-7
     assert hubimg.decode_image(path, (20, 30)).shape == (20, 30, 3)
     assert hubimg.decode_image(path, 16).shape == (16, 16, 3)
+    bilinear = hubimg.decode_image(path, (20, 30))
+    bicubic = hubimg.decode_image(path, (20, 30), interpolation="bicubic")
+    assert bicubic.shape == (20, 30, 3) and not np.array_equal(bicubic, bilinear)
+    assert np.max(np.abs(bicubic - bilinear)) < 0.5  # both interpolate the same pixels
+    with pytest.raises(hubimg.Error, match="lanczos3"):
+        hubimg.decode_image(path, 16, interpolation="lanczos3")
 
 
 def test_labels_the_model_ships(model_path, tmp_path):
