@@ -130,6 +130,7 @@ struct Analysis {
       case ops::RowRule::kExpandDims: return visit_expand_dims(n, out);
       case ops::RowRule::kSqueeze: return visit_squeeze(n, out);
       case ops::RowRule::kConcat: return visit_concat(n, out);
+      case ops::RowRule::kRoll: return visit_roll(n, out);
     }
     return fail(n, "not known to keep rows independent");
   }
@@ -202,6 +203,19 @@ struct Analysis {
     auto keep = n.attrs.get_bool("keep_dims", false);
     if (!keep.ok()) return fail(n, "unreadable keep_dims");
     out = {Kind::kRows, *keep ? rank : rank - static_cast<int>(resolved.size()), nullptr};
+    return true;
+  }
+
+  bool visit_roll(const Node& n, ValueInfo& out) {
+    if (!rows_input(n, -1) || !rest_constant(n, 1)) return false;
+    auto axes = int_values(n, 2);
+    if (!axes) return fail(n, "axes are not a constant integer list");
+    const int rank = in(n, 0).rank;
+    for (int64_t a : *axes) {
+      const int64_t r = a < 0 ? a + rank : a;
+      if (r <= 0 || r >= rank) return fail(n, "rolls along the batch");
+    }
+    out = {Kind::kRows, rank, nullptr};
     return true;
   }
 

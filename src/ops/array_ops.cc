@@ -1660,6 +1660,7 @@ void register_array_ops(OpRegistry& r) {
   r.set_row_rule(RowRule::kExpandDims, {"ExpandDims"});
   r.set_row_rule(RowRule::kSqueeze, {"Squeeze"});
   r.set_row_rule(RowRule::kConcat, {"ConcatV2"});
+  r.set_row_rule(RowRule::kRoll, {"Roll"});
   r.set_op_defs(kArrayOpsOpDefs);
 }
 

@@ -113,6 +113,7 @@ enum class RowRule {
   kExpandDims,       // constant axis after dimension 0
   kSqueeze,          // explicit squeeze_dims after dimension 0
   kConcat,           // rows of equal rank, constant axis after dimension 0
+  kRoll,             // constant shift and axes, none of them dimension 0
 };
 
 // One op's entry in the op table: everything the code knows about the op lives here.

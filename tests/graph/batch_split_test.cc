@@ -227,6 +227,22 @@ TEST(RowIndependence, DepthToSpaceAndBackKeepRows) {
   EXPECT_TRUE(r.independent) << r.reason;
 }
 
+// Roll (Swin's shifted windows) keeps rows when it rolls within each image only.
+TEST(RowIndependence, RollWithinImagesKeepsRowsAcrossTheBatchDoesNot) {
+  GraphSketch s;
+  auto r = s.check(s.op("Roll", {0, s.ints({1, -1}), s.ints({1, -2})}));
+  EXPECT_TRUE(r.independent) << r.reason;
+  for (int32_t axis : {0, -4}) {
+    GraphSketch t;
+    auto across = t.check(t.op("Roll", {0, t.ints({1}), t.ints({axis})}));
+    EXPECT_FALSE(across.independent) << axis;
+    EXPECT_NE(across.reason.find("rolls along the batch"), std::string::npos) << across.reason;
+  }
+  GraphSketch u(2);  // the shift is the second graph input
+  auto fed = u.check(u.op("Roll", {0, 1, u.ints({1})}), {4, 1});
+  EXPECT_FALSE(fed.independent) << "a shift that is not a constant";
+}
+
 TEST(RowIndependence, TwoInputsAndConcatenationAlongChannels) {
   GraphSketch s(2);
   int axis = s.ints({3});
