@@ -1,6 +1,8 @@
 // `hubimg info MODEL [--json]`: what a SavedModel contains, read without running anything.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 
 #include "commands.h"
 #include "format/saved_model.h"
+#include "graph/graph.h"
 #include "hubimg/model.h"
 #include "hubimg/npy.h"
 #include "saved_model.pb.h"
@@ -161,6 +164,13 @@ ordered_json summarize(const SavedModel& m) {
   j["regularization_losses"] = m.regularization_losses().size();
   for (const auto& [op, n] : m.op_histogram(m.reachable_functions(roots))) ops[op] += n;
   j["ops"] = ops;
+  // Ops no graph of this model can run, so a user sees them all at once (a run names only the
+  // first it meets). A library function named like an op is called, not looked up.
+  std::vector<std::string> not_implemented;
+  for (const auto& [op, n] : ops) {
+    if (!graph::op_is_runnable(op) && m.function(op) == nullptr) not_implemented.push_back(op);
+  }
+  j["not_implemented_ops"] = not_implemented;
   return j;
 }
 
@@ -233,8 +243,17 @@ void print_human(const SavedModel& m, const ordered_json& j, const std::string& 
   }
   std::cout << fmt::format("\nRegularization losses: {}\n", m.regularization_losses().size());
   std::cout << "\nOps reachable from the signatures and __call__:\n";
+  const auto& missing = j["not_implemented_ops"];
   for (const auto& [op, n] : j["ops"].items()) {
-    std::cout << fmt::format("  {:<36} {}\n", op, n.get<int64_t>());
+    const bool absent = std::find(missing.begin(), missing.end(), op) != missing.end();
+    std::cout << fmt::format("  {:<36} {}{}\n", op, n.get<int64_t>(),
+                             absent ? "  (not implemented in hubimg)" : "");
+  }
+  if (!missing.empty()) {
+    std::vector<std::string> names = missing.get<std::vector<std::string>>();
+    std::cout << fmt::format(
+        "\n{} of these ops {} not implemented in hubimg: {}; whatever needs them cannot run.\n",
+        names.size(), names.size() == 1 ? "is" : "are", fmt::join(names, ", "));
   }
 }
 

@@ -992,6 +992,27 @@ Expected<std::vector<Binding>> Builder::inline_top_graph(
 
 }  // namespace
 
+bool op_is_runnable(std::string_view op) {
+  // The ops Builder::process_node and resolve_v1_cond turn into other nodes or bindings.
+  static constexpr std::string_view kResolvedByTheBuilder[] = {"DisableCopyOnRead",
+                                                               "Merge",
+                                                               "NoOp",
+                                                               "PartitionedCall",
+                                                               "Placeholder",
+                                                               "PlaceholderWithDefault",
+                                                               "RefMerge",
+                                                               "RefSwitch",
+                                                               "ResourceGather",
+                                                               "StatefulPartitionedCall",
+                                                               "Switch",
+                                                               "VarHandleOp",
+                                                               "VarIsInitializedOp",
+                                                               "Variable",
+                                                               "VariableV2"};
+  return ops::OpRegistry::global().find(op) != nullptr ||
+         std::ranges::find(kResolvedByTheBuilder, op) != std::end(kResolvedByTheBuilder);
+}
+
 Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& model,
                                                       const format::ConcreteFunction& function,
                                                       const std::string& description) {

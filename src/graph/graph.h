@@ -80,6 +80,11 @@ Status check_implemented(const Graph& g);
 // The branch an If (condition) or Case (index) selector picks.
 size_t branch_index(const Tensor& selector, bool is_if, size_t num_branches);
 
+// Whether a graph of this op can be built and run: the op has an entry in the op table, or the
+// builder resolves it itself (calls, variables, placeholders, NoOp, TF1's tf.cond). A function
+// of the model's library named like an op is not considered here.
+bool op_is_runnable(std::string_view op);
+
 // Builds the graph of a TF2 concrete function, its captures bound to the model's variables.
 Expected<std::shared_ptr<Graph>> build_function_graph(const format::SavedModel& model,
                                                       const format::ConcreteFunction& function,

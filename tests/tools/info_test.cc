@@ -52,6 +52,12 @@ TEST(InfoCommand, JsonOnEveryFixtureHasTheDocumentedKeys) {
     EXPECT_TRUE(j["regularization_losses"].is_number_integer());
     ASSERT_TRUE(j["ops"].is_object());
     EXPECT_FALSE(j["ops"].empty());
+    // Every fixture runs; only the tf.Example parsing of half_plus_two's classify and regress
+    // signatures is beyond hubimg.
+    const auto expected_missing = fixture == "tf_testdata/serving_half_plus_two_tf2_cpu"
+                                      ? nlohmann::json::parse(R"(["ParseExampleV2"])")
+                                      : nlohmann::json::array();
+    EXPECT_EQ(j["not_implemented_ops"], expected_missing);
 
     auto human = run_command(info((real_fixture(fixture) / "saved_model").string()));
     EXPECT_EQ(human.exit_code, 0) << human.out;
@@ -76,6 +82,52 @@ TEST(InfoCommand, SpecificFixtureFacts) {
   for (const char* op : {"Conv2D", "MaxPool", "MatMul", "Relu", "Softmax", "RandomUniform"}) {
     EXPECT_TRUE(j["ops"].contains(op)) << op;
   }
+}
+
+// A TF1 graph with a tf.cond (Switch/Merge, resolved by the builder), Roll and two ops hubimg
+// does not have: info lists all the ops and names the two, without running anything.
+TEST(InfoCommand, NamesEveryOpHubimgCannotRun) {
+  testing::TempDir tmp;
+  auto node = [](const std::string& name, const std::string& op,
+                 const std::vector<std::string>& inputs, const std::string& attrs = "") {
+    std::string s = "node { name: \"" + name + "\" op: \"" + op + "\"";
+    for (const auto& in : inputs) s += " input: \"" + in + "\"";
+    return s + " " + attrs + " }\n";
+  };
+  const std::string f32 = R"(attr { key: "T" value { type: DT_FLOAT } })";
+  const std::string ints =
+      R"(attr { key: "dtype" value { type: DT_INT32 } } attr { key: "value" value { tensor { )"
+      R"(dtype: DT_INT32 tensor_shape { dim { size: 1 } } int_val: 1 } } })";
+  std::string graph =
+      node("x", "Placeholder", {}, R"(attr { key: "dtype" value { type: DT_FLOAT } })") +
+      node("lp", "Const", {},
+           R"(attr { key: "dtype" value { type: DT_BOOL } } attr { key: "value" value { )"
+           R"(tensor { dtype: DT_BOOL tensor_shape { } bool_val: false } } })") +
+      node("sw", "Switch", {"x", "lp"}, f32) + node("m", "Merge", {"sw", "sw:1"}, f32) +
+      node("odd", "MadeUpOp", {"m"}, f32) + node("s", "Const", {}, ints) +
+      node("r", "Roll", {"odd", "s", "s"}, f32) + node("y", "OtherMissingOp", {"r"}, f32);
+  const std::string model =
+      "meta_graphs { meta_info_def { tags: \"serve\" } graph_def {\n" + graph +
+      "}\n signature_def { key: \"serving_default\" value {\n"
+      "  inputs { key: \"x\" value { name: \"x:0\" dtype: DT_FLOAT } }\n"
+      "  outputs { key: \"y\" value { name: \"y:0\" dtype: DT_FLOAT } } } } }\n";
+  std::filesystem::create_directories(tmp.path() / "m");
+  testing::write_file(tmp.path() / "m" / "saved_model.pbtxt", model);
+  auto r = run_command(info((tmp.path() / "m").string() + " --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  for (const char* op : {"Switch", "Merge", "Roll", "MadeUpOp", "OtherMissingOp"}) {
+    EXPECT_TRUE(j["ops"].contains(op)) << op;
+  }
+  EXPECT_EQ(j["not_implemented_ops"], nlohmann::json::parse(R"(["MadeUpOp", "OtherMissingOp"])"));
+  auto human = run_command(info((tmp.path() / "m").string()));
+  ASSERT_EQ(human.exit_code, 0) << human.out;
+  EXPECT_NE(
+      human.out.find("2 of these ops are not implemented in hubimg: MadeUpOp, OtherMissingOp"),
+      std::string::npos)
+      << human.out;
+  EXPECT_EQ(human.out.find("Roll                                 1  (not"), std::string::npos)
+      << human.out;
 }
 
 TEST(InfoCommand, NegativeAndMissingModelsFailWithOneLine) {
