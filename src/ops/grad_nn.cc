@@ -208,6 +208,14 @@ Expected<Grads> top_k_grad(GradientBuilder& b) {
   return out;
 }
 
+// LRN(x): LRNGrad(grad, x, LRN(x)) with the forward node's attributes (TensorFlow's _LRNGrad).
+Expected<Grads> lrn_grad(GradientBuilder& b) {
+  const GradValue g = b.grad(0);
+  if (!g.valid() || !b.needs_grad(0)) return Grads(1);
+  HUBIMG_ASSIGN_OR_RETURN(GradValue dx, b.add1("LRNGrad", {g, b.input(0), b.output(0)}, b.attrs()));
+  return Grads{dx};
+}
+
 // BiasAdd: the cotangent passes to the value; the bias gets its sum over all but channels.
 // BiasAddV1 (always channels-last) sums over every axis but the last, which BiasAddGrad in
 // NHWC computes.
@@ -511,6 +519,7 @@ void register_nn_gradients(OpRegistry& r) {
   r.set_gradient("AvgPool", avg_pool_grad);
   r.set_gradient("TopKV2", top_k_grad);
   r.set_gradient("TopK", top_k_grad);
+  r.set_gradient("LRN", lrn_grad);
   r.set_gradient("ExtractImagePatches", extract_image_patches_grad);
   r.set_gradient("_HubimgExtractImagePatchesGrad", extract_image_patches_grad_grad);
   r.set_gradient("BiasAdd", bias_add_rule(true));

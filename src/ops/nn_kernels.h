@@ -34,6 +34,7 @@ void register_conv_ops(OpRegistry& r);        // Conv2D, DepthwiseConv2dNative
 void register_pool_ops(OpRegistry& r);        // AvgPool, MaxPool, MaxPoolV2
 void register_patch_ops(OpRegistry& r);       // ExtractImagePatches and its adjoint
 void register_top_k_ops(OpRegistry& r);       // TopKV2, TopK
+void register_lrn_ops(OpRegistry& r);         // LRN, LRNGrad
 void register_norm_ops(OpRegistry& r);        // FusedBatchNorm*, BiasAdd, BiasAddV1
 void register_matmul_ops(OpRegistry& r);      // MatMul, BatchMatMul*, Einsum
 

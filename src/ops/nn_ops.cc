@@ -9,6 +9,7 @@ void register_nn_ops(OpRegistry& r) {
   nn::register_pool_ops(r);
   nn::register_patch_ops(r);
   nn::register_top_k_ops(r);
+  nn::register_lrn_ops(r);
   nn::register_norm_ops(r);
   nn::register_matmul_ops(r);
 }

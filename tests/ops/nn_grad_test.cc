@@ -516,6 +516,16 @@ HUBIMG_GRAD_CASES(NnTopK) {
   return cases;
 }
 
+HUBIMG_GRAD_CASES(NnLrn) {
+  std::vector<GradCase> cases;
+  cases.push_back({"LRN", {}, {uniform({2, 2, 2, 4}, -1, 1, 4700)}});
+  cases.push_back({"LRN",
+                   {{"depth_radius", int64_t{2}}, {"bias", 2.0f}, {"alpha", 0.3f}, {"beta", 0.75f}},
+                   {uniform({1, 3, 2, 9}, -2, 2, 4701)}});
+  cases.push_back({"LRN", {{"depth_radius", int64_t{0}}}, {uniform({1, 2, 2, 3}, -1, 1, 4702)}});
+  return cases;
+}
+
 HUBIMG_GRAD_CASES(NnBatchNormAndBias) {
   std::vector<GradCase> cases;
   uint32_t seed = 5000;

@@ -526,6 +526,41 @@ TEST(TopK, LargestFirstTiesByLowerIndexNaNOnTop) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// LRN
+
+TEST(LRN, HandComputedWindowsClippedAtTheEdges) {
+  // Depth 3, radius 1, bias 1, alpha 1, beta 0.5: channel 0 sums 1 + 4, channel 1 all three,
+  // channel 2 4 + 9.
+  const AttrMap attrs = {
+      {"depth_radius", int64_t{1}}, {"bias", 1.0f}, {"alpha", 1.0f}, {"beta", 0.5f}};
+  expect_values(run1("LRN", {f32({1, 1, 1, 3}, {1, 2, 3})}, attrs), {1, 1, 1, 3},
+                {1 / std::sqrt(6.0), 2 / std::sqrt(15.0), 3 / std::sqrt(14.0)});
+  // TensorFlow's defaults (radius 5, bias 1, alpha 1, beta 0.5) and other parameters, against
+  // the formula over every channel of a [2, 2, 3, 7] input.
+  const Tensor x = patterned({2, 2, 3, 7}, 3);
+  for (const AttrMap& a :
+       {AttrMap{},
+        AttrMap{{"depth_radius", int64_t{2}}, {"bias", 2.0f}, {"alpha", 1e-4f}, {"beta", 0.75f}}}) {
+    const int64_t radius = a.find("depth_radius") ? 2 : 5;
+    const double bias = a.find("bias") ? 2.0 : 1.0, alpha = a.find("alpha") ? 1e-4 : 1.0,
+                 beta = a.find("beta") ? 0.75 : 0.5;
+    std::vector<double> want;
+    const float* v = x.data<float>();
+    for (int64_t i = 0; i < x.num_elements(); ++i) {
+      const int64_t d = i % 7, row = i - d;
+      double sum = 0;
+      for (int64_t k = std::max<int64_t>(0, d - radius); k <= std::min<int64_t>(6, d + radius); ++k)
+        sum += static_cast<double>(v[row + k]) * v[row + k];
+      want.push_back(v[i] / std::pow(bias + alpha * sum, beta));
+    }
+    expect_values(run1("LRN", {x}, a), x.shape(), want);
+  }
+  expect_error("LRN", {f32({3}, {1, 2, 3})}, {}, "");
+  expect_error("LRN", {x}, {{"depth_radius", int64_t{-1}}}, "depth_radius");
+  expect_error("LRNGrad", {x, x, f32({1, 1, 1, 1}, {1})}, {}, "same shape");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Pooling
 
 AttrMap pool_attrs(int64_t k, int64_t s, const std::string& padding) {
