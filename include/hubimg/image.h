@@ -129,6 +129,13 @@ Expected<Tensor> scale_and_translate(const Tensor& images_nhwc, int64_t height, 
                                      float scale_y, float scale_x, float translate_y,
                                      float translate_x, SamplingKernel kernel, bool antialias);
 
+// TensorFlow's ScaleAndTranslateGrad: the gradient of scale_and_translate w.r.t. its images,
+// `grads` float32 [N, h, w, C] back to float32 [N, original_height, original_width, C].
+Expected<Tensor> scale_and_translate_grad(const Tensor& grads, int64_t original_height,
+                                          int64_t original_width, float scale_y, float scale_x,
+                                          float translate_y, float translate_x,
+                                          SamplingKernel kernel, bool antialias);
+
 // An image load_image_batch could not read: its index in `files` and why (naming the file).
 struct ImageLoadFailure {
   size_t index = 0;

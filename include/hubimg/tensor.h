@@ -185,9 +185,14 @@ class Tensor {
     *t.mutable_data<T>() = value;
     return t;
   }
+  // `values` holds exactly the shape's element count; another count is a programming error
+  // and aborts with a message, as an access with the wrong dtype does.
   template <typename T>
   static Tensor from_vector(Dims shape, std::span<const T> values) {
     Tensor t(dtype_of<T>(), std::move(shape));
+    if (static_cast<size_t>(t.num_elements()) != values.size()) {
+      abort_on_count_mismatch(t, values.size());
+    }
     if (t.byte_size() != 0) std::memcpy(t.raw_mutable_data(), values.data(), t.byte_size());
     return t;
   }
@@ -241,6 +246,7 @@ class Tensor {
 
  private:
   void check_type(DType requested) const;
+  [[noreturn]] static void abort_on_count_mismatch(const Tensor& t, size_t given);
 
   DType dtype_ = DType::kInvalid;
   Dims shape_;

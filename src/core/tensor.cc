@@ -372,6 +372,11 @@ void Tensor::check_type(DType requested) const {
   }
 }
 
+void Tensor::abort_on_count_mismatch(const Tensor& t, size_t given) {
+  std::fprintf(stderr, "hubimg: tensor %s made from %zu values\n", t.description().c_str(), given);
+  std::abort();
+}
+
 double element_as_double(const Tensor& t, int64_t i) {
   const void* p = t.raw_data();
   switch (t.dtype()) {

@@ -827,6 +827,64 @@ Expected<Tensor> scale_and_translate(const Tensor& images, int64_t height, int64
   });
 }
 
+Expected<Tensor> scale_and_translate_grad(const Tensor& grads, int64_t original_height,
+                                          int64_t original_width, float scale_y, float scale_x,
+                                          float translate_y, float translate_x,
+                                          SamplingKernel kernel, bool antialias) {
+  return catch_exceptions("ScaleAndTranslateGrad", [&]() -> Expected<Tensor> {
+    const std::string op = "ScaleAndTranslateGrad";
+    HUBIMG_RETURN_IF_ERROR(check_resize_grad(grads, original_height, original_width, {}, op));
+    if (grads.dtype() != DType::kFloat32) {
+      return invalid_argument(op + ": grads must be float32, got " + grads.description());
+    }
+    if (!(scale_y > 0) || !(scale_x > 0)) {
+      return invalid_argument(op + ": scale must be greater than zero");
+    }
+    const int64_t batch = grads.dim(0), out_h = grads.dim(1), out_w = grads.dim(2),
+                  c = grads.dim(3);
+    HUBIMG_ASSIGN_OR_RETURN(
+        Tensor result,
+        Tensor::create(DType::kFloat32, {batch, original_height, original_width, c}));  // zeros
+    if (result.num_elements() == 0 || grads.num_elements() == 0) return result;
+    HUBIMG_ASSIGN_OR_RETURN(Spans cols, compute_spans_for(kernel, out_w, original_width, scale_x,
+                                                          translate_x, antialias));
+    HUBIMG_ASSIGN_OR_RETURN(Spans rows, compute_spans_for(kernel, out_h, original_height, scale_y,
+                                                          translate_y, antialias));
+    // The forward's two passes transposed: each output pixel's cotangent spread over its
+    // columns into [out_h, original_width, C], then each of those rows over its source rows.
+    const int64_t in_row = original_width * c;
+    std::vector<float> intermediate(static_cast<size_t>(out_h * in_row));
+    for (int64_t b = 0; b < batch; ++b) {
+      std::fill(intermediate.begin(), intermediate.end(), 0.0f);
+      const float* g = grads.data<float>() + b * out_h * out_w * c;
+      for (int64_t y = 0; y < out_h; ++y) {
+        float* row = intermediate.data() + y * in_row;
+        for (int64_t x = 0; x < out_w; ++x) {
+          const int64_t start = cols.starts[static_cast<size_t>(x)];
+          const float* w = &cols.weights[static_cast<size_t>(x * cols.span_size)];
+          const int64_t span = std::min(start + cols.span_size, original_width) - start;
+          const float* gp = g + (y * out_w + x) * c;
+          for (int64_t k = 0; k < span; ++k) {
+            for (int64_t ch = 0; ch < c; ++ch) row[(start + k) * c + ch] += w[k] * gp[ch];
+          }
+        }
+      }
+      float* image = result.mutable_data<float>() + b * original_height * in_row;
+      for (int64_t y = 0; y < out_h; ++y) {
+        const int64_t start = rows.starts[static_cast<size_t>(y)];
+        const float* w = &rows.weights[static_cast<size_t>(y * rows.span_size)];
+        const int64_t span = std::min(start + rows.span_size, original_height) - start;
+        const float* from = intermediate.data() + y * in_row;
+        for (int64_t k = 0; k < span; ++k) {
+          float* to = image + (start + k) * in_row;
+          for (int64_t i = 0; i < in_row; ++i) to[i] += w[k] * from[i];
+        }
+      }
+    }
+    return result;
+  });
+}
+
 Expected<Tensor> resize_image(const Tensor& images, int64_t height, int64_t width,
                               ResizeOptions options) {
   return catch_exceptions("resize_image", [&]() -> Expected<Tensor> {

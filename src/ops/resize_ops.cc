@@ -1,15 +1,19 @@
-// ResizeBilinear / ResizeBicubic / ResizeNearestNeighbor graph ops, on the image module's resize
-// kernels, their gradient ops and gradient rules (TensorFlow's definitions:
+// ResizeBilinear / ResizeBicubic / ResizeNearestNeighbor / ScaleAndTranslate graph ops, on the
+// image module's resize kernels, their gradient ops and gradient rules (TensorFlow's definitions:
 // tensorflow/python/ops/image_grad.py).
 #include "hubimg/image.h"
+#include "ops/cast.h"
 #include "ops/kernel_util.h"
 #include "ops/op_registry.h"
 
 namespace hubimg::ops {
 namespace {
 
-Expected<std::pair<int64_t, int64_t>> output_size(const KernelContext& ctx) {
-  if (ctx.num_inputs() != 2) return ctx.error("expects images and size inputs");
+Expected<std::pair<int64_t, int64_t>> output_size(const KernelContext& ctx, size_t num_inputs = 2) {
+  if (ctx.num_inputs() != num_inputs) {
+    return ctx.error("expects " + std::to_string(num_inputs) + " inputs, got " +
+                     std::to_string(ctx.num_inputs()));
+  }
   const Tensor& size = ctx.input(1);
   if (size.dtype() != DType::kInt32 || size.num_elements() != 2) {
     return ctx.error("size must be int32[2], got " + size.description());
@@ -79,6 +83,93 @@ Status resize_nearest_neighbor_grad(KernelContext& ctx) {
   if (!out.ok()) return ctx.error(out.status().message());
   ctx.set_output(0, std::move(out).value());
   return {};
+}
+
+// ScaleAndTranslate's float32 [2] scale or translation input (rows, columns).
+Expected<std::pair<float, float>> float_pair(const KernelContext& ctx, size_t i, const char* what) {
+  const Tensor& t = ctx.input(i);
+  if (t.dtype() != DType::kFloat32 || t.rank() != 1 || t.num_elements() != 2) {
+    return ctx.error(std::string(what) + " must be float32[2], got " + t.description());
+  }
+  return std::pair<float, float>{t.data<float>()[0], t.data<float>()[1]};
+}
+
+struct SamplingAttrs {
+  SamplingKernel kernel = SamplingKernel::kLanczos3;
+  bool antialias = true;
+};
+Expected<SamplingAttrs> sampling_attrs(const KernelContext& ctx) {
+  SamplingAttrs a;
+  auto name = ctx.attrs().get_string("kernel_type", std::string("lanczos3"));
+  if (!name.ok()) return ctx.error(name.status().message());
+  auto kernel = sampling_kernel_from_name(*name);
+  if (!kernel.ok()) return ctx.error(kernel.status().message());
+  a.kernel = *kernel;
+  auto antialias = ctx.attrs().get_bool("antialias", true);
+  if (!antialias.ok()) return ctx.error(antialias.status().message());
+  a.antialias = *antialias;
+  return a;
+}
+
+// ScaleAndTranslate(images, size, scale, translation; kernel_type, antialias) -> float32
+// (tf.image.resize with antialias or the lanczos, gaussian and mitchellcubic methods).
+Status scale_and_translate_op(KernelContext& ctx) {
+  HUBIMG_ASSIGN_OR_RETURN(auto size, output_size(ctx, 4));
+  HUBIMG_ASSIGN_OR_RETURN(auto scale, float_pair(ctx, 2, "scale"));
+  HUBIMG_ASSIGN_OR_RETURN(auto translation, float_pair(ctx, 3, "translation"));
+  HUBIMG_ASSIGN_OR_RETURN(SamplingAttrs a, sampling_attrs(ctx));
+  auto out = scale_and_translate(ctx.input(0), size.first, size.second, scale.first, scale.second,
+                                 translation.first, translation.second, a.kernel, a.antialias);
+  if (!out.ok()) return ctx.error(out.status().message());
+  ctx.set_output(0, std::move(out).value());
+  return {};
+}
+
+// ScaleAndTranslateGrad(grads, original_image, scale, translation) -> shaped like original_image
+// and of its dtype: float32 as in TensorFlow, or float64 (computed in float32).
+Status scale_and_translate_grad_op(KernelContext& ctx) {
+  if (ctx.num_inputs() != 4) return ctx.error("expects 4 inputs");
+  const Tensor& original = ctx.input(1);
+  if (original.rank() != 4 ||
+      (original.dtype() != DType::kFloat32 && original.dtype() != DType::kFloat64)) {
+    return ctx.error("original_image must be float32 or float64 [N, H, W, C], got " +
+                     original.description());
+  }
+  const Tensor& grads = ctx.input(0);
+  if (grads.rank() == 4 && (grads.dim(0) != original.dim(0) || grads.dim(3) != original.dim(3))) {
+    return ctx.error("grads " + grads.description() + " and original_image " +
+                     original.description() + " differ in batch or channels");
+  }
+  HUBIMG_ASSIGN_OR_RETURN(auto scale, float_pair(ctx, 2, "scale"));
+  HUBIMG_ASSIGN_OR_RETURN(auto translation, float_pair(ctx, 3, "translation"));
+  HUBIMG_ASSIGN_OR_RETURN(SamplingAttrs a, sampling_attrs(ctx));
+  Expected<Tensor> out = grads;
+  if (grads.dtype() == DType::kFloat64) out = cast_tensor(grads, DType::kFloat32);
+  if (out.ok()) {
+    out =
+        scale_and_translate_grad(*out, original.dim(1), original.dim(2), scale.first, scale.second,
+                                 translation.first, translation.second, a.kernel, a.antialias);
+  }
+  if (out.ok() && original.dtype() == DType::kFloat64) out = cast_tensor(*out, DType::kFloat64);
+  if (!out.ok()) return ctx.error(out.status().message());
+  ctx.set_output(0, std::move(out).value());
+  return {};
+}
+
+// ScaleAndTranslate(images, size, scale, translation): ScaleAndTranslateGrad(grad, images, scale,
+// translation) (TensorFlow's rule); the other inputs get none.
+Expected<std::vector<GradValue>> scale_and_translate_rule(GradientBuilder& b) {
+  std::vector<GradValue> out(b.num_inputs());
+  if (!b.grad(0).valid() || !b.needs_grad(0)) return out;
+  AttrMap attrs;
+  for (const char* name : {"kernel_type", "antialias"}) {
+    if (const auto* v = b.attrs().find(name)) attrs.set(name, *v);
+  }
+  if (const auto* t = b.attrs().find("T")) attrs.set("T", *t);
+  HUBIMG_ASSIGN_OR_RETURN(
+      out[0], b.add1("ScaleAndTranslateGrad", {b.grad(0), b.input(0), b.input(2), b.input(3)},
+                     std::move(attrs)));
+  return out;
 }
 
 // The forward node's align_corners / half_pixel_centers (and T) for its gradient op.
@@ -216,6 +307,48 @@ constexpr char kResizeOpsOpDefs[] = R"pb(
     }
   }
   op {
+    name: "ScaleAndTranslate"
+    input_arg { name: "images" type_attr: "T" }
+    input_arg { name: "size" type: DT_INT32 }
+    input_arg { name: "scale" type: DT_FLOAT }
+    input_arg { name: "translation" type: DT_FLOAT }
+    output_arg { name: "resized_images" type: DT_FLOAT }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "kernel_type"
+      type: "string"
+      default_value { s: "lanczos3" }
+    }
+    attr {
+      name: "antialias"
+      type: "bool"
+      default_value { b: true }
+    }
+  }
+  op {
+    name: "ScaleAndTranslateGrad"
+    input_arg { name: "grads" type_attr: "T" }
+    input_arg { name: "original_image" type_attr: "T" }
+    input_arg { name: "scale" type: DT_FLOAT }
+    input_arg { name: "translation" type: DT_FLOAT }
+    output_arg { name: "output" type_attr: "T" }
+    attr {
+      name: "T"
+      type: "type"
+      allowed_values { list { type: DT_FLOAT } }
+    }
+    attr {
+      name: "kernel_type"
+      type: "string"
+      default_value { s: "lanczos3" }
+    }
+    attr {
+      name: "antialias"
+      type: "bool"
+      default_value { b: true }
+    }
+  }
+  op {
     name: "ResizeNearestNeighbor"
     input_arg { name: "images" type_attr: "T" }
     input_arg { name: "size" type: DT_INT32 }
@@ -258,7 +391,11 @@ void register_resize_ops(OpRegistry& r) {
   r.add({"ResizeBilinearGrad", {}, resize_grad<resize_bilinear_grad_op>});
   r.add({"ResizeBicubicGrad", {}, resize_grad<resize_bicubic_grad_op>});
   r.add({"ResizeNearestNeighborGrad", {}, resize_nearest_neighbor_grad});
-  r.set_row_rule(RowRule::kSpatial, {"ResizeBilinear", "ResizeBicubic", "ResizeNearestNeighbor"});
+  r.add({"ScaleAndTranslate", {}, scale_and_translate_op});
+  r.add({"ScaleAndTranslateGrad", {}, scale_and_translate_grad_op});
+  r.set_gradient("ScaleAndTranslate", scale_and_translate_rule);
+  r.set_row_rule(RowRule::kSpatial,
+                 {"ResizeBilinear", "ResizeBicubic", "ResizeNearestNeighbor", "ScaleAndTranslate"});
   r.set_gradient("ResizeBilinear", resize_rule("ResizeBilinearGrad"));
   r.set_gradient("ResizeBicubic", resize_rule("ResizeBicubicGrad"));
   r.set_gradient("ResizeNearestNeighbor", resize_nearest_neighbor_rule);

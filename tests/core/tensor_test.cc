@@ -110,5 +110,15 @@ TEST(Tensor, Strings) {
   EXPECT_EQ(t.strings()[0], "a");
 }
 
+// A value count that is not the shape's is a programming error: it stops the process with a
+// message instead of reading past the values (or leaving elements unset).
+TEST(TensorDeathTest, FromVectorWithAnotherCountAborts) {
+  EXPECT_DEATH(Tensor::from_vector<float>({2}, std::vector<float>{1.0f}),
+               "tensor float32\\[2\\] made from 1 values");
+  EXPECT_DEATH(Tensor::from_vector<int32_t>({1}, std::vector<int32_t>{1, 2}),
+               "tensor int32\\[1\\] made from 2 values");
+  EXPECT_EQ(Tensor::from_vector<float>({0, 3}, std::vector<float>{}).num_elements(), 0);
+}
+
 }  // namespace
 }  // namespace hubimg

@@ -67,6 +67,42 @@ HUBIMG_GRAD_CASES(ResizeNearestNeighbor) {
   return resize_cases("ResizeNearestNeighbor");
 }
 
+// ScaleAndTranslate (tf.image.resize with antialias, lanczos, gaussian, mitchellcubic): linear
+// in the images for fixed scale and translation, fed as float32 as the op requires.
+HUBIMG_GRAD_CASES(ScaleAndTranslate) {
+  struct Case {
+    Dims in;
+    int32_t out_h, out_w;
+    float scale_y, scale_x, translate_y, translate_x;
+    const char* kernel;
+    bool antialias;
+  };
+  const Case kCases[] = {
+      {{1, 6, 8, 2}, 3, 4, 0.5f, 0.5f, 0, 0, "lanczos3", true},           // down, widened
+      {{2, 4, 5, 1}, 7, 8, 1.75f, 1.6f, 0.3f, -0.2f, "keyscubic", true},  // up, translated
+      {{1, 5, 5, 3}, 4, 3, 0.8f, 0.6f, 0, 0, "gaussian", false},
+      {{1, 4, 6, 1}, 4, 6, 1.0f, 1.0f, 0.5f, 1.0f, "box", true},  // shift only
+      {{1, 7, 4, 2}, 3, 5, 0.43f, 1.25f, 0, 0, "mitchellcubic", true},
+  };
+  std::vector<GradCase> cases;
+  uint32_t seed = 60;
+  for (const Case& c : kCases) {
+    GradCase g;
+    g.op = "ScaleAndTranslate";
+    g.attrs = {{"kernel_type", std::string(c.kernel)}, {"antialias", c.antialias}};
+    g.inputs = {uniform(c.in, -1, 1, seed++), ints32({2}, {c.out_h, c.out_w}),
+                Tensor::from_vector<float>({2}, {c.scale_y, c.scale_x}),
+                Tensor::from_vector<float>({2}, {c.translate_y, c.translate_x})};
+    g.differentiate = {0};
+    g.fixed_dtype_inputs = {2, 3};
+    g.label = std::string(c.kernel) + (c.antialias ? " antialias" : "");
+    g.step = 0.25;  // linear: a large step is exact, float32 outputs drown a small one
+    g.tolerance = 1e-5;
+    cases.push_back(std::move(g));
+  }
+  return cases;
+}
+
 Tensor transforms_f32(int64_t rows, std::vector<float> values) {
   Tensor t(DType::kFloat32, {rows, 8});
   for (size_t i = 0; i < values.size(); ++i) t.mutable_data<float>()[i] = values[i];

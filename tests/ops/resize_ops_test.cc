@@ -4,8 +4,10 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "hubimg/image.h"
 #include "ops/op_registry.h"
 
 namespace hubimg::ops {
@@ -220,6 +222,47 @@ TEST(ResizeBicubicOp, IntegerImagesAndErrors) {
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.status().message().find("differ in batch or channels"), std::string::npos)
       << mismatch.status().message();
+}
+
+// --- ScaleAndTranslate -----------------------------------------------------------------------
+
+TEST(ScaleAndTranslateOp, RunsTheImageModulesSamplerWithTheNodesAttributes) {
+  const Tensor image = random_image({2, 6, 5, 3}, 11);
+  auto op = [&](const AttrMap& attrs, std::vector<float> scale, std::vector<float> translation) {
+    std::vector<Tensor> in{image, Tensor::from_vector<int32_t>({2}, {4, 7}),
+                           Tensor::from_vector<float>({static_cast<int64_t>(scale.size())}, scale),
+                           Tensor::from_vector<float>({2}, translation)};
+    return run_op("ScaleAndTranslate", in, attrs, "model/resize");
+  };
+  // TensorFlow's defaults: lanczos3 with antialias.
+  auto defaults = op({}, {0.7f, 1.4f}, {0.25f, -0.5f});
+  auto library =
+      scale_and_translate(image, 4, 7, 0.7f, 1.4f, 0.25f, -0.5f, SamplingKernel::kLanczos3, true);
+  ASSERT_TRUE(defaults.ok()) << defaults.status().to_string();
+  ASSERT_TRUE(library.ok()) << library.status().to_string();
+  ASSERT_EQ((*defaults)[0].shape(), (Dims{2, 4, 7, 3}));
+  EXPECT_TRUE(std::equal(library->values<float>().begin(), library->values<float>().end(),
+                         (*defaults)[0].values<float>().begin()));
+  auto box = op({{"kernel_type", std::string("box")}, {"antialias", false}}, {0.5f, 0.5f}, {0, 0});
+  auto box_library =
+      scale_and_translate(image, 4, 7, 0.5f, 0.5f, 0, 0, SamplingKernel::kBox, false);
+  ASSERT_TRUE(box.ok() && box_library.ok());
+  EXPECT_TRUE(std::equal(box_library->values<float>().begin(), box_library->values<float>().end(),
+                         (*box)[0].values<float>().begin()));
+  EXPECT_FALSE(std::equal(box_library->values<float>().begin(), box_library->values<float>().end(),
+                          (*defaults)[0].values<float>().begin()));
+  for (const auto& [attrs, scale, fragment] :
+       std::vector<std::tuple<AttrMap, std::vector<float>, std::string>>{
+           {{{"kernel_type", std::string("bicubic")}}, {1, 1}, "bicubic"},
+           {{}, {0, 1}, "scale must be greater than zero"},
+           {{}, {1}, "scale must be float32[2]"}}) {
+    auto bad = op(attrs, scale, {0, 0});
+    ASSERT_FALSE(bad.ok()) << fragment;
+    EXPECT_NE(bad.status().message().find("node 'model/resize' (ScaleAndTranslate)"),
+              std::string::npos)
+        << bad.status().message();
+    EXPECT_NE(bad.status().message().find(fragment), std::string::npos) << bad.status().message();
+  }
 }
 
 }  // namespace
