@@ -103,6 +103,11 @@ Expected<Tensor> resize_nearest_neighbor_grad_op(const Tensor& grads, int64_t he
 // pixel steps, as in TensorFlow.
 Expected<Tensor> resize_bicubic_op(const Tensor& images_nhwc, int64_t height, int64_t width,
                                    ResizeOpAttrs attrs);
+// The ResizeArea op (tf.image.resize(method='area'), Keras Resizing(interpolation='area')) on
+// [N, H, W, C] of any real dtype; float32 result: each output pixel the average of the source
+// cells its span [i * scale, (i + 1) * scale) covers, weighted by the covered fraction.
+Expected<Tensor> resize_area_op(const Tensor& images_nhwc, int64_t height, int64_t width,
+                                bool align_corners);
 // TensorFlow's ResizeBicubicGrad: `grads` (float32 [N, h, w, C]) back to original_image's shape
 // and dtype (float32 or float64).
 Expected<Tensor> resize_bicubic_grad_op(const Tensor& grads, const Tensor& original_image,

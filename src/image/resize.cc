@@ -767,6 +767,81 @@ void resize_bicubic_grad_kernel(const float* grads, int64_t batch, int64_t resiz
 
 }  // namespace
 
+namespace {
+
+// One output row or column of ResizeArea: the source cells [start, end) its span
+// [i * scale, (i + 1) * scale) covers, and the covered fraction of the first and last.
+struct AreaSpan {
+  int64_t start = 0, end = 0;
+  float start_scale = 0, end_minus_one_scale = 0;
+};
+
+// The fraction of source cell v inside [in0, in1), as resize_area_op.cc computes it (a span
+// inside one cell gets `scale`, its own length).
+float covered(int64_t v, float in0, float in1, float scale) {
+  const auto fv = static_cast<float>(v);
+  if (fv < in0) return fv + 1 > in1 ? scale : fv + 1 - in0;
+  return fv + 1 > in1 ? in1 - fv : 1.0f;
+}
+
+AreaSpan area_span(int64_t i, float scale) {
+  AreaSpan s;
+  const float in0 = static_cast<float>(i) * scale;
+  const float in1 = static_cast<float>(i + 1) * scale;
+  s.start = static_cast<int64_t>(std::floor(in0));
+  s.start_scale = covered(s.start, in0, in1, scale);
+  s.end = static_cast<int64_t>(std::ceil(in1));
+  s.end_minus_one_scale = covered(s.end - 1, in0, in1, scale);
+  return s;
+}
+
+template <typename T>
+void resize_area_kernel(const T* input, const Geometry& g, int64_t out_h, int64_t out_w,
+                        float height_scale, float width_scale, float* output) {
+  auto bound = [](int64_t v, int64_t limit) { return std::clamp<int64_t>(v, 0, limit - 1); };
+  std::vector<AreaSpan> xs(static_cast<size_t>(out_w));
+  for (int64_t x = 0; x < out_w; ++x) xs[static_cast<size_t>(x)] = area_span(x, width_scale);
+  const float scale = 1.0f / (height_scale * width_scale);
+  const int64_t c = g.channels;
+  for (int64_t b = 0; b < g.batch; ++b) {
+    const T* image = input + b * g.in_h * g.in_w * c;
+    for (int64_t y = 0; y < out_h; ++y) {
+      const float in_y = static_cast<float>(y) * height_scale;
+      const float in_y1 = static_cast<float>(y + 1) * height_scale;
+      const auto y_start = static_cast<int64_t>(std::floor(in_y));
+      const auto y_end = static_cast<int64_t>(std::ceil(in_y1));
+      for (int64_t x = 0; x < out_w; ++x) {
+        const AreaSpan& sx = xs[static_cast<size_t>(x)];
+        for (int64_t ch = 0; ch < c; ++ch) {
+          float sum = 0;
+          for (int64_t i = y_start; i < y_end; ++i) {
+            const T* row = image + bound(i, g.in_h) * g.in_w * c;
+            auto at = [&](int64_t col) { return to_float(row[bound(col, g.in_w) * c + ch]); };
+            float sum_y = at(sx.start) * sx.start_scale;
+            if (sx.start + 1 != sx.end) {
+              for (int64_t col = sx.start + 1; col < sx.end - 1; ++col) sum_y += at(col);
+              sum_y += at(sx.end - 1) * sx.end_minus_one_scale;
+            }
+            sum += sum_y * covered(i, in_y, in_y1, height_scale);
+          }
+          *output++ = sum * scale;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Expected<Tensor> resize_area_op(const Tensor& images, int64_t height, int64_t width,
+                                bool align_corners) {
+  return interpolating_resize(
+      images, height, width, {.align_corners = align_corners}, "ResizeArea",
+      [](const auto* in, const Geometry& g, int64_t out_h, int64_t out_w, float height_scale,
+         float width_scale, bool /*half_pixel*/,
+         float* out) { resize_area_kernel(in, g, out_h, out_w, height_scale, width_scale, out); });
+}
+
 Expected<Tensor> resize_bicubic_op(const Tensor& images, int64_t height, int64_t width,
                                    ResizeOpAttrs attrs) {
   return interpolating_resize(

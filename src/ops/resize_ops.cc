@@ -53,6 +53,17 @@ Status resize(KernelContext& ctx) {
   return {};
 }
 
+// ResizeArea(images, size; align_corners): no half_pixel_centers (TensorFlow's op has none).
+Status resize_area(KernelContext& ctx) {
+  HUBIMG_ASSIGN_OR_RETURN(auto size, output_size(ctx));
+  auto align_corners = ctx.attrs().get_bool("align_corners", false);
+  if (!align_corners.ok()) return ctx.error(align_corners.status().message());
+  auto out = resize_area_op(ctx.input(0), size.first, size.second, *align_corners);
+  if (!out.ok()) return ctx.error(out.status().message());
+  ctx.set_output(0, std::move(out).value());
+  return {};
+}
+
 using ResizeGradFunction = Expected<Tensor> (*)(const Tensor&, const Tensor&, ResizeOpAttrs);
 
 // ResizeBilinearGrad / ResizeBicubicGrad(grads: float32, original_image: T) -> T.
@@ -349,6 +360,18 @@ constexpr char kResizeOpsOpDefs[] = R"pb(
     }
   }
   op {
+    name: "ResizeArea"
+    input_arg { name: "images" type_attr: "T" }
+    input_arg { name: "size" type: DT_INT32 }
+    output_arg { name: "resized_images" type: DT_FLOAT }
+    attr { name: "T" type: "type" }
+    attr {
+      name: "align_corners"
+      type: "bool"
+      default_value { b: false }
+    }
+  }
+  op {
     name: "ResizeNearestNeighbor"
     input_arg { name: "images" type_attr: "T" }
     input_arg { name: "size" type: DT_INT32 }
@@ -391,11 +414,12 @@ void register_resize_ops(OpRegistry& r) {
   r.add({"ResizeBilinearGrad", {}, resize_grad<resize_bilinear_grad_op>});
   r.add({"ResizeBicubicGrad", {}, resize_grad<resize_bicubic_grad_op>});
   r.add({"ResizeNearestNeighborGrad", {}, resize_nearest_neighbor_grad});
+  r.add({"ResizeArea", {}, resize_area});
   r.add({"ScaleAndTranslate", {}, scale_and_translate_op});
   r.add({"ScaleAndTranslateGrad", {}, scale_and_translate_grad_op});
   r.set_gradient("ScaleAndTranslate", scale_and_translate_rule);
-  r.set_row_rule(RowRule::kSpatial,
-                 {"ResizeBilinear", "ResizeBicubic", "ResizeNearestNeighbor", "ScaleAndTranslate"});
+  r.set_row_rule(RowRule::kSpatial, {"ResizeBilinear", "ResizeBicubic", "ResizeNearestNeighbor",
+                                     "ResizeArea", "ScaleAndTranslate"});
   r.set_gradient("ResizeBilinear", resize_rule("ResizeBilinearGrad"));
   r.set_gradient("ResizeBicubic", resize_rule("ResizeBicubicGrad"));
   r.set_gradient("ResizeNearestNeighbor", resize_nearest_neighbor_rule);

@@ -224,6 +224,73 @@ TEST(ResizeBicubicOp, IntegerImagesAndErrors) {
       << mismatch.status().message();
 }
 
+// --- ResizeArea ------------------------------------------------------------------------------
+
+Tensor area(const Tensor& image, int32_t out_h, int32_t out_w, bool align_corners = false) {
+  std::vector<Tensor> in{image, Tensor::from_vector<int32_t>({2}, {out_h, out_w})};
+  auto out = run_op("ResizeArea", in, {{"align_corners", align_corners}});
+  EXPECT_TRUE(out.ok()) << out.status().to_string();
+  return out.ok() ? (*out)[0] : Tensor();
+}
+
+// Output cell i spans [i * s, (i + 1) * s) of the input axis (s = in / out, or (in - 1) / (out
+// - 1) with align_corners); each source cell k weighs the length of its overlap [k, k + 1) with
+// that span, cells past the edge standing for the edge cell; the sum is divided by s.
+std::vector<std::pair<int64_t, double>> area_weights(int64_t i, int64_t in, double s) {
+  std::vector<std::pair<int64_t, double>> w;
+  const double lo = i * s, hi = (i + 1) * s;
+  for (auto k = static_cast<int64_t>(std::floor(lo)); k < std::ceil(hi); ++k) {
+    const double overlap = std::min<double>(k + 1, hi) - std::max<double>(k, lo);
+    w.emplace_back(std::clamp<int64_t>(k, 0, in - 1), overlap / s);
+  }
+  return w;
+}
+
+TEST(ResizeAreaOp, AveragesTheCoveredCells) {
+  // TensorFlow's documented example: 4 -> 3 cells, scale 3/4: (in0 + in1 / 3) * 0.75, ...
+  auto values = [](const Tensor& t) {
+    return std::vector<float>(t.values<float>().begin(), t.values<float>().end());
+  };
+  const Tensor documented = area(Tensor::from_vector<float>({1, 1, 4, 1}, {1, 2, 3, 4}), 1, 3);
+  ASSERT_EQ(documented.shape(), (Dims{1, 1, 3, 1}));
+  const std::vector<float> got = values(documented);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(got[i], 1.25 * (i + 1), 1e-6) << i;
+  // Upscaling by 2 repeats each cell (every output span lies inside one input cell).
+  EXPECT_EQ(values(area(Tensor::from_vector<float>({1, 2, 1, 1}, {5, -1}), 4, 1)),
+            (std::vector<float>{5, 5, -1, -1}));
+  uint32_t seed = 40;
+  for (const auto& [in, out_h, out_w, align] :
+       std::vector<std::tuple<Dims, int32_t, int32_t, bool>>{{{2, 7, 9, 3}, 3, 4, false},
+                                                             {{1, 5, 6, 2}, 3, 11, false},
+                                                             {{1, 8, 5, 1}, 5, 2, true},
+                                                             {{1, 3, 4, 2}, 7, 3, false}}) {
+    SCOPED_TRACE(dims_to_string(in) + " -> " + std::to_string(out_h) + "x" + std::to_string(out_w) +
+                 (align ? " align_corners" : ""));
+    const Tensor image = random_image(in, seed++);
+    const Tensor got = area(image, out_h, out_w, align);
+    ASSERT_EQ(got.shape(), (Dims{in[0], out_h, out_w, in[3]}));
+    auto scale = [&](int64_t n, int64_t out) {
+      return align && out > 1 ? static_cast<double>(static_cast<float>(n - 1) / (out - 1))
+                              : static_cast<double>(static_cast<float>(n) / out);
+    };
+    const double sy = scale(in[1], out_h), sx = scale(in[2], out_w);
+    for (int64_t b = 0; b < in[0]; ++b)
+      for (int64_t y = 0; y < out_h; ++y)
+        for (int64_t x = 0; x < out_w; ++x)
+          for (int64_t c = 0; c < in[3]; ++c) {
+            double want = 0;
+            for (const auto& [iy, wy] : area_weights(y, in[1], sy))
+              for (const auto& [ix, wx] : area_weights(x, in[2], sx))
+                want += wy * wx * image.data<float>()[((b * in[1] + iy) * in[2] + ix) * in[3] + c];
+            const float v = got.data<float>()[((b * out_h + y) * out_w + x) * in[3] + c];
+            ASSERT_NEAR(v, want, 1e-5 * (1 + std::abs(want))) << b << " " << y << " " << x;
+          }
+  }
+  std::vector<Tensor> bad{Tensor(DType::kFloat32, {1, 2, 2, 1}),
+                          Tensor::from_vector<int32_t>({2}, {0, 2})};
+  EXPECT_FALSE(run_op("ResizeArea", bad, {}).ok());
+}
+
 // --- ScaleAndTranslate -----------------------------------------------------------------------
 
 TEST(ScaleAndTranslateOp, RunsTheImageModulesSamplerWithTheNodesAttributes) {
