@@ -273,8 +273,8 @@ PyModel load_model(const std::filesystem::path& path, bool optimize) {
   return PyModel(unwrap(std::move(model)));
 }
 
-// float32 [H, W, 3] in [0, 1]; resized (as tf.image.resize: `interpolation` bilinear or
-// bicubic, half-pixel centers) to `size` (an int for a square, or (height, width)) when given.
+// float32 [H, W, 3] in [0, 1]; resized (as tf.image.resize, `interpolation` its method) to `size`
+// (an int for a square, or (height, width)) when given.
 py::object decode_image(const std::filesystem::path& path, const py::object& size, bool antialias,
                         const std::string& interpolation) {
   const ResizeMethod method = unwrap(resize_method_from_name(interpolation));
@@ -346,8 +346,9 @@ PYBIND11_MODULE(hubimg, m) {
   m.def("decode_image", &hp::decode_image, py::arg("path"), py::arg("size") = py::none(),
         py::kw_only(), py::arg("antialias") = false, py::arg("interpolation") = "bilinear",
         "Decodes a JPEG/PNG/WebP/BMP/GIF file to float32 [H, W, 3] in [0, 1], resized to size "
-        "(int or (height, width)) like tf.image.resize (interpolation 'bilinear' or 'bicubic') "
-        "when given");
+        "(int or (height, width)) like tf.image.resize when given (interpolation: its method, "
+        "'bilinear', 'nearest', 'bicubic', 'area', 'lanczos3', 'lanczos5', 'gaussian' or "
+        "'mitchellcubic')");
   m.def(
       "read_labels",
       [](const std::filesystem::path& path) { return hp::unwrap(hubimg::read_labels(path)); },

@@ -95,8 +95,10 @@ void add_image_input_options(CLI::App* cmd, ImageInputOptions& o) {
   cmd->add_option("--batch", o.batch, "Images per batch")->check(CLI::Range(1, 4096));
   cmd->add_flag("--antialias", o.antialias, "Antialias when downscaling");
   cmd->add_option("--interpolation", o.interpolation,
-                  "Resize method, as tf.image.resize's: bilinear (default) or bicubic")
-      ->check(CLI::IsMember({"bilinear", "bicubic"}));
+                  "Resize method, as tf.image.resize's: bilinear (default), nearest, bicubic, "
+                  "area, lanczos3, lanczos5, gaussian or mitchellcubic")
+      ->check(CLI::IsMember({"bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
+                             "gaussian", "mitchellcubic"}));
   cmd->add_flag("--strict", o.strict,
                 "Stop at the first image that cannot be read (default: skip it with a warning "
                 "and report how many were skipped)");

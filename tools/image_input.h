@@ -16,7 +16,7 @@ struct ImageInputOptions {
   std::string range = "0,1";  // pixel range the model expects, "lo,hi" (TF Hub: 0,1)
   int batch = 32;
   bool antialias = false;
-  std::string interpolation = "bilinear";  // tf.image.resize's method: bilinear or bicubic
+  std::string interpolation = "bilinear";  // tf.image.resize's method (resize_method_from_name)
   bool strict = false;  // an unreadable image is an error (default: skipped with a warning)
 };
 

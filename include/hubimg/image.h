@@ -46,22 +46,34 @@ enum class ColorMode { kRgb, kGray };
 // float32 [H, W, 3] RGB -> [H, W, 1] luma 0.299 R + 0.587 G + 0.114 B (also for rank 4).
 Expected<Tensor> rgb_to_luma(const Tensor& rgb);
 
-// tf.image.resize options (method bilinear).
-// tf.image.resize's `method` (the two that interpolate).
-enum class ResizeMethod { kBilinear, kBicubic };
+// tf.image.resize's `method`.
+enum class ResizeMethod {
+  kBilinear,
+  kNearest,
+  kBicubic,
+  kArea,
+  kLanczos3,
+  kLanczos5,
+  kGaussian,
+  kMitchellCubic,
+};
 
 struct ResizeOptions {
   bool antialias = false;
   ResizeMethod method = ResizeMethod::kBilinear;
 };
 
-// tf.image.resize(images, [height, width], method, antialias): images is [H, W, C] or
-// [N, H, W, C] of any real dtype; the result is float32 of the same rank. Without antialias this
-// is ResizeBilinear / ResizeBicubic with half_pixel_centers; with antialias, ScaleAndTranslate
-// with the triangle / Keys cubic kernel (widened by 1/scale when downscaling).
+// tf.image.resize(images, [height, width], method, antialias) (tf.image.resize v2): images is
+// [H, W, C] or [N, H, W, C] of any real dtype; the result has the same rank and is float32
+// (nearest: the images' dtype). bilinear / bicubic: ResizeBilinear / ResizeBicubic with half-pixel
+// centers, or with antialias ScaleAndTranslate with the triangle / Keys cubic kernel (widened by
+// 1/scale when downscaling); nearest: ResizeNearestNeighbor with half-pixel centers; area:
+// ResizeArea; lanczos3/5, gaussian, mitchellcubic: ScaleAndTranslate with that kernel. nearest
+// and area ignore antialias, as TensorFlow does.
 Expected<Tensor> resize_image(const Tensor& images, int64_t height, int64_t width,
                               ResizeOptions options = {});
-// "bilinear" or "bicubic".
+// tf.image.ResizeMethod's names: "bilinear", "nearest", "bicubic", "area", "lanczos3",
+// "lanczos5", "gaussian", "mitchellcubic".
 Expected<ResizeMethod> resize_method_from_name(std::string_view name);
 
 // resize_image with method bilinear, whatever `options.method` says.

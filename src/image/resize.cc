@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -963,23 +964,35 @@ Expected<Tensor> scale_and_translate_grad(const Tensor& grads, int64_t original_
 Expected<Tensor> resize_image(const Tensor& images, int64_t height, int64_t width,
                               ResizeOptions options) {
   return catch_exceptions("resize_image", [&]() -> Expected<Tensor> {
-    return with_optional_batch(images, "resize_image", [&](const Tensor& nhwc) {
-      const bool bicubic = options.method == ResizeMethod::kBicubic;
-      if (!options.antialias) {
-        const ResizeOpAttrs attrs{.half_pixel_centers = true};
-        return bicubic ? resize_bicubic_op(nhwc, height, width, attrs)
-                       : resize_bilinear_op(nhwc, height, width, attrs);
+    return with_optional_batch(images, "resize_image", [&](const Tensor& nhwc) -> Expected<Tensor> {
+      const ResizeOpAttrs half_pixel{.half_pixel_centers = true};
+      std::optional<SamplingKernel> kernel;  // ScaleAndTranslate's, when it does the resize
+      switch (options.method) {
+        case ResizeMethod::kBilinear:
+          if (!options.antialias) return resize_bilinear_op(nhwc, height, width, half_pixel);
+          kernel = SamplingKernel::kTriangle;
+          break;
+        case ResizeMethod::kBicubic:
+          if (!options.antialias) return resize_bicubic_op(nhwc, height, width, half_pixel);
+          kernel = SamplingKernel::kKeysCubic;
+          break;
+        case ResizeMethod::kNearest:
+          return resize_nearest_neighbor_op(nhwc, height, width, half_pixel);
+        case ResizeMethod::kArea: return resize_area_op(nhwc, height, width, false);
+        case ResizeMethod::kLanczos3: kernel = SamplingKernel::kLanczos3; break;
+        case ResizeMethod::kLanczos5: kernel = SamplingKernel::kLanczos5; break;
+        case ResizeMethod::kGaussian: kernel = SamplingKernel::kGaussian; break;
+        case ResizeMethod::kMitchellCubic: kernel = SamplingKernel::kMitchellCubic; break;
       }
+      if (!kernel) return invalid_argument("resize_image: unknown method");
       if (nhwc.dim(1) <= 0 || nhwc.dim(2) <= 0) {
-        return Expected<Tensor>(
-            invalid_argument("resize_image: empty input image " + nhwc.description()));
+        return invalid_argument("resize_image: empty input image " + nhwc.description());
       }
       // tf.image.resize: scale = float32(new_size) / float32(input_size), no translation.
       const float scale_y = static_cast<float>(height) / static_cast<float>(nhwc.dim(1));
       const float scale_x = static_cast<float>(width) / static_cast<float>(nhwc.dim(2));
-      return scale_and_translate(nhwc, height, width, scale_y, scale_x, 0.0f, 0.0f,
-                                 bicubic ? SamplingKernel::kKeysCubic : SamplingKernel::kTriangle,
-                                 true);
+      return scale_and_translate(nhwc, height, width, scale_y, scale_x, 0.0f, 0.0f, *kernel,
+                                 options.antialias);
     });
   });
 }
@@ -991,10 +1004,17 @@ Expected<Tensor> resize_bilinear(const Tensor& images, int64_t height, int64_t w
 }
 
 Expected<ResizeMethod> resize_method_from_name(std::string_view name) {
-  if (name == "bilinear") return ResizeMethod::kBilinear;
-  if (name == "bicubic") return ResizeMethod::kBicubic;
+  static constexpr std::pair<std::string_view, ResizeMethod> kNames[] = {
+      {"bilinear", ResizeMethod::kBilinear}, {"nearest", ResizeMethod::kNearest},
+      {"bicubic", ResizeMethod::kBicubic},   {"area", ResizeMethod::kArea},
+      {"lanczos3", ResizeMethod::kLanczos3}, {"lanczos5", ResizeMethod::kLanczos5},
+      {"gaussian", ResizeMethod::kGaussian}, {"mitchellcubic", ResizeMethod::kMitchellCubic}};
+  for (const auto& [n, m] : kNames) {
+    if (n == name) return m;
+  }
   return invalid_argument("unknown resize method '" + std::string(name) +
-                          "' (bilinear or bicubic)");
+                          "' (bilinear, nearest, bicubic, area, lanczos3, lanczos5, gaussian or "
+                          "mitchellcubic)");
 }
 
 Expected<Tensor> image_internal::resize_decoded_bilinear(const DecodedImage& image, int64_t height,

@@ -297,7 +297,7 @@ TEST(ResizeBicubic, HandComputedHalfPixelWithTapsOutsideDropped) {
                          api->values<float>().begin(), api->values<float>().end()));
   EXPECT_EQ(*resize_method_from_name("bicubic"), ResizeMethod::kBicubic);
   EXPECT_EQ(*resize_method_from_name("bilinear"), ResizeMethod::kBilinear);
-  EXPECT_FALSE(resize_method_from_name("lanczos3").ok());
+  EXPECT_FALSE(resize_method_from_name("lanczos7").ok());
 }
 
 TEST(ResizeBicubic, AntialiasUsesKeysCubicAndWidensWhenDownscaling) {
@@ -334,6 +334,43 @@ TEST(ResizeBicubic, AntialiasUsesKeysCubicAndWidensWhenDownscaling) {
     }
     EXPECT_NEAR(wide->data<float>()[x], sum / weights, 1e-5) << x;
   }
+}
+
+// Every tf.image.ResizeMethod runs the op tf.image.resize (v2) runs for it.
+TEST(ResizeImage, EveryMethodRunsTensorFlowsOp) {
+  Tensor t(DType::kFloat32, {1, 6, 5, 2});
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(0, 1);
+  for (int64_t i = 0; i < t.num_elements(); ++i) t.mutable_data<float>()[i] = dist(rng);
+  auto same = [](const Expected<Tensor>& a, const Expected<Tensor>& b) {
+    EXPECT_TRUE(a.ok() && b.ok());
+    if (!a.ok() || !b.ok()) return false;
+    return a->shape() == b->shape() &&
+           std::equal(a->values<float>().begin(), a->values<float>().end(),
+                      b->values<float>().begin());
+  };
+  for (bool antialias : {false, true}) {
+    SCOPED_TRACE(antialias ? "antialias" : "plain");
+    auto resize = [&](const char* name) {
+      return resize_image(t, 4, 7,
+                          {.antialias = antialias, .method = *resize_method_from_name(name)});
+    };
+    auto sampled = [&](SamplingKernel k, bool aa) {
+      return scale_and_translate(t, 4, 7, 4.0f / 6, 7.0f / 5, 0, 0, k, aa);
+    };
+    EXPECT_TRUE(same(resize("bilinear"), antialias ? sampled(SamplingKernel::kTriangle, true)
+                                                   : resize_bilinear_op(t, 4, 7, kHalfPixel)));
+    EXPECT_TRUE(same(resize("bicubic"), antialias ? sampled(SamplingKernel::kKeysCubic, true)
+                                                  : resize_bicubic_op(t, 4, 7, kHalfPixel)));
+    EXPECT_TRUE(same(resize("nearest"), resize_nearest_neighbor_op(t, 4, 7, kHalfPixel)));
+    EXPECT_TRUE(same(resize("area"), resize_area_op(t, 4, 7, false)));
+    EXPECT_TRUE(same(resize("lanczos3"), sampled(SamplingKernel::kLanczos3, antialias)));
+    EXPECT_TRUE(same(resize("lanczos5"), sampled(SamplingKernel::kLanczos5, antialias)));
+    EXPECT_TRUE(same(resize("gaussian"), sampled(SamplingKernel::kGaussian, antialias)));
+    EXPECT_TRUE(same(resize("mitchellcubic"), sampled(SamplingKernel::kMitchellCubic, antialias)));
+  }
+  EXPECT_FALSE(same(resize_image(t, 4, 7, {.method = ResizeMethod::kLanczos3}),
+                    resize_image(t, 4, 7, {.method = ResizeMethod::kLanczos5})));
 }
 
 // --- batches from files ----------------------------------------------------------------------
