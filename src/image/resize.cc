@@ -308,12 +308,14 @@ Expected<Spans> compute_spans(const Kernel& kernel, int64_t output_size, int64_t
     const float sample_f = col_f * inv_scale + inv_translate;
     // Outside the source image: an empty span (all weights zero).
     if (sample_f < 0 || sample_f > input_size) continue;
-    int64_t span_start =
-        static_cast<int64_t>(std::ceil(sample_f - kernel.Radius() * kernel_scale - 0.5f));
-    int64_t span_end =
-        static_cast<int64_t>(std::floor(sample_f + kernel.Radius() * kernel_scale - 0.5f));
-    span_start = std::clamp(span_start, int64_t{0}, input_size - 1);
-    span_end = std::clamp(span_end, int64_t{0}, input_size - 1) + 1;
+    // Clamped before the conversion: a tiny scale widens the kernel beyond int64's range.
+    const auto last = static_cast<float>(input_size - 1);
+    const auto span_start = static_cast<int64_t>(
+        std::clamp(std::ceil(sample_f - kernel.Radius() * kernel_scale - 0.5f), 0.0f, last));
+    const int64_t span_end =
+        static_cast<int64_t>(
+            std::clamp(std::floor(sample_f + kernel.Radius() * kernel_scale - 0.5f), 0.0f, last)) +
+        1;
     const int64_t this_span_size = span_end - span_start;
     if (this_span_size > spans.span_size) {
       return internal_error(
@@ -879,8 +881,11 @@ Expected<Tensor> scale_and_translate(const Tensor& images, int64_t height, int64
                                      float translate_x, SamplingKernel kernel, bool antialias) {
   return catch_exceptions("ScaleAndTranslate", [&]() -> Expected<Tensor> {
     HUBIMG_ASSIGN_OR_RETURN(Geometry g, check_nhwc(images, height, width, "ScaleAndTranslate"));
-    if (!(scale_y > 0) || !(scale_x > 0)) {
-      return invalid_argument("ScaleAndTranslate: scale must be greater than zero");
+    if (!(scale_y > 0) || !(scale_x > 0) || !std::isfinite(scale_y) || !std::isfinite(scale_x)) {
+      return invalid_argument("ScaleAndTranslate: scale must be finite and greater than zero");
+    }
+    if (!std::isfinite(translate_y) || !std::isfinite(translate_x)) {
+      return invalid_argument("ScaleAndTranslate: translation must be finite");
     }
     HUBIMG_ASSIGN_OR_RETURN(
         Spans cols, compute_spans_for(kernel, width, g.in_w, scale_x, translate_x, antialias));
@@ -913,8 +918,11 @@ Expected<Tensor> scale_and_translate_grad(const Tensor& grads, int64_t original_
     if (grads.dtype() != DType::kFloat32) {
       return invalid_argument(op + ": grads must be float32, got " + grads.description());
     }
-    if (!(scale_y > 0) || !(scale_x > 0)) {
-      return invalid_argument(op + ": scale must be greater than zero");
+    if (!(scale_y > 0) || !(scale_x > 0) || !std::isfinite(scale_y) || !std::isfinite(scale_x)) {
+      return invalid_argument(op + ": scale must be finite and greater than zero");
+    }
+    if (!std::isfinite(translate_y) || !std::isfinite(translate_x)) {
+      return invalid_argument(op + ": translation must be finite");
     }
     const int64_t batch = grads.dim(0), out_h = grads.dim(1), out_w = grads.dim(2),
                   c = grads.dim(3);

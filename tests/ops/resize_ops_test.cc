@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <tuple>
@@ -321,7 +322,9 @@ TEST(ScaleAndTranslateOp, RunsTheImageModulesSamplerWithTheNodesAttributes) {
   for (const auto& [attrs, scale, fragment] :
        std::vector<std::tuple<AttrMap, std::vector<float>, std::string>>{
            {{{"kernel_type", std::string("bicubic")}}, {1, 1}, "bicubic"},
-           {{}, {0, 1}, "scale must be greater than zero"},
+           {{}, {0, 1}, "scale must be finite and greater than zero"},
+           {{}, {1, std::numeric_limits<float>::infinity()}, "scale must be finite"},
+           {{}, {std::nanf(""), 1}, "scale must be finite"},
            {{}, {1}, "scale must be float32[2]"}}) {
     auto bad = op(attrs, scale, {0, 0});
     ASSERT_FALSE(bad.ok()) << fragment;
@@ -330,6 +333,35 @@ TEST(ScaleAndTranslateOp, RunsTheImageModulesSamplerWithTheNodesAttributes) {
         << bad.status().message();
     EXPECT_NE(bad.status().message().find(fragment), std::string::npos) << bad.status().message();
   }
+}
+
+// Scales and translations a model controls: a translation that is not finite is refused, and a
+// scale so small that the antialiasing kernel spans more than int64 can count still resizes.
+TEST(ScaleAndTranslateOp, HostileScalesAndTranslations) {
+  const Tensor image = random_image({1, 4, 4, 1}, 12);
+  auto op = [&](std::vector<float> scale, std::vector<float> translation, bool antialias) {
+    std::vector<Tensor> in{image, Tensor::from_vector<int32_t>({2}, {3, 3}),
+                           Tensor::from_vector<float>({2}, scale),
+                           Tensor::from_vector<float>({2}, translation)};
+    return run_op("ScaleAndTranslate", in, {{"antialias", antialias}}, "model/resize");
+  };
+  for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    auto r = op({1, 1}, {bad, 0}, true);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("translation must be finite"), std::string::npos)
+        << r.status().message();
+  }
+  // 1e-30: the kernel reaches 3e30 pixels; the output samples near 0 take every input cell.
+  auto tiny = op({1e-30f, 1e-30f}, {0.5e-30f, 0.5e-30f}, true);
+  ASSERT_TRUE(tiny.ok()) << tiny.status().to_string();
+  for (float v : (*tiny)[0].values<float>()) EXPECT_TRUE(std::isfinite(v));
+  auto r = run_op("ScaleAndTranslateGrad",
+                  std::vector<Tensor>{Tensor(DType::kFloat32, {1, 3, 3, 1}), image,
+                                      Tensor::from_vector<float>({2}, {1, 1}),
+                                      Tensor::from_vector<float>({2}, {std::nanf(""), 0})},
+                  {}, "model/resize_grad");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("translation must be finite"), std::string::npos);
 }
 
 }  // namespace
