@@ -150,7 +150,7 @@ meta_graphs { meta_info_def { tags: "serve" } graph_def {
     outputs { key: "i" value { name: "cond/Merge:1" dtype: DT_INT32 } } } } }
 EOF
 # Patches and a roll, as Keras vision transformers write them (tf.image.extract_patches, tf.roll),
-# and the top scores of each row (tf.math.top_k).
+# the top scores of each row (tf.math.top_k), and the resize methods beside bilinear with LRN.
 cat > "$model_txt_dir/tf1_patches.pbtxt" << 'EOF'
 meta_graphs { meta_info_def { tags: "serve" } graph_def {
   node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } }
@@ -159,12 +159,22 @@ meta_graphs { meta_info_def { tags: "serve" } graph_def {
   node { name: "a" op: "Const" attr { key: "dtype" value { type: DT_INT32 } } attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { dim { size: 2 } } int_val: 1 int_val: 2 } } } }
   node { name: "y" op: "Roll" input: "p" input: "s" input: "a" attr { key: "T" value { type: DT_FLOAT } } attr { key: "Tshift" value { type: DT_INT32 } } attr { key: "Taxis" value { type: DT_INT32 } } }
   node { name: "k" op: "Const" attr { key: "dtype" value { type: DT_INT32 } } attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { } int_val: 3 } } } }
-  node { name: "top" op: "TopKV2" input: "y" input: "k" attr { key: "T" value { type: DT_FLOAT } } } }
+  node { name: "top" op: "TopKV2" input: "y" input: "k" attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "hw" op: "Const" attr { key: "dtype" value { type: DT_INT32 } } attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { dim { size: 2 } } int_val: 3 int_val: 7 } } } }
+  node { name: "sc" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } } attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape { dim { size: 2 } } float_val: 0.6 float_val: 1.75 } } } }
+  node { name: "tr" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } } attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape { dim { size: 2 } } float_val: 0.25 float_val: -0.5 } } } }
+  node { name: "bic" op: "ResizeBicubic" input: "x" input: "hw" attr { key: "T" value { type: DT_FLOAT } } attr { key: "half_pixel_centers" value { b: true } } }
+  node { name: "lrn" op: "LRN" input: "bic" attr { key: "T" value { type: DT_FLOAT } } attr { key: "depth_radius" value { i: 1 } } }
+  node { name: "area" op: "ResizeArea" input: "x" input: "hw" attr { key: "T" value { type: DT_FLOAT } } }
+  node { name: "st" op: "ScaleAndTranslate" input: "x" input: "hw" input: "sc" input: "tr" attr { key: "T" value { type: DT_FLOAT } } attr { key: "kernel_type" value { s: "lanczos3" } } } }
   signature_def { key: "serving_default" value {
     inputs { key: "x" value { name: "x:0" dtype: DT_FLOAT tensor_shape { dim { size: -1 } dim { size: 5 } dim { size: 4 } dim { size: 2 } } } }
     outputs { key: "y" value { name: "y:0" dtype: DT_FLOAT } }
     outputs { key: "scores" value { name: "top:0" dtype: DT_FLOAT } }
-    outputs { key: "classes" value { name: "top:1" dtype: DT_INT32 } } } } }
+    outputs { key: "classes" value { name: "top:1" dtype: DT_INT32 } }
+    outputs { key: "bicubic_lrn" value { name: "lrn:0" dtype: DT_FLOAT } }
+    outputs { key: "area" value { name: "area:0" dtype: DT_FLOAT } }
+    outputs { key: "scaled" value { name: "st:0" dtype: DT_FLOAT } } } } }
 EOF
 
 archive_dir="$corpus/fuzz_archive"
