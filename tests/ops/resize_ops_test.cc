@@ -270,9 +270,11 @@ TEST(ResizeAreaOp, AveragesTheCoveredCells) {
     const Tensor image = random_image(in, seed++);
     const Tensor got = area(image, out_h, out_w, align);
     ASSERT_EQ(got.shape(), (Dims{in[0], out_h, out_w, in[3]}));
-    auto scale = [&](int64_t n, int64_t out) {
-      return align && out > 1 ? static_cast<double>(static_cast<float>(n - 1) / (out - 1))
-                              : static_cast<double>(static_cast<float>(n) / out);
+    // (A lambda may not capture the structured binding `align` in every compiler here.)
+    const bool aligned = align;
+    auto scale = [aligned](int64_t n, int64_t out) {
+      return aligned && out > 1 ? static_cast<double>(static_cast<float>(n - 1) / (out - 1))
+                                : static_cast<double>(static_cast<float>(n) / out);
     };
     const double sy = scale(in[1], out_h), sx = scale(in[2], out_w);
     for (int64_t b = 0; b < in[0]; ++b)
